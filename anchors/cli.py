@@ -1,0 +1,54 @@
+"""The `anchors` command line. Each area registers its commands from its own `cli_*` module.
+
+Expected errors (`AnchorsError`) print one line on stderr and exit 2, with no traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+import click
+import typer
+
+from anchors.errors import AnchorsError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="Thought Anchors hypothesis harness: sentences, rollouts, importance, heads, labels.")
+
+# Modules that add commands to `app` when imported.
+_COMMAND_MODULES = ("anchors.cli_importance", "anchors.cli_rollouts", "anchors.cli_heads", "anchors.cli_label")
+
+
+def _register() -> None:
+    for name in _COMMAND_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:  # a real missing dependency inside the module
+                raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI, mapping expected errors to one line and exit code 2."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    _register()
+    try:
+        result = app(args=argv, prog_name="anchors", standalone_mode=False)
+    except AnchorsError as exc:
+        print(f"anchors: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        print("anchors: aborted", file=sys.stderr)
+        return 130
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

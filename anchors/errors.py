@@ -1,0 +1,28 @@
+"""Expected errors: the CLI prints them as one line and exits 2; the test suite turns them into skips."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class AnchorsError(Exception):
+    """An expected, user-facing error. Its message is one line that says what is wrong and how to fix it."""
+
+    exit_code = 2
+
+
+class InputError(AnchorsError):
+    """Bad input: a malformed or missing file, a missing field, a wrong type, an unknown name."""
+
+    def __init__(self, where: str | Path, problem: str, fix: str | None = None):
+        self.where = str(where)
+        self.problem = problem
+        self.fix = fix
+        message = f"{self.where}: {problem}"
+        if fix:
+            message += f" ({fix})"
+        super().__init__(message)
+
+
+class ProvenanceMismatch(AnchorsError):
+    """Stored rollouts were made under other settings; mixing them would corrupt the experiment."""

@@ -1,0 +1,53 @@
+"""Provenance for every artifact the project writes: code version, git commit, settings, model, versions."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import subprocess
+from importlib import metadata
+from typing import Any
+
+from anchors import __version__
+from anchors.records import Provenance
+from anchors.settings import REPO_ROOT
+
+_TRACKED_PACKAGES = ("torch", "transformers", "sentence-transformers", "numpy", "math-verify")
+
+
+@functools.lru_cache(maxsize=1)
+def _git_state() -> tuple[str | None, bool | None]:
+    try:
+        commit = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True,
+                                text=True, timeout=10, check=True).stdout.strip()
+        status = subprocess.run(["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
+                                capture_output=True, text=True, timeout=10, check=True).stdout
+        return commit or None, bool(status.strip())
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+
+
+def _versions(packages: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for name in packages:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def make_provenance(settings: dict[str, Any] | None = None, model_id: str | None = None,
+                    revision: str | None = None, packages: tuple[str, ...] = _TRACKED_PACKAGES) -> Provenance:
+    """A `Provenance` for an artifact written now, with the given output-changing settings."""
+    commit, dirty = _git_state()
+    return Provenance(
+        code_version=__version__,
+        git_commit=commit,
+        dirty=dirty,
+        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        settings=dict(settings or {}),
+        model_id=model_id,
+        revision=revision,
+        versions=_versions(packages),
+    )
