@@ -17,6 +17,13 @@ from anchors.errors import AnchorsError
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Thought Anchors hypothesis harness: sentences, rollouts, importance, heads, labels.")
 
+
+
+@app.callback()
+def _root() -> None:
+    """Thought Anchors hypothesis harness."""
+
+
 # Modules that add commands to `app` when imported.
 _COMMAND_MODULES = ("anchors.cli_importance", "anchors.cli_rollouts", "anchors.cli_heads", "anchors.cli_label")
 
