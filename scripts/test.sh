@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The README's test command: set up, then run the library tests and the CPU hypothesis suites.
+# pytest exits 5 when it selects no test (e.g. a marker with no cases on this checkout): say so and go on.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+PY=${PYTHON:-python3}
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 MPLBACKEND=Agg
+run() {
+  local rc=0
+  "$@" || rc=$?
+  if [ "$rc" -eq 5 ]; then echo "warning: no test selected by: $*" >&2; rc=0; fi
+  return "$rc"
+}
+run "$PY" -m pytest tests/ -q -m "not slow and not reference_full and not gpu"
+run "$PY" -m pytest hypotheses/ -q -m "sim or tiny" --html=reports/ci-report.html --self-contained-html
