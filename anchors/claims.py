@@ -1,0 +1,188 @@
+"""Pre-registered claims and their verdicts. Pure: no torch, no disk.
+
+A `Claim` is the decision rule of one hypothesis, written as data (statistic name, threshold, direction,
+what the decision is made on). `Claim.check(estimate, ci=..., n=...)` turns a measured statistic into a
+`Verdict` whose message reads like a sentence, in the style of pytest-benchmark's `RegressionCheck`:
+
+    ratio=1.42 < 2.00 (n=31 sentences, 95% CI 0.98–2.10)
+
+Default decision rule (stated, METHOD.md appendix item 9): a claim passes only when the WHOLE 95% CI lies
+on the claimed side of the threshold (`decide_on="ci"`). With 12 rollouts per sentence the point estimate
+alone is mostly noise, so deciding on it (`decide_on="estimate"`) is kept only as a named, weaker variant.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Direction = Literal["ge", "le", "gt", "lt", "within"]
+DecideOn = Literal["ci", "estimate"]
+Outcome = Literal["pass", "fail", "skip"]
+
+# Symbol when the rule holds, and when it does not ("within" means |x| <= threshold).
+_SYMBOLS: dict[str, tuple[str, str]] = {
+    "ge": (">=", "<"),
+    "gt": (">", "<="),
+    "le": ("<=", ">"),
+    "lt": ("<", ">="),
+    "within": ("<=", ">"),
+}
+
+
+def _holds(value: float, direction: Direction, threshold: float) -> bool:
+    """Whether one number satisfies the rule."""
+    if direction == "ge":
+        return value >= threshold
+    if direction == "gt":
+        return value > threshold
+    if direction == "le":
+        return value <= threshold
+    if direction == "lt":
+        return value < threshold
+    return abs(value) <= threshold
+
+
+def _ci_holds(lo: float, hi: float, direction: Direction, threshold: float) -> bool:
+    """Whether the whole interval [lo, hi] satisfies the rule."""
+    if direction in ("ge", "gt"):
+        return _holds(lo, direction, threshold)
+    if direction in ("le", "lt"):
+        return _holds(hi, direction, threshold)
+    return _holds(lo, direction, threshold) and _holds(hi, direction, threshold)
+
+
+class Verdict(BaseModel):
+    """The outcome of checking one claim against one measured statistic."""
+
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
+
+    claim_id: str
+    """Id of the claim checked ("H1")."""
+    statistic: str
+    """Name of the statistic ("ratio", "diff", ...)."""
+    outcome: Outcome
+    """"pass", "fail", or "skip" (not decidable: the reason is in skip_reason)."""
+    estimate: float
+    """Point estimate of the statistic; NaN when skipped before measuring."""
+    ci_low: float = math.nan
+    """Lower end of the 95% CI; NaN when no CI was given."""
+    ci_high: float = math.nan
+    """Upper end of the 95% CI; NaN when no CI was given."""
+    n: int | None = None
+    """Sample size behind the estimate, in `n_unit`."""
+    n_unit: str = "sentences"
+    """What n counts."""
+    threshold: float
+    """Threshold of the claim."""
+    direction: Direction
+    """Which side of the threshold the claim asserts."""
+    decide_on: DecideOn
+    """Whether the decision used the whole CI ("ci") or the point estimate ("estimate")."""
+    p_value: float | None = None
+    """A p-value reported beside the decision (the decision does not use it unless the statistic is one)."""
+    message: str
+    """One sentence: "ratio=1.42 < 2.00 (n=31 sentences, 95% CI 0.98–2.10)"."""
+    skip_reason: str | None = None
+    """Why the claim could not be decided; None unless outcome is "skip"."""
+    confounds: list[str] = Field(default_factory=list)
+    """Confound flags raised while measuring (e.g. "base accuracy 0.02 under receiver-k20")."""
+
+    @property
+    def passed(self) -> bool:
+        """True only for outcome "pass"."""
+        return self.outcome == "pass"
+
+
+class Claim(BaseModel):
+    """One pre-registered hypothesis as a decision rule. `Claim("H1", statistic=..., threshold=..., ...)`."""
+
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
+
+    id: str
+    """Short id, "H1".."H12"."""
+    title: str = ""
+    """The claim in a few words."""
+    statistic: str
+    """Name of the statistic printed in messages ("ratio", "diff", "rel_mean", "W", ...)."""
+    threshold: float
+    """Threshold the statistic is compared with (for "within": the half-width epsilon)."""
+    direction: Direction
+    """ge / gt / le / lt: statistic vs threshold; within: |statistic| <= threshold."""
+    rule: str = ""
+    """The decision rule in one sentence."""
+    rationale: str = ""
+    """Why this threshold (the number that justified it)."""
+    primary: bool = False
+    """True for the note's pre-registered primary claims (C1/C2, METHOD.md appendix item 14); others get Holm."""
+    decide_on: DecideOn = "ci"
+    """Default decision basis: the whole 95% CI (stronger) or the point estimate (weaker variant)."""
+    unit: str = ""
+    """Unit appended to numbers in messages ("" or " nats")."""
+    digits: int = Field(default=2, ge=0, le=8)
+    """Decimal places in messages."""
+    n_unit: str = "sentences"
+    """What n counts, in messages."""
+
+    def __init__(self, id: str | None = None, /, **data: object) -> None:
+        # Positional id, as STYLE.md writes it: Claim("H3", statistic=..., ...).
+        if id is not None:
+            data["id"] = id
+        super().__init__(**data)
+
+    def _fmt(self, x: float) -> str:
+        return f"{x:.{self.digits}f}{self.unit}"
+
+    def _base(self, **kw: object) -> dict[str, object]:
+        return dict(claim_id=self.id, statistic=self.statistic, threshold=self.threshold,
+                    direction=self.direction, n_unit=self.n_unit, **kw)
+
+    def skip(self, reason: str, confounds: list[str] | None = None) -> Verdict:
+        """A verdict that says the claim could not be decided, and why."""
+        return Verdict(**self._base(outcome="skip", estimate=math.nan, decide_on=self.decide_on,
+                                    message=f"{self.id} skipped: {reason}", skip_reason=reason,
+                                    confounds=list(confounds or [])))
+
+    def check(self, estimate: float, ci: tuple[float, float] | None = None, n: int | None = None,
+              decide_on: DecideOn | None = None, p_value: float | None = None,
+              confounds: list[str] | None = None) -> Verdict:
+        """Decide the claim. Deciding on the CI needs `ci`; a NaN estimate or CI end gives a skip."""
+        basis = decide_on or self.decide_on
+        if basis == "ci" and ci is None:
+            raise ValueError(f"{self.id}: decide_on='ci' needs ci=(low, high); pass decide_on='estimate' to decide "
+                             f"on the point estimate")
+        lo, hi = (math.nan, math.nan) if ci is None else (float(ci[0]), float(ci[1]))
+        if ci is not None and lo > hi:
+            raise ValueError(f"{self.id}: CI low {lo} > high {hi}")
+        flags = list(confounds or [])
+        estimate = float(estimate)
+        if math.isnan(estimate) or (basis == "ci" and (math.isnan(lo) or math.isnan(hi))):
+            what = "estimate" if math.isnan(estimate) else "CI"
+            v = self.skip(f"{self.statistic} {what} is NaN (not enough data to measure it)", flags)
+            return v.model_copy(update=dict(estimate=estimate, ci_low=lo, ci_high=hi, n=n, p_value=p_value))
+        est_ok = _holds(estimate, self.direction, self.threshold)
+        ok = est_ok if basis == "estimate" else _ci_holds(lo, hi, self.direction, self.threshold)
+        message = self._message(estimate, lo, hi, n, est_ok, ok, basis, p_value)
+        return Verdict(**self._base(outcome="pass" if ok else "fail", estimate=estimate, ci_low=lo, ci_high=hi,
+                                    n=n, decide_on=basis, p_value=p_value, message=message, confounds=flags))
+
+    def _message(self, est: float, lo: float, hi: float, n: int | None, est_ok: bool, ok: bool,
+                 basis: DecideOn, p_value: float | None) -> str:
+        name = f"|{self.statistic}|" if self.direction == "within" else self.statistic
+        shown = abs(est) if self.direction == "within" else est
+        symbol = _SYMBOLS[self.direction][0 if est_ok else 1]
+        text = f"{name}={self._fmt(shown)} {symbol} {self._fmt(self.threshold)}"
+        extras = []
+        if n is not None:
+            extras.append(f"n={n} {self.n_unit}")
+        if not math.isnan(lo):
+            extras.append(f"95% CI {self._fmt(lo)}–{self._fmt(hi)}")
+        if p_value is not None:
+            extras.append(f"p={p_value:.3g}")
+        if extras:
+            text += f" ({', '.join(extras)})"
+        if basis == "ci" and est_ok and not ok:
+            text += f"; the CI crosses {self._fmt(self.threshold)}, so the claim is not established"
+        return text
