@@ -1,0 +1,44 @@
+"""Root conftest: the hypothesis suite's command-line options, its plugins, and collection-time skips.
+
+Fixture bodies live in fixtures/*.py; the report plugin in anchors/report.py. Markers are declared in pyproject.toml.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["fixtures.params", "fixtures.experiment", "anchors.report"]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("anchors", "anchors hypothesis suite")
+    group.addoption("--store", default=os.environ.get("ANCHORS_STORE", "store"),
+                    help="rollout store directory (default: env ANCHORS_STORE, else ./store)")
+    group.addoption("--no-generate", action="store_true",
+                    help="never generate rollouts: use the store only, skip what is missing")
+    group.addoption("--rollouts", type=int, default=12, help="rollouts per sentence (the note used 12)")
+    group.addoption("--problem", default="6481", help="MATH problem id (the note used 6481)")
+    group.addoption("--random-draws", type=int, default=3, help="seeded random-head sets per model (>= 2 for H5)")
+    group.addoption("--device", default=None, help="torch device for generation (default: cuda if available)")
+    group.addoption("--report-dir", default="reports", help="where report.html and results.json go")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    # Before pytest-html's own pytest_configure reads --html: a hypothesis run always writes the report.
+    runs_hypotheses = any("hypotheses" in str(arg) for arg in config.args)
+    if runs_hypotheses and not config.getoption("htmlpath", default=None):
+        config.option.htmlpath = str(Path(config.getoption("report_dir")) / "report.html")
+        config.option.self_contained_html = True
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    from fixtures.params import unavailable_reason
+
+    for item in items:
+        reason = unavailable_reason(item, config)
+        if reason:
+            item.add_marker(pytest.mark.skip(reason=reason))
