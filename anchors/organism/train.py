@@ -1,0 +1,189 @@
+"""Train the organism: tokenizer + a small Llama-architecture model on generated CoTs (see tasks.py).
+
+    python -m anchors.organism.train --out DIR [--device cuda] [--minutes N] [--seed 0] [--size small|toy]
+
+Reproducible: data, initialisation and batch order come from --seed, and the run length is a fixed step count
+(--steps); --minutes is only a safety cap, and the log says if it stopped the run early. Writes to DIR:
+model.safetensors + config.json + generation_config.json, tokenizer.json + tokenizer_config.json,
+train_log.jsonl (one JSON object per logged step) and train_summary.json (settings, time, device, quick eval).
+
+Imports only torch, transformers, tokenizers and this package's pure task code, so it runs where pydantic
+is absent (the GPU machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import random
+import time
+from pathlib import Path
+
+log = logging.getLogger("anchors.organism.train")
+
+SIZES = {
+    # 4 layers x 8 query heads (4 KV heads, GQA) x d_head 32: about 3M parameters, ~1 s per 64 CoTs on CPU.
+    "small": dict(hidden_size=256, intermediate_size=768, num_hidden_layers=4, num_attention_heads=8,
+                  num_key_value_heads=4),
+    # For checking the script end to end in a minute on a CPU.
+    "toy": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                num_key_value_heads=2),
+}
+MAX_POSITIONS = 512
+"""Prompt + completion are <= ~200 tokens; 512 leaves room for rollouts that ramble."""
+
+
+def build_model(tokenizer, size: str, seed: int):
+    """A freshly initialised LlamaForCausalLM sized by SIZES[size]."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    cfg = LlamaConfig(vocab_size=len(tokenizer), max_position_embeddings=MAX_POSITIONS, rope_theta=10000.0,
+                      tie_word_embeddings=True, bos_token_id=tokenizer.bos_token_id,
+                      eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, **SIZES[size])
+    torch.manual_seed(seed)
+    return LlamaForCausalLM(cfg)
+
+
+def encode_pool(tokenizer, n: int, seed: int):
+    """n generated examples as (input_ids [n, L] int64, labels [n, L] int64); labels are -100 on prompt and pad."""
+    import torch
+
+    from anchors.organism.tasks import training_example
+
+    rng = random.Random(seed)
+    pairs = [training_example(rng) for _ in range(n)]
+    prompts = tokenizer([p for p, _ in pairs], add_special_tokens=True)["input_ids"]
+    comps = tokenizer([c for _, c in pairs], add_special_tokens=False)["input_ids"]
+    rows = [p + c + [tokenizer.eos_token_id] for p, c in zip(prompts, comps)]
+    length = max(len(r) for r in rows)
+    ids = torch.full((n, length), tokenizer.pad_token_id, dtype=torch.long)
+    labels = torch.full((n, length), -100, dtype=torch.long)
+    for i, (p, r) in enumerate(zip(prompts, rows)):
+        ids[i, :len(r)] = torch.tensor(r)
+        labels[i, len(p):len(r)] = torch.tensor(r[len(p):])
+    return ids, labels
+
+
+def lr_at(step: int, steps: int, peak: float, warmup: int) -> float:
+    """Linear warm-up then cosine decay to 10% of peak."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    frac = (step - warmup) / max(1, steps - warmup)
+    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
+
+
+def train_loop(model, ids, labels, args, log_file) -> dict:
+    """AdamW over random batches of the pool; returns timing facts. Logs loss every args.log_every steps."""
+    import torch
+
+    device = torch.device(args.device)
+    model.to(device)
+    ids, labels = ids.to(device), labels.to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.1)
+    gen = torch.Generator(device="cpu").manual_seed(args.seed)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else _null()
+    start, step, capped = time.time(), 0, False
+    model.train()
+    for step in range(args.steps):
+        if time.time() - start > args.minutes * 60:
+            capped = True
+            break
+        idx = torch.randint(0, ids.shape[0], (args.batch,), generator=gen).to(device)
+        x, y = ids[idx], labels[idx]
+        keep = int((x != model.config.pad_token_id).sum(1).max())  # trim the all-pad tail
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, args.steps, args.lr, args.warmup)
+        with autocast:
+            loss = model(input_ids=x[:, :keep], labels=y[:, :keep]).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if step % args.log_every == 0 or step == args.steps - 1:
+            rec = {"step": step, "loss": round(float(loss.detach()), 5), "lr": group["lr"],
+                   "elapsed_s": round(time.time() - start, 2)}
+            log_file.write(json.dumps(rec) + "\n")
+            log_file.flush()
+            log.info("step %d loss %.4f", step, rec["loss"])
+    model.eval()
+    return {"steps_done": step + (0 if capped else 1), "capped_by_minutes": capped,
+            "train_seconds": round(time.time() - start, 1)}
+
+
+class _null:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="Train the organism model (anchors/organism).")
+    p.add_argument("--out", required=True, type=Path, help="output folder (created)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--minutes", type=float, default=25.0, help="safety cap on training time")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--size", choices=sorted(SIZES), default="small")
+    p.add_argument("--steps", type=int, default=6000)
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--warmup", type=int, default=200)
+    p.add_argument("--pool", type=int, default=200000, help="generated training examples")
+    p.add_argument("--log-every", type=int, default=100)
+    p.add_argument("--eval-n", type=int, default=200, help="problems in the closing quick eval (0: none)")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    import torch
+
+    from anchors.organism.tokenizer import check_round_trip, train_tokenizer
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    random.seed(args.seed)
+    t0 = time.time()
+    tokenizer = train_tokenizer(args.seed)
+    ids, labels = encode_pool(tokenizer, args.pool, args.seed + 1)
+    check_round_trip(tokenizer, [tokenizer.decode(r[r != tokenizer.pad_token_id][1:]) for r in ids[:50]])
+    model = build_model(tokenizer, args.size, args.seed)
+    n_params = sum(p.numel() for p in model.parameters())
+    log.info("model %s: %d parameters, pool %s", args.size, n_params, tuple(ids.shape))
+    with open(args.out / "train_log.jsonl", "w") as log_file:
+        facts = train_loop(model, ids, labels, args, log_file)
+    model.to("cpu").to(torch.float32)
+    model.save_pretrained(str(args.out), safe_serialization=True)
+    tokenizer.save_pretrained(str(args.out))
+    summary = {"settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+               "n_params": n_params, "pool_shape": list(ids.shape), **facts,
+               "total_seconds": round(time.time() - t0, 1), "device_name": _device_name(args.device),
+               "versions": {"torch": torch.__version__, "transformers": _version("transformers"),
+                            "tokenizers": _version("tokenizers")}}
+    if args.eval_n:
+        from anchors.organism.evaluate import evaluate_model
+        summary["quick_eval"] = evaluate_model(model.to(args.device), tokenizer, args.eval_n, seed=0,
+                                               device=args.device)["summary"]
+    (args.out / "train_summary.json").write_text(json.dumps(summary, indent=1))
+    log.info("done: %s", json.dumps({k: summary[k] for k in ("steps_done", "train_seconds")}))
+
+
+def _device_name(device: str) -> str:
+    import torch
+    return torch.cuda.get_device_name(0) if device.startswith("cuda") else "cpu"
+
+
+def _version(name: str) -> str:
+    from importlib.metadata import version
+    return version(name)
+
+
+if __name__ == "__main__":
+    main()
