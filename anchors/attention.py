@@ -21,6 +21,7 @@ from typing import Any, Iterator
 import torch
 
 from anchors.errors import InputError
+from anchors.model import attention_modules
 from anchors.sentences import locate_sentences, split_sentences, token_spans
 
 log = logging.getLogger(__name__)
@@ -44,16 +45,6 @@ def trace_sentence_spans(tokenizer: Any, full_cot: str, sentences: list[str] | N
         raise InputError(where, f"a sentence cannot be found in its text ({exc.problem})",
                          "the sentences must come from this trace's full_cot") from exc
     return token_spans(tokenizer, full_cot, chars, mode="offsets")
-
-
-def attention_modules(model: torch.nn.Module) -> list[torch.nn.Module]:
-    """The self-attention modules in layer order: modules with q_proj, k_proj and o_proj (from named_modules)."""
-    mods = [m for _, m in model.named_modules()
-            if all(hasattr(m, p) for p in ("q_proj", "k_proj", "o_proj"))]
-    if not mods:
-        raise InputError("model", "no attention modules with q_proj/k_proj/o_proj found",
-                         "only Llama/Qwen-style decoders are supported")
-    return mods
 
 
 @dataclass
@@ -157,7 +148,7 @@ def _captured(model: torch.nn.Module, segs: _Segments, block_bytes: int,
               results: list[torch.Tensor]) -> Iterator[None]:
     handles: list[Any] = []
     try:
-        for attn in attention_modules(model):
+        for _, attn in attention_modules(model).values():
             handles += _LayerCapture(attn, model.config.num_attention_heads, segs, block_bytes, results).register()
         yield
     finally:

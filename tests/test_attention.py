@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from _whitebox_models import ARCHS, tiny_model, twin
-from anchors.attention import attention_modules, sentence_attention
+from anchors.attention import sentence_attention
+from anchors.model import attention_modules
 
 pytestmark = pytest.mark.tiny
 
