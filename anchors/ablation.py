@@ -42,7 +42,8 @@ def _by_layer(model: Any, heads: Iterable[Head]) -> dict[int, list[int]]:
 def _zero_slices(x: torch.Tensor, heads: list[int], n_heads: int) -> torch.Tensor:
     """x: [..., n_heads*d_head] -> a copy with each listed head's d_head slice zeroed."""
     view = x.reshape(*x.shape[:-1], n_heads, -1).clone()              # [b, s, n_heads, d_head]
-    view[..., heads, :] = 0
+    for h in heads:  # basic indexing only: no index tensor is built, so the hook is CUDA-graph capturable
+        view[..., h, :] = 0
     return view.reshape(x.shape)
 
 
