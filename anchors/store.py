@@ -124,6 +124,13 @@ class RolloutStore:
         temps = f"temperature_{float(spec.sampling.temperature)}_top_p_{float(spec.sampling.top_p)}"
         self.condition_dir = self.root / spec.model_dir / temps / condition_folder(spec)
 
+    def with_condition(self, condition: str = "none", condition_info: dict[str, Any] | None = None,
+                       forced_answer: bool = False) -> "RolloutStore":
+        """The same run under another condition (default: the unablated "none" folder, home of base solutions)."""
+        spec = self.spec.model_copy(update={"condition": condition, "condition_info": dict(condition_info or {}),
+                                            "forced_answer": forced_answer})
+        return RolloutStore(self.root, spec, self.force)
+
     def problem_dir(self, problem_id: str | int) -> Path:
         """`problem_<id>` folder of this run."""
         return self.condition_dir / f"problem_{problem_id}"
