@@ -131,3 +131,22 @@ def test_organism_without_weights_is_one_line_error():
 def test_model_module_does_not_import_torch():
     code = "import sys, anchors.model; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_hub_id_loads_from_cache_and_records_snapshot_hash(tiny, tmp_path, monkeypatch):
+    """An HF id resolves through the cache's refs/main to the snapshot commit, offline."""
+    import shutil
+
+    import huggingface_hub.constants
+
+    from anchors.tiny_models import tiny_model_dir
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "models--anchors-test--tiny"
+    shutil.copytree(tiny_model_dir(tiny.name), repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    loaded = load_model("anchors-test/tiny")
+    assert (loaded.model_id, loaded.revision, loaded.store_name) == ("anchors-test/tiny", commit, "tiny")
+    assert loaded.n_layers == 2
