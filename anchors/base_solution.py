@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable
 
 from anchors.errors import AnchorsError, InputError
 from anchors.formats import (BASE_SOLUTION, CHUNKS, CHUNKS_LABELED, PROBLEM, read_base_solution, read_chunks,
