@@ -63,7 +63,7 @@ class LoadedModel:
     name: str
     """The name it was loaded by (registry name, HF id or path)."""
     model_id: str
-    """HF id, or the local directory for local models."""
+    """HF id; the local directory for local models; "organism" for the packaged organism."""
     revision: str
     """Resolved commit hash (HF cache snapshot), or `local-<hash>` / `tiny-v<N>-seed<S>` for local models."""
     dtype: str
@@ -181,7 +181,9 @@ def load_model(name_or_path: str, device: str = "cpu", dtype: str = "auto", *,
         from anchors.tiny_models import ensure_tiny_model, tiny_revision
         folder, revision, model_id = ensure_tiny_model(name_or_path), tiny_revision(name_or_path), name_or_path
     elif kind == "local":
-        folder, revision, model_id = target, local_revision(target), str(target)
+        # The organism ships inside the package: record its name, not this machine's path to it.
+        model_id = "organism" if name_or_path == "organism" else str(target)
+        folder, revision = target, local_revision(target)
     else:
         folder = cached_snapshot(target.model_id, target.revision, allow_download)
         revision, model_id = folder.name, target.model_id
