@@ -7,6 +7,9 @@ Layout (the published dataset reads directly as condition "none", without forced
         problem_<id>/chunk_<i>/solutions.json     a JSON list of Rollout dicts (paper field names + seed, n_tokens)
         problem_<id>/chunk_<i>/provenance.json    sidecar: {"provenance", "sent_idx", "n_rollouts", "appends"}
 
+The sidecar is written just before solutions.json, so after a kill between the two it may count one append
+more than the file holds (its "n_rollouts" and "appends" are a log; the list in solutions.json is the truth).
+
 `_forced_answer` is the paper's own suffix; `_<condition>` is the ablation condition string (e.g. `_receiver-k20`,
 `_random-k20-s3`), absent for "none". Guarantees:
 
@@ -189,10 +192,13 @@ class RolloutStore:
         A valid record covers the index its seed belongs to; valid records without a seed (published data)
         fill the lowest remaining indices.
         """
+        seeds = [self.seed(problem_id, sent_idx, k) for k in range(n)]
+        if not sentence_dir(self.problem_dir(problem_id), sent_idx).is_dir():
+            return list(range(n))  # nothing stored: create nothing (a refused or dry run leaves no folders)
         with self._lock(problem_id, sent_idx):
             rollouts = self.read(problem_id, sent_idx)
             self._check_provenance(problem_id, sent_idx, bool(rollouts))
-        return _uncovered(rollouts, [self.seed(problem_id, sent_idx, k) for k in range(n)])
+        return _uncovered(rollouts, seeds)
 
     def append(self, problem_id: str | int, sent_idx: int, rollouts: Sequence[Rollout]) -> int:
         """Atomically add rollouts to one sentence's file; returns how many were new.
@@ -300,6 +306,10 @@ def set_aside(path: Path, reason: str) -> Path:
     """Rename a corrupt file to `<name>.corrupt-<UTC timestamp>` (never delete it) and log why."""
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     target = path.with_name(f"{path.name}.corrupt-{stamp}")
-    path.rename(target)
+    try:
+        path.rename(target)
+    except FileNotFoundError:  # another process set it aside first
+        log.warning("corrupt %s was already set aside by another process", path)
+        return target
     log.warning("set aside corrupt %s as %s: %s", path, target.name, reason)
     return target

@@ -71,6 +71,7 @@ def test_seeds_are_deterministic_and_distinct():
 def test_missing_and_resume_make_only_what_is_left(tmp_path):
     store = make_store(tmp_path)
     assert store.missing("1", 0, 5) == [0, 1, 2, 3, 4]
+    assert not tmp_path.joinpath("tiny-qwen2").exists(), "asking what is missing creates no folders"
     fill(store, "1", 0, [0, 2])
     assert store.missing("1", 0, 5) == [1, 3, 4]
     # Re-appending made rollouts (a second worker or a rerun) adds nothing.
