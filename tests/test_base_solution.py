@@ -19,6 +19,11 @@ SPEC = dict(model_id="tiny-qwen2", revision="tiny-v1-seed0", dtype="float32", mo
 PROBLEM = Problem(problem="What is $2+2$?", gt_answer="4")
 
 
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
 def _demo_trace():
     traces = sorted(demo_dir().glob("deepseek-r1-distill-qwen-14b/correct_base_solution/problem_*"))
     if not traces:

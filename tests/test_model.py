@@ -119,13 +119,22 @@ def test_broken_local_folder_is_one_line_error(tmp_path):
     assert "\n" not in str(info.value) and str(tmp_path) in str(info.value)
 
 
-def test_organism_without_weights_is_one_line_error():
+def test_organism_without_weights_is_one_line_error(tmp_path, monkeypatch):
+    monkeypatch.setattr("anchors.model.ORGANISM_DIR", tmp_path / "weights")
+    with pytest.raises(AnchorsError, match="no weights at anchors/organism/weights/") as info:
+        load_model("organism")
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.organism
+def test_organism_loads_with_counts_from_config():
     from anchors.model import ORGANISM_DIR
 
-    if (ORGANISM_DIR / "config.json").is_file():
-        pytest.skip("organism weights exist; the missing-weights message cannot be exercised")
-    with pytest.raises(AnchorsError, match="no weights at anchors/organism/weights/"):
-        load_model("organism")
+    if not (ORGANISM_DIR / "config.json").is_file():
+        pytest.skip("organism weights not built yet (anchors/organism/weights/)")
+    loaded = load_model("organism")
+    assert (loaded.model_id, loaded.store_name) == ("organism", "organism")
+    assert loaded.revision.startswith("local-") and loaded.n_layers == loaded.model.config.num_hidden_layers
 
 
 def test_model_module_does_not_import_torch():

@@ -213,3 +213,9 @@ def test_sigkill_mid_write_leaves_only_complete_records(tmp_path):
     # The records are exactly rollouts 0..n-1: nothing partial, nothing out of order; a rerun continues at n.
     assert [r.seed for r in rollouts] == [store.seed("1", 0, k) for k in range(n)]
     assert store.missing("1", 0, n + 2) == [n, n + 1]
+
+
+def test_store_and_base_solution_do_not_import_torch():
+    code = ("import sys, anchors.store, anchors.base_solution, anchors.prompts; "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
