@@ -116,7 +116,7 @@ def resolve_spec(name_or_path: str) -> tuple[str, ModelSpec | Path]:
     if name_or_path == "organism":
         if not (ORGANISM_DIR / "config.json").is_file():
             raise AnchorsError("model 'organism': no weights at anchors/organism/weights/ yet "
-                               "(build them with the organism training command, then retry)")
+                               "(train them: python -m anchors.organism.train --out anchors/organism/weights)")
         return "local", ORGANISM_DIR
     path = Path(name_or_path).expanduser()
     if path.is_dir():
