@@ -22,6 +22,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--rollouts", type=int, default=12, help="rollouts per sentence (the note used 12)")
     group.addoption("--problem", default="6481", help="MATH problem id (the note used 6481)")
     group.addoption("--random-draws", type=int, default=3, help="seeded random-head sets per model (>= 2 for H5)")
+    group.addoption("--n-boot", type=int, default=1000, help="bootstrap replicates per CI (1000: CI ends to ~0.01)")
     group.addoption("--device", default=None, help="torch device for generation (default: cuda if available)")
     group.addoption("--report-dir", default="reports", help="where report.html and results.json go")
 

@@ -15,6 +15,7 @@ import io
 import json
 import logging
 import math
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -112,7 +113,9 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tag every hypothesis item with its claim id and parameters, so even a skipped test gets a row."""
     for item in items:
-        claim = getattr(getattr(item, "module", None), "CLAIM", None)
+        # A module's CLAIM; a test function may carry its own (H0 has two parts).
+        claim = getattr(getattr(item, "function", None), "CLAIM", None) or \
+            getattr(getattr(item, "module", None), "CLAIM", None)
         if claim is None:
             continue
         params = dict(getattr(getattr(item, "callspec", None), "params", {}) or {})
@@ -149,7 +152,7 @@ def _row_from_report(report: pytest.TestReport) -> dict[str, Any] | None:
 
 def _reason(report: pytest.TestReport) -> str:
     if report.skipped and isinstance(report.longrepr, tuple):
-        return str(report.longrepr[2]).removeprefix("Skipped: ")
+        return re.sub(r"^(Skipped|[\w.]*Unavailable): ", "", str(report.longrepr[2]))
     text = str(report.longrepr or "").strip()
     return text.splitlines()[-1][:500] if text else ""
 

@@ -1,0 +1,45 @@
+"""H10: the greatest decreases hold more active computation than its base rate and no plan generation; the
+greatest increases are rich in plan generation (receiver-head ablation vs none).
+
+Note: "Looking at the sentences with the greatest increase and decrease in counterfactual importance, lines up
+similarly to how the counterfactual importance of plan generation increased and decreased for active
+computation. Since active computation was more present in the sentences with the greatest decrease, while plan
+generation was absent from the sentences with the greatest decrease."
+
+Statistics (`anchors.patterns.topk_enrichment`, k = 20 of ~200 sentences): (a) enrichment (share in top-k /
+base rate) of active computation among the k greatest decreases, whole CI > 1; (b) enrichment of plan
+generation among the greatest decreases, whole CI <= 0 (absent in >= 97.5% of replicates); (c) enrichment of
+plan generation among the greatest increases, whole CI > 1. CIs: rollout-level bootstrap, sentences in place.
+The verdict is the worst part. Caveat: top-k tables select on noise; the random-draw figures show the control.
+"""
+
+from __future__ import annotations
+
+from anchors import patterns
+from anchors.claims import Claim
+from fixtures import plots
+from fixtures.verdicts import check, conclude, worst
+
+K = 20
+CLAIM = Claim("H10", title="decreases rich in active computation, increases in plan generation",
+              statistic="enrichment", threshold=1.0, direction="gt",
+              rule="active computation enriched (CI > 1) and plan generation absent (CI <= 0) in the top-20 "
+                   "decreases; plan generation enriched in the top-20 increases (CI > 1)",
+              rationale="enrichment 1 = base rate; 'absent' = zero share")
+ABSENT = Claim("H10", title="plan generation absent from the greatest decreases", statistic="enrichment",
+               threshold=0.0, direction="le")
+PARTS = (("active_computation", "decrease", CLAIM), ("plan_generation", "decrease", ABSENT),
+         ("plan_generation", "increase", CLAIM))
+
+
+def test_H10(experiment, report):
+    exp = experiment
+    conditions = ("none", exp.receiver)
+    bi = exp.boot()
+    results = [patterns.topk_enrichment(bi, exp.receiver, "none", cat, K, way) for cat, way, _ in PARTS]
+    verdicts = [check(claim, r, exp, conditions, cat) for (cat, _, claim), r in zip(PARTS, results)]
+    verdict = worst(verdicts)
+    report.attach(verdict, plots.extremes(exp, exp.receiver, K),
+                  exp.context(conditions, parts=[f"{c} {w}: {v.message}" for (c, w, _), v in zip(PARTS, verdicts)],
+                              details=[r.details for r in results]))
+    conclude(verdict)
