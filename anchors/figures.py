@@ -56,7 +56,7 @@ def _ordered(categories: Sequence[str]) -> list[str]:
 
 
 def category_boxes(values: Mapping[str, Mapping[str, Sequence[float]]], title: str,
-                   ylabel: str = "counterfactual importance (KL, nats)") -> Figure:
+                   ylabel: str = "counterfactual importance") -> Figure:
     """Box plots of a per-sentence value by category, one box per condition within each category.
 
     values: {condition: {category: per-sentence values}}; NaN values are dropped and counted in the labels.

@@ -121,6 +121,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         params = dict(getattr(getattr(item, "callspec", None), "params", {}) or {})
         tag = {"claim": claim.id, "title": claim.title, "statistic": claim.statistic,
                "threshold": claim.threshold, **params}
+        if getattr(getattr(item, "function", None), "CLAIM", None) is not None:
+            tag["part"] = item.originalname.removeprefix(f"test_{claim.id}_").replace("_", " ")
         item.user_properties.append((PARAMS_KEY, json.dumps(tag, default=str)))
 
 
@@ -137,7 +139,10 @@ def _row_from_report(report: pytest.TestReport) -> dict[str, Any] | None:
     props = _props(report)
     if PARAMS_KEY not in props:
         return None
-    decided = props.get(ROW_KEY)
+    decided = {**props[PARAMS_KEY], **props[ROW_KEY]} if ROW_KEY in props else None
+    if decided and hasattr(report, "wasxfail"):
+        # An expected outcome (e.g. a claim the simulated reasoner makes false): keep the verdict, say so.
+        return {"test": report.nodeid, **decided, "expected": str(report.wasxfail)}
     if report.when == "call" and report.passed and decided:
         return {"test": report.nodeid, **decided}
     if report.when == "call" and report.failed and decided and decided["verdict"] == "fail":
@@ -211,29 +216,47 @@ def pytest_html_results_table_row(report: pytest.TestReport, cells: list) -> Non
 _VERDICT_COLOURS = {"pass": "#c8e6c9", "fail": "#ffcdd2", "skip": "#eeeeee", "error": "#ffe0b2"}
 
 
+def _row_label(r: dict[str, Any]) -> str:
+    """Claim id, its part (when a module has several claims) and the ablation kind, e.g. "H6 · receiver"."""
+    label = r["claim"]
+    if r.get("part"):
+        label += f" · {r['part']}"
+    if r.get("ablation"):
+        label += f" · {r['ablation']}"
+    return label
+
+
+def _claim_order(label: str) -> tuple[int, str]:
+    head = label.split(" ")[0].lstrip("H")
+    return (int(head) if head.isdigit() else 99, label)
+
+
 def summary_matrix(table_rows: Sequence[dict[str, Any]]) -> str:
     """Claims x (model, embedder) as an HTML table of verdicts, each cell titled with its message."""
-    claims = sorted({r["claim"] for r in table_rows}, key=lambda c: int(c.lstrip("H") or 0))
+    labels = sorted({_row_label(r) for r in table_rows}, key=_claim_order)
     columns = sorted({(str(r.get("model", "")), str(r.get("embedder", "-"))) for r in table_rows})
-    cell = {(r["claim"], str(r.get("model", "")), str(r.get("embedder", "-"))): r for r in table_rows}
+    cell = {(_row_label(r), str(r.get("model", "")), str(r.get("embedder", "-"))): r for r in table_rows}
     head = "".join(f"<th>{html.escape(m)}<br>{html.escape(e)}</th>" for m, e in columns)
     body = []
-    for claim in claims:
+    for label in labels:
         tds = []
         for m, e in columns:
-            r = cell.get((claim, m, e))
+            r = cell.get((label, m, e))
             if r is None:
                 tds.append("<td></td>")
                 continue
             v = r["verdict"]
-            tip = html.escape(r.get("message", ""), quote=True)
+            text = f"{v} (expected)" if r.get("expected") else v
+            tip = html.escape(r.get("message", "") + (f" | {r['expected']}" if r.get("expected") else ""), quote=True)
             flag = " ⚑" if r.get("confounds") else ""
-            tds.append(f'<td style="background:{_VERDICT_COLOURS.get(v, "#fff")}" title="{tip}">{v}{flag}</td>')
-        body.append(f"<tr><th>{claim}</th>{''.join(tds)}</tr>")
+            colour = "#e0e0f0" if r.get("expected") else _VERDICT_COLOURS.get(v, "#fff")
+            tds.append(f'<td style="background:{colour}" title="{tip}">{html.escape(text)}{flag}</td>')
+        body.append(f"<tr><th style='text-align:left'>{html.escape(label)}</th>{''.join(tds)}</tr>")
     return (f'<h2>Verdicts</h2><table class="anchors-matrix" border="1" cellpadding="3">'
             f"<tr><th>claim</th>{head}</tr>{''.join(body)}</table>"
             "<p>pass: the whole 95% CI is on the claimed side of the threshold; fail: it is not; skip: not "
-            "decidable here (reason in the row); ⚑: a confound was flagged (hover a cell for the message).</p>")
+            "decidable here (reason on hover and in the row); (expected): a simulated case whose outcome is "
+            "fixed by what the simulation plants; ⚑: a confound was flagged. Details: reports/results.json.</p>")
 
 
 def _provenance_html(table_rows: Sequence[dict[str, Any]]) -> str:

@@ -19,6 +19,9 @@ from anchors.claims import Claim
 from fixtures import derive, plots
 from fixtures.verdicts import check, conclude
 
+SIM_EXPECT_FAIL = {"test_H0_planning_outweighs_computation":
+                   "SimSpec.default plants uncertainty management's derail (0.30) below active computation's "
+                   "(0.35) under none"}
 CLAIM = Claim("H0", title="receiver heads are reliable (split-half r)", statistic="split_half_r",
               threshold=0.5, direction="ge", n_unit="heads",
               rule="split-half Pearson r of head kurtosis: whole 95% CI (Fisher z) >= 0.5",

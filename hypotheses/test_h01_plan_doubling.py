@@ -3,7 +3,7 @@
 Note: "Ablating the receiver heads led to a doubling of the counterfactual importance of plan generation and
 also caused a decrease in the counterfactual importance of active computation."
 
-Statistic: ratio of the mean counterfactual importance (KL, nats) of plan-generation sentences, receiver-k20 /
+Statistic: ratio of the mean counterfactual importance (--metric: accuracy drop by default, or KL) of plan-generation sentences, receiver-k20 /
 none (`anchors.stats.mean_ratio`), with a two-level bootstrap 95% CI (rollouts within sentence, sentences within
 category, the same sentence draw in both conditions).
 Decision: pass when the whole CI lies at or above 2.0. Why 2.0: "doubling" is the note's own word; deciding on
@@ -19,6 +19,8 @@ from fixtures import plots
 from fixtures.verdicts import check, conclude
 
 CATEGORY = "plan_generation"
+SIM_EXPECT_FAIL = {"*": "the planted plan-generation derail doubles exactly (0.5 -> 1.0), so the true ratio sits "
+                        "on the threshold and a CI wholly >= 2 is not expected"}
 CLAIM = Claim("H1", title="receiver ablation doubles plan-generation importance", statistic="ratio",
               threshold=2.0, direction="ge", primary=True,
               rule="mean cf importance of plan generation, receiver / none: whole 95% CI >= 2",

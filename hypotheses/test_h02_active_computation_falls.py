@@ -3,7 +3,7 @@
 Note: "Ablating the receiver heads led to a doubling of the counterfactual importance of plan generation and
 also caused a decrease in the counterfactual importance of active computation."
 
-Statistic: mean cf importance (KL) of active-computation sentences, receiver-k20 minus none
+Statistic: mean cf importance (--metric) of active-computation sentences, receiver-k20 minus none
 (`anchors.stats.mean_difference`), two-level bootstrap 95% CI; paired sign-flip p reported beside it.
 Decision: pass when the whole CI lies below 0. Why 0: the note claims a direction, not a size; the CI rule keeps
 a 1/12-step accuracy wobble from counting as a decrease. Primary claim (C2).
@@ -18,7 +18,7 @@ from fixtures.verdicts import check, conclude
 
 CATEGORY = "active_computation"
 CLAIM = Claim("H2", title="receiver ablation lowers active-computation importance", statistic="diff",
-              threshold=0.0, direction="lt", primary=True, unit=" nats",
+              threshold=0.0, direction="lt", primary=True,
               rule="mean cf importance of active computation, receiver - none: whole 95% CI < 0",
               rationale="a direction claim; CI-based because 12 rollouts per sentence are noisy")
 

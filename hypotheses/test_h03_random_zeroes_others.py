@@ -19,6 +19,9 @@ from fixtures import plots
 from fixtures.verdicts import check, conclude, worst
 
 EXCEPT = "plan_generation"
+SIM_EXPECT_FAIL = {"*": "random ablation plants derail 0 outside plan generation, but with 12 rollouts per "
+                        "sentence a category mean's CI is wider than +-0.10 of the none scale: 'about 0' cannot be "
+                        "established at this sample size"}
 CLAIM = Claim("H3", title="random ablation sends all but plan generation to ~0", statistic="rel_mean",
               threshold=0.10, direction="within",
               rule="for every category but plan generation: |mean under random| / none scale, whole CI <= 0.10",

@@ -17,7 +17,7 @@ from fixtures.verdicts import check, conclude
 
 CATEGORY = "plan_generation"
 CLAIM = Claim("H4", title="random ablation raises plan-generation importance", statistic="diff",
-              threshold=0.0, direction="gt", unit=" nats",
+              threshold=0.0, direction="gt",
               rule="mean cf importance of plan generation, random (mean of draws) - none: whole 95% CI > 0",
               rationale="a direction claim; averaging the draws keeps one lucky head set from deciding it")
 

@@ -19,6 +19,8 @@ from fixtures import plots
 from fixtures.verdicts import check, conclude
 
 CATEGORY = "plan_generation"
+SIM_EXPECT_FAIL = {"*": "with 3 random draws the CI of the fraction of draws beaten reaches below 1 (rank p floor "
+                        "0.25), although the planted receiver effect (+0.5 derail) exceeds the random one (+0.3)"}
 CLAIM = Claim("H5", title="the plan-generation effect is unique to receiver heads", statistic="frac_below",
               threshold=1.0, direction="ge", n_unit="sentences",
               rule="fraction of random draws with a smaller plan-generation effect: whole 95% CI >= 1",
@@ -33,6 +35,6 @@ def test_H5(experiment, report):
     result = stats.beyond_random(exp.boot(), exp.receiver, "none", exp.randoms, CATEGORY)
     verdict = check(CLAIM, result, exp, conditions, CATEGORY)
     figure = plots.draws(result.details["random_effects"], result.details["receiver_effect"],
-                         f"{exp.model} / {exp.embedder}: plan-generation effect", "mean importance change (nats)")
+                         f"{exp.model} / {exp.embedder}: plan-generation effect", "mean importance change")
     report.attach(verdict, [figure], exp.context(conditions, category=CATEGORY, details=result.details))
     conclude(verdict)
