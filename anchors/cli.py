@@ -25,7 +25,7 @@ def _root() -> None:
 
 
 # Modules that add commands to `app` when imported.
-_COMMAND_MODULES = ("anchors.cli_importance", "anchors.cli_rollouts", "anchors.cli_heads", "anchors.cli_label")
+_COMMAND_MODULES = ("anchors.cli_importance", "anchors.cli_rollouts", "anchors.cli_heads", "anchors.cli_text")
 
 
 def _register() -> None:
