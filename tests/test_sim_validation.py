@@ -7,6 +7,7 @@ Claims validated here (importance = "drop" = -cf_acc, decided on the whole 95% C
   H6  all sentences, mean over random draws - none: diff < 0
   H7  problem_setup resample cosines, receiver vs none: Brown–Forsythe spread ratio > 1
   H10 plan_generation among the top-20 increases (receiver - none): hypergeometric p <= 0.05
+  H11 active_computation among the top-20 decreases (receiver - none): hypergeometric p <= 0.05
 Default spec: every one is true by construction; null spec: every one is false.
 """
 
@@ -20,7 +21,7 @@ import pytest
 from anchors import stats
 from anchors.bootstrap import bootstrap_conditions, point_importance
 from anchors.claims import Claim
-from anchors.metrics import Vocab, encode_sentence, importance_arrays
+from anchors.metrics import ALPHA, Vocab, encode_sentence, importance_arrays
 from anchors.patterns import topk_enrichment
 from anchors.sim import SimSpec, sim_sentences, sim_tags, simulate_arrays, simulate_raw, simulate_rollouts
 
@@ -35,8 +36,9 @@ CLAIMS = {
     "H6": Claim("H6", statistic="diff", threshold=0.0, direction="lt"),
     "H7": Claim("H7", statistic="spread_ratio", threshold=1.0, direction="gt"),
     "H10": Claim("H10", statistic="p", threshold=0.05, direction="le", decide_on="estimate"),
+    "H11": Claim("H11", statistic="p", threshold=0.05, direction="le", decide_on="estimate"),
 }
-VALIDATED = ("H1", "H2", "H4", "H6", "H7", "H10")
+VALIDATED = ("H1", "H2", "H4", "H6", "H7", "H10", "H11")
 
 
 def _setup_cosines(spec: SimSpec, condition: str) -> np.ndarray:
@@ -45,10 +47,10 @@ def _setup_cosines(spec: SimSpec, condition: str) -> np.ndarray:
     return raw["similarity"][setup][raw["valid"][setup]]
 
 
-def evaluate(spec: SimSpec, n_boot: int = 400) -> dict[str, str]:
+def evaluate(spec: SimSpec, n_boot: int = 400, metric: str = "drop", alpha: float = ALPHA) -> dict[str, str]:
     """Outcome of every claim on one simulated experiment."""
     traces = {c: simulate_arrays(spec, c) for c in spec.conditions}
-    bi = bootstrap_conditions(traces, sim_tags(spec), n_boot=n_boot, seed=spec.seed, metric="drop")
+    bi = bootstrap_conditions(traces, sim_tags(spec), n_boot=n_boot, seed=spec.seed, metric=metric, alpha=alpha)
     rand = spec.random_conditions
     ratio = stats.mean_ratio(bi, "receiver-k20", "none", "plan_generation")
     results = {
@@ -58,14 +60,17 @@ def evaluate(spec: SimSpec, n_boot: int = 400) -> dict[str, str]:
         "H6": stats.mean_difference(bi, rand, "none", None, n_perm=200),
         "H7": stats.spread_test(_setup_cosines(spec, "none"), _setup_cosines(spec, "receiver-k20"), 400, spec.seed),
     }
-    enrich = topk_enrichment(bi, "receiver-k20", "none", "plan_generation", k=20)
+    up = topk_enrichment(bi, "receiver-k20", "none", "plan_generation", k=20, direction="increase")
+    down = topk_enrichment(bi, "receiver-k20", "none", "active_computation", k=20, direction="decrease")
     out = {k: CLAIMS[k].check(r.estimate, ci=r.ci, n=r.n).outcome for k, r in results.items()}
-    out["H10"] = CLAIMS["H10"].check(enrich.p_value, n=enrich.n).outcome
+    out["H10"] = CLAIMS["H10"].check(up.p_value, n=up.n).outcome
+    out["H11"] = CLAIMS["H11"].check(down.p_value, n=down.n).outcome
     return out
 
 
-def pass_rates(make, seeds) -> dict[str, float]:
-    outcomes = [evaluate(make(seed=s, n_random=3)) for s in seeds]
+def pass_rates(make, seeds, **kw) -> dict[str, float]:
+    """Fraction of seeds on which each claim passes (kw: evaluate's n_boot, metric, alpha)."""
+    outcomes = [evaluate(make(seed=s, n_random=3), **kw) for s in seeds]
     return {k: float(np.mean([o[k] == "pass" for o in outcomes])) for k in CLAIMS}
 
 
