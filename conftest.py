@@ -34,7 +34,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     # Before pytest-html's own pytest_configure reads --html: a hypothesis run always writes the report.
     runs_hypotheses = any("hypotheses" in str(arg) for arg in config.args)
-    if runs_hypotheses and not config.getoption("htmlpath", default=None):
+    if runs_hypotheses and not config.option.collectonly and not config.getoption("htmlpath", default=None):
         config.option.htmlpath = str(Path(config.getoption("report_dir")) / "report.html")
         config.option.self_contained_html = True
 
