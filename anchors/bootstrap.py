@@ -4,6 +4,8 @@ Level 1 resamples the rollouts of each sentence (with replacement, as many as it
 sentence's cf importance from the resampled rollouts; its successor next(i) is resampled in the same replicate,
 so the reference accuracy moves too. Level 2 resamples sentences within each category (stratified), with the
 SAME sentence draw for every condition of one replicate, because conditions share the base CoT (paired design).
+Level 2 draws sentences whose level-1 values already carry rollout noise, so rollout noise enters the CI twice:
+the interval is conservative (wider than nominal), which is the side we prefer for claims decided on the CI.
 
 The importance maths is `anchors.metrics` (METHOD.md §4.2–4.3, non-faithful mode: NaN where there is no next(i)
 or no valid rollout; 0 when the dissimilar set or V_next is empty), re-written over arrays [B, n_sent, R] so
@@ -168,7 +170,7 @@ class BootImportance:
     usable: np.ndarray
     """[n_sent] bool: sentences with a defined point importance under EVERY condition (the analysed set)."""
     seed: int
-    """Seed used (rollout level: seed + condition index; sentence level: seed + 1)."""
+    """Seed used (rollout level: seed + 7919 * position of the condition in the dict; sentence level: seed + 1)."""
     metric: str
     """"kl" or "acc"."""
 
