@@ -163,13 +163,10 @@ def _plan(t: Task, correct: bool) -> str:
     return f"I will first add {t.a} and {t.b}, then multiply by {t.c}, then subtract {t.d}."
 
 
-def _steps(t: Task, rng: random.Random, correct: bool) -> list[tuple[str, str]]:
-    """Fact recall and the two computations of one order, with an optional harmless 'Wait'."""
-    out: list[tuple[str, str]] = []
-    if rng.random() < P_FACT:
-        out.append((f"Each {t.container} holds {t.c} {t.item}.", "fact_retrieval"))
+def _two_steps(t: Task, rng: random.Random, correct: bool) -> list[tuple[str, str]]:
+    """The two computations of one order, with an optional harmless 'Wait' and re-check between them."""
     (op1, chk1, _), (op2, _, _) = _computations(t, correct)
-    out.append((op1, "active_computation"))
+    out = [(op1, "active_computation")]
     if rng.random() < P_FALSE_ALARM:
         out.append(("Wait, let me double check that.", "uncertainty_management"))
         out.append((f"Yes, {chk1[:-1]}.", "self_checking"))
@@ -178,18 +175,24 @@ def _steps(t: Task, rng: random.Random, correct: bool) -> list[tuple[str, str]]:
 
 
 def generate_trace(t: Task, rng: random.Random) -> Trace:
-    """One training CoT for task t (plan, optional backtrack, computations, check, consolidation, answer)."""
+    """One training CoT for task t (plan, optional backtrack, computations, check, consolidation, answer).
+
+    The optional fact recall comes right after the plan on every path, so no sentence other than the plan and
+    the backtrack itself carries information about whether a backtrack follows (an earlier draft put the fact
+    after the backtrack only, and the trained model learnt that its absence predicts a backtrack).
+    """
     wrong = rng.random() < P_WRONG_PLAN
     backtrack = wrong and rng.random() < P_BACKTRACK
     pairs = [(f"{t.name} starts with {t.a} {t.item} and buys {t.b} {t.containers}.", "problem_setup"),
              (_plan(t, not wrong), "plan_generation")]
+    if rng.random() < P_FACT:
+        pairs.append((f"Each {t.container} holds {t.c} {t.item}.", "fact_retrieval"))
     if backtrack:
-        (op1, _, _), _ = _computations(t, False)
-        pairs.append((op1, "active_computation"))
+        pairs.append((_computations(t, False)[0][0], "active_computation"))
         pairs.append((f"Wait, the {t.a} {t.item} are not in {t.containers}, so I should multiply first.",
                       "uncertainty_management"))
     correct_order = (not wrong) or backtrack
-    pairs += _steps(t, rng, correct_order)
+    pairs += _two_steps(t, rng, correct_order)
     s = _computations(t, correct_order)[1][2]
     result = s - t.d
     if rng.random() < P_FACT:

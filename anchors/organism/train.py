@@ -164,7 +164,8 @@ def main(argv=None) -> None:
     model.to("cpu").to(getattr(torch, args.save_dtype))
     model.save_pretrained(str(args.out), safe_serialization=True)
     tokenizer.save_pretrained(str(args.out))
-    summary = {"settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+    # The output folder by name only: a machine path must not end up in a committed file.
+    summary = {"settings": {k: (v.name if isinstance(v, Path) else v) for k, v in vars(args).items()},
                "n_params": n_params, "pool_shape": list(ids.shape), **facts,
                "total_seconds": round(time.time() - t0, 1), "device_name": _device_name(args.device),
                "versions": {"torch": torch.__version__, "transformers": _version("transformers"),
