@@ -156,3 +156,28 @@ def test_cli_bad_input_one_line(case, message, traces, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and not out.exists()
     assert err[-1].startswith("anchors: error: ") and message in err[-1] and "Traceback" not in "\n".join(err)
+
+
+def test_reference_traces_map_to_token_spans():
+    """Every published trace: the white-box sentences (HEAD splitter, no tail) and the published chunks minus the
+    last are found in full_cot and map to ordered, non-overlapping token spans (METHOD §6.2).
+
+    The two lists agree except, in one trace (qwen-14b correct problem_2236), at the last white-box sentence: a
+    short final sentence ("Correct.") that the published splitter merged forward into the tail is merged back
+    into its predecessor when the tail is dropped (§2.1 step 4), so that one span ends 2 tokens later."""
+    from anchors.attention import trace_sentence_spans
+    from anchors.model import load_model
+    from anchors.receiver import discover_traces, read_trace
+    from anchors.settings import demo_dir
+    if not demo_dir().is_dir():
+        pytest.skip(f"reference data not found at {demo_dir()} (set ANCHORS_REFERENCE_DIR)")
+    tokenizer = load_model("tiny-qwen2").tokenizer
+    folders = discover_traces([demo_dir()])
+    assert len(folders) == 24
+    for folder in folders:
+        cot, _ = read_trace(folder, "split")
+        _, published = read_trace(folder, "file")
+        spans = trace_sentence_spans(tokenizer, cot, where=str(folder))
+        assert len(spans) == len(published), folder
+        assert trace_sentence_spans(tokenizer, cot, published, where=str(folder))[:-1] == spans[:-1], folder
+        assert all(a < b <= c for (a, b), (c, _) in zip(spans, spans[1:])), folder
