@@ -155,7 +155,7 @@ def extremes_table(rows: Sequence[tuple[int, str, str, float, float]], title: st
     """Greatest increases/decreases: (sentence idx, category, text, importance none, change)."""
     body = [(i, _pretty(cat), text, before, change) for i, cat, text, before, change in rows]
     return table_figure(("sent", "category", "text", "none", "change"), body, title,
-                        col_widths=(0.06, 0.17, 0.55, 0.1, 0.1))
+                        col_widths=(0.05, 0.21, 0.52, 0.1, 0.1))
 
 
 def similarity_spread(values: Mapping[str, Sequence[float]], title: str,
