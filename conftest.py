@@ -1,6 +1,6 @@
 """Root conftest: the hypothesis suite's command-line options, its plugins, and collection-time skips.
 
-Fixture bodies live in fixtures/*.py; the report plugin in anchors/report.py. Markers are declared in pyproject.toml.
+Fixture bodies live in fixtures/*.py; the report plugin in anchors/report.py (which owns --report-dir). Markers are declared in pyproject.toml.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="importance: drop = accuracy lost when the sentence is changed (-cf_acc, default: KL "
                          "saturates near ln(12e9) with 12 rollouts, METHOD pitfall 7), or kl = the paper's cf_kl")
     group.addoption("--device", default=None, help="torch device for generation (default: cuda if available)")
-    group.addoption("--report-dir", default="reports", help="where report.html and results.json go")
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -100,6 +100,11 @@ def report(request: pytest.FixtureRequest, extras: list) -> Reporter:
     return Reporter(request.node, extras)
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.getgroup("anchors", "anchors hypothesis suite").addoption(
+        "--report-dir", default="reports", help="where report.html (default --html) and results.json go")
+
+
 def _is_controller(config: pytest.Config) -> bool:
     return not hasattr(config, "workerinput")
 
