@@ -45,7 +45,7 @@ def main() -> None:
                              seconds=round(time.perf_counter() - t0, 2))
         logging.info("%s %s", name, results[name])
     settings = dict(seeds=[seeds.start, seeds.stop], n_boot=args.n_boot, n_rollouts=12, n_sentences=200,
-                    n_random=3, decide_on="ci (H10/H11: hypergeometric p <= 0.05)")
+                    n_random=3, decide_on="ci (H5: estimate; H10/H11: hypergeometric p <= 0.05)")
     out = dict(provenance=make_provenance(settings).model_dump(), device=platform.processor() or platform.machine(),
                versions=dict(python=platform.python_version(), numpy=np.__version__, scipy=scipy.__version__),
                results=results)
