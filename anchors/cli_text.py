@@ -87,6 +87,16 @@ def _new_tags(labeler: str, sentences: list[str], problem_text: str | None, fold
     return label_with_llm(sentences, problem_text or "", source=str(folder))
 
 
+def _refuse_reference(folder: Path) -> None:
+    """The published reference data is read-only input; writing labels there would corrupt it."""
+    from anchors.settings import reference_dir
+
+    reference = reference_dir().resolve()
+    if folder.resolve() == reference or reference in folder.resolve().parents:
+        raise InputError(folder, "is inside the reference data folder, which is read-only",
+                         "copy the problem folder elsewhere and label the copy")
+
+
 @app.command("label")
 def label_command(
     problem_dir: Path = typer.Argument(..., help="A problem folder (problem_<id>/ with chunks or base_solution)."),
@@ -107,6 +117,7 @@ def label_command(
     else:
         tags = _new_tags(labeler, [str(r["chunk"]) for r in rows], _problem_text(problem_dir), problem_dir)
     if write:
+        _refuse_reference(problem_dir)
         if existing is not None and not relabel:
             logger.info("%s already has function_tags; kept (use --relabel to replace)", problem_dir)
         else:

@@ -97,3 +97,11 @@ def test_label_llm_without_config_is_one_line(tmp_path, capsys, monkeypatch):
     assert main(["label", str(tmp_path), "--labeler", "llm"]) == 2
     err = capsys.readouterr().err.strip()
     assert "ANCHORS_LLM_BASE_URL" in err and "\n" not in err
+
+
+def test_label_write_refuses_reference_folder(capsys):
+    trace = _trace()
+    before = (trace / "chunks_labeled.json").read_bytes()
+    assert main(["label", str(trace), "--write", "--relabel"]) == 2
+    assert "read-only" in capsys.readouterr().err
+    assert (trace / "chunks_labeled.json").read_bytes() == before
