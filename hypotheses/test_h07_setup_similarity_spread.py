@@ -32,6 +32,8 @@ def test_H7(experiment, ablation, report):
         conclude(CLAIM.skip(f"{exp.model}: no {ablation} condition was run"))
     before = plots.category_cosines(exp, "none", CATEGORY)
     after = [x for c in ablated for x in plots.category_cosines(exp, c, CATEGORY)]
+    if min(len(before), len(after)) < 2:
+        conclude(CLAIM.skip(f"fewer than 2 valid {CATEGORY} resamples in a group ({len(before)}, {len(after)})"))
     result = stats.spread_test(before, after)
     conditions = ("none",) + ablated
     verdict = CLAIM.check(result.estimate, result.ci, result.n, p_value=result.p_value,

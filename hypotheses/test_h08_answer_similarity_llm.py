@@ -28,6 +28,8 @@ def test_H8(lab, model, report):
     sent, llm = lab.experiment(model, "sent"), lab.experiment(model, "llm")
     a = plots.category_cosines(sent, "none", CATEGORY)
     b = plots.category_cosines(llm, "none", CATEGORY)
+    if min(len(a), len(b)) < 2:
+        conclude(CLAIM.skip(f"fewer than 2 valid {CATEGORY} resamples in a group ({len(a)}, {len(b)})"))
     result = stats.spread_test(a, b)
     verdict = CLAIM.check(result.estimate, result.ci, result.n, p_value=result.p_value,
                           confounds=sent.confounds(("none",)) + llm.confounds(("none",)))
