@@ -109,6 +109,21 @@ def allocate_state(model: Any, n_slots: int, rows_per_slot: int, prefix_alloc: i
     )
 
 
+def suffix_alloc_that_fits(model: Any, rows: int, want: int, fraction: float = 0.8) -> int:
+    """The suffix allocation to start with: `want` positions, halved (not below 1024) while the buffers would take
+    more than `fraction` of the free CUDA memory; on CPU, `want`. Longer rollouts then grow the buffers."""
+    param = next(model.parameters())
+    if param.device.type != "cuda":
+        return want
+    cfg = model.config
+    d_head = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+    per_position = 2 * cfg.num_hidden_layers * rows * cfg.num_key_value_heads * d_head * param.element_size()
+    free = torch.cuda.mem_get_info(param.device)[0]
+    while want > 1024 and want * per_position > fraction * free:
+        want //= 2
+    return want
+
+
 def grow_suffix(state: KVState, new_alloc: int) -> None:
     """Reallocate the suffix buffers to new_alloc positions, keeping their content (invalidates CUDA graphs)."""
     for buffers in (state.suffix_k, state.suffix_v):

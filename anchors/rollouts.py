@@ -190,9 +190,9 @@ def _run_batches(model: Any, tokenizer: Any, requests: list[RolloutRequest], sam
     device = next(model.parameters()).device
     graphs = device.type == "cuda" if use_cuda_graphs is None else use_cuda_graphs
     first_cap = max(_cap(r, sampling) for r in requests)
+    suffix_alloc = engine.suffix_alloc_that_fits(model, n_slots * rows_per_slot, engine.suffix_bucket(first_cap))
     state = engine.allocate_state(model, n_slots, rows_per_slot,
-                                  engine.prefix_bucket(max(len(j.prompt_ids) for j in jobs)),
-                                  min(engine.suffix_bucket(first_cap), engine.suffix_bucket(1024)))
+                                  engine.prefix_bucket(max(len(j.prompt_ids) for j in jobs)), suffix_alloc)
     runner = _SlotRunner(model, state, sampling, eos, graphs)
     yield from runner.run(jobs)
 
