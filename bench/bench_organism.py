@@ -28,6 +28,8 @@ log = logging.getLogger("bench.organism")
 
 PROXIMITY = 2
 """Receiver-head vertical-score proximity for ~10-sentence traces (paper: 4 on ~150-sentence traces)."""
+KEYS = ("cf_kl", "cf_acc", "rs_acc", "flip_rate")
+"""Per-sentence values averaged per category."""
 TOP_K_HEADS = 4
 """Receiver heads selected out of the 24 eligible (layers 1..3 x 8 heads); the paper keeps 20 of ~1,400."""
 
@@ -188,7 +190,12 @@ def main(argv=None) -> None:
     result = {
         "provenance": provenance.model_dump(mode="json"), "device": "cpu", "threads": args.threads,
         "accuracy_eval": acc,
-        "importance_per_category_none": category_table(rows, ("cf_kl", "cf_acc", "rs_acc", "flip_rate")),
+        "importance_per_category_none": category_table(rows, KEYS),
+        # Split by base correctness: in an incorrect (wrong-plan) trace the slot after the first computation is
+        # where a backtrack can appear instead, so its computation sentence can carry importance there.
+        "importance_per_category_none_correct_base": category_table([r for r in rows if r["base_correct"]], KEYS),
+        "importance_per_category_none_incorrect_base": category_table(
+            [r for r in rows if not r["base_correct"]], KEYS),
         "receiver_heads": _safe(receiver_heads, loaded, traces),
         "seconds": {"rollouts": round(t_roll, 1), "total": round(time.time() - t0, 1)},
         "n_rollouts_total": sum(len(s) for s in sentences.values()) * args.n_rollouts,
