@@ -28,6 +28,8 @@ ROW_KEY = "anchors_row"
 """user_properties key holding the test's verdict row (a JSON string)."""
 PARAMS_KEY = "anchors_params"
 """user_properties key holding the claim id and parameters, set before setup (so skipped tests have a row)."""
+TRACE_KEY = "anchors_trace"
+"""user_properties key holding the experiment's provenance (labeler, source), set when the fixture is built."""
 _COLUMNS = ("statistic", "estimate", "95% CI", "threshold", "verdict")
 
 
@@ -134,7 +136,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def _props(report: pytest.TestReport) -> dict[str, Any]:
     out = {}
     for key, value in getattr(report, "user_properties", ()):
-        if key in (ROW_KEY, PARAMS_KEY):
+        if key in (ROW_KEY, PARAMS_KEY, TRACE_KEY):
             out[key] = json.loads(value)
     return out
 
@@ -153,7 +155,7 @@ def _row_from_report(report: pytest.TestReport) -> dict[str, Any] | None:
     if report.when == "call" and report.failed and decided and decided["verdict"] == "fail":
         return {"test": report.nodeid, **decided}
     if report.skipped or report.failed:
-        base = decided or {**props[PARAMS_KEY], "confounds": []}
+        base = decided or {**props[PARAMS_KEY], **props.get(TRACE_KEY, {}), "confounds": []}
         # A failure other than a failed claim (exception in a fixture or statistic) is a harness error.
         return {"test": report.nodeid, **base, "verdict": "skip" if report.skipped else "error",
                 "message": _reason(report)}
