@@ -45,6 +45,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         reason = unavailable_reason(item, config)
         if reason:
             item.add_marker(pytest.mark.skip(reason=reason))
-        expected = sim_expectation(item)
+        expected = sim_expectation(item, config)
         if expected:  # strict: an unexpected pass of a case the sim makes false is a harness bug
             item.add_marker(pytest.mark.xfail(reason=f"false by construction in the sim: {expected}", strict=True))
