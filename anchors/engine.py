@@ -36,6 +36,8 @@ PREFIX_BUCKET = 256
 """Prefix lengths are rounded up to this (fewer CUDA graphs; masked keys cost one extra read of <= 255 tokens)."""
 MIN_SUFFIX_BUCKET = 32
 """Smallest generated-length bucket; buckets double from here."""
+FUSED_KERNEL = True
+"""On CUDA, use the memory-efficient SDPA kernel (with log-sum-exp) for both attention parts."""
 
 
 def suffix_bucket(n: int) -> int:
@@ -174,18 +176,43 @@ def _decode_attention(state: KVState, layer: int, query: torch.Tensor, key: torc
     k_suf = state.suffix_k[layer][:, :, : state.s_view]                        # [B, n_kv, Sv, d]
     v_suf = state.suffix_v[layer][:, :, : state.s_view]
 
-    s_pre = torch.matmul(q_slot, k_pre.transpose(-1, -2)).float() * scale + state.masks["prefix"]
-    s_suf = torch.matmul(q_row, k_suf.transpose(-1, -2)).float() * scale + state.masks["suffix"]
-    # Shared max per (row, head): slot layout [G, n_kv, R*group] <-> row layout [B, n_kv, group].
-    m_pre = _to_rows(s_pre.amax(-1), G, R, n_kv, group)
-    m = torch.maximum(m_pre, s_suf.amax(-1))                                   # finite: the current token is unmasked
-    e_pre = torch.exp(s_pre - _to_slots(m, G, R, n_kv, group)[..., None])
-    e_suf = torch.exp(s_suf - m[..., None])
-    denom = _to_rows(e_pre.sum(-1), G, R, n_kv, group) + e_suf.sum(-1)         # [B, n_kv, group]
-    o_pre = torch.matmul(e_pre.to(v_pre.dtype), v_pre)                         # [G, n_kv, R*group, d]
-    o_suf = torch.matmul(e_suf.to(v_suf.dtype), v_suf)                         # [B, n_kv, group, d]
-    out = (_to_rows(o_pre, G, R, n_kv, group).float() + o_suf.float()) / denom[..., None]
+    if FUSED_KERNEL and query.is_cuda:
+        o_pre, lse_pre = _fused_part(q_slot, k_pre, v_pre, state.masks["prefix"], scale)
+        o_suf, lse_suf = _fused_part(q_row, k_suf, v_suf, state.masks["suffix"], scale)
+    else:
+        o_pre, lse_pre = _matmul_part(q_slot, k_pre, v_pre, state.masks["prefix"], scale)
+        o_suf, lse_suf = _matmul_part(q_row, k_suf, v_suf, state.masks["suffix"], scale)
+    # Log-sum-exp merge of the two parts, per (row, head); both lse finite (>= 1 unmasked key each).
+    o_pre, lse_pre = _to_rows(o_pre, G, R, n_kv, group), _to_rows(lse_pre, G, R, n_kv, group)
+    m = torch.maximum(lse_pre, lse_suf)
+    w_pre, w_suf = torch.exp(lse_pre - m)[..., None], torch.exp(lse_suf - m)[..., None]
+    out = (o_pre.float() * w_pre + o_suf.float() * w_suf) / (w_pre + w_suf)     # [B, n_kv, group, d]
     return out.to(query.dtype).reshape(n_rows, 1, n_heads, d), None
+
+
+def _matmul_part(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor,
+                 scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Attention of q [N, n_kv, L, d] over k/v [N, n_kv, S, d] with additive mask [N, 1, 1, S].
+
+    Returns (normalised output [N, n_kv, L, d] float32, log-sum-exp [N, n_kv, L] float32). Plain ops: the CPU path.
+    """
+    scores = torch.matmul(q, k.transpose(-1, -2)).float() * scale + mask     # [N, n_kv, L, S]
+    lse = torch.logsumexp(scores, dim=-1)
+    probs = torch.exp(scores - lse[..., None])
+    return torch.matmul(probs.to(v.dtype), v).float(), lse
+
+
+def _fused_part(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor,
+                scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Same contract as _matmul_part, through PyTorch's memory-efficient attention kernel (CUDA).
+
+    Why: it keeps scores in float32 inside the kernel (a bf16 score matmul loses ~0.4% per score, which the
+    softmax amplifies) and never writes the [L, S] score matrix to memory. It returns the log-sum-exp we merge on.
+    """
+    bias = mask.to(q.dtype).expand(q.shape[0], q.shape[1], q.shape[2], k.shape[2])
+    out, lse = torch.ops.aten._scaled_dot_product_efficient_attention(q, k, v, bias, True, 0.0, False,
+                                                                      scale=scale)[:2]
+    return out, lse[..., : q.shape[2]].float()
 
 
 def _to_rows(x: torch.Tensor, G: int, R: int, n_kv: int, group: int) -> torch.Tensor:

@@ -146,8 +146,8 @@ def roofline(cfg, n_params: int, rows: int, slots: int, prefix: float, mean_suff
             "tokens_per_s_unshared_prefix": rows * HBM_BYTES_PER_S / unshared_bytes}
 
 
-def profile_step(loaded, device: str, rows_per_slot: int, slots: int, prefix: int, suffix: int) -> list[dict]:
-    """torch.profiler summary (top 15 ops by device time) of one eager decode step at the given shape."""
+def profile_step(loaded, device: str, rows_per_slot: int, slots: int, prefix: int, suffix: int) -> dict:
+    """torch.profiler summary (top 20 ops by device time) of one eager decode step, and the CUDA-graph step time."""
     from torch.profiler import ProfilerActivity, profile
 
     model = loaded.model
@@ -163,8 +163,27 @@ def profile_step(loaded, device: str, rows_per_slot: int, slots: int, prefix: in
             step(engine.prefix_bucket(prefix), suffix)
             sync(device)
     key = "device_time_total" if device.startswith("cuda") else "cpu_time_total"
-    rows = sorted(prof.key_averages(), key=lambda e: getattr(e, key, 0.0), reverse=True)[:15]
-    return [{"op": e.key, "calls": e.count, "time_ms": getattr(e, key, 0.0) / 1e3} for e in rows]
+    rows = sorted(prof.key_averages(), key=lambda e: getattr(e, key, 0.0), reverse=True)[:20]
+    out = {"top_ops": [{"op": e.key[:120], "calls": e.count, "time_ms": getattr(e, key, 0.0) / 1e3} for e in rows]}
+    if device.startswith("cuda"):
+        out["graph_step_ms"] = time_graph_step(model, state, prefix, suffix)
+    return out
+
+
+def time_graph_step(model, state, prefix: int, suffix: int) -> float:
+    """Median device time of one CUDA-graph decode step (layers + sampling), 20 replays, CUDA events."""
+    step = engine.DecodeStep(model, state, 0.6, 0.95, use_graphs=True)
+    times = []
+    with torch.inference_mode(), engine.cascade_attention(model):
+        step(engine.prefix_bucket(prefix), suffix)
+        for _ in range(20):
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            step(engine.prefix_bucket(prefix), suffix)
+            end.record()
+            torch.cuda.synchronize()
+            times.append(start.elapsed_time(end))
+    return statistics.median(times)
 
 
 def check_against_reference(loaded, tok, cfg, device: str, rng: random.Random) -> dict:
@@ -175,6 +194,19 @@ def check_against_reference(loaded, tok, cfg, device: str, rng: random.Random) -
     """
     from anchors.rollouts import reference_logits
 
+    # Logits first (this also decides whether the fused kernel works here): the eager engine's teacher-forced
+    # logits vs the plain forward, relative error, for fused-kernel (CUDA) and plain-matmul attention.
+    out: dict = {}
+    prompt, gen = [rng.randrange(cfg.vocab_size) for _ in range(300)], [rng.randrange(cfg.vocab_size) for _ in range(32)]
+    want = reference_logits(loaded.model, prompt, gen)
+    for fused in ([True, False] if device.startswith("cuda") else [False]):
+        engine.FUSED_KERNEL = fused
+        try:
+            got = teacher_forced_logits(loaded.model, prompt, gen, device)
+            out[f"cascade_logits_rel_err_{'fused' if fused else 'matmul'}"] = float((got - want).norm() / want.norm())
+        except RuntimeError as exc:
+            out["fused_error"] = str(exc)[:300]
+    engine.FUSED_KERNEL = "fused_error" not in out and device.startswith("cuda")
     requests = make_requests(tok, cfg.vocab_size, [300, 310], 2, [[32, 32], [32, 32]], rng)
     runs = {}
     for name, kw in (("graphs", {"use_cuda_graphs": True}), ("eager", {"use_cuda_graphs": False}),
@@ -183,29 +215,27 @@ def check_against_reference(loaded, tok, cfg, device: str, rng: random.Random) -
             continue
         runs[name] = {(r.sent_idx, r.rollout_idx): ro.rollout.split(",") for r, ro in generate_rollouts(
             loaded, requests, progress=False, stop_at_eos=False, **kw)}
-    out = {}
     for name in runs:
         same = [a == b for key in runs["reference"] for a, b in zip(runs[name][key], runs["reference"][key])]
         out[f"{name}_tokens_equal_to_reference"] = sum(same) / len(same)
     if "graphs" in runs:
         out["graphs_equal_eager"] = runs["graphs"] == runs["eager"]
-    # Logits: the eager engine's first-token and teacher-forced logits vs the plain forward, relative error.
-    first = requests[0]
-    gen = [int(t) for t in runs["eager"][(0, 0)]]
-    want = reference_logits(loaded.model, tok.prompts[first.prompt], gen)
-    state = engine.allocate_state(loaded.model, 1, 1, engine.prefix_bucket(300), 64)
+    return out
+
+
+def teacher_forced_logits(model, prompt: list[int], gen: list[int], device: str) -> torch.Tensor:
+    """Engine logits [len(gen), V]: prefill, then feed gen[:-1] one token at a time (eager)."""
+    state = engine.allocate_state(model, 1, 1, engine.prefix_bucket(len(prompt)), 64)
     got = []
-    with torch.inference_mode(), engine.cascade_attention(loaded.model):
-        got.append(engine.prefill(loaded.model, state, 0, tok.prompts[first.prompt]))
+    with torch.inference_mode(), engine.cascade_attention(model):
+        got.append(engine.prefill(model, state, 0, prompt))
         for t, token in enumerate(gen[:-1]):
             state.suffix_pos.fill_(t)
-            state.p_view, state.s_view = engine.prefix_bucket(300), 64
+            state.p_view, state.s_view = engine.prefix_bucket(len(prompt)), 64
             state.build_masks()
             pos = (state.prefix_len + t)[:, None]
-            got.append(engine.run_layers(loaded.model, torch.tensor([[token]], device=device), pos, state)[0])
-    got_t = torch.stack(got)
-    out["cascade_logits_rel_err"] = float((got_t - want).norm() / want.norm())
-    return out
+            got.append(engine.run_layers(model, torch.tensor([[token]], device=device), pos, state)[0])
+    return torch.stack(got)
 
 
 def draw_lengths(rng: random.Random, n_sentences: int, rollouts: int, cap: int) -> tuple[list[int], list[list[int]]]:
@@ -267,6 +297,7 @@ def main() -> None:
     parser.add_argument("--new", type=int, default=256)
     parser.add_argument("--dist-cap", type=int, default=2048, help="cap on drawn continuation lengths (run C)")
     parser.add_argument("--long-batch", type=int, default=24, help="batch of the uncapped distribution run (C2)")
+    parser.add_argument("--long-cap", type=int, default=10**6, help="cap of the 'uncapped' run C2 (smoke runs)")
     parser.add_argument("--skip-baseline", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -310,15 +341,15 @@ def main() -> None:
     save()
     res["C_distribution_capped"] = distribution_run(loaded, tok, cfg, n_params, 5, args.dist_cap, 64, device, rng)
     save()
-    res["C2_distribution_uncapped"] = distribution_run(loaded, tok, cfg, n_params, 2, 10**6, args.long_batch,
+    res["C2_distribution_uncapped"] = distribution_run(loaded, tok, cfg, n_params, 2, args.long_cap, args.long_batch,
                                                        device, rng)
     res["note_estimate"] = note_estimate(res["C2_distribution_uncapped"]["tokens_per_s"])
     res["note_estimate_capped_run"] = note_estimate(res["C_distribution_capped"]["tokens_per_s"])
     save()
-    res["profile_decode_step_eager"] = {"shape": "5 slots x 12 rows, prefix 2000, suffix 256",
-                                        "top_ops": profile_step(loaded, device, 12, 5, args.prefix, 256)}
+    res["profile_decode_step"] = {"shape": "4 slots x 16 rows, prefix 2000, suffix view 256",
+                                  **profile_step(loaded, device, 16, 4, args.prefix, 256)}
     save()
-    print(json.dumps({k: v for k, v in res.items() if k != "profile_decode_step_eager"}, indent=1, default=str))
+    print(json.dumps({k: v for k, v in res.items() if k != "profile_decode_step"}, indent=1, default=str))
 
 
 if __name__ == "__main__":
