@@ -69,6 +69,24 @@ def trace_arrays(sentences: Sequence[SentenceData | None]) -> TraceArrays:
     return TraceArrays(counts, valid, correct, code, dissimilar, next_indices(counts > 0))
 
 
+def pool_traces(parts: Sequence[TraceArrays]) -> TraceArrays:
+    """Several traces as one analysis set: sentences in order, padded to the widest, next(i) kept inside its trace.
+
+    A trace's last sentence keeps next(i) = -1 (undefined importance), so nothing compares across traces; answer
+    codes stay per trace, which is all the KL needs (it compares a sentence with its own trace's next(i)).
+    """
+    width = max(p.shape[1] for p in parts)
+    offsets = np.cumsum([0] + [p.shape[0] for p in parts[:-1]])
+
+    def stack(name: str, fill: int | bool) -> np.ndarray:
+        return np.concatenate([np.pad(getattr(p, name), ((0, 0), (0, width - p.shape[1])), constant_values=fill)
+                               for p in parts])
+
+    next_idx = np.concatenate([np.where(p.next_idx >= 0, p.next_idx + o, -1) for p, o in zip(parts, offsets)])
+    return TraceArrays(np.concatenate([p.n_rollouts for p in parts]), stack("valid", False), stack("correct", False),
+                       stack("code", -1), stack("dissimilar", False), next_idx)
+
+
 def _gather(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """a [n, R] gathered at idx [B, n, R] -> [B, n, R]."""
     rows = np.arange(a.shape[0])[None, :, None]

@@ -36,6 +36,24 @@ def test_vectorised_importance_equals_metrics(seed):
             np.testing.assert_allclose(got, sign * ref[key], atol=1e-12, rtol=0)
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_pooled_traces_keep_each_traces_importance(seed):
+    # Pooling (the organism's several base CoTs) must not let next(i) cross from one trace into the next.
+    from anchors.bootstrap import pool_traces
+
+    rng = np.random.default_rng(seed)
+    parts = [trace_arrays([_random_sentence(rng, int(rng.choice([1, 3, 12]))) for _ in range(rng.integers(2, 9))])
+             for _ in range(3)]
+    pooled = pool_traces(parts)
+    assert pooled.shape[0] == sum(p.shape[0] for p in parts)
+    for metric in ("kl", "drop"):
+        want = np.concatenate([point_importance(p, metric) for p in parts])
+        np.testing.assert_array_equal(np.isnan(point_importance(pooled, metric)), np.isnan(want))
+        np.testing.assert_allclose(point_importance(pooled, metric), want, atol=1e-12, rtol=0)
+    ends = np.cumsum([p.shape[0] for p in parts]) - 1
+    assert all(pooled.next_idx[e] < 0 for e in ends)
+
+
 def test_rollout_bootstrap_replicate_equals_metrics_on_resampled_rollouts():
     rng = np.random.default_rng(3)
     sents = [_random_sentence(rng, 12) for _ in range(20)]
