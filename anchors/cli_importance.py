@@ -79,6 +79,8 @@ def importance_command(
     write: bool = typer.Option(False, "--write", help="Write chunks_labeled.json (+ provenance) into PROBLEM_DIR."),
     model: Optional[str] = typer.Option(None, help="Model for --embedder llm (registry name, HF id or path)."),
     faithful: bool = typer.Option(False, help="Reproduce the paper's zeros and rs_acc artifact instead of NaN."),
+    calibrate_to: Optional[str] = typer.Option(None, help="Set the threshold so the dissimilar fraction matches "
+                                               "this embedder's at 0.8 on the same rollouts (e.g. sent)."),
 ) -> None:
     """Per-sentence black-box importance (METHOD.md §4) of one problem folder."""
     from anchors.formats import labeled_rows, load_problem_dir, write_chunks_labeled
@@ -88,11 +90,18 @@ def importance_command(
     data = load_problem_dir(problem_dir)  # validate the input before any model is loaded
     if write:
         _guard_reference(problem_dir)
+    if calibrate_to is not None and threshold is not None:
+        raise InputError("--calibrate-to", "cannot be combined with --threshold", "give one of them")
     emb, loaded = _embedder(embedder, model, threshold)
+    if calibrate_to is not None:
+        from anchors.importance import calibrated_threshold
+
+        emb.threshold = calibrated_threshold(data, emb, _embedder(calibrate_to, model, None)[0])
     result = analyse(data, emb, faithful=faithful)
     rows = labeled_rows(data.sentences, result.records, data.tags)
     if write:
         settings = {k: result.summary[k] for k in ("embedder", "embedder_source", "threshold", "faithful", "alpha")}
+        settings["calibrated_to"] = calibrate_to
         prov = make_provenance(settings, model_id=loaded.model_id if loaded else None,
                                revision=loaded.revision if loaded else None)
         write_chunks_labeled(problem_dir, rows, prov, result.summary)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from anchors.answers import normalize_answer
-from anchors.embedders import Embedder, pair_cosines
+from anchors.embedders import Embedder, calibrate_threshold, pair_cosines
 from anchors.formats import ProblemDir, load_problem_dir
 from anchors.metrics import ALPHA, SentenceData, Vocab, encode_sentence, importance_arrays, importance_records
 from anchors.records import SentenceImportance
@@ -93,6 +93,21 @@ def analyse(problem: str | Path | ProblemDir, embedder: Embedder, threshold: flo
     summary["problem_dir"] = str(data.path)
     summary["sentences_source"] = data.sentences_source
     return ImportanceResult(importance_records(arrays), summary, arrays)
+
+
+def calibrated_threshold(problem: str | Path | ProblemDir, embedder: Embedder, reference: Embedder) -> float:
+    """A threshold for `embedder` whose dissimilar fraction on this trace's valid resamples matches `reference`'s
+    at its own threshold (quantile matching, appendix 12): the two embedders then split the same share."""
+    data = problem if isinstance(problem, ProblemDir) else load_problem_dir(problem)
+    ref_data = trace_data(data, sentence_cosines(data, reference), reference.threshold)
+    valid = [d.valid for d in ref_data if d is not None]
+    n_valid = sum(int(v.sum()) for v in valid)
+    if n_valid == 0:
+        raise ValueError("calibrated_threshold: the trace has no valid resamples to calibrate on")
+    target = sum(int((d.valid & d.dissimilar).sum()) for d in ref_data if d is not None) / n_valid
+    cosines = sentence_cosines(data, embedder)
+    pooled = np.concatenate([cosines[i][ref_data[i].valid] for i in sorted(cosines) if ref_data[i] is not None])
+    return calibrate_threshold(pooled, target)
 
 
 def compute_importance(problem: str | Path | ProblemDir, embedder: Embedder, threshold: float | None = None,
