@@ -101,3 +101,25 @@ def test_llm_embedder_on_tiny_model(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert code == 0, err
     summary = json.loads(out)["summary"]
     assert summary["embedder"] == "llm" and not math.isnan(summary["dissimilar_fraction"])
+
+
+def test_reproduce_subset_on_one_trace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from anchors.reference import demo_traces
+    from anchors.settings import demo_dir
+
+    if not demo_dir().is_dir():
+        pytest.skip(f"reference demo data not found at {demo_dir()} (set ANCHORS_REFERENCE_DIR)")
+    trace = demo_traces()[0]
+    # A reference folder holding one trace (a link, never a copy), so the command runs in seconds.
+    link = tmp_path / "ref" / "thought-anchors-demo" / trace.parts[-3] / trace.parts[-2] / trace.name
+    link.parent.mkdir(parents=True)
+    link.symlink_to(trace)
+    monkeypatch.setenv("ANCHORS_REFERENCE_DIR", str(tmp_path / "ref"))
+    code, out, err = run_cli(["reproduce", "--subset", "3", "--json"], capsys)
+    assert code == 0, err
+    figures = json.loads(out)
+    assert figures["n_traces"] == 1 and figures["n_sentences"] == 3
+    assert figures["n_exact_where_match"] == figures["n_denominators_match"]
+    code, _, err = run_cli(["reproduce", "--subset", "0"], capsys)
+    assert_one_line_error(code, err, "--subset")
