@@ -186,7 +186,7 @@ def time_graph_step(model, state, prefix: int, suffix: int) -> float:
     return statistics.median(times)
 
 
-def check_against_reference(loaded, tok, cfg, device: str, rng: random.Random) -> dict:
+def check_against_reference(loaded, tok, cfg, device: str, rng: random.Random, only_logits: bool = False) -> dict:
     """Same requests through the engine with CUDA graphs, without, and the plain-HF reference loop.
 
     Reports the relative logit error of the cascade path vs the model's own forward and the fraction of
@@ -207,6 +207,11 @@ def check_against_reference(loaded, tok, cfg, device: str, rng: random.Random) -
         except RuntimeError as exc:
             out["fused_error"] = str(exc)[:300]
     engine.FUSED_KERNEL = "fused_error" not in out and device.startswith("cuda")
+    # The noise floor: HF's own incremental decoding (its cache) vs its own full forward, same dtype.
+    got = hf_incremental_logits(loaded.model, prompt, gen, device)
+    out["hf_incremental_logits_rel_err"] = float((got - want).norm() / want.norm())
+    if only_logits:
+        return out
     requests = make_requests(tok, cfg.vocab_size, [300, 310], 2, [[32, 32], [32, 32]], rng)
     runs = {}
     for name, kw in (("graphs", {"use_cuda_graphs": True}), ("eager", {"use_cuda_graphs": False}),
@@ -221,6 +226,18 @@ def check_against_reference(loaded, tok, cfg, device: str, rng: random.Random) -
     if "graphs" in runs:
         out["graphs_equal_eager"] = runs["graphs"] == runs["eager"]
     return out
+
+
+def hf_incremental_logits(model, prompt: list[int], gen: list[int], device: str) -> torch.Tensor:
+    """The model's own forward with its own cache, fed gen[:-1] one token at a time: logits [len(gen), V]."""
+    with torch.inference_mode():
+        out = model(input_ids=torch.tensor([prompt], device=device), use_cache=True)
+        got = [out.logits[0, -1].float()]
+        for token in gen[:-1]:
+            out = model(input_ids=torch.tensor([[token]], device=device), past_key_values=out.past_key_values,
+                        use_cache=True)
+            got.append(out.logits[0, -1].float())
+    return torch.stack(got)
 
 
 def teacher_forced_logits(model, prompt: list[int], gen: list[int], device: str) -> torch.Tensor:
@@ -299,13 +316,15 @@ def main() -> None:
     parser.add_argument("--long-batch", type=int, default=24, help="batch of the uncapped distribution run (C2)")
     parser.add_argument("--long-cap", type=int, default=10**6, help="cap of the 'uncapped' run C2 (smoke runs)")
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--only-logits", action="store_true", help="only the logit-error check, then stop")
+    parser.add_argument("--fp32", action="store_true", help="float32 weights (with --only-logits: exactness check)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     device = "cpu" if args.tiny else "cuda"
     torch.set_num_threads(1 if args.tiny else torch.get_num_threads())
     cfg = qwen14b_config(args.tiny)
     t0 = time.perf_counter()
-    model = build_model(cfg, device, torch.float32 if args.tiny else torch.bfloat16)
+    model = build_model(cfg, device, torch.float32 if args.tiny or args.fp32 else torch.bfloat16)
     n_params = sum(p.numel() for p in model.parameters())
     tok = IdTokenizer()
     loaded = SimpleNamespace(model=model, tokenizer=tok)
@@ -319,6 +338,12 @@ def main() -> None:
     def save():
         out_path.write_text(json.dumps(res, indent=1, default=str))
 
+    if args.only_logits:
+        out_path = args.out / f"logit_check_{'fp32' if args.fp32 else 'bf16'}.json"
+        res["correctness"] = check_against_reference(loaded, tok, cfg, device, rng, only_logits=True)
+        save()
+        print(json.dumps(res, indent=1, default=str))
+        return
     fixed_run(loaded, tok, cfg, n_params, 1, 4, 64, 40, 64, device, rng)     # warm-up: kernels, allocator
     res["correctness"] = check_against_reference(loaded, tok, cfg, device, rng)
     save()
