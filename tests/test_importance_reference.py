@@ -61,6 +61,7 @@ def test_reproduce_subset(traces: list[Path], sent_embedder, tmp_path: Path) -> 
     assert result.denominators_match.sum() > 0, "subset must contain sentences where denominators match"
     assert np.all(err[result.denominators_match] <= EXACT), err
     assert np.all(err <= TOLERANCE), err
+    assert np.all(err <= result.bound + EXACT), (err, result.bound)
     assert 0.0 < result.dissimilar_fraction < 1.0
 
 
@@ -82,4 +83,6 @@ def test_reproduce_all_traces(traces: list[Path], sent_embedder, request: pytest
         pytest.skip("encodes ~128k texts (CPU tens of minutes): run with -m reference_full")
     figures = reproduce(sent_embedder, traces)
     assert figures["n_exact_where_match"] == figures["n_denominators_match"], figures
-    assert figures["share_within_tolerance"] >= 0.99, figures
+    # Where rollouts were dropped, which ones is unknown: the gap is bounded by k/n, not by a fixed 0.011
+    # (inferred from the published values: 2,483 of 3,128 sentences dropped none, 645 dropped 1-18 of ~100).
+    assert figures["n_within_dropped_bound"] == figures["n_sentences"], figures
