@@ -306,7 +306,7 @@ def note_estimate(tokens_per_s: float) -> dict:
             "at_tokens_per_s": tokens_per_s, "gpu_hours": tokens / tokens_per_s / 3600}
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tiny", action="store_true", help="tiny config on CPU (smoke test of the script)")
     parser.add_argument("--out", type=Path, required=True)
@@ -318,7 +318,11 @@ def main() -> None:
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--only-logits", action="store_true", help="only the logit-error check, then stop")
     parser.add_argument("--fp32", action="store_true", help="float32 weights (with --only-logits: exactness check)")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     device = "cpu" if args.tiny else "cuda"
     torch.set_num_threads(1 if args.tiny else torch.get_num_threads())
