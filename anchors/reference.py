@@ -6,8 +6,8 @@ in a scratch folder, and the pipeline computes different_trajectories_fraction a
 
 What V_i is here: the demo publishes the resampled sentences of *all* stored rollouts but no answers, so every listed
 resample is taken as valid. The published denominators are |V_i| (rollouts with an answer), so the two agree exactly
-where published value * list length is an integer for both columns ("denominators match": no rollout was dropped),
-and elsewhere differ by at most a few dropped rollouts out of ~100.
+where the list length is the only n making both published values whole counts over n ("denominators match": no
+rollout was dropped), and elsewhere differ by at most k/n for k dropped rollouts out of n kept.
 """
 
 from __future__ import annotations
@@ -48,16 +48,19 @@ def _integral(value: float, n: int) -> bool:
     return n > 0 and abs(value * n - round(value * n)) < 1e-6
 
 
-def inferred_denominator(frac: float, over: float, n_listed: int) -> int | None:
-    """The largest n <= n_listed making both published values whole counts over n: the published |V_i|.
+def denominator_candidates(frac: float, over: float, n_listed: int) -> list[int]:
+    """Every n in (n_listed/2, n_listed], largest first, over which both published values are whole counts.
 
-    With k = n_listed - n rollouts dropped (unknown which), our fractions over all n_listed resamples can differ
-    from the published ones by at most k / n (dropping k items moves a count by 0..k), the per-sentence bound.
+    The published denominator |V_i| is one of them. Where n_listed is the only candidate, no rollout was dropped and
+    ours must be exact; round values (e.g. 0.0 and 0.4) fit several n, and then which is true cannot be told.
+    Dropping more than half of a sentence's rollouts is not considered (the published lists drop at most 18/100).
     """
-    for n in range(n_listed, 0, -1):
-        if _integral(frac, n) and _integral(1.0 - over, n):
-            return n
-    return None
+    return [n for n in range(n_listed, n_listed // 2, -1) if _integral(frac, n) and _integral(1.0 - over, n)]
+
+
+def dropped_bound(candidates: list[int], n_listed: int) -> float:
+    """Largest gap that k = n_listed - n unknown dropped rollouts can explain: k / n, over the candidates n."""
+    return max(((n_listed - n) / n for n in candidates), default=float("inf"))
 
 
 @dataclass
@@ -70,8 +73,9 @@ class TraceComparison:
     ours_over: np.ndarray
     pub_over: np.ndarray
     denominators_match: np.ndarray
+    """The list length is the only denominator that fits the published values: ours must be exact."""
     bound: np.ndarray
-    """Largest gap explained by dropped rollouts: k / n with n the inferred published |V_i| (0 where they match)."""
+    """Largest gap explained by unknown dropped rollouts (`dropped_bound`; 0 where denominators match)."""
     dissimilar_fraction: float
 
     def errors(self) -> np.ndarray:
@@ -98,10 +102,9 @@ def compare_trace(trace: Path, embedder: Embedder, workdir: Path, max_sentences:
     idx = np.array(compared, dtype=np.int64)
     pub_frac = np.array([pub[k]["different_trajectories_fraction"] for k in compared], dtype=np.float64)
     pub_over = np.array([pub[k]["overdeterminedness"] for k in compared], dtype=np.float64)
-    match = np.array([_integral(f, lengths[k]) and _integral(1 - o, lengths[k])
-                      for k, f, o in zip(compared, pub_frac, pub_over)], dtype=bool)
-    denominators = [inferred_denominator(f, o, lengths[k]) for k, f, o in zip(compared, pub_frac, pub_over)]
-    bound = np.array([np.inf if n is None else (lengths[k] - n) / n for k, n in zip(compared, denominators)])
+    candidates = [denominator_candidates(f, o, lengths[k]) for k, f, o in zip(compared, pub_frac, pub_over)]
+    match = np.array([c == [lengths[k]] for k, c in zip(compared, candidates)], dtype=bool)
+    bound = np.array([dropped_bound(c, lengths[k]) for k, c in zip(compared, candidates)])
     return TraceComparison(str(trace.relative_to(trace.parents[2])), result.arrays["frac"][idx], pub_frac,
                            result.arrays["over"][idx], pub_over, match, bound, result.summary["dissimilar_fraction"])
 
