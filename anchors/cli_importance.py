@@ -136,4 +136,5 @@ def reproduce_command(
     typer.echo(f"all {figures['n_traces']} traces: {figures['n_exact_where_match']}/{figures['n_denominators_match']} "
                f"sentences exact where denominators match; {figures['n_within_tolerance']}/{figures['n_sentences']} "
                f"({100 * figures['share_within_tolerance']:.2f}%) within {figures['tolerance']}; "
+               f"{figures['n_within_dropped_bound']}/{figures['n_sentences']} within the dropped-rollout bound; "
                f"max error {figures['max_error']:.4f}")
