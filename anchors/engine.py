@@ -1,10 +1,15 @@
 """Shared-prefix (cascade) decoding with a static KV cache, through transformers' attention-function interface.
 
-Layout. A batch has G prompt slots of R rows each (rows of one slot are rollouts of one prompt). Per layer:
+Layout. A batch has B rows and G prompt slots of R query places each (the rows of one slot are rollouts of one
+prompt). Per layer:
 * prefix KV, stored ONCE per slot:   prefix_k/v [G, n_kv, P_alloc, d_head]
-* per-row generated (suffix) KV:     suffix_k/v [G*R, n_kv, S_alloc, d_head]
-A decode step attends each row's query to its slot's prefix with one batched matmul per slot and KV head
-([R*group, d] x [d, P], so the prefix is read once per step, not once per row), to its own suffix separately,
+* per-row generated (suffix) KV:     suffix_k/v [B, n_kv, S_alloc, d_head]
+Rows map to slots through index tensors (`row_slot`, `place_row`, `row_place`), updated in place, so a row that
+finishes can take a rollout of any loaded prompt while the CUDA graph stays static. G*R may exceed B: the spare
+places let a new prompt start on the rows freed by other prompts' short rollouts.
+A decode step gathers each slot's queries from its rows, attends them to the slot's prefix with one batched
+matmul per slot and KV head ([R*group, d] x [d, P], so the prefix is read once per step, not once per row),
+scatters the result back to rows, attends each row to its own suffix separately,
 and merges the two parts with a shared running max (log-sum-exp merge). GQA is handled by folding the query
 heads of one KV head into the row axis: KV heads are never repeated.
 
@@ -58,13 +63,16 @@ class KVState:
     """Static KV buffers and the per-step index tensors the attention function reads."""
 
     n_slots: int
-    rows_per_slot: int
+    rows_per_slot: int                  # R: query places per slot
     prefix_k: list[torch.Tensor]
     prefix_v: list[torch.Tensor]
     suffix_k: list[torch.Tensor]
     suffix_v: list[torch.Tensor]
     prefix_len: torch.Tensor            # [G] int64, true prompt length per slot
-    suffix_pos: torch.Tensor            # [G*R] int64, where the token fed this step is written
+    suffix_pos: torch.Tensor            # [B] int64, where the token fed this step is written
+    row_slot: torch.Tensor              # [B] int64, the slot whose prefix each row continues
+    place_row: torch.Tensor             # [G*R] int64, the row whose query fills each slot place (any row if empty)
+    row_place: torch.Tensor             # [B] int64, the place (g*R + j) of each row (any place if the row idles)
     mode: str = "decode"                # "prefill" or "decode"
     prefill_slot: int = 0
     p_view: int = 0                     # prefix keys read this step (bucketed)
@@ -73,7 +81,7 @@ class KVState:
 
     @property
     def n_rows(self) -> int:
-        return self.n_slots * self.rows_per_slot
+        return self.suffix_pos.shape[0]
 
     @property
     def suffix_alloc(self) -> int:
@@ -91,15 +99,21 @@ class KVState:
         self.masks["suffix"] = torch.zeros(drop_s.shape, device=device).masked_fill(drop_s, float("-inf"))[:, None, None]
 
 
-def allocate_state(model: Any, n_slots: int, rows_per_slot: int, prefix_alloc: int, suffix_alloc: int) -> KVState:
-    """Preallocate the per-layer prefix and suffix KV buffers on the model's device and dtype."""
+def allocate_state(model: Any, n_slots: int, rows_per_slot: int, prefix_alloc: int, suffix_alloc: int,
+                   n_rows: int | None = None) -> KVState:
+    """Preallocate the per-layer prefix and suffix KV buffers on the model's device and dtype.
+
+    n_rows defaults to n_slots * rows_per_slot; the row-to-slot map starts as row r -> slot r // rows_per_slot.
+    """
     cfg = model.config
     n_kv = cfg.num_key_value_heads
     d_head = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
     param = next(model.parameters())
     kw = {"device": param.device, "dtype": param.dtype}
     n_layers = cfg.num_hidden_layers
-    rows = n_slots * rows_per_slot
+    rows = n_slots * rows_per_slot if n_rows is None else n_rows
+    places = n_slots * rows_per_slot
+    idx = {"dtype": torch.int64, "device": param.device}
     return KVState(
         n_slots=n_slots, rows_per_slot=rows_per_slot,
         prefix_k=[torch.zeros(n_slots, n_kv, prefix_alloc, d_head, **kw) for _ in range(n_layers)],
@@ -108,6 +122,9 @@ def allocate_state(model: Any, n_slots: int, rows_per_slot: int, prefix_alloc: i
         suffix_v=[torch.zeros(rows, n_kv, suffix_alloc, d_head, **kw) for _ in range(n_layers)],
         prefix_len=torch.ones(n_slots, dtype=torch.int64, device=param.device),
         suffix_pos=torch.zeros(rows, dtype=torch.int64, device=param.device),
+        row_slot=(torch.arange(rows, **idx) // rows_per_slot).clamp(max=n_slots - 1),
+        place_row=torch.arange(places, **idx).clamp(max=rows - 1),
+        row_place=torch.arange(rows, **idx).clamp(max=places - 1),
     )
 
 
@@ -170,7 +187,7 @@ def _decode_attention(state: KVState, layer: int, query: torch.Tensor, key: torc
     state.suffix_v[layer][rows, :, state.suffix_pos] = value[:, :, 0]
 
     q_row = query.reshape(n_rows, n_kv, group, d)                              # [B, n_kv, group, d]
-    q_slot = q_row.view(G, R, n_kv, group, d).transpose(1, 2).reshape(G, n_kv, R * group, d)
+    q_slot = _to_slots(q_row.index_select(0, state.place_row), G, R, n_kv, group)  # [G, n_kv, R*group, d]
     k_pre = state.prefix_k[layer][:, :, : state.p_view]                        # [G, n_kv, Pv, d]
     v_pre = state.prefix_v[layer][:, :, : state.p_view]
     k_suf = state.suffix_k[layer][:, :, : state.s_view]                        # [B, n_kv, Sv, d]
@@ -183,7 +200,8 @@ def _decode_attention(state: KVState, layer: int, query: torch.Tensor, key: torc
         o_pre, lse_pre = _matmul_part(q_slot, k_pre, v_pre, state.masks["prefix"], scale)
         o_suf, lse_suf = _matmul_part(q_row, k_suf, v_suf, state.masks["suffix"], scale)
     # Log-sum-exp merge of the two parts, per (row, head); both lse finite (>= 1 unmasked key each).
-    o_pre, lse_pre = _to_rows(o_pre, G, R, n_kv, group), _to_rows(lse_pre, G, R, n_kv, group)
+    o_pre = _to_rows(o_pre, G, R, n_kv, group).index_select(0, state.row_place)   # [B, n_kv, group, d]
+    lse_pre = _to_rows(lse_pre, G, R, n_kv, group).index_select(0, state.row_place)
     m = torch.maximum(lse_pre, lse_suf)
     w_pre, w_suf = torch.exp(lse_pre - m)[..., None], torch.exp(lse_suf - m)[..., None]
     out = (o_pre.float() * w_pre + o_suf.float() * w_suf) / (w_pre + w_suf)     # [B, n_kv, group, d]
@@ -295,8 +313,7 @@ class DecodeStep:
     def _compute(self) -> None:
         state, inp = self.state, self.inputs
         state.build_masks()
-        slot_of_row = torch.arange(state.n_rows, device=inp.tokens.device) // state.rows_per_slot
-        position = (state.prefix_len[slot_of_row] + state.suffix_pos)[:, None]  # [B, 1]
+        position = (state.prefix_len[state.row_slot] + state.suffix_pos)[:, None]  # [B, 1]
         logits = run_layers(self.model, inp.tokens[:, None], position, state)
         inp.out.copy_(sample_tokens(logits, inp.seeds, inp.steps, self.temperature, self.top_p))
 

@@ -3,9 +3,9 @@
 `generate_rollouts(loaded, requests, condition, sampling, batch_size)` yields `(request, Rollout)` as rollouts
 finish. Two engines compute the same function:
 * "cascade" (default): anchors.engine. Each distinct prompt is prefilled ONCE into a slot of a static KV cache;
-  its rollouts decode as the rows of that slot, reading the shared prefix once per step; CUDA graphs on GPU.
-  A slot is refilled from the queue as soon as all its rows finish (rows that finish early sit idle until
-  then: decoding is memory-bound, so an idle row costs little, but it is not free; see bench/).
+  its rollouts decode as rows of that slot, reading the shared prefix once per step; CUDA graphs on GPU.
+  Continuous refill: a row whose rollout finishes takes the next pending rollout at once, of a loaded prompt
+  if one has rollouts left, else of the next prompt, prefilled into a free slot (there are spare slots).
 * "reference": plain HF forward with its own cache, one rollout at a time. Slow; it is the yardstick.
 Both sample with anchors.sampling (counter-based noise), so a rollout depends on its seed, not its batch
 (see that module for exactly what is bit-exact). Every forward pass runs inside `condition.apply(model)`.
@@ -48,7 +48,7 @@ class RolloutRequest:
 
 @dataclass
 class _Job:
-    """Up to R requests sharing one prompt: one prefix slot."""
+    """All the requests sharing one prompt: one prefix slot while any of them runs."""
 
     prompt_ids: list[int]
     requests: list[RolloutRequest]
@@ -146,16 +146,12 @@ def reference_logits(model: Any, prompt_ids: list[int], generated: list[int]) ->
 # ---------------------------------------------------------------------------------------------- cascade path
 
 
-def _make_jobs(tokenizer: Any, requests: list[RolloutRequest], rows_per_slot: int) -> list[_Job]:
-    """Group requests by prompt (first-seen order), in jobs of at most rows_per_slot."""
+def _make_jobs(tokenizer: Any, requests: list[RolloutRequest]) -> list[_Job]:
+    """Group requests by prompt, first-seen order: one job per distinct prompt."""
     by_prompt: dict[str, list[RolloutRequest]] = {}
     for request in requests:
         by_prompt.setdefault(request.prompt, []).append(request)
-    jobs = []
-    for prompt, group in by_prompt.items():
-        ids = tokenizer(prompt).input_ids
-        jobs.extend(_Job(ids, group[i: i + rows_per_slot]) for i in range(0, len(group), rows_per_slot))
-    return jobs
+    return [_Job(tokenizer(prompt).input_ids, group) for prompt, group in by_prompt.items()]
 
 
 def _generate_cascade(model: Any, tokenizer: Any, requests: list[RolloutRequest], sampling: SamplingSettings,
@@ -181,92 +177,143 @@ def _generate_cascade(model: Any, tokenizer: Any, requests: list[RolloutRequest]
                 torch.cuda.empty_cache()
 
 
+def batch_layout(n_requests: int, max_group: int, n_prompts: int, batch_size: int) -> tuple[int, int, int]:
+    """(rows B, places per slot R, slots G). R holds a whole prompt's rollouts (up to B); G = 2 ceil(B/R), so
+    rows freed by short rollouts can start the next prompts while long ones finish. Why twice: on the reference
+    lengths at B = 24, R = 12, rows are live 73% of steps with 3 slots, 91% with 4, 99% with 6
+    (bench/sim_refill.py); each spare slot costs one prefix buffer and one prefix read per step."""
+    rows = max(1, min(batch_size, n_requests))
+    per_slot = max(1, min(rows, max_group))
+    return rows, per_slot, max(1, min(n_prompts, 2 * -(-rows // per_slot)))
+
+
 def _run_batches(model: Any, tokenizer: Any, requests: list[RolloutRequest], sampling: SamplingSettings,
                  batch_size: int, eos: set[int], use_cuda_graphs: bool | None):
-    max_group = max(sum(1 for r in requests if r.prompt == p) for p in {r.prompt for r in requests})
-    rows_per_slot = max(1, min(batch_size, max_group))
-    jobs = _make_jobs(tokenizer, requests, rows_per_slot)
-    n_slots = max(1, min(len(jobs), batch_size // rows_per_slot))
+    jobs = _make_jobs(tokenizer, requests)
+    rows, per_slot, n_slots = batch_layout(len(requests), max(len(j.requests) for j in jobs), len(jobs), batch_size)
     device = next(model.parameters()).device
     graphs = device.type == "cuda" if use_cuda_graphs is None else use_cuda_graphs
     first_cap = max(_cap(r, sampling) for r in requests)
-    suffix_alloc = engine.suffix_alloc_that_fits(model, n_slots * rows_per_slot, engine.suffix_bucket(first_cap))
-    state = engine.allocate_state(model, n_slots, rows_per_slot,
-                                  engine.prefix_bucket(max(len(j.prompt_ids) for j in jobs)), suffix_alloc)
+    suffix_alloc = engine.suffix_alloc_that_fits(model, rows, engine.suffix_bucket(first_cap))
+    state = engine.allocate_state(model, n_slots, per_slot, engine.prefix_bucket(max(len(j.prompt_ids) for j in jobs)),
+                                  suffix_alloc, n_rows=rows)
     runner = _SlotRunner(model, state, sampling, eos, graphs)
     yield from runner.run(jobs)
 
 
+@dataclass
+class _Row:
+    """A row's current rollout."""
+
+    request: RolloutRequest
+    slot: int
+    place: int
+    tokens: list[int]
+    cap: int
+    done: bool
+
+
 class _SlotRunner:
-    """Host-side bookkeeping of the slots and rows of one engine batch."""
+    """Host-side bookkeeping: which prompt each slot holds, which rollout each row decodes (continuous refill)."""
 
     def __init__(self, model: Any, state: engine.KVState, sampling: SamplingSettings, eos: set[int], graphs: bool):
         self.model, self.state, self.sampling, self.eos = model, state, sampling, eos
         self.step = engine.DecodeStep(model, state, sampling.temperature, sampling.top_p, graphs)
-        R = state.rows_per_slot
         self.slot_job: list[_Job | None] = [None] * state.n_slots
-        self.row_tokens: list[list[int] | None] = [None] * (state.n_slots * R)
-        self.row_done = [True] * (state.n_slots * R)
-        self.row_cap = [0] * (state.n_slots * R)
+        self.slot_pending: list[list[RolloutRequest]] = [[] for _ in range(state.n_slots)]
+        self.slot_logits: list[torch.Tensor | None] = [None] * state.n_slots   # [V] first-token logits
+        self.slot_free_places: list[list[int]] = [[] for _ in range(state.n_slots)]
+        self.rows: list[_Row | None] = [None] * state.n_rows
+        self.stats = {"decode_steps": 0, "live_row_steps": 0, "steps_while_pending": 0,
+                      "live_row_steps_while_pending": 0}
+        self.queue: list[_Job] = []
 
     def run(self, jobs: list[_Job]):
-        queue = list(jobs)
-        while queue or any(job is not None for job in self.slot_job):
-            for slot in range(self.state.n_slots):
-                if self.slot_job[slot] is None and queue:
-                    self._start(slot, queue.pop(0))
-            yield from self._release_finished()
-            if any(not done for done in self.row_done):
-                self._decode_once()
+        self.queue = queue = list(jobs)
+        while True:
+            self._fill(queue)
+            finished = [row for row, r in enumerate(self.rows) if r is not None and r.done]
+            if finished:
+                yield from self._release(finished)
+                continue                                # freed rows take new rollouts before the next step
+            if all(r is None for r in self.rows):
+                break
+            self._decode_once()
+        st = {**self.stats, "rows": self.state.n_rows, "slots": self.state.n_slots,
+              "places_per_slot": self.state.rows_per_slot}
+        # args[0] and args[-1] are read by tests and bench/ (decode steps; the stats dict).
+        log.info("engine: %d decode steps, %.1f%% of row-steps live (%d rows, %d slots x %d places) %s",
+                 st["decode_steps"], 100 * st["live_row_steps"] / max(1, st["decode_steps"] * self.state.n_rows),
+                 self.state.n_rows, self.state.n_slots, self.state.rows_per_slot, st)
 
-    def _start(self, slot: int, job: _Job) -> None:
-        R, device = self.state.rows_per_slot, self.state.prefix_len.device
-        logits = engine.prefill(self.model, self.state, slot, job.prompt_ids)    # [V]
-        seeds = torch.tensor([r.seed for r in job.requests], dtype=torch.int64, device=device)
-        first = sample_tokens(logits[None].expand(len(job.requests), -1), seeds, 0,
-                              self.sampling.temperature, self.sampling.top_p).tolist()
-        self.slot_job[slot] = job
-        for k in range(R):
-            row = slot * R + k
-            self.state.suffix_pos[row] = 0
-            if k < len(job.requests):
-                self.row_tokens[row] = [first[k]]
-                self.row_cap[row] = _cap(job.requests[k], self.sampling)
-                self.row_done[row] = first[k] in self.eos or self.row_cap[row] <= 1
-                self.step.inputs.seeds[row] = job.requests[k].seed
-            else:
-                self.row_tokens[row], self.row_done[row] = None, True
+    def _fill(self, queue: list[_Job]) -> None:
+        """Give every free row a rollout: of a loaded prompt with pending rollouts, else of a newly loaded prompt."""
+        for row in range(self.state.n_rows):
+            if self.rows[row] is not None:
+                continue
+            slot = next((g for g in range(self.state.n_slots) if self.slot_pending[g] and self.slot_free_places[g]),
+                        None)
+            if slot is None:
+                free = [g for g in range(self.state.n_slots) if self.slot_job[g] is None]
+                if not (free and queue):
+                    return
+                slot = free[0]
+                self._load(slot, queue.pop(0))
+            self._assign(row, slot, self.slot_pending[slot].pop(0))
 
-    def _release_finished(self):
-        R = self.state.rows_per_slot
-        for slot, job in enumerate(self.slot_job):
-            if job is not None and all(self.row_done[slot * R: (slot + 1) * R]):
-                for k, request in enumerate(job.requests):
-                    yield request, self.row_tokens[slot * R + k]
-                self.slot_job[slot] = None
+    def _load(self, slot: int, job: _Job) -> None:
+        self.slot_logits[slot] = engine.prefill(self.model, self.state, slot, job.prompt_ids)    # [V]
+        self.slot_job[slot], self.slot_pending[slot] = job, list(job.requests)
+        self.slot_free_places[slot] = [slot * self.state.rows_per_slot + j for j in range(self.state.rows_per_slot)]
+
+    def _assign(self, row: int, slot: int, request: RolloutRequest) -> None:
+        """Start `request` on `row`: its first token is sampled from the prompt's logits at its own step 0."""
+        state, device = self.state, self.state.prefix_len.device
+        seed = torch.tensor([request.seed], dtype=torch.int64, device=device)
+        first = int(sample_tokens(self.slot_logits[slot][None], seed, 0, self.sampling.temperature,
+                                  self.sampling.top_p)[0])
+        place = self.slot_free_places[slot].pop(0)
+        cap = _cap(request, self.sampling)
+        self.rows[row] = _Row(request, slot, place, [first], cap, first in self.eos or cap <= 1)
+        state.row_slot[row], state.row_place[row], state.place_row[place] = slot, place, row
+        state.suffix_pos[row] = 0
+        self.step.inputs.seeds[row] = request.seed
+
+    def _release(self, finished: list[int]):
+        for row in finished:
+            r = self.rows[row]
+            self.rows[row] = None
+            self.slot_free_places[r.slot].append(r.place)
+            if not self.slot_pending[r.slot] and all(x is None or x.slot != r.slot for x in self.rows):
+                self.slot_job[r.slot], self.slot_logits[r.slot] = None, None        # the slot takes a new prompt
+            yield r.request, r.tokens
 
     def _decode_once(self) -> None:
         state, inputs = self.state, self.step.inputs
-        active = [row for row, done in enumerate(self.row_done) if not done]
-        live = set(active)
+        active = [row for row, r in enumerate(self.rows) if r is not None]
         # Feed each active row its last token at suffix position len(tokens)-1; idle rows compute on dummies.
-        tokens = [self.row_tokens[r][-1] if r in live else 0 for r in range(state.n_rows)]
-        positions = [len(self.row_tokens[r]) - 1 if r in live else 0 for r in range(state.n_rows)]
+        tokens = [r.tokens[-1] if r is not None else 0 for r in self.rows]
+        positions = [len(r.tokens) - 1 if r is not None else 0 for r in self.rows]
         inputs.tokens.copy_(torch.tensor(tokens))
+        # The sampler's step is the rollout's own token index, so a rollout's draws do not depend on its row.
         inputs.steps.copy_(torch.tensor(positions) + 1)
         state.suffix_pos.copy_(torch.tensor(positions))
         need = engine.suffix_bucket(max(positions) + 1)
         if need > state.suffix_alloc:
             engine.grow_suffix(state, need)
             self.step.invalidate()
-        occupied = [s for s, job in enumerate(self.slot_job) if job is not None]
-        p_view = engine.prefix_bucket(max(len(self.slot_job[s].prompt_ids) for s in occupied))
+        p_view = engine.prefix_bucket(max(len(self.slot_job[r.slot].prompt_ids) for r in self.rows if r is not None))
         p_view = min(p_view, state.prefix_k[0].shape[2])
         sampled = self.step(p_view, need).tolist()
+        self.stats["decode_steps"] += 1
+        self.stats["live_row_steps"] += len(active)
+        if self.queue or any(self.slot_pending):                   # steady state: work was waiting for a row
+            self.stats["steps_while_pending"] += 1
+            self.stats["live_row_steps_while_pending"] += len(active)
         for row in active:
-            self.row_tokens[row].append(sampled[row])
-            if sampled[row] in self.eos or len(self.row_tokens[row]) >= self.row_cap[row]:
-                self.row_done[row] = True
+            r = self.rows[row]
+            r.tokens.append(sampled[row])
+            r.done = sampled[row] in self.eos or len(r.tokens) >= r.cap
 
 
 def _progress_bar(total: int, enabled: bool) -> Any:

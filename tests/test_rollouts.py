@@ -169,3 +169,23 @@ def test_condition_hooks_fire_at_prefill_and_every_decode_step(loaded):
     zeroing = _run(loaded, requests, condition=_CountingCondition(zero=True))
     assert any(zeroing[k].rollout != plain[k].rollout for k in plain)
     assert not any(layer.self_attn.o_proj._forward_pre_hooks for layer in loaded.model.model.layers)
+
+
+def test_finished_rows_take_pending_rollouts_and_tokens_do_not_depend_on_the_row(loaded, caplog):
+    """Continuous refill: rollouts of different lengths, more rollouts than rows. A row that finishes starts
+    the next rollout (of its prompt, or of a new prompt in a spare slot) at once; each rollout's tokens equal
+    those it gets when generated alone, because the sampler's step is the rollout's own token index."""
+    caps = [[2, 12], [12, 3], [3, 4]]
+    requests = [RolloutRequest("p1", i, k, f"Problem {i}: compute {i} + {i}. <think>\n" + "step " * (2 * i),
+                               seed=100 * i + k, max_new_tokens=caps[i][k]) for i in range(3) for k in range(2)]
+    with caplog.at_level(logging.INFO, logger="anchors.rollouts"):
+        batch = _run(loaded, requests, batch_size=2, stop_at_eos=False)
+    steps = [int(rec.args[0]) for rec in caplog.records if rec.getMessage().startswith("engine:")]
+    # A rollout of cap c takes c - 1 steps. Row 0: p0r0 (1), p1r0 (11), p2r0 (2); row 1: p0r1 (11), p1r1 (2),
+    # p2r1 (3): 16 steps. Refilling a slot only when all its rows finish would take 11 + 11 + 3 = 25.
+    assert steps == [16], caplog.text
+    for r in requests:
+        (alone,) = _run(loaded, [r], batch_size=1, stop_at_eos=False).values()
+        got = batch[(r.sent_idx, r.rollout_idx)]
+        assert got.n_tokens == r.max_new_tokens
+        assert got.rollout == alone.rollout, (r.sent_idx, r.rollout_idx)
