@@ -89,7 +89,9 @@ def compare_trace(trace: Path, embedder: Embedder, workdir: Path, max_sentences:
     With `max_sentences = N`, rollouts of sentences 0..N are kept and 0..N-1 compared (sentence N only serves as
     next(N-1), so the last-sentence rule does not fire early).
     """
-    out = write_demo_rollouts(trace, workdir / trace.name, make_provenance({"source": "demo chunks_resampled"}))
+    # model/kind/problem: problem ids repeat across models and kinds, and stale chunk_<i> folders must not mix in.
+    out = write_demo_rollouts(trace, workdir / Path(*trace.parts[-3:]),
+                              make_provenance({"source": "demo chunks_resampled"}))
     data = load_problem_dir(out)
     published = read_json(trace / CHUNKS_LABELED, expect=list)
     lengths = {k: len(v) for k, v in read_resampled(trace / CHUNKS_RESAMPLED).items()}
