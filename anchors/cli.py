@@ -12,6 +12,12 @@ import sys
 import click
 import typer
 
+try:  # typer >= 0.20 vendors its own click; its exceptions are not click's.
+    from typer import _click as _typer_click
+    _CLICK_MODULES = (click, _typer_click)
+except ImportError:
+    _CLICK_MODULES = (click,)
+
 from anchors.errors import AnchorsError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -37,6 +43,12 @@ def _register() -> None:
                 raise
 
 
+def _exceptions(name: str) -> tuple[type[BaseException], ...]:
+    """The click exception class `name` from click and from typer's vendored copy."""
+    found = (getattr(module.exceptions, name, None) for module in _CLICK_MODULES)
+    return tuple(cls for cls in found if cls is not None)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, mapping expected errors to one line and exit code 2."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
@@ -46,16 +58,19 @@ def main(argv: list[str] | None = None) -> int:
     except AnchorsError as exc:
         print(f"anchors: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except click.exceptions.Exit as exc:
+    except _exceptions("Exit") as exc:
         return exc.exit_code
-    except click.ClickException as exc:
+    except _exceptions("ClickException") as exc:
         exc.show()
         return exc.exit_code
-    except click.exceptions.Abort:
+    except _exceptions("Abort"):
         print("anchors: aborted", file=sys.stderr)
         return 130
     return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m anchors.cli` runs this file as __main__; the command modules register on `anchors.cli.app`.
+    from anchors.cli import main as _main
+
+    sys.exit(_main())
