@@ -1,0 +1,42 @@
+"""The README's main job, end to end: `pytest hypotheses/ -m organism` on a fresh store decides every claim.
+
+The organism's claims may pass or fail (that is the research result, reported in the HTML); what must hold is
+that the harness ran the whole pipeline: every organism case ends in a decided verdict (no skip, no error), the
+report is self-contained, and results.json carries one row per case with its statistic and CI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from anchors.settings import REPO_ROOT
+
+# H0a..H11 applied to the organism under both embedders (H12 is about Qwen3-14B only): 33 cases today.
+MIN_ORGANISM_CASES = 30
+
+
+def test_main_job_decides_every_organism_claim(tmp_path):
+    report_dir = tmp_path / "reports"
+    env = dict(os.environ, ANCHORS_STORE=str(tmp_path / "store"), HF_HUB_OFFLINE="1", MPLBACKEND="Agg")
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "hypotheses/", "-m", "organism", "-q", "-p", "no:cacheprovider",
+         "--report-dir", str(report_dir), "--html", str(report_dir / "report.html"), "--self-contained-html"],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900)
+    # 0: every claim held; 1: some claims failed (a verdict). Anything else is a broken harness.
+    assert run.returncode in (0, 1), run.stdout[-3000:] + run.stderr[-3000:]
+    tail = run.stdout.strip().splitlines()[-1]
+    assert "error" not in tail and "skipped" not in tail, tail
+
+    rows = json.loads((report_dir / "results.json").read_text())["rows"]
+    organism = [r for r in rows if r["model"] == "organism"]
+    assert len(organism) >= MIN_ORGANISM_CASES
+    assert {r["verdict"] for r in organism} <= {"pass", "fail"}
+    for row in organism:
+        assert row["ci_low"] is not None and row["ci_high"] is not None, row["test"]
+        assert row["accuracy"] and row["dissimilar_fraction"], row["test"]
+
+    html = (report_dir / "report.html").read_text()
+    assert "data:image/png;base64" in html  # figures embedded, no side files
