@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["fixtures.params", "fixtures.experiment", "anchors.report"]
+pytest_plugins = ["fixtures.params", "fixtures.experiment", "anchors.report.plugin"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

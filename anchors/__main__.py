@@ -1,5 +1,5 @@
 import sys
 
-from anchors.cli import main
+from anchors.cli.app import main
 
 sys.exit(main())

@@ -23,7 +23,7 @@ from importlib import metadata
 import torch
 from transformers import AutoModelForCausalLM, LlamaConfig, Qwen2Config
 
-from anchors.attention import sentence_attention
+from anchors.gpu.attention import sentence_attention
 
 log = logging.getLogger("bench_heads")
 
@@ -148,7 +148,7 @@ def main() -> None:
         torch.set_num_threads(1)
     names = ["tiny-qwen2", "tiny-llama"] if args.tiny else ["qwen14b", "llama8b"]
     T = min(args.seq_len, 600) if args.tiny else args.seq_len
-    results = {"benchmark": "receiver-head full scan (anchors.attention.sentence_attention)",
+    results = {"benchmark": "receiver-head full scan (anchors.gpu.attention.sentence_attention)",
                "target": {"scan_s": 2.0, "peak_over_weights_gib": 10.0, "model": "qwen14b", "seq_len": 5600},
                "device": torch.cuda.get_device_name() if device == "cuda" else platform.processor() or "cpu",
                "versions": versions(device), "shapes": {}}

@@ -3,10 +3,10 @@
     python bench/bench_organism.py [--n-traces 8] [--n-rollouts 20] [--seed 0] [--out bench/results/organism.json]
 
 Runs the project's own pipeline on CPU: base traces sampled from the organism (half correct, half incorrect,
-METHOD §1.4), `n_rollouts` rollouts per sentence with the clean prefix (anchors.prompts.rollout_prompt) through
-anchors.rollouts.generate_rollouts, the math-rollouts layout (anchors.formats), importance with the MiniLM
-embedder (anchors.importance.analyse), tags from the generator's own templates (tasks.label_sentence), and
-receiver heads (anchors.attention + anchors.heads) with proximity 2 because the traces are only ~10 sentences
+METHOD §1.4), `n_rollouts` rollouts per sentence with the clean prefix (anchors.core.prompts.rollout_prompt) through
+anchors.gpu.generate.generate_rollouts, the math-rollouts layout (anchors.disk.formats), importance with the MiniLM
+embedder (anchors.pipelines.importance.analyse), tags from the generator's own templates (tasks.label_sentence), and
+receiver heads (anchors.gpu.attention + anchors.core.receiver) with proximity 2 because the traces are only ~10 sentences
 long (the paper's 4 would leave ~4 scored sentences per trace).
 
 Also reported, as a model-free check of the design: per category, the fraction of rollouts whose answer differs
@@ -47,9 +47,9 @@ def make_traces(loaded, n_traces: int) -> list[tuple]:
 
 def write_problem_dir(root: Path, pid: str, problem, base, sentences: list[str]) -> Path:
     """problem.json, base_solution.json, chunks.json of one trace in the math-rollouts layout."""
-    from anchors.formats import write_chunks
-    from anchors.jsonio import write_json_atomic
-    from anchors.sentences import cot_text
+    from anchors.disk.formats import write_chunks
+    from anchors.disk.jsonio import write_json_atomic
+    from anchors.core.sentences import cot_text
 
     folder = root / f"problem_{pid}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -62,10 +62,10 @@ def write_problem_dir(root: Path, pid: str, problem, base, sentences: list[str])
 def run_rollouts(loaded, traces: list[tuple], sentences: dict[str, list[str]], n_rollouts: int, seed: int,
                  root: Path, provenance) -> dict[str, Path]:
     """Generate n_rollouts per sentence of every trace and write chunk_<i>/solutions.json."""
-    from anchors.formats import write_solutions
-    from anchors.prompts import SamplingSettings, prefix_without_sentence, rollout_prompt
-    from anchors.rollouts import RolloutRequest, generate_rollouts
-    from anchors.store import rollout_seed
+    from anchors.disk.formats import write_solutions
+    from anchors.core.prompts import SamplingSettings, prefix_without_sentence, rollout_prompt
+    from anchors.gpu.generate import RolloutRequest, generate_rollouts
+    from anchors.disk.store import rollout_seed
 
     requests, folders = [], {}
     for pid, problem, base in traces:
@@ -101,8 +101,8 @@ def category_table(rows: list[dict], keys: tuple[str, ...]) -> dict[str, dict]:
 
 def importance_rows(folders: dict[str, Path], traces: list[tuple], embedder) -> list[dict]:
     """One row per sentence: tag, cf/resampling importance (MiniLM, threshold 0.8) and the answer flip rate."""
-    from anchors.formats import load_problem_dir
-    from anchors.importance import analyse
+    from anchors.disk.formats import load_problem_dir
+    from anchors.pipelines.importance import analyse
     from anchors.organism.tasks import label_sentence
 
     rows = []
@@ -124,10 +124,10 @@ def receiver_heads(loaded, traces: list[tuple]) -> dict:
     """Top receiver heads (mean kurtosis of vertical scores, layer 0 excluded) and per-tag receiver scores."""
     import numpy as np
 
-    from anchors.attention import sentence_attention, trace_sentence_spans
-    from anchors.heads import head_kurtosis, mean_kurtosis, receiver_sentence_scores, select_receiver_heads
+    from anchors.gpu.attention import sentence_attention, trace_sentence_spans
+    from anchors.core.receiver import head_kurtosis, mean_kurtosis, receiver_sentence_scores, select_receiver_heads
     from anchors.organism.tasks import label_sentence
-    from anchors.sentences import split_sentences
+    from anchors.core.sentences import split_sentences
 
     verts, tags, kurts = [], [], []
     for _, _, base in traces:
@@ -151,18 +151,18 @@ def receiver_heads(loaded, traces: list[tuple]) -> dict:
 
 
 def _vertical(M):
-    from anchors.heads import vertical_scores
+    from anchors.core.receiver import vertical_scores
     return vertical_scores(M, proximity=PROXIMITY)
 
 
 def main(argv=None) -> None:
     import torch
 
-    from anchors.embedders import get_embedder
-    from anchors.model import load_model
+    from anchors.gpu.embedders import get_embedder
+    from anchors.gpu.model import load_model
     from anchors.organism.evaluate import evaluate_model
-    from anchors.provenance import make_provenance
-    from anchors.sentences import split_sentences
+    from anchors.disk.provenance import make_provenance
+    from anchors.core.sentences import split_sentences
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

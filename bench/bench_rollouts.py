@@ -30,9 +30,9 @@ from types import SimpleNamespace
 
 import torch
 
-from anchors import engine
-from anchors.prompts import SamplingSettings
-from anchors.rollouts import RolloutRequest, generate_rollouts
+from anchors.gpu import engine
+from anchors.core.prompts import SamplingSettings
+from anchors.gpu.generate import RolloutRequest, generate_rollouts
 
 HBM_BYTES_PER_S = 3.0e12
 LENGTHS = Path(__file__).parent / "data" / "lengths.json"
@@ -104,7 +104,7 @@ def sync(device: str) -> None:
 
 
 class EngineStats(logging.Handler):
-    """Collects the stats dict the engine logs at the end of each batch (anchors.rollouts, "engine: ...")."""
+    """Collects the stats dict the engine logs at the end of each batch (anchors.gpu.generate, "engine: ...")."""
 
     def __init__(self):
         super().__init__(logging.INFO)
@@ -132,14 +132,14 @@ def run_engine(loaded, requests, batch: int, device: str) -> dict:
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     handler = EngineStats()
-    logging.getLogger("anchors.rollouts").addHandler(handler)
+    logging.getLogger("anchors.gpu.generate").addHandler(handler)
     start = time.perf_counter()
     try:
         n_tokens = sum(r.n_tokens for _, r in generate_rollouts(loaded, requests, batch_size=batch, progress=False,
                                                                 stop_at_eos=False))
         sync(device)
     finally:
-        logging.getLogger("anchors.rollouts").removeHandler(handler)
+        logging.getLogger("anchors.gpu.generate").removeHandler(handler)
     seconds = time.perf_counter() - start
     return {"generated_tokens": n_tokens, "seconds": seconds, "tokens_per_s": n_tokens / seconds,
             "peak_memory_gib": peak_gib(device), "occupancy": occupancy(handler.records)}
@@ -223,7 +223,7 @@ def check_against_reference(loaded, tok, cfg, device: str, rng: random.Random, o
     Reports the relative logit error of the cascade path vs the model's own forward and the fraction of
     identical tokens (bf16 logits differ at rounding level between paths, so random weights' near-ties can flip).
     """
-    from anchors.rollouts import reference_logits
+    from anchors.gpu.generate import reference_logits
 
     # Logits first (this also decides whether the fused kernel works here): the eager engine's teacher-forced
     # logits vs the plain forward, relative error, for fused-kernel (CUDA) and plain-matmul attention.

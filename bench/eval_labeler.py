@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fit_labeler import C, CLASS_WEIGHT, MIN_COUNT, Trace, fit, load_traces  # noqa: E402
 
-from anchors.jsonio import write_json_atomic  # noqa: E402
-from anchors.labeler import EVAL_PATH, agreement_scores, label_sentences  # noqa: E402
-from anchors.provenance import make_provenance  # noqa: E402
+from anchors.disk.jsonio import write_json_atomic  # noqa: E402
+from anchors.core.labeler import EVAL_PATH, agreement_scores, label_sentences  # noqa: E402
+from anchors.disk.provenance import make_provenance  # noqa: E402
 
 logger = logging.getLogger("eval_labeler")
 FOCUS = ("plan_generation", "uncertainty_management", "active_computation")

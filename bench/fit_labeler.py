@@ -19,8 +19,8 @@ from scipy import sparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from anchors.labeler import TAGS, WEIGHTS_PATH, LinearModel, sentence_features  # noqa: E402
-from anchors.provenance import make_provenance  # noqa: E402
+from anchors.core.labeler import TAGS, WEIGHTS_PATH, LinearModel, sentence_features  # noqa: E402
+from anchors.disk.provenance import make_provenance  # noqa: E402
 from anchors.settings import demo_dir  # noqa: E402
 
 logger = logging.getLogger("fit_labeler")

@@ -1,4 +1,4 @@
-"""Power and false-positive rates of the validated claims on the simulated reasoner (anchors.sim).
+"""Power and false-positive rates of the validated claims on the simulated reasoner (anchors.core.sim).
 
 Regenerate: python bench/sim_power.py [--seeds 50]  -> bench/results/sim_power.json
 Rates are the fraction of seeds on which a claim passes under SimSpec.default() (power; claims true by
@@ -21,9 +21,9 @@ import scipy
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from anchors.jsonio import write_json_atomic  # noqa: E402
-from anchors.provenance import make_provenance  # noqa: E402
-from anchors.sim import SimSpec  # noqa: E402
+from anchors.disk.jsonio import write_json_atomic  # noqa: E402
+from anchors.disk.provenance import make_provenance  # noqa: E402
+from anchors.core.sim import SimSpec  # noqa: E402
 from test_sim_validation import pass_rates  # noqa: E402
 
 VARIANTS = {"drop": dict(metric="drop"), "kl_alpha1e-9": dict(metric="kl", alpha=1e-9),

@@ -1,6 +1,6 @@
 """Row occupancy of the rollout engine's scheduler on the reference length distribution (CPU, no model; not a test).
 
-Runs the engine's real host-side scheduler (anchors.rollouts._SlotRunner: continuous refill) with the decode
+Runs the engine's real host-side scheduler (anchors.gpu.generate._SlotRunner: continuous refill) with the decode
 step and prefill replaced by stand-ins that return dummy tokens, so lengths are set by each request's
 max_new_tokens, drawn from bench/data/lengths.json as in bench_rollouts.py run C2. It counts decode steps and
 the fraction of row-steps that decode a live rollout, and compares with slot-level refill (the engine before:
@@ -21,9 +21,9 @@ from types import SimpleNamespace
 
 import torch
 
-from anchors import engine, rollouts
-from anchors.prompts import SamplingSettings
-from anchors.rollouts import RolloutRequest
+from anchors.gpu import engine, generate as rollouts
+from anchors.core.prompts import SamplingSettings
+from anchors.gpu.generate import RolloutRequest
 
 LENGTHS = Path(__file__).parent / "data" / "lengths.json"
 ROLLOUTS = 12

@@ -14,8 +14,8 @@ importance - active-computation mean), two-level bootstrap CI. Decision: whole C
 
 from __future__ import annotations
 
-from anchors import stats
-from anchors.claims import Claim
+from anchors.core import stats
+from anchors.core.claims import Claim
 from fixtures import derive, plots
 from fixtures.verdicts import check, conclude
 

@@ -4,7 +4,7 @@ Note: "Ablating the receiver heads led to a doubling of the counterfactual impor
 also caused a decrease in the counterfactual importance of active computation."
 
 Statistic: ratio of the mean counterfactual importance (--metric: accuracy drop by default, or KL) of plan-generation sentences, receiver-k20 /
-none (`anchors.stats.mean_ratio`), with a two-level bootstrap 95% CI (rollouts within sentence, sentences within
+none (`anchors.core.stats.mean_ratio`), with a two-level bootstrap 95% CI (rollouts within sentence, sentences within
 category, the same sentence draw in both conditions).
 Decision: pass when the whole CI lies at or above 2.0. Why 2.0: "doubling" is the note's own word; deciding on
 the CI rather than the point estimate because 12 rollouts per sentence make single ratios mostly noise (METHOD
@@ -13,8 +13,8 @@ appendix 9). Primary claim (C1): no multiplicity correction.
 
 from __future__ import annotations
 
-from anchors import stats
-from anchors.claims import Claim
+from anchors.core import stats
+from anchors.core.claims import Claim
 from fixtures import plots
 from fixtures.verdicts import check, conclude
 

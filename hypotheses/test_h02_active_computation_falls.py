@@ -4,15 +4,15 @@ Note: "Ablating the receiver heads led to a doubling of the counterfactual impor
 also caused a decrease in the counterfactual importance of active computation."
 
 Statistic: mean cf importance (--metric) of active-computation sentences, receiver-k20 minus none
-(`anchors.stats.mean_difference`), two-level bootstrap 95% CI; paired sign-flip p reported beside it.
+(`anchors.core.stats.mean_difference`), two-level bootstrap 95% CI; paired sign-flip p reported beside it.
 Decision: pass when the whole CI lies below 0. Why 0: the note claims a direction, not a size; the CI rule keeps
 a 1/12-step accuracy wobble from counting as a decrease. Primary claim (C2).
 """
 
 from __future__ import annotations
 
-from anchors import stats
-from anchors.claims import Claim
+from anchors.core import stats
+from anchors.core.claims import Claim
 from fixtures import plots
 from fixtures.verdicts import check, conclude
 

@@ -5,7 +5,7 @@ plan generation, which shows an increase."
 
 Statistic: per category (all but plan generation), the mean cf importance under random ablation (averaged over
 the seeded draws) in units of the no-ablation scale, mean |importance| over all sentences
-(`anchors.stats.relative_mean`), two-level bootstrap 95% CI. The verdict is the worst category's.
+(`anchors.core.stats.relative_mean`), two-level bootstrap 95% CI. The verdict is the worst category's.
 Decision: pass when, for every category with >= 3 sentences, the whole CI lies within +-0.10. Why 0.10:
 "about 0" relative to what importance is without ablation; a tenth of that scale is below the 1/12 accuracy step
 that 12 rollouts can resolve, so nothing smaller could be measured.
@@ -13,8 +13,8 @@ that 12 rollouts can resolve, so nothing smaller could be measured.
 
 from __future__ import annotations
 
-from anchors import stats
-from anchors.claims import Claim
+from anchors.core import stats
+from anchors.core.claims import Claim
 from fixtures import plots
 from fixtures.verdicts import check, conclude, worst
 

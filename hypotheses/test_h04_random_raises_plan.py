@@ -4,14 +4,14 @@ Note: "random ablation leads the counterfactual importance of all sentence categ
 plan generation, which shows an increase."
 
 Statistic: mean cf importance of plan-generation sentences, random ablation (mean over the seeded draws) minus
-none (`anchors.stats.mean_difference`), two-level bootstrap 95% CI; paired sign-flip p beside it.
+none (`anchors.core.stats.mean_difference`), two-level bootstrap 95% CI; paired sign-flip p beside it.
 Decision: pass when the whole CI lies above 0 (a direction claim, as the note states it).
 """
 
 from __future__ import annotations
 
-from anchors import stats
-from anchors.claims import Claim
+from anchors.core import stats
+from anchors.core.claims import Claim
 from fixtures import plots
 from fixtures.verdicts import check, conclude
 

@@ -4,7 +4,7 @@ Note: "This appears to be a unique behavior to ablating receiver heads, as rando
 counterfactual importance of all sentence categories to go to 0, except for plan generation."
 
 Statistic: the receiver effect on plan generation (mean cf importance, receiver - none) ranked among the same
-effect for each seeded random-head draw (`anchors.stats.beyond_random`): the fraction of draws whose effect is
+effect for each seeded random-head draw (`anchors.core.stats.beyond_random`): the fraction of draws whose effect is
 below the receiver's, with a bootstrap CI over replicates; the exact rank p = (1 + #draws >= receiver)/(1 + draws).
 Decision: pass when the whole CI is >= 1.0, i.e. the receiver effect exceeds every draw in at least 97.5% of
 replicates. Why: "unique to receiver heads" means no random set of the same size does it. With 3 draws the rank p
@@ -13,8 +13,8 @@ cannot go below 0.25 (recorded in the details): more draws (--random-draws) make
 
 from __future__ import annotations
 
-from anchors import stats
-from anchors.claims import Claim
+from anchors.core import stats
+from anchors.core.claims import Claim
 from fixtures import plots
 from fixtures.verdicts import check, conclude
 

@@ -2,15 +2,15 @@
 
 Note: "The counterfactual importance across all sentences decreases after ablation."
 
-Statistic: mean cf importance over every analysed sentence, ablated minus none (`anchors.stats.mean_difference`,
+Statistic: mean cf importance over every analysed sentence, ablated minus none (`anchors.core.stats.mean_difference`,
 category None); random ablation is the mean over the seeded draws. Two-level bootstrap 95% CI, paired
 sign-flip p. Parametrized over the ablation kind. Decision: pass when the whole CI lies below 0.
 """
 
 from __future__ import annotations
 
-from anchors import stats
-from anchors.claims import Claim
+from anchors.core import stats
+from anchors.core.claims import Claim
 from fixtures import plots
 from fixtures.verdicts import check, conclude
 

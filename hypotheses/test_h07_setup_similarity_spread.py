@@ -6,14 +6,14 @@ a consistent cos_similarity of 1 to having a cos_similarity that varies signific
 Statistic: cosine(resampled sentence, removed sentence) of every valid resample of a problem-setup sentence,
 none vs ablated (random: all draws pooled). Brown–Forsythe test (Levene, median-centred) with the spread ratio
 ablated/none (mean absolute deviation from the median) as estimate and a bootstrap 95% CI
-(`anchors.stats.spread_test`). Decision: pass when the whole CI of the ratio lies above 1.0 ("varies more");
+(`anchors.core.stats.spread_test`). Decision: pass when the whole CI of the ratio lies above 1.0 ("varies more");
 the Brown–Forsythe p is reported beside it.
 """
 
 from __future__ import annotations
 
-from anchors import stats
-from anchors.claims import Claim
+from anchors.core import stats
+from anchors.core.claims import Claim
 from fixtures import plots
 from fixtures.verdicts import conclude
 

@@ -5,15 +5,15 @@ Values directly from the tokenizer."
 
 Statistic: cosine(resampled, removed) of every valid resample of a final-answer-emission sentence under no
 ablation, llm vs sent embedder; Brown–Forsythe test with the spread ratio llm/sent and a bootstrap 95% CI
-(`anchors.stats.spread_test`). Parametrized over the model only. Decision: whole CI of the ratio above 1.0.
+(`anchors.core.stats.spread_test`). Parametrized over the model only. Decision: whole CI of the ratio above 1.0.
 Caveat recorded in the report: raw cosines of LLM input embeddings are anisotropic (METHOD appendix 12), so a
 spread difference can come from the embedding geometry, not from the resamples.
 """
 
 from __future__ import annotations
 
-from anchors import stats
-from anchors.claims import Claim
+from anchors.core import stats
+from anchors.core.claims import Claim
 from fixtures import plots
 from fixtures.verdicts import conclude
 

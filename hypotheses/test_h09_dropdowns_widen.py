@@ -5,7 +5,7 @@ group of sentences that have counterfactual importance close to 0 and have their
 ablation." (example: a run that grows to sentences 105-115 after ablation.)
 
 Statistic: sentences inside runs (>= 3 consecutive sentences) with |importance| <= eps, ablated minus none
-(`anchors.patterns.dropdown_change`, which="total"); the longest run and the run positions are reported beside
+(`anchors.core.patterns.dropdown_change`, which="total"); the longest run and the run positions are reported beside
 it. eps = 0.05 x the no-ablation scale (mean |importance| over analysed sentences): "close to 0" relative to
 what importance is without ablation. CI: rollout-level bootstrap with sentences in place (runs depend on order).
 Random ablation: each draw separately, the verdict is the worst draw's. Decision: whole CI > 0.
@@ -13,8 +13,8 @@ Random ablation: each draw separately, the verdict is the worst draw's. Decision
 
 from __future__ import annotations
 
-from anchors import patterns
-from anchors.claims import Claim
+from anchors.core import patterns
+from anchors.core.claims import Claim
 from fixtures import derive, plots
 from fixtures.verdicts import check, conclude, worst
 

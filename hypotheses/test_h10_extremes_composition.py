@@ -6,7 +6,7 @@ similarly to how the counterfactual importance of plan generation increased and 
 computation. Since active computation was more present in the sentences with the greatest decrease, while plan
 generation was absent from the sentences with the greatest decrease."
 
-Statistics (`anchors.patterns.topk_enrichment`, k = 20 of ~200 sentences): (a) enrichment (share in top-k /
+Statistics (`anchors.core.patterns.topk_enrichment`, k = 20 of ~200 sentences): (a) enrichment (share in top-k /
 base rate) of active computation among the k greatest decreases, whole CI > 1; (b) enrichment of plan
 generation among the greatest decreases, whole CI <= 0 (absent in >= 97.5% of replicates); (c) enrichment of
 plan generation among the greatest increases, whole CI > 1. CIs: rollout-level bootstrap, sentences in place.
@@ -15,8 +15,8 @@ The verdict is the worst part. Caveat: top-k tables select on noise; the random-
 
 from __future__ import annotations
 
-from anchors import patterns
-from anchors.claims import Claim
+from anchors.core import patterns
+from anchors.core.claims import Claim
 from fixtures import plots
 from fixtures.verdicts import check, conclude, worst
 

@@ -14,7 +14,7 @@ CIs: rollout-level bootstrap, sentences in place. The verdict is the worst part.
 
 from __future__ import annotations
 
-from anchors.claims import Claim
+from anchors.core.claims import Claim
 from fixtures import derive, plots
 from fixtures.verdicts import check, conclude, worst
 

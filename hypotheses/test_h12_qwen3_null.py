@@ -3,7 +3,7 @@
 Note: "Ablating the receiver heads for Qwen3 14B had no significance."
 
 Statistic: for each category with >= 3 sentences, the paired sign-flip p of mean cf importance, receiver - none
-(`anchors.stats.mean_difference`); Holm step-down adjustment over the categories (`anchors.stats.holm`). The
+(`anchors.core.stats.mean_difference`); Holm step-down adjustment over the categories (`anchors.core.stats.holm`). The
 estimate is the smallest Holm-adjusted p. Decision: pass when it is >= 0.05 (no category significant at family
 level 0.05). Caveat, stated in the report: a null result from 12 rollouts per sentence is weak evidence of no
 effect; the per-category CIs show how large an effect could have been missed.
@@ -12,8 +12,8 @@ The simulated case stands in for Qwen3-14B with no planted ablation effect (SIM_
 
 from __future__ import annotations
 
-from anchors import stats
-from anchors.claims import Claim
+from anchors.core import stats
+from anchors.core.claims import Claim
 from fixtures import plots
 from fixtures.verdicts import MIN_CATEGORY, conclude
 

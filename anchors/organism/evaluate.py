@@ -4,7 +4,7 @@
 
 Sampling follows METHOD §1.3 (temperature 0.6, top_p 0.95) from the §1.2 prompt with an empty prefix. A CoT
 is well-formed when the completion has `</think>`, every sentence of the CoT (split by
-anchors.sentences.split_sentences) has a known tag, the last sentence holds `\\boxed{<integer>}`, and the
+anchors.core.sentences.split_sentences) has a known tag, the last sentence holds `\\boxed{<integer>}`, and the
 visible answer after `</think>` holds one too. Also reported: how often the plan takes the wrong order, how
 often a wrong plan is backtracked, and the fraction of computation sentences with wrong arithmetic.
 """
@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from anchors.organism.tasks import eval_tasks, label_sentence, prompt_for
-from anchors.sentences import split_sentences
+from anchors.core.sentences import split_sentences
 
 log = logging.getLogger("anchors.organism.evaluate")
 
@@ -109,7 +109,7 @@ def main(argv=None) -> None:
     import torch
 
     from anchors.organism import ORGANISM_DIR, load_organism
-    from anchors.provenance import make_provenance
+    from anchors.disk.provenance import make_provenance
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     p = argparse.ArgumentParser(description="Evaluate the organism model (accuracy, well-formed rate).")

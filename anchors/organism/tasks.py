@@ -28,7 +28,7 @@ each binary choice (p -> p^(1/0.6), renormalised): wrong plan 0.55 -> 0.58, back
 that learnt the data exactly has base accuracy 0.42 + 0.58 * 0.26 = 0.57 (acceptance: between 0.25 and 0.75).
 
 Every sentence is >= 10 characters, contains no ". " / "? " / "! " inside and no blank line, and sentences are
-joined by single spaces (as the rollout prefixes of METHOD §1.5 are), so `anchors.sentences.split_sentences`
+joined by single spaces (as the rollout prefixes of METHOD §1.5 are), so `anchors.core.sentences.split_sentences`
 returns exactly these sentences.
 """
 

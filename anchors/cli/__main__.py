@@ -1,0 +1,5 @@
+import sys
+
+from anchors.cli.app import main
+
+sys.exit(main())

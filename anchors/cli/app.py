@@ -1,0 +1,68 @@
+"""The `anchors` command line: the Typer app, every command registered explicitly, and the entry point.
+
+Expected errors (`AnchorsError`) print one line on stderr and exit 2, with no traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+import typer
+
+try:  # typer >= 0.20 vendors its own click; its exceptions are not click's.
+    from typer import _click as _typer_click
+    _CLICK_MODULES = (click, _typer_click)
+except ImportError:
+    _CLICK_MODULES = (click,)
+
+from anchors.errors import AnchorsError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="Thought Anchors hypothesis harness: sentences, rollouts, importance, heads, labels.")
+
+
+@app.callback()
+def _root() -> None:
+    """Thought Anchors hypothesis harness."""
+
+
+def _register(app: typer.Typer) -> None:
+    """Every command, registered explicitly (name -> function), in the order `anchors --help` lists them."""
+    from anchors.cli import heads, importance, rollouts, text
+
+    for name, command in (("sentences", text.sentences_command), ("label", text.label_command),
+                          ("importance", importance.importance_command),
+                          ("reproduce", importance.reproduce_command), ("heads", heads.heads_command),
+                          ("rollouts", rollouts.rollouts_command)):
+        app.command(name)(command)
+
+
+_register(app)
+
+def _exceptions(name: str) -> tuple[type[BaseException], ...]:
+    """The click exception class `name` from click and from typer's vendored copy."""
+    found = (getattr(module.exceptions, name, None) for module in _CLICK_MODULES)
+    return tuple(cls for cls in found if cls is not None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI, mapping expected errors to one line and exit code 2."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        result = app(args=argv, prog_name="anchors", standalone_mode=False)
+    except AnchorsError as exc:
+        print(f"anchors: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except _exceptions("Exit") as exc:
+        return exc.exit_code
+    except _exceptions("ClickException") as exc:
+        exc.show()
+        return exc.exit_code
+    except _exceptions("Abort"):
+        print("anchors: aborted", file=sys.stderr)
+        return 130
+    return result if isinstance(result, int) else 0
+
+

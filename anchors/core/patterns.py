@@ -1,0 +1,120 @@
+"""Position-level patterns in importance: dropdown runs (H9) and top-k category enrichment (H10, H11).
+
+Pure: numpy + scipy. Both depend on sentence ORDER or identity, so their CIs use the level-1 (rollout)
+bootstrap only (`BootImportance.rollout_boot`): sentences stay in place, their importances are re-estimated.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+from scipy import stats as sps
+
+from anchors.core.bootstrap import BootImportance
+from anchors.core.stats import StatResult, percentile_ci
+
+
+class Runs(BaseModel):
+    """Runs of consecutive sentences with |importance| <= eps (a "dropdown", the note's term)."""
+
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
+
+    eps: float
+    """Closeness-to-0 threshold, in importance units."""
+    min_len: int
+    """Shortest run counted."""
+    runs: list[tuple[int, int]]
+    """[start, end) sentence positions of each run of length >= min_len."""
+    longest: int
+    """Length of the longest run (any length; 0 if none)."""
+    total: int
+    """Sentences inside runs of length >= min_len."""
+
+
+def _run_bounds(small: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """small [B, n] bool -> (row, start, end) of every maximal True run, row-major order."""
+    b = small.shape[0]
+    padded = np.concatenate([np.zeros((b, 1), bool), small, np.zeros((b, 1), bool)], axis=1).astype(np.int8)
+    edges = np.diff(padded, axis=1)
+    rows_s, starts = np.nonzero(edges == 1)
+    _, ends = np.nonzero(edges == -1)
+    return rows_s, starts, ends
+
+
+def run_lengths(values: np.ndarray, eps: float, min_len: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorised over rows: values [B, n] -> (longest [B], total in runs >= min_len [B]). NaN is not small."""
+    values = np.atleast_2d(np.asarray(values, dtype=np.float64))
+    small = np.abs(values) <= eps  # NaN compares False: a missing sentence breaks a run
+    rows, starts, ends = _run_bounds(small)
+    lengths = ends - starts
+    longest = np.zeros(values.shape[0], dtype=np.int64)
+    total = np.zeros(values.shape[0], dtype=np.int64)
+    np.maximum.at(longest, rows, lengths)
+    np.add.at(total, rows, np.where(lengths >= min_len, lengths, 0))
+    return longest, total
+
+
+def dropdown_runs(values: np.ndarray, eps: float, min_len: int = 3) -> Runs:
+    """The runs of one importance vector [n]."""
+    values = np.asarray(values, dtype=np.float64)
+    _, starts, ends = _run_bounds((np.abs(values) <= eps)[None, :])
+    longest, total = run_lengths(values, eps, min_len)
+    runs = [(int(s), int(e)) for s, e in zip(starts, ends) if e - s >= min_len]
+    return Runs(eps=eps, min_len=min_len, runs=runs, longest=int(longest[0]), total=int(total[0]))
+
+
+def dropdown_change(bi: BootImportance, cond: str, ref: str, eps: float, min_len: int = 3,
+                    which: Literal["total", "longest"] = "total") -> StatResult:
+    """H9: change in dropdown size (sentences in runs, or longest run) from `ref` to `cond`.
+
+    The CI re-estimates each sentence's importance from resampled rollouts in place (level 1 only).
+    """
+    pick = 1 if which == "total" else 0
+    est = run_lengths(bi.point[cond], eps, min_len)[pick][0] - run_lengths(bi.point[ref], eps, min_len)[pick][0]
+    reps = (run_lengths(bi.rollout_boot[cond], eps, min_len)[pick]
+            - run_lengths(bi.rollout_boot[ref], eps, min_len)[pick]).astype(np.float64)
+    lo, hi, bad = percentile_ci(reps)
+    return StatResult(name=f"d_{which}_run", estimate=float(est), ci_low=lo, ci_high=hi, n=len(bi.tags),
+                      details=dict(eps=eps, min_len=min_len, seed=bi.seed, n_boot=bi.n_boot, n_undefined=bad,
+                                   runs_cond=dropdown_runs(bi.point[cond], eps, min_len).runs,
+                                   runs_ref=dropdown_runs(bi.point[ref], eps, min_len).runs))
+
+
+def _top(delta: np.ndarray, usable: np.ndarray, k: int, increase: bool) -> np.ndarray:
+    """Indices [.., k] of the k largest (increase) or smallest deltas among usable sentences, per row."""
+    key = np.where(usable, delta if increase else -delta, -np.inf)
+    key = np.where(np.isnan(key), -np.inf, key)
+    return np.argsort(-key, axis=-1, kind="stable")[..., :k]
+
+
+def topk_enrichment(bi: BootImportance, cond: str, ref: str, category: str, k: int = 20,
+                    direction: Literal["increase", "decrease"] = "increase") -> StatResult:
+    """H10/H11: is `category` over/under-represented among the k sentences of greatest change (cond - ref)?
+
+    Estimate: (share of category in top-k) / (its share among analysed sentences); 1 = base rate.
+    p_value: hypergeometric P(X >= observed) (enrichment); details["p_depletion"] = P(X <= observed).
+    The hypergeometric null treats sentences as exchangeable; categories whose importance is merely noisier
+    land in both tails more often, so compare with the random-head draws (METHOD.md appendix item 14).
+    """
+    usable = bi.usable
+    tags = np.array(bi.tags)
+    n_total = int(usable.sum())
+    k = min(k, n_total)
+    in_cat = (tags == category) & usable
+    n_cat = int(in_cat.sum())
+    base = n_cat / n_total if n_total else np.nan
+    delta = bi.point[cond] - bi.point[ref]
+    x = int(in_cat[_top(delta, usable, k, direction == "increase")].sum())
+    reps_delta = bi.rollout_boot[cond] - bi.rollout_boot[ref]
+    x_b = in_cat[_top(reps_delta, usable[None, :], k, direction == "increase")].sum(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        est = (x / k) / base
+        reps = (x_b / k) / base
+    lo, hi, bad = percentile_ci(reps)
+    return StatResult(name="enrichment", estimate=float(est), ci_low=lo, ci_high=hi, n=n_total,
+                      p_value=float(sps.hypergeom.sf(x - 1, n_total, n_cat, k)),
+                      details=dict(k=k, observed=x, n_category=n_cat, base_rate=base, direction=direction,
+                                   p_depletion=float(sps.hypergeom.cdf(x, n_total, n_cat, k)),
+                                   test="hypergeometric", seed=bi.seed, n_boot=bi.n_boot, n_undefined=bad))

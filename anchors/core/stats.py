@@ -1,0 +1,239 @@
+"""Statistics for the note's claims, over `bootstrap.BootImportance`. Pure: numpy + scipy, no torch, no disk.
+
+Every function returns a `StatResult` (estimate, 95% percentile CI, n, optional p-value, details). CIs come
+from the two-level bootstrap (rollouts within sentence, sentences within category, paired across conditions)
+unless a docstring says otherwise. A CI is NaN when more than 2.5% of replicates are undefined (e.g. a ratio
+whose denominator is 0), so a claim on it is skipped rather than decided on a truncated distribution.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, Literal, Sequence
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+from scipy import stats as sps
+
+from anchors.core.bootstrap import DEFAULT_SEED, BootImportance, TraceArrays
+
+Conds = str | Sequence[str]
+
+
+class StatResult(BaseModel):
+    """One statistic with its uncertainty."""
+
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
+
+    name: str
+    """Statistic name, as a Claim prints it."""
+    estimate: float
+    """Point estimate from the data as observed; NaN when undefined."""
+    ci_low: float = math.nan
+    """2.5th percentile of the bootstrap replicates (NaN if none or too many undefined)."""
+    ci_high: float = math.nan
+    """97.5th percentile of the bootstrap replicates."""
+    n: int
+    """Sentences (or values) behind the estimate."""
+    p_value: float | None = None
+    """p-value of the test named in details["test"], when one applies."""
+    details: dict[str, Any] = Field(default_factory=dict)
+    """Everything else needed to read the number: seeds, replicate counts, per-condition parts."""
+
+    @property
+    def ci(self) -> tuple[float, float]:
+        return (self.ci_low, self.ci_high)
+
+
+def percentile_ci(reps: np.ndarray, max_undefined: float = 0.025) -> tuple[float, float, int]:
+    """(low, high, n_undefined) of the 95% percentile interval of reps [B]; NaN ends if too many undefined."""
+    reps = np.asarray(reps, dtype=np.float64)
+    ok = np.isfinite(reps)
+    bad = int((~ok).sum())
+    if reps.size == 0 or bad > max_undefined * reps.size:
+        return math.nan, math.nan, bad
+    lo, hi = np.percentile(reps[ok], [2.5, 97.5])
+    return float(lo), float(hi), bad
+
+
+def _as_list(conds: Conds) -> list[str]:
+    return [conds] if isinstance(conds, str) else list(conds)
+
+
+Category = str | Sequence[str] | None
+"""One tag, several tags pooled, or None for all sentences."""
+
+
+def _mask(bi: BootImportance, category: Category) -> np.ndarray:
+    if category is None:
+        return bi.usable.copy()
+    tags = np.array(bi.tags)
+    return bi.usable & np.isin(tags, [category] if isinstance(category, str) else list(category))
+
+
+def _mean(values: np.ndarray, mask: np.ndarray, absolute: bool = False) -> np.ndarray:
+    """Mean over masked sentences of values [..., n_sent] (NaN replicates entries ignored) -> [...]."""
+    v = values[..., mask]
+    if absolute:
+        v = np.abs(v)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN replicate rows give NaN, counted later
+        return np.nanmean(v, axis=-1) if v.shape[-1] else np.full(v.shape[:-1], np.nan)
+
+
+def _cond_mean(bi: BootImportance, conds: Conds, mask: np.ndarray, boot: bool, absolute: bool = False):
+    """Category mean averaged over several conditions (e.g. random draws): scalar or [B]."""
+    src = bi.boot if boot else bi.point
+    return np.mean([_mean(src[c], mask, absolute) for c in _as_list(conds)], axis=0)
+
+
+def _result(name: str, est: float, reps: np.ndarray, n: int, bi: BootImportance, **details: Any) -> StatResult:
+    lo, hi, bad = percentile_ci(reps)
+    return StatResult(name=name, estimate=float(est), ci_low=lo, ci_high=hi, n=n,
+                      p_value=details.pop("p_value", None),
+                      details=dict(seed=bi.seed, n_boot=bi.n_boot, metric=bi.metric, n_undefined=bad, **details))
+
+
+def category_mean(bi: BootImportance, conds: Conds, category: Category = None) -> StatResult:
+    """Mean importance of a category (None = all sentences) under a condition (or the mean over several)."""
+    m = _mask(bi, category)
+    return _result("mean", _cond_mean(bi, conds, m, False), _cond_mean(bi, conds, m, True), int(m.sum()), bi,
+                   category=category, conditions=_as_list(conds))
+
+
+def mean_ratio(bi: BootImportance, conds: Conds, ref: Conds, category: Category = None) -> StatResult:
+    """H1: category mean under `conds` / under `ref` (e.g. receiver / none)."""
+    m = _mask(bi, category)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        est = _cond_mean(bi, conds, m, False) / _cond_mean(bi, ref, m, False)
+        reps = _cond_mean(bi, conds, m, True) / _cond_mean(bi, ref, m, True)
+    return _result("ratio", est, reps, int(m.sum()), bi, category=category,
+                   numerator=_as_list(conds), denominator=_as_list(ref))
+
+
+def mean_difference(bi: BootImportance, conds: Conds, ref: Conds, category: Category = None,
+                    n_perm: int = 5000) -> StatResult:
+    """H2/H4/H6: category mean under `conds` minus under `ref`; p = two-sided paired sign-flip permutation."""
+    m = _mask(bi, category)
+    est = _cond_mean(bi, conds, m, False) - _cond_mean(bi, ref, m, False)
+    reps = _cond_mean(bi, conds, m, True) - _cond_mean(bi, ref, m, True)
+    paired = (np.mean([bi.point[c] for c in _as_list(conds)], axis=0)
+              - np.mean([bi.point[c] for c in _as_list(ref)], axis=0))[m]
+    p = signflip_pvalue(paired, n_perm, bi.seed) if paired.size else None
+    return _result("diff", est, reps, int(m.sum()), bi, p_value=p, category=category, test="paired sign-flip",
+                   conditions=_as_list(conds), reference=_as_list(ref))
+
+
+def relative_mean(bi: BootImportance, conds: Conds, ref: Conds, category: Category = None) -> StatResult:
+    """H3: mean under `conds` in units of the `ref` scale, mean |importance| over ALL analysed sentences.
+
+    A claim "importance goes to about 0" is then |rel_mean| <= epsilon (e.g. 0.1 of the no-ablation scale).
+    """
+    m = _mask(bi, category)
+    scale_mask = _mask(bi, None)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        est = _cond_mean(bi, conds, m, False) / _cond_mean(bi, ref, scale_mask, False, absolute=True)
+        reps = _cond_mean(bi, conds, m, True) / _cond_mean(bi, ref, scale_mask, True, absolute=True)
+    return _result("rel_mean", est, reps, int(m.sum()), bi, category=category, conditions=_as_list(conds),
+                   scale=float(_cond_mean(bi, ref, scale_mask, False, absolute=True)))
+
+
+def beyond_random(bi: BootImportance, receiver: str, ref: str, randoms: Sequence[str],
+                  category: Category = None) -> StatResult:
+    """H5: the receiver effect (mean diff vs ref) against the distribution of the same effect per random draw.
+
+    Estimate: fraction of random draws whose effect is strictly below the receiver's (1.0 = beyond all).
+    p = (1 + #random effects >= receiver effect) / (1 + n_random): the exact rank p, whose floor is
+    1/(1 + n_random); with 5 draws no result can reach p < 0.17, which the details say.
+    """
+    if not randoms:
+        raise ValueError("beyond_random needs at least one random condition")
+    m = _mask(bi, category)
+
+    def effects(boot: bool):
+        base = _cond_mean(bi, ref, m, boot)
+        return _cond_mean(bi, receiver, m, boot) - base, np.array([_cond_mean(bi, r, m, boot) - base
+                                                                    for r in randoms])
+
+    rec, rnd = effects(False)
+    rec_b, rnd_b = effects(True)
+    est = float(np.mean(rnd < rec))
+    p = float((1 + np.sum(rnd >= rec)) / (1 + len(randoms)))
+    return _result("percentile", est, np.mean(rnd_b < rec_b[None, :], axis=0), int(m.sum()), bi, p_value=p,
+                   category=category, receiver_effect=float(rec), random_effects=rnd.tolist(),
+                   test="empirical rank among random draws", p_floor=1 / (1 + len(randoms)))
+
+
+def spread_test(a: np.ndarray, b: np.ndarray, n_boot: int = 2000, seed: int = DEFAULT_SEED) -> StatResult:
+    """H7/H8: Brown–Forsythe (Levene, center=median) of b vs a. Estimate: spread ratio b/a.
+
+    Spread = mean |x - median(x)|, the quantity Brown–Forsythe compares. CI: bootstrap of each sample.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    if a.size < 2 or b.size < 2:
+        return StatResult(name="spread_ratio", estimate=math.nan, n=int(a.size + b.size),
+                          details=dict(reason="fewer than 2 finite values in a sample"))
+    w, p = sps.levene(a, b, center="median")
+
+    def spread(x: np.ndarray) -> np.ndarray:
+        return np.mean(np.abs(x - np.median(x, axis=-1, keepdims=True)), axis=-1)
+
+    rng = np.random.default_rng(seed)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        est = spread(b) / spread(a)
+        reps = spread(b[rng.integers(0, b.size, (n_boot, b.size))]) / spread(a[rng.integers(0, a.size,
+                                                                                           (n_boot, a.size))])
+    lo, hi, bad = percentile_ci(reps)
+    return StatResult(name="spread_ratio", estimate=float(est), ci_low=lo, ci_high=hi, n=int(a.size + b.size),
+                      p_value=float(p), details=dict(W=float(w), test="Brown-Forsythe", seed=seed, n_boot=n_boot,
+                                                     n_a=int(a.size), n_b=int(b.size), n_undefined=bad))
+
+
+def holm(pvalues: Sequence[float]) -> np.ndarray:
+    """Holm step-down adjusted p-values (same order as given); NaN stays NaN and is not counted."""
+    p = np.asarray(pvalues, dtype=np.float64)
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(~np.isnan(p))
+    order = ok[np.argsort(p[ok], kind="stable")]
+    m = order.size
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        out[i] = running
+    return out
+
+
+def signflip_pvalue(diffs: np.ndarray, n_perm: int = 5000, seed: int = DEFAULT_SEED,
+                    alternative: Literal["two-sided", "greater", "less"] = "two-sided") -> float:
+    """Paired permutation test of mean(diffs) = 0 by random sign flips; p = (1 + #as extreme) / (1 + n_perm)."""
+    d = np.asarray(diffs, dtype=np.float64)
+    d = d[np.isfinite(d)]
+    if d.size == 0:
+        return math.nan
+    rng = np.random.default_rng(seed)
+    null = (rng.choice([-1.0, 1.0], size=(n_perm, d.size)) * d).mean(axis=1)
+    obs = d.mean()
+    tol = 1e-12 * max(1.0, abs(obs))  # ties within float error count as "as extreme"
+    if alternative == "greater":
+        hits = np.sum(null >= obs - tol)
+    elif alternative == "less":
+        hits = np.sum(null <= obs + tol)
+    else:
+        hits = np.sum(np.abs(null) >= abs(obs) - tol)
+    return float((1 + hits) / (1 + n_perm))
+
+
+def base_accuracy_flags(traces: dict[str, TraceArrays], low: float = 0.1, high: float = 0.9) -> list[str]:
+    """Confound flags (METHOD.md appendix item 8): conditions whose overall accuracy over valid rollouts is
+    below `low` or above `high`, where every CI collapses toward 0 and dropdowns appear by themselves."""
+    flags = []
+    for name, t in traces.items():
+        slot = np.arange(t.shape[1])[None, :] < t.n_rollouts[:, None]
+        n = int((t.valid & slot).sum())
+        acc = float((t.correct & t.valid & slot).sum() / n) if n else math.nan
+        if not (low <= acc <= high):
+            flags.append(f"base accuracy {acc:.2f} under {name} (outside {low:.2f}–{high:.2f})")
+    return flags

@@ -1,0 +1,283 @@
+"""Disk formats of the paper: the math-rollouts problem folder (METHOD.md §1.7) and the demo files (§1.8).
+
+A problem folder holds problem.json, base_solution.json, chunks.json ({source_text, solution_text, chunks}),
+chunks_labeled.json (viewer format, §4.6) and chunk_<i>/solutions.json (a JSON list of rollout records, §1.6).
+Field names on disk are the paper's, so the paper's tools read what we write. Our provenance never goes inside
+those files: it sits in sidecars (chunk_<i>/provenance.json, chunks_labeled.provenance.json).
+
+Every reader validates into the records of `anchors.records` (strict types) and turns any problem into a one-line
+`InputError` naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from pydantic import BaseModel, ValidationError
+
+from anchors.core.answers import first_boxed
+from anchors.errors import InputError
+from anchors.disk.jsonio import read_json, write_json_atomic
+from anchors.records import BaseSolution, Problem, Provenance, Rollout, SentenceImportance
+from anchors.core.sentences import cot_text, split_sentences
+
+log = logging.getLogger(__name__)
+
+PROBLEM = "problem.json"
+BASE_SOLUTION = "base_solution.json"
+CHUNKS = "chunks.json"
+CHUNKS_LABELED = "chunks_labeled.json"
+CHUNKS_LABELED_PROVENANCE = "chunks_labeled.provenance.json"
+CHUNKS_RESAMPLED = "chunks_resampled.json"
+SOLUTIONS = "solutions.json"
+SOLUTIONS_PROVENANCE = "provenance.json"
+_SENTENCE_DIR = re.compile(r"^chunk_(\d+)$")
+
+LABELED_KEYS = ("chunk", "chunk_idx", "function_tags", "depends_on", "accuracy", "resampling_importance_accuracy",
+                "resampling_importance_kl", "counterfactual_importance_accuracy", "counterfactual_importance_kl",
+                "forced_importance_accuracy", "forced_importance_kl", "different_trajectories_fraction",
+                "overdeterminedness", "summary")
+"""chunks_labeled.json keys in the viewer's order (METHOD.md §4.6)."""
+COUNT_KEYS = ("missing", "n_valid", "n_dissimilar", "n_similar", "n_next", "next_idx")
+"""Our additions, written after the viewer's keys (the viewer ignores unknown keys)."""
+
+
+def sentence_dir(problem_dir: str | Path, sent_idx: int) -> Path:
+    """chunk_<i>: the folder of rollouts made after removing sentence i."""
+    return Path(problem_dir) / f"chunk_{sent_idx}"
+
+
+def _validate(model: type[BaseModel], data: Any, path: Path, where: str = "") -> Any:
+    """model_validate in strict mode; the first error becomes an InputError naming the file and field."""
+    try:
+        return model.model_validate(data, strict=True)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(part) for part in (where, *err["loc"]) if part != "")
+        raise InputError(path, f"field {loc or '(top level)'!r}: {err['msg'].lower()}",
+                         "fix or regenerate the file") from None
+
+
+def read_problem(path: str | Path) -> Problem:
+    path = Path(path)
+    return _validate(Problem, read_json(path, expect=dict), path)
+
+
+def read_base_solution(path: str | Path) -> BaseSolution:
+    path = Path(path)
+    return _validate(BaseSolution, read_json(path, expect=dict), path)
+
+
+class _Chunks(BaseModel):
+    source_text: str
+    solution_text: str
+    chunks: list[str]
+
+
+class _Labeled(BaseModel):
+    chunk: str
+    chunk_idx: int
+    function_tags: list[str] = []
+
+
+def read_chunks(path: str | Path) -> list[str]:
+    """The sentences of chunks.json."""
+    path = Path(path)
+    return _validate(_Chunks, read_json(path, expect=dict), path).chunks
+
+
+def write_chunks(path: str | Path, source_text: str, solution_text: str, sentences: Sequence[str]) -> None:
+    write_json_atomic(path, {"source_text": source_text, "solution_text": solution_text, "chunks": list(sentences)})
+
+
+def read_chunks_labeled(path: str | Path) -> tuple[list[str], list[list[str]]]:
+    """(sentences, function tags) from chunks_labeled.json, ordered by chunk_idx, which must run 0..n-1."""
+    path = Path(path)
+    items = [_validate(_Labeled, item, path, f"[{k}]") for k, item in enumerate(read_json(path, expect=list))]
+    items.sort(key=lambda item: item.chunk_idx)
+    if [item.chunk_idx for item in items] != list(range(len(items))):
+        raise InputError(path, "chunk_idx values do not run 0..n-1 without gaps", "regenerate the file")
+    return [item.chunk for item in items], [item.function_tags for item in items]
+
+
+def read_solutions(path: str | Path) -> list[Rollout]:
+    """Rollout records of one chunk_<i>/solutions.json (a JSON list, §1.6)."""
+    path = Path(path)
+    return [_validate(Rollout, item, path, f"[{k}]") for k, item in enumerate(read_json(path, expect=list))]
+
+
+def write_solutions(problem_dir: str | Path, sent_idx: int, rollouts: Sequence[Rollout],
+                    provenance: Provenance) -> Path:
+    """Write chunk_<i>/solutions.json (the paper's list format) and its provenance sidecar. Returns the path.
+
+    The sidecar is written first: a reader never sees rollouts without knowing where they came from.
+    """
+    folder = sentence_dir(problem_dir, sent_idx)
+    write_json_atomic(folder / SOLUTIONS_PROVENANCE, {"provenance": provenance.model_dump(mode="json"),
+                                                      "sent_idx": sent_idx, "n_rollouts": len(rollouts)})
+    path = folder / SOLUTIONS
+    write_json_atomic(path, [r.model_dump(mode="json", exclude_unset=True) for r in rollouts])
+    return path
+
+
+def read_resampled(path: str | Path) -> dict[int, list[str]]:
+    """The demo's chunks_resampled.json: sentence index -> the resampled first sentences of all stored rollouts."""
+    path = Path(path)
+    data = read_json(path, expect=dict)
+    out: dict[int, list[str]] = {}
+    for key, value in data.items():
+        if not key.isdigit():
+            raise InputError(path, f"key {key!r} is not a sentence index", "keys must be '0', '1', ...")
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise InputError(path, f"field {key!r}: expected a list of strings")
+        out[int(key)] = value
+    return dict(sorted(out.items()))
+
+
+@dataclass
+class ProblemDir:
+    """One problem folder, read and validated."""
+
+    path: Path
+    problem: Problem
+    base_solution: BaseSolution
+    sentences: list[str]
+    """From chunks.json, else chunks_labeled.json, else split from the base solution."""
+    sentences_source: str
+    """Which of those three the sentences came from."""
+    tags: list[list[str]] | None = None
+    """function_tags per sentence when chunks_labeled.json exists."""
+    rollouts: dict[int, list[Rollout]] = field(default_factory=dict)
+    """Rollouts per sentence index; an absent index means the sentence has no rollouts (missing, not zero)."""
+
+
+def _sentences(path: Path, base: BaseSolution) -> tuple[list[str], str, list[list[str]] | None]:
+    tags = read_chunks_labeled(path / CHUNKS_LABELED)[1] if (path / CHUNKS_LABELED).is_file() else None
+    if (path / CHUNKS).is_file():
+        sentences, source = read_chunks(path / CHUNKS), CHUNKS
+    elif (path / CHUNKS_LABELED).is_file():
+        sentences, source = read_chunks_labeled(path / CHUNKS_LABELED)[0], CHUNKS_LABELED
+    else:
+        sentences, source = split_sentences(cot_text(base.full_cot)), "split of base_solution.full_cot"
+    if not sentences:
+        raise InputError(path / (source if source != "split of base_solution.full_cot" else BASE_SOLUTION),
+                         "no sentences", "the chain of thought is empty")
+    if tags is not None and len(tags) != len(sentences):
+        raise InputError(path / CHUNKS_LABELED, f"{len(tags)} sentences but {source} has {len(sentences)}",
+                         "regenerate chunks_labeled.json")
+    return sentences, source, tags
+
+
+def _check_base(path: Path, base: BaseSolution) -> None:
+    where = path / BASE_SOLUTION
+    if not cot_text(base.full_cot).strip():
+        raise InputError(where, "field 'full_cot': empty chain of thought", "regenerate the base solution")
+    if not first_boxed(base.solution):
+        raise InputError(where, "field 'solution': no \\boxed{} answer", "regenerate the base solution")
+
+
+def load_problem_dir(path: str | Path) -> ProblemDir:
+    """Read and validate a math-rollouts problem folder (METHOD.md §1.7)."""
+    path = Path(path)
+    if not path.is_dir():
+        raise InputError(path, "not a folder", "give a problem_<id> folder")
+    problem = read_problem(path / PROBLEM)
+    base = read_base_solution(path / BASE_SOLUTION)
+    _check_base(path, base)
+    sentences, source, tags = _sentences(path, base)
+    folders = {int(m.group(1)): p for p in path.iterdir() if p.is_dir() and (m := _SENTENCE_DIR.match(p.name))}
+    if not folders:
+        hint = "this is the demo format: use write_demo_rollouts" if (path / CHUNKS_RESAMPLED).is_file() else \
+            "generate rollouts first (anchors rollouts)"
+        raise InputError(path, "no chunk_<i> sentence folders", hint)
+    rollouts: dict[int, list[Rollout]] = {}
+    for idx, folder in sorted(folders.items()):
+        if idx >= len(sentences):
+            raise InputError(folder, f"sentence index {idx} but the trace has {len(sentences)} sentences",
+                             "remove the folder or fix the sentences")
+        if not (folder / SOLUTIONS).is_file():
+            log.warning("%s has no %s: sentence %d counted as missing", folder, SOLUTIONS, idx)
+            continue
+        rollouts[idx] = read_solutions(folder / SOLUTIONS)
+    return ProblemDir(path, problem, base, sentences, source, tags, rollouts)
+
+
+DEMO_ANSWER = "unknown"
+"""Placeholder answer for rollouts rebuilt from the demo files, which publish no answers (see write_demo_rollouts)."""
+
+
+def demo_rollouts(demo_path: str | Path) -> tuple[list[str], dict[int, list[Rollout]]]:
+    """Sentences and answer-less rollouts of a published demo trace (chunks_labeled + chunks_resampled).
+
+    The demo lists the resampled first sentence of every stored rollout, including those that had no answer, and
+    publishes no answers. So V_i cannot be known: here every listed resample is taken as valid (a placeholder answer,
+    is_correct null). That is exact wherever the published denominators equal the list length (no rollout dropped),
+    and off by the dropped few elsewhere. Only different_trajectories_fraction and overdeterminedness are meaningful.
+    """
+    demo_path = Path(demo_path)
+    sentences, _ = read_chunks_labeled(demo_path / CHUNKS_LABELED)
+    resampled = read_resampled(demo_path / CHUNKS_RESAMPLED)
+    rollouts = {}
+    for idx, texts in resampled.items():
+        if idx >= len(sentences):
+            raise InputError(demo_path / CHUNKS_RESAMPLED, f"sentence index {idx} beyond {len(sentences)} sentences")
+        rollouts[idx] = [Rollout(chunk_removed=sentences[idx], chunk_resampled=t, answer=DEMO_ANSWER,
+                                 is_correct=None) for t in texts]
+    return sentences, rollouts
+
+
+def write_demo_rollouts(demo_path: str | Path, out_dir: str | Path, provenance: Provenance) -> Path:
+    """Rebuild a math-rollouts folder from a demo trace in `out_dir` (never in the demo folder itself)."""
+    demo_path, out_dir = Path(demo_path), Path(out_dir)
+    if out_dir.resolve() == demo_path.resolve():
+        raise InputError(out_dir, "refusing to write into the reference folder", "give another output folder")
+    sentences, rollouts = demo_rollouts(demo_path)
+    base = read_base_solution(demo_path / BASE_SOLUTION)
+    write_json_atomic(out_dir / PROBLEM, read_problem(demo_path / PROBLEM).model_dump(mode="json"))
+    write_json_atomic(out_dir / BASE_SOLUTION, base.model_dump(mode="json"))
+    write_chunks(out_dir / CHUNKS, base.full_cot, base.solution, sentences)
+    for idx, items in rollouts.items():
+        write_solutions(out_dir, idx, items, provenance)
+    return out_dir
+
+
+def _json_float(value: float) -> float | None:
+    """NaN (missing) becomes null: JSON has no NaN, and the viewer must not read it as a number."""
+    return None if value is None or math.isnan(value) else float(value)
+
+
+def labeled_rows(sentences: Sequence[str], importance: Sequence[SentenceImportance],
+                 tags: Sequence[list[str]] | None = None) -> list[dict[str, Any]]:
+    """chunks_labeled.json objects in the viewer's key order, then our counts. Forced metrics: null (not computed)."""
+    rows = []
+    for rec in importance:
+        row: dict[str, Any] = {
+            "chunk": sentences[rec.chunk_idx], "chunk_idx": rec.chunk_idx,
+            "function_tags": list(tags[rec.chunk_idx]) if tags is not None else [], "depends_on": [],
+            "accuracy": _json_float(rec.accuracy),
+            "resampling_importance_accuracy": _json_float(rec.resampling_importance_accuracy),
+            "resampling_importance_kl": _json_float(rec.resampling_importance_kl),
+            "counterfactual_importance_accuracy": _json_float(rec.counterfactual_importance_accuracy),
+            "counterfactual_importance_kl": _json_float(rec.counterfactual_importance_kl),
+            "forced_importance_accuracy": None, "forced_importance_kl": None,
+            "different_trajectories_fraction": _json_float(rec.different_trajectories_fraction),
+            "overdeterminedness": _json_float(rec.overdeterminedness), "summary": None,
+        }
+        row.update({key: getattr(rec, key) for key in COUNT_KEYS})
+        rows.append(row)
+    return rows
+
+
+def write_chunks_labeled(problem_dir: str | Path, rows: list[dict[str, Any]], provenance: Provenance,
+                         summary: dict[str, Any] | None = None) -> Path:
+    """Write chunks_labeled.json (viewer format) and chunks_labeled.provenance.json beside it."""
+    problem_dir = Path(problem_dir)
+    write_json_atomic(problem_dir / CHUNKS_LABELED_PROVENANCE,
+                      {"provenance": provenance.model_dump(mode="json"), "summary": summary or {}})
+    write_json_atomic(problem_dir / CHUNKS_LABELED, rows)
+    return problem_dir / CHUNKS_LABELED

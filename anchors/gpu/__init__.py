@@ -1,0 +1,1 @@
+"""Model I/O: loading, the rollout engine, sampling, attention, ablation, conditions, embedders."""

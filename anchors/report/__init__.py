@@ -1,0 +1,1 @@
+"""Presentation: figures (records in, matplotlib Figure out) and the pytest-html report plugin."""

@@ -1,0 +1,1 @@
+"""Library tests, one folder per anchors sub-package (tests/<package>/test_<module>.py)."""

@@ -1,0 +1,90 @@
+"""Claim / Verdict: decision rules and the sentence-like messages."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import pytest
+
+from anchors.core.claims import Claim
+
+H1 = Claim("H1", title="plan generation doubles", statistic="ratio", threshold=2.0, direction="ge", primary=True)
+
+
+def test_message_reads_like_a_sentence_on_fail():
+    v = H1.check(1.42, ci=(0.98, 2.10), n=31)
+    assert v.outcome == "fail" and not v.passed
+    assert v.message == "ratio=1.42 < 2.00 (n=31 sentences, 95% CI 0.98–2.10)"
+
+
+def test_pass_needs_whole_ci_by_default():
+    assert H1.check(2.5, ci=(2.01, 3.0), n=31).passed
+    v = H1.check(2.5, ci=(1.5, 3.0), n=31)
+    assert v.outcome == "fail"
+    assert v.message.startswith("ratio=2.50 >= 2.00 (n=31 sentences, 95% CI 1.50–3.00)")
+    assert "CI crosses 2.00" in v.message
+
+
+def test_estimate_variant_decides_on_point():
+    v = H1.check(2.5, ci=(1.5, 3.0), n=31, decide_on="estimate")
+    assert v.passed and v.decide_on == "estimate"
+    assert H1.check(1.9, decide_on="estimate").outcome == "fail"
+
+
+@pytest.mark.parametrize("direction,est,ci,expect", [
+    ("ge", 1.0, (1.0, 2.0), "pass"), ("gt", 1.0, (1.0, 2.0), "fail"),
+    ("le", 1.0, (0.0, 1.0), "pass"), ("lt", 1.0, (0.0, 1.0), "fail"),
+    ("lt", 0.5, (0.0, 0.99), "pass"), ("within", -0.05, (-0.1, 0.1), "pass"),
+    ("within", 0.0, (-0.2, 0.05), "fail"),
+])
+def test_directions_on_ci(direction, est, ci, expect):
+    c = Claim("Hx", statistic="s", threshold=1.0 if direction != "within" else 0.1, direction=direction)
+    assert c.check(est, ci=ci).outcome == expect
+
+
+def test_within_message_uses_absolute_value():
+    c = Claim("H3", statistic="rel_mean", threshold=0.1, direction="within")
+    v = c.check(-0.03, ci=(-0.08, 0.02), n=200)
+    assert v.passed
+    assert v.message == "|rel_mean|=0.03 <= 0.10 (n=200 sentences, 95% CI -0.08–0.02)"
+
+
+def test_nan_is_a_skip_not_a_fail():
+    v = H1.check(math.nan, ci=(math.nan, math.nan), n=0)
+    assert v.outcome == "skip" and "NaN" in v.skip_reason
+    v2 = H1.check(2.5, ci=(math.nan, 3.0), n=3)
+    assert v2.outcome == "skip" and "CI is NaN" in v2.skip_reason
+
+
+def test_skip_helper_and_confounds():
+    v = H1.skip("no plan_generation sentences under receiver-k20", confounds=["base accuracy 0.00"])
+    assert v.outcome == "skip" and v.message == "H1 skipped: no plan_generation sentences under receiver-k20"
+    assert v.confounds == ["base accuracy 0.00"]
+    v2 = H1.check(2.5, ci=(2.1, 3.0), confounds=["accuracy collapsed"], p_value=0.0123)
+    assert v2.confounds == ["accuracy collapsed"] and "p=0.0123" in v2.message
+
+
+def test_ci_decision_without_ci_raises():
+    with pytest.raises(ValueError, match="needs ci"):
+        H1.check(2.5)
+    with pytest.raises(ValueError, match="low"):
+        H1.check(2.5, ci=(3.0, 2.0))
+
+
+def test_units_and_digits():
+    c = Claim("H6", statistic="diff", threshold=0.0, direction="lt", unit=" nats", digits=3, n_unit="pairs")
+    v = c.check(-0.5, ci=(-0.9, -0.1), n=12)
+    assert v.message == "diff=-0.500 nats < 0.000 nats (n=12 pairs, 95% CI -0.900 nats–-0.100 nats)"
+
+
+def test_records_are_frozen():
+    with pytest.raises(Exception):
+        H1.threshold = 3.0  # type: ignore[misc]
+
+
+def test_pure_modules_import_without_torch():
+    code = ("import sys, anchors.core.claims, anchors.core.stats, anchors.core.sim; "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
