@@ -1,6 +1,6 @@
 """Root conftest: the hypothesis suite's command-line options, its plugins, and collection-time skips.
 
-Fixture bodies live in fixtures/*.py; the report plugin in anchors/report.py (which owns --report-dir). Markers are declared in pyproject.toml.
+Fixture bodies live in fixtures/*.py; the report plugin in anchors/report/plugin.py (which owns --report-dir). Markers are declared in pyproject.toml.
 """
 
 from __future__ import annotations

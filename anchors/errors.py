@@ -26,3 +26,8 @@ class InputError(AnchorsError):
 
 class ProvenanceMismatch(AnchorsError):
     """Stored rollouts were made under other settings; mixing them would corrupt the experiment."""
+
+
+class Unavailable(AnchorsError):
+    """The data an analysis needs cannot be had here (no rollouts, no weights, no heads). The message names the
+    command that makes it available. The CLI prints it as one line; the hypothesis suite turns it into a skip."""

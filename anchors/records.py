@@ -1,20 +1,23 @@
 """Typed records, one frozen pydantic model per noun. Pure: no torch, no disk.
 
-Field names follow the paper's on-disk JSON (math-rollouts layout, METHOD.md §1.6–1.7, §4.6) wherever a
-record is stored in that layout, so `Model.model_validate(json_obj)` reads the published files directly.
+Records stored in the paper's on-disk JSON (math-rollouts layout, METHOD.md §1.6–1.7, §4.6) read and write the
+paper's key names through aliases ("chunk_removed", "chunk_idx", ...), so `Model.model_validate(json_obj)` reads
+the published files directly and `model_dump(mode="json")` writes them back unchanged. In Python every field says
+"sentence": the paper's "chunk" stops at the file edge.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Record(BaseModel):
     """Base: frozen, and unknown fields kept (published files carry extra keys we must round-trip)."""
 
-    model_config = ConfigDict(frozen=True, extra="allow", use_attribute_docstrings=True)
+    model_config = ConfigDict(frozen=True, extra="allow", use_attribute_docstrings=True, validate_by_name=True,
+                              validate_by_alias=True, serialize_by_alias=True)
 
 
 class Provenance(Record):
@@ -46,9 +49,13 @@ class Problem(Record):
     gt_answer: str
     """Ground-truth answer: the first \\boxed{} of the reference solution."""
     level: str | None = None
+    """MATH difficulty, e.g. "Level 5"."""
     type: str | None = None
+    """MATH subject, e.g. "Prealgebra"."""
     gt_solution: str | None = None
+    """The reference solution the ground truth was taken from."""
     nickname: str | None = None
+    """A 2-4 word name added by the paper's analysis step (gpt-4o-mini)."""
 
 
 class BaseSolution(Record):
@@ -84,12 +91,12 @@ class Sentence(Record):
 class Rollout(Record):
     """One continuation sampled after removing sentence i (a chunk_<i>/solutions.json entry)."""
 
-    chunk_removed: str | None = None
-    """Text of the removed sentence i."""
-    prefix_without_chunk: str | None = None
-    """Sentences 0..i joined by spaces with sentence i's text removed (METHOD.md §1.5)."""
-    chunk_resampled: str | None = None
-    """First sentence of the continuation: the resample of sentence i."""
+    sentence_removed: str | None = Field(default=None, alias="chunk_removed")
+    """Text of the removed sentence i (on disk: chunk_removed)."""
+    prefix_without_sentence: str | None = Field(default=None, alias="prefix_without_chunk")
+    """Sentences 0..i joined by spaces with sentence i's text removed (METHOD.md §1.5; on disk: prefix_without_chunk)."""
+    sentence_resampled: str | None = Field(default=None, alias="chunk_resampled")
+    """First sentence of the continuation: the resample of sentence i (on disk: chunk_resampled)."""
     rollout: str | None = None
     """The continuation text."""
     full_cot: str | None = None
@@ -109,8 +116,8 @@ class Rollout(Record):
 class SentenceImportance(Record):
     """Per-sentence importance, with the counts behind every value (keys follow chunks_labeled.json)."""
 
-    chunk_idx: int
-    """Sentence index."""
+    sent_idx: int = Field(alias="chunk_idx")
+    """Sentence index, 0-based (on disk: chunk_idx)."""
     missing: bool = False
     """True when the sentence has no rollouts: every value is NaN and must be excluded, never read as 0."""
     accuracy: float
@@ -143,7 +150,119 @@ class HeadScore(Record):
     """One attention head's receiver score."""
 
     layer: int
+    """Decoder layer index, 0-based."""
     head: int
     """Query-head index within the layer (under GQA, query heads, not KV groups)."""
     score: float
     """Mean kurtosis of its vertical attention scores across traces (Fisher, biased)."""
+
+
+class BaseCoT(Record):
+    """One base chain of thought to resample: its problem, its base solution and its sentences."""
+
+    problem_id: str
+    """Store id: the folder is problem_<problem_id>."""
+    problem: Problem
+    """The problem (gt_answer set)."""
+    base_solution: BaseSolution
+    """The trace the sentences were cut from."""
+    sentences: list[str]
+    """The base CoT's sentences (chunks.json)."""
+    source_text: str
+    """The text the sentences were split from (chunks.json source_text, METHOD §1.5)."""
+
+
+HEADS_ARTIFACT_KIND = "receiver_heads"
+
+
+class HeadTrace(Record):
+    """One trace a receiver-head scan read."""
+
+    folder: str
+    """Its problem folder."""
+    problem_id: str
+    """Problem id (the folder's problem_<id> suffix)."""
+    n_sentences: int
+    """Sentences scored (HEAD splitter, no tail, unless the settings say otherwise)."""
+    n_tokens: int
+    """Tokens of its full_cot (prompt included)."""
+    sha256: str
+    """Hash of its text and sentences: the cache key covers trace contents, not paths."""
+    nan_heads_layer1plus: int
+    """Heads of layers >= 1 whose kurtosis was undefined on this trace (constant vertical scores)."""
+
+
+class HeadReliability(Record):
+    """Split-half reliability of the per-head kurtosis (METHOD §6.6)."""
+
+    split_half_r: float | None
+    """Pearson r between even- and odd-trace mean kurtosis over layer >= 1 heads; None with < 2 traces."""
+    n_heads: int
+    """Heads the r is over."""
+    n_traces: int
+    """Traces scanned (the two halves together)."""
+    method: str
+    """How it was computed, in words."""
+
+
+class HeadsArtifact(Record):
+    """A receiver-head discovery result: written by `anchors heads` (pipelines.heads), read by the conditions.
+
+    Every field is required: a file missing one is refused, never filled with a default.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    kind: Literal["receiver_heads"]
+    """Always "receiver_heads": refuses other JSON files passed by mistake."""
+    model_id: str
+    """The model the heads belong to."""
+    revision: str
+    """Its resolved revision."""
+    dtype: str
+    """The dtype the scan ran in."""
+    n_layers: int
+    """Decoder layers of the model."""
+    n_heads: int
+    """Query heads per layer."""
+    n_kv_heads: int
+    """Key/value heads per layer (GQA)."""
+    top_k: int
+    """Heads selected into `heads`."""
+    heads: list[HeadScore]
+    """The top-k heads by mean kurtosis, descending (layer 0 excluded unless the settings say otherwise)."""
+    mean_kurtosis: list[list[float | None]]
+    """[n_layers][n_heads] mean kurtosis over traces; None where undefined (NaN)."""
+    settings: dict[str, Any]
+    """Every setting of the scan (proximity, exclude_layer0, held-out problems, sentence source, ...)."""
+    traces: list[HeadTrace]
+    """The traces scanned, in order."""
+    excluded_traces: list[str]
+    """Folders held out of discovery (the test problem, by default)."""
+    reliability: HeadReliability
+    """Split-half reliability of the kurtosis ranking."""
+    notes: list[str]
+    """Plain-language notes on the choices made."""
+    cache_key: str
+    """Hash of model, settings, trace contents and cache version: the conditions record it."""
+    cache_version: int
+    """Version of the scan code that produced it."""
+    provenance: Provenance
+    """Where and when it was made."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "HeadsArtifact":
+        shape = (len(self.mean_kurtosis), len(self.mean_kurtosis[0]) if self.mean_kurtosis else 0)
+        if shape != (self.n_layers, self.n_heads):
+            raise ValueError(f"mean_kurtosis is {shape[0]}x{shape[1]} but the model is "
+                             f"{self.n_layers}x{self.n_heads}")
+        for h in self.heads:
+            if not (0 <= h.layer < self.n_layers and 0 <= h.head < self.n_heads):
+                raise ValueError(f"head ({h.layer}, {h.head}) is out of range for {self.n_layers} layers x "
+                                 f"{self.n_heads} heads")
+        return self
+
+    @property
+    def exclude_layer0(self) -> bool:
+        """Whether layer 0 was excluded from selection (the paper's choice; HEAD's code does not)."""
+        return bool(self.settings["exclude_layer0"])

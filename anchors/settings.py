@@ -19,11 +19,6 @@ def demo_dir() -> Path:
     return reference_dir() / "thought-anchors-demo"
 
 
-def store_dir() -> Path:
-    """The rollout store: `ANCHORS_STORE`, default `./store` in the working directory."""
-    return Path(os.environ.get("ANCHORS_STORE", "store"))
-
-
 def cache_dir() -> Path:
     """Derived-artifact cache (heads, embeddings, labels): `ANCHORS_CACHE`, default `~/.cache/anchors`."""
     env = os.environ.get("ANCHORS_CACHE")

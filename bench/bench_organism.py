@@ -47,9 +47,9 @@ def make_traces(loaded, n_traces: int) -> list[tuple]:
 
 def write_problem_dir(root: Path, pid: str, problem, base, sentences: list[str]) -> Path:
     """problem.json, base_solution.json, chunks.json of one trace in the math-rollouts layout."""
+    from anchors.core.sentences import cot_text
     from anchors.disk.formats import write_chunks
     from anchors.disk.jsonio import write_json_atomic
-    from anchors.core.sentences import cot_text
 
     folder = root / f"problem_{pid}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -62,10 +62,14 @@ def write_problem_dir(root: Path, pid: str, problem, base, sentences: list[str])
 def run_rollouts(loaded, traces: list[tuple], sentences: dict[str, list[str]], n_rollouts: int, seed: int,
                  root: Path, provenance) -> dict[str, Path]:
     """Generate n_rollouts per sentence of every trace and write chunk_<i>/solutions.json."""
+    from anchors.core.prompts import (
+        SamplingSettings,
+        prefix_without_sentence,
+        rollout_prompt,
+    )
     from anchors.disk.formats import write_solutions
-    from anchors.core.prompts import SamplingSettings, prefix_without_sentence, rollout_prompt
-    from anchors.gpu.generate import RolloutRequest, generate_rollouts
     from anchors.disk.store import rollout_seed
+    from anchors.gpu.generate import RolloutRequest, generate_rollouts
 
     requests, folders = [], {}
     for pid, problem, base in traces:
@@ -74,8 +78,8 @@ def run_rollouts(loaded, traces: list[tuple], sentences: dict[str, list[str]], n
         for i in range(len(sents)):
             for k in range(n_rollouts):
                 requests.append(RolloutRequest(pid, i, k, rollout_prompt(problem.problem, sents, i, "clean"),
-                                               rollout_seed(seed, "none", pid, i, k), chunk_removed=sents[i],
-                                               prefix_without_chunk=prefix_without_sentence(sents, i, "clean"),
+                                               rollout_seed(seed, "none", pid, i, k), sentence_removed=sents[i],
+                                               prefix_without_sentence=prefix_without_sentence(sents, i, "clean"),
                                                gt_answer=problem.gt_answer))
     sampling = SamplingSettings(max_new_tokens=256, n_rollouts=n_rollouts)
     grouped: dict[tuple[str, int], list] = defaultdict(list)
@@ -102,18 +106,18 @@ def category_table(rows: list[dict], keys: tuple[str, ...]) -> dict[str, dict]:
 def importance_rows(folders: dict[str, Path], traces: list[tuple], embedder) -> list[dict]:
     """One row per sentence: tag, cf/resampling importance (MiniLM, threshold 0.8) and the answer flip rate."""
     from anchors.disk.formats import load_problem_dir
-    from anchors.pipelines.importance import analyse
     from anchors.organism.tasks import label_sentence
+    from anchors.pipelines.importance import analyse
 
     rows = []
     for pid, _, base in traces:
         data = load_problem_dir(folders[pid])
         result = analyse(data, embedder)
         for rec in result.records:
-            rollouts = data.rollouts.get(rec.chunk_idx, [])
+            rollouts = data.rollouts.get(rec.sent_idx, [])
             flips = [r.answer != base.answer for r in rollouts]
-            rows.append({"problem_id": pid, "sent_idx": rec.chunk_idx, "text": data.sentences[rec.chunk_idx],
-                         "tag": label_sentence(data.sentences[rec.chunk_idx]), "base_correct": base.is_correct,
+            rows.append({"problem_id": pid, "sent_idx": rec.sent_idx, "text": data.sentences[rec.sent_idx],
+                         "tag": label_sentence(data.sentences[rec.sent_idx]), "base_correct": base.is_correct,
                          "cf_kl": rec.counterfactual_importance_kl, "cf_acc": rec.counterfactual_importance_accuracy,
                          "rs_acc": rec.resampling_importance_accuracy, "accuracy": rec.accuracy,
                          "n_dissimilar": rec.n_dissimilar, "flip_rate": sum(flips) / len(flips) if flips else None})
@@ -124,10 +128,15 @@ def receiver_heads(loaded, traces: list[tuple]) -> dict:
     """Top receiver heads (mean kurtosis of vertical scores, layer 0 excluded) and per-tag receiver scores."""
     import numpy as np
 
-    from anchors.gpu.attention import sentence_attention, trace_sentence_spans
-    from anchors.core.receiver import head_kurtosis, mean_kurtosis, receiver_sentence_scores, select_receiver_heads
-    from anchors.organism.tasks import label_sentence
+    from anchors.core.receiver import (
+        head_kurtosis,
+        mean_kurtosis,
+        receiver_sentence_scores,
+        select_receiver_heads,
+    )
     from anchors.core.sentences import split_sentences
+    from anchors.gpu.attention import sentence_attention, trace_sentence_spans
+    from anchors.organism.tasks import label_sentence
 
     verts, tags, kurts = [], [], []
     for _, _, base in traces:
@@ -158,11 +167,11 @@ def _vertical(M):
 def main(argv=None) -> None:
     import torch
 
+    from anchors.core.sentences import split_sentences
+    from anchors.disk.provenance import make_provenance
     from anchors.gpu.embedders import get_embedder
     from anchors.gpu.model import load_model
     from anchors.organism.evaluate import evaluate_model
-    from anchors.disk.provenance import make_provenance
-    from anchors.core.sentences import split_sentences
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

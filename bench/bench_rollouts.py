@@ -31,7 +31,6 @@ from types import SimpleNamespace
 import torch
 
 from anchors.gpu import engine
-from anchors.core.prompts import SamplingSettings
 from anchors.gpu.generate import RolloutRequest, generate_rollouts
 
 HBM_BYTES_PER_S = 3.0e12

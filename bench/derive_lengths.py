@@ -15,11 +15,11 @@ import json
 import statistics
 from pathlib import Path
 
-from anchors.disk.formats import read_base_solution, read_problem
 from anchors.core.prompts import build_prompt, prefix_without_sentence
 from anchors.core.sentences import cot_text, split_sentences
-from anchors.settings import demo_dir
+from anchors.disk.formats import read_base_solution, read_problem
 from anchors.gpu.tiny import qwen_tokenizer
+from anchors.settings import demo_dir
 
 MODEL_DIR = "deepseek-r1-distill-qwen-14b"
 OUT = Path(__file__).parent / "data" / "lengths.json"

@@ -23,10 +23,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fit_labeler import C, CLASS_WEIGHT, MIN_COUNT, Trace, fit, load_traces  # noqa: E402
+from fit_labeler import CLASS_WEIGHT, MIN_COUNT, C, LabeledTrace, fit, load_traces  # noqa: E402
 
-from anchors.disk.jsonio import write_json_atomic  # noqa: E402
 from anchors.core.labeler import EVAL_PATH, agreement_scores, label_sentences  # noqa: E402
+from anchors.disk.jsonio import write_json_atomic  # noqa: E402
 from anchors.disk.provenance import make_provenance  # noqa: E402
 
 logger = logging.getLogger("eval_labeler")
@@ -39,7 +39,7 @@ def _first_word(sentence: str) -> str:
     return words[0].strip(",.:;!?") if words else ""
 
 
-def _first_word_rule(train: list[Trace], sentences: list[str]) -> list[str]:
+def _first_word_rule(train: list[LabeledTrace], sentences: list[str]) -> list[str]:
     by_word: dict[str, Counter] = {}
     overall = Counter(tag for t in train for tag in t.tags)
     for t in train:
@@ -49,7 +49,7 @@ def _first_word_rule(train: list[Trace], sentences: list[str]) -> list[str]:
     return [by_word[w].most_common(1)[0][0] if w in by_word else fallback for w in map(_first_word, sentences)]
 
 
-def leave_one_problem_out(traces: list[Trace], problems: list[str]) -> dict:
+def leave_one_problem_out(traces: list[LabeledTrace], problems: list[str]) -> dict:
     """Predictions of the labeler and both baselines for every trace of each held-out problem."""
     truth, ours, majority, first_word, models = [], [], [], [], []
     for problem in problems:
@@ -81,7 +81,7 @@ def _report(pred: dict) -> dict:
             "baselines": baselines}
 
 
-def time_labeling(traces: list[Trace], n: int = 10_000) -> float:
+def time_labeling(traces: list[LabeledTrace], n: int = 10_000) -> float:
     """Seconds to label n reference sentences (in trace-sized calls) with the committed weights."""
     sentences = [s for t in traces for s in t.sentences]
     batch = (sentences * (n // len(sentences) + 1))[:n]

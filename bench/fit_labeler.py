@@ -36,7 +36,7 @@ CLASS_WEIGHT = "balanced"
 
 
 @dataclass(frozen=True)
-class Trace:
+class LabeledTrace:
     """One reference trace: its sentences, published tags, problem id and model."""
 
     problem: str
@@ -46,7 +46,7 @@ class Trace:
     tags: list[str]
 
 
-def load_traces(root: Path | None = None) -> list[Trace]:
+def load_traces(root: Path | None = None) -> list[LabeledTrace]:
     """Every reference trace with its published chunks and their single function tag."""
     root = root or demo_dir()
     traces = []
@@ -54,12 +54,12 @@ def load_traces(root: Path | None = None) -> list[Trace]:
         folder = labeled.parent
         rows = json.loads(labeled.read_text(encoding="utf-8"))
         problem = json.loads((folder / "problem.json").read_text(encoding="utf-8"))
-        traces.append(Trace(folder.name, folder.parts[-3], problem["problem"], [r["chunk"] for r in rows],
+        traces.append(LabeledTrace(folder.name, folder.parts[-3], problem["problem"], [r["chunk"] for r in rows],
                             [r["function_tags"][0] for r in rows]))
     return traces
 
 
-def fit(traces: list[Trace], c: float = C) -> LinearModel:
+def fit(traces: list[LabeledTrace], c: float = C) -> LinearModel:
     """Fit the logistic regression on these traces."""
     from sklearn.linear_model import LogisticRegression
 

@@ -21,10 +21,11 @@ import scipy
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from test_sim_validation import pass_rates  # noqa: E402
+
+from anchors.core.sim import SimSpec  # noqa: E402
 from anchors.disk.jsonio import write_json_atomic  # noqa: E402
 from anchors.disk.provenance import make_provenance  # noqa: E402
-from anchors.core.sim import SimSpec  # noqa: E402
-from test_sim_validation import pass_rates  # noqa: E402
 
 VARIANTS = {"drop": dict(metric="drop"), "kl_alpha1e-9": dict(metric="kl", alpha=1e-9),
             "kl_laplace1": dict(metric="kl", alpha=1.0)}

@@ -21,8 +21,9 @@ from types import SimpleNamespace
 
 import torch
 
-from anchors.gpu import engine, generate as rollouts
 from anchors.core.prompts import SamplingSettings
+from anchors.gpu import engine
+from anchors.gpu import generate as rollouts
 from anchors.gpu.generate import RolloutRequest
 
 LENGTHS = Path(__file__).parent / "data" / "lengths.json"

@@ -14,9 +14,9 @@ importance - active-computation mean), two-level bootstrap CI. Decision: whole C
 
 from __future__ import annotations
 
-from anchors.core import stats
 from anchors.core.claims import Claim
-from fixtures import derive, plots
+from anchors.core import contrasts
+from anchors.report import plots
 from fixtures.verdicts import check, conclude
 
 SIM_EXPECT_FAIL = {"test_H0_planning_outweighs_computation":
@@ -36,7 +36,7 @@ LOW = "active_computation"
 
 def test_H0_receiver_heads_reliable(experiment, report):
     exp = experiment
-    result = derive.reliability(exp)
+    result = contrasts.reliability(exp)
     verdict = check(CLAIM, result, exp, ("none",))
     report.attach(verdict, [], exp.context(("none",), details=result.details))
     conclude(verdict)
@@ -44,7 +44,7 @@ def test_H0_receiver_heads_reliable(experiment, report):
 
 def test_H0_planning_outweighs_computation(experiment, report):
     exp = experiment
-    result = derive.min_category_contrast(exp.boot(), "none", HIGH, LOW)
+    result = contrasts.min_category_contrast(exp.boot(), "none", HIGH, LOW)
     verdict = check(CLAIM_ORDER, result, exp, ("none",), "smallest of " + ", ".join(HIGH + (LOW,)))
     report.attach(verdict, [plots.category_boxes(exp, ("none",))], exp.context(("none",), details=result.details))
     conclude(verdict)

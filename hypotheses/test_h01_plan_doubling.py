@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from anchors.core import stats
 from anchors.core.claims import Claim
-from fixtures import plots
+from anchors.report import plots
 from fixtures.verdicts import check, conclude
 
 CATEGORY = "plan_generation"

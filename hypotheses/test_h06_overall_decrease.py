@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from anchors.core import stats
 from anchors.core.claims import Claim
-from fixtures import plots
+from anchors.report import plots
 from fixtures.verdicts import check, conclude
 
 SIM_EXPECT_FAIL = {"receiver": "receiver ablation plants a rise for plan generation (+0.5 derail) and a fall for "

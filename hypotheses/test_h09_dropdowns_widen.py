@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from anchors.core import patterns
 from anchors.core.claims import Claim
-from fixtures import derive, plots
+from anchors.core import contrasts
+from anchors.report import plots
 from fixtures.verdicts import check, conclude, worst
 
 EPS_FRACTION = 0.05
@@ -34,7 +35,7 @@ def test_H9(experiment, ablation, report):
     if not ablated:
         conclude(CLAIM.skip(f"{exp.model}: no {ablation} condition was run"))
     bi = exp.boot()
-    eps = EPS_FRACTION * derive.none_scale(bi)
+    eps = EPS_FRACTION * contrasts.none_scale(bi)
     results = {c: patterns.dropdown_change(bi, c, "none", eps, MIN_RUN, which="total") for c in ablated}
     verdicts = {c: check(CLAIM, r, exp, ("none", c)) for c, r in results.items()}
     chosen = worst(list(verdicts.values()))

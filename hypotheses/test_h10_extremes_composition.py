@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from anchors.core import patterns
 from anchors.core.claims import Claim
-from fixtures import plots
+from anchors.report import plots
 from fixtures.verdicts import check, conclude, worst
 
 K = 20

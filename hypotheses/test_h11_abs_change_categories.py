@@ -5,7 +5,7 @@ Note: "All sentence categories except final answer emission were present in High
 Absolute value difference. Fact retrieval is the most common in both groups for the greatest and lowest change
 in absolute difference."
 
-Statistics (`fixtures.derive.abs_change_composition`, k = 20 largest and 20 smallest |ablated - none|):
+Statistics (`fixtures.contrasts.abs_change_composition`, k = 20 largest and 20 smallest |ablated - none|):
 (a) margin = min over the two groups of (fact-retrieval count - largest other category's count), whole CI > 0;
 (b) categories other than final-answer emission absent from both groups together, whole CI <= 0.
 CIs: rollout-level bootstrap, sentences in place. The verdict is the worst part. Caveat: ties at |change| = 0
@@ -15,7 +15,8 @@ CIs: rollout-level bootstrap, sentences in place. The verdict is the worst part.
 from __future__ import annotations
 
 from anchors.core.claims import Claim
-from fixtures import derive, plots
+from anchors.core import contrasts
+from anchors.report import plots
 from fixtures.verdicts import check, conclude, worst
 
 K = 20
@@ -38,7 +39,7 @@ def test_H11(experiment, ablation, report):
     if not ablated:
         conclude(CLAIM.skip(f"{exp.model}: no {ablation} condition was run"))
     condition = ablated[0]
-    margin, absent = derive.abs_change_composition(exp.boot(), condition, "none", K, FOCUS, EXEMPT)
+    margin, absent = contrasts.abs_change_composition(exp.boot(), condition, "none", K, FOCUS, EXEMPT)
     verdicts = [check(CLAIM, margin, exp, ("none", condition)), check(ALL_PRESENT, absent, exp, ("none", condition))]
     verdict = worst(verdicts)
     report.attach(verdict, plots.extremes(exp, condition, K),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from anchors.core import stats
 from anchors.core.claims import Claim
-from fixtures import plots
+from anchors.report import plots
 from fixtures.verdicts import MIN_CATEGORY, conclude
 
 MODELS = ("qwen3_14b", "sim", "tiny")

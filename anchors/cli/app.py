@@ -41,6 +41,31 @@ def _register(app: typer.Typer) -> None:
 
 _register(app)
 
+LIST_OPTIONS = ("--traces", "--exclude")
+"""Options that take several values: `--traces A B C` is read as `--traces A --traces B --traces C`."""
+
+
+def expand_list_options(argv: list[str]) -> list[str]:
+    """Rewrite `--opt A B` into `--opt A --opt B` for each of LIST_OPTIONS (click options take one value each);
+    values run up to the next argument that starts with "-". A list option with no value is left for click to
+    report."""
+    out: list[str] = []
+    current, given = None, 0
+    for arg in [*argv, "-"]:
+        if arg in LIST_OPTIONS or arg.startswith("-"):
+            if current is not None and not given:
+                out.append(current)
+            current, given = (arg, 0) if arg in LIST_OPTIONS else (None, 0)
+            if current is None:
+                out.append(arg)
+        elif current is not None:
+            out += [current, arg]
+            given += 1
+        else:
+            out.append(arg)
+    return out[:-1]
+
+
 def _exceptions(name: str) -> tuple[type[BaseException], ...]:
     """The click exception class `name` from click and from typer's vendored copy."""
     found = (getattr(module.exceptions, name, None) for module in _CLICK_MODULES)
@@ -51,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, mapping expected errors to one line and exit code 2."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
-        result = app(args=argv, prog_name="anchors", standalone_mode=False)
+        args = expand_list_options(sys.argv[1:] if argv is None else list(argv))
+        result = app(args=args, prog_name="anchors", standalone_mode=False)
     except AnchorsError as exc:
         print(f"anchors: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -7,17 +7,19 @@ from typing import Optional
 
 import typer
 
+from anchors.disk.heads import write_heads_artifact
 from anchors.errors import InputError
-from anchors.disk.jsonio import write_json_atomic
 
 
 def heads_command(
     model: str = typer.Option(..., "--model", help="Registry name (qwen14b, llama8b, tiny-qwen2...), HF id or path."),
-    traces: list[Path] = typer.Option(..., "--traces", help="math-rollouts problem folders or their parents."),
+    traces: list[Path] = typer.Option(..., "--traces", help="math-rollouts problem folders or their parents "
+                                      "(--traces A B C, or --traces repeated)."),
     out: Path = typer.Option(..., "--out", help="Where to write the heads JSON."),
     top_k: int = typer.Option(20, "--top-k", help="Number of receiver heads (HEAD default 20)."),
     exclude: Optional[list[str]] = typer.Option(None, "--exclude",
-                                                help="Problem ids held out of discovery (default: 6481)."),
+                                                help="Problem ids held out of discovery, e.g. --exclude 2238 2236 "
+                                                     "(default: 6481)."),
     no_exclude: bool = typer.Option(False, "--no-exclude", help="Hold out nothing (6481 included)."),
     proximity: int = typer.Option(4, "--proximity", help="Ignore sentence pairs closer than this (HEAD: 4)."),
     include_layer0: bool = typer.Option(False, "--include-layer0", help="Let layer 0 be selected (HEAD)."),
@@ -28,7 +30,11 @@ def heads_command(
 ) -> None:
     """Find receiver heads (METHOD.md §6.5): full traces, proximity 4, top-k by mean kurtosis, layer 0 excluded."""
     from anchors.gpu.model import load_model
-    from anchors.pipelines.heads import DEFAULT_EXCLUDE, SENTENCE_SOURCES, find_receiver_heads
+    from anchors.pipelines.heads import (
+        DEFAULT_EXCLUDE,
+        SENTENCE_SOURCES,
+        find_receiver_heads,
+    )
 
     if sentence_source not in SENTENCE_SOURCES:
         raise InputError("--sentences", f"unknown source {sentence_source!r}", f"use one of {SENTENCE_SOURCES}")
@@ -42,10 +48,10 @@ def heads_command(
     artifact = find_receiver_heads(loaded, traces, top_k=top_k, exclude_problems=held_out, proximity=proximity,
                                    exclude_layer0=not include_layer0, sentence_source=sentence_source,
                                    use_cache=not no_cache)
-    write_json_atomic(out, artifact)
-    rel = artifact["reliability"]["split_half_r"]
-    typer.echo(f"wrote {out}: top-{top_k} heads of {artifact['model_id']} from {len(artifact['traces'])} traces "
-               f"(held out: {', '.join(artifact['settings']['exclude_problems']) or 'none'}; "
+    write_heads_artifact(out, artifact)
+    rel = artifact.reliability.split_half_r
+    typer.echo(f"wrote {out}: top-{top_k} heads of {artifact.model_id} from {len(artifact.traces)} traces "
+               f"(held out: {', '.join(artifact.settings['exclude_problems']) or 'none'}; "
                f"split-half r = {'n/a' if rel is None else f'{rel:.3f}'})")
-    for h in artifact["heads"][:5]:
-        typer.echo(f"  layer {h['layer']:>3} head {h['head']:>3}  kurtosis {h['score']:.3f}")
+    for h in artifact.heads[:5]:
+        typer.echo(f"  layer {h.layer:>3} head {h.head:>3}  kurtosis {h.score:.3f}")

@@ -81,9 +81,13 @@ def importance_command(
                                                "this embedder's at 0.8 on the same rollouts (e.g. sent)."),
 ) -> None:
     """Per-sentence black-box importance (METHOD.md §4) of one problem folder."""
-    from anchors.disk.formats import labeled_rows, load_problem_dir, write_chunks_labeled
-    from anchors.pipelines.importance import analyse
+    from anchors.disk.formats import (
+        labeled_rows,
+        load_problem_dir,
+        write_chunks_labeled,
+    )
     from anchors.disk.provenance import make_provenance
+    from anchors.pipelines.importance import analyse
 
     data = load_problem_dir(problem_dir)  # validate the input before any model is loaded
     if write:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import typer
 
-from anchors.errors import InputError
-from anchors.disk.jsonio import read_json, read_text, write_json_atomic
 from anchors.core.sentences import split_sentences
+from anchors.disk.jsonio import read_json, read_text, write_json_atomic
+from anchors.errors import InputError
 
 logger = logging.getLogger(__name__)
 

@@ -53,9 +53,9 @@ class SentenceData:
     valid_code: np.ndarray
     """Code of normalize(normalize(answer)) (the reference's double normalisation, §4.3); -1 outside V_i."""
     dissimilar: np.ndarray
-    """cos(chunk_resampled, chunk_removed) < threshold; only read inside V_i."""
+    """cos(sentence_resampled, sentence_removed) < threshold; only read inside V_i."""
     resampled_code: np.ndarray
-    """Code of the exact chunk_resampled string (for overdeterminedness)."""
+    """Code of the exact sentence_resampled string (for overdeterminedness)."""
 
     @property
     def n(self) -> int:
@@ -98,8 +98,8 @@ def encode_sentence(rollouts: Sequence[Rollout], dissimilar: np.ndarray, normali
         cols["correct"].append(ok and r.is_correct is True)
         cols["valid"].append(valid)
         cols["valid_code"].append(answers.code(normalize(once)) if valid else -1)
-        # A missing chunk_resampled is one category of its own, like the reference's "" string.
-        cols["resampled_code"].append(texts.code(r.chunk_resampled or "\x00"))
+        # A missing sentence_resampled is one category of its own, like the reference's "" string.
+        cols["resampled_code"].append(texts.code(r.sentence_resampled or "\x00"))
     arr = {k: np.asarray(v, dtype=bool if k in ("acc_eligible", "correct", "valid") else np.int64)
            for k, v in cols.items()}
     return SentenceData(dissimilar=dissimilar & arr["valid"], **arr)
@@ -233,7 +233,7 @@ def importance_records(arrays: dict[str, np.ndarray]) -> list[SentenceImportance
     for i in range(arrays["missing"].shape[0]):
         nxt = int(arrays["next_idx"][i])
         records.append(SentenceImportance(
-            chunk_idx=i, missing=bool(arrays["missing"][i]), accuracy=float(arrays["accuracy"][i]),
+            sent_idx=i, missing=bool(arrays["missing"][i]), accuracy=float(arrays["accuracy"][i]),
             counterfactual_importance_kl=float(arrays["cf_kl"][i]),
             counterfactual_importance_accuracy=float(arrays["cf_acc"][i]),
             resampling_importance_accuracy=float(arrays["rs_acc"][i]),

@@ -69,7 +69,7 @@ def cumulative_prefix(sentences: list[str], i: int) -> str:
 
 
 def prefix_without_sentence(sentences: list[str], i: int, mode: PromptMode = DEFAULT_PROMPT_MODE) -> str:
-    """The prefix a rollout at sentence i continues from (`prefix_without_chunk` on disk).
+    """The prefix a rollout at sentence i continues from (`prefix_without_sentence` on disk).
 
     faithful: cumulative prefix 0..i with every occurrence of sentence i's text removed, then stripped (the
     paper's global replace). clean: sentences 0..i-1 joined with single spaces, stripped.

@@ -21,7 +21,9 @@ SCORE_TYPES = ("mean", "median")
 
 def _row_ranks(M: np.ndarray) -> np.ndarray:
     """Within-row average ranks (NaNs omitted, left NaN) divided by each row's count of non-NaN cells (§6.4 step 3)."""
-    from scipy.stats import rankdata  # scipy is pure numpy-land; imported here so heads.py stays light
+    from scipy.stats import (
+        rankdata,  # scipy is pure numpy-land; imported here so heads.py stays light
+    )
 
     ranks = rankdata(M, axis=-1, nan_policy="omit")
     count = np.sum(~np.isnan(M), axis=-1, keepdims=True)

@@ -139,7 +139,7 @@ def simulate_arrays(spec: SimSpec, condition: str, threshold: float = 0.8) -> Tr
 
 
 def simulate_rollouts(spec: SimSpec, condition: str) -> tuple[list[list[Rollout]], list[np.ndarray]]:
-    """The record path, same draws as `simulate_raw`: per sentence its `Rollout` records (chunk_resampled,
+    """The record path, same draws as `simulate_raw`: per sentence its `Rollout` records (sentence_resampled,
     answer, is_correct, seed...) and the cosines [R] of each resample to the removed sentence, to feed
     `metrics.encode_sentence` as `similarity < threshold` instead of an embedder."""
     raw = simulate_raw(spec, condition)
@@ -153,7 +153,7 @@ def simulate_rollouts(spec: SimSpec, condition: str) -> tuple[list[list[Rollout]
             ok = bool(raw["valid"][i, r])
             answer = answers[raw["code"][i, r]] if ok else ""
             kind = "dissimilar" if raw["similarity"][i, r] < 0.8 else "similar"
-            rows.append(Rollout(chunk_removed=s.text, chunk_resampled=f"Resample {r} of {i} ({kind}).",
+            rows.append(Rollout(sentence_removed=s.text, sentence_resampled=f"Resample {r} of {i} ({kind}).",
                                 answer=answer, is_correct=bool(raw["correct"][i, r]) if ok else False,
                                 seed=base + spec.n_rollouts * i + r, n_tokens=100))
         out.append(rows)

@@ -21,10 +21,16 @@ from typing import Any, Sequence
 from pydantic import BaseModel, ValidationError
 
 from anchors.core.answers import first_boxed
-from anchors.errors import InputError
-from anchors.disk.jsonio import read_json, write_json_atomic
-from anchors.records import BaseSolution, Problem, Provenance, Rollout, SentenceImportance
 from anchors.core.sentences import cot_text, split_sentences
+from anchors.disk.jsonio import read_json, write_json_atomic
+from anchors.errors import InputError
+from anchors.records import (
+    BaseSolution,
+    Problem,
+    Provenance,
+    Rollout,
+    SentenceImportance,
+)
 
 log = logging.getLogger(__name__)
 
@@ -139,38 +145,77 @@ def read_resampled(path: str | Path) -> dict[int, list[str]]:
     return dict(sorted(out.items()))
 
 
-@dataclass
-class ProblemDir:
-    """One problem folder, read and validated."""
+SPLIT_SOURCE = "split of base_solution.full_cot"
+"""`sentences_source` when a folder has neither chunks.json nor chunks_labeled.json."""
+
+
+@dataclass(frozen=True)
+class ProblemFolder:
+    """A problem folder's problem, base solution and sentences: what every reader of a problem folder gets."""
 
     path: Path
+    """The problem_<id> folder."""
     problem: Problem
+    """problem.json."""
     base_solution: BaseSolution
+    """base_solution.json."""
     sentences: list[str]
-    """From chunks.json, else chunks_labeled.json, else split from the base solution."""
+    """The base CoT's sentences, by the precedence of `read_problem_folder`."""
     sentences_source: str
-    """Which of those three the sentences came from."""
+    """Where the sentences came from: "chunks.json", "chunks_labeled.json" or `SPLIT_SOURCE`."""
+    tags: list[list[str]] | None = None
+    """function_tags per sentence when chunks_labeled.json exists (its sentences must match), else None."""
+
+
+def read_problem_folder(path: str | Path) -> ProblemFolder:
+    """The one reader of a problem folder's sentences (METHOD §1.5, §1.7). Precedence, first present wins:
+
+    1. chunks.json (what the rollouts were made from);
+    2. chunks_labeled.json (the published viewer file; the demo traces have no chunks.json);
+    3. the published splitter applied to base_solution.json's full_cot (tail kept, METHOD §2.1).
+
+    Tags come from chunks_labeled.json whenever it exists, and it must then list the same number of sentences.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise InputError(path, "not a folder", "give a problem_<id> folder")
+    problem = read_problem(path / PROBLEM)
+    base = read_base_solution(path / BASE_SOLUTION)
+    labeled = read_chunks_labeled(path / CHUNKS_LABELED) if (path / CHUNKS_LABELED).is_file() else None
+    if (path / CHUNKS).is_file():
+        sentences, source = read_chunks(path / CHUNKS), CHUNKS
+    elif labeled is not None:
+        sentences, source = labeled[0], CHUNKS_LABELED
+    else:
+        sentences, source = split_sentences(cot_text(base.full_cot)), SPLIT_SOURCE
+    if not sentences:
+        raise InputError(path / (BASE_SOLUTION if source == SPLIT_SOURCE else source), "no sentences",
+                         "the chain of thought is empty")
+    tags = labeled[1] if labeled is not None else None
+    if tags is not None and len(tags) != len(sentences):
+        raise InputError(path / CHUNKS_LABELED, f"{len(tags)} sentences but {source} has {len(sentences)}",
+                         "regenerate chunks_labeled.json")
+    return ProblemFolder(path, problem, base, sentences, source, tags)
+
+
+@dataclass
+class ProblemDir:
+    """One problem folder with its rollouts, read and validated."""
+
+    path: Path
+    """The problem_<id> folder."""
+    problem: Problem
+    """problem.json."""
+    base_solution: BaseSolution
+    """base_solution.json."""
+    sentences: list[str]
+    """The base CoT's sentences (`read_problem_folder`'s precedence)."""
+    sentences_source: str
+    """Which file the sentences came from."""
     tags: list[list[str]] | None = None
     """function_tags per sentence when chunks_labeled.json exists."""
     rollouts: dict[int, list[Rollout]] = field(default_factory=dict)
     """Rollouts per sentence index; an absent index means the sentence has no rollouts (missing, not zero)."""
-
-
-def _sentences(path: Path, base: BaseSolution) -> tuple[list[str], str, list[list[str]] | None]:
-    tags = read_chunks_labeled(path / CHUNKS_LABELED)[1] if (path / CHUNKS_LABELED).is_file() else None
-    if (path / CHUNKS).is_file():
-        sentences, source = read_chunks(path / CHUNKS), CHUNKS
-    elif (path / CHUNKS_LABELED).is_file():
-        sentences, source = read_chunks_labeled(path / CHUNKS_LABELED)[0], CHUNKS_LABELED
-    else:
-        sentences, source = split_sentences(cot_text(base.full_cot)), "split of base_solution.full_cot"
-    if not sentences:
-        raise InputError(path / (source if source != "split of base_solution.full_cot" else BASE_SOLUTION),
-                         "no sentences", "the chain of thought is empty")
-    if tags is not None and len(tags) != len(sentences):
-        raise InputError(path / CHUNKS_LABELED, f"{len(tags)} sentences but {source} has {len(sentences)}",
-                         "regenerate chunks_labeled.json")
-    return sentences, source, tags
 
 
 def _check_base(path: Path, base: BaseSolution) -> None:
@@ -182,29 +227,27 @@ def _check_base(path: Path, base: BaseSolution) -> None:
 
 
 def load_problem_dir(path: str | Path) -> ProblemDir:
-    """Read and validate a math-rollouts problem folder (METHOD.md §1.7)."""
-    path = Path(path)
-    if not path.is_dir():
-        raise InputError(path, "not a folder", "give a problem_<id> folder")
-    problem = read_problem(path / PROBLEM)
-    base = read_base_solution(path / BASE_SOLUTION)
-    _check_base(path, base)
-    sentences, source, tags = _sentences(path, base)
+    """Read and validate a math-rollouts problem folder with its rollouts (METHOD.md §1.7)."""
+    folder = read_problem_folder(path)
+    path = folder.path
+    _check_base(path, folder.base_solution)
+    sentences = folder.sentences
     folders = {int(m.group(1)): p for p in path.iterdir() if p.is_dir() and (m := _SENTENCE_DIR.match(p.name))}
     if not folders:
-        hint = "this is the demo format: use write_demo_rollouts" if (path / CHUNKS_RESAMPLED).is_file() else \
-            "generate rollouts first (anchors rollouts)"
+        hint = ("this is the published demo format: `anchors importance` reads it directly"
+                if (path / CHUNKS_RESAMPLED).is_file() else "generate rollouts first (anchors rollouts)")
         raise InputError(path, "no chunk_<i> sentence folders", hint)
     rollouts: dict[int, list[Rollout]] = {}
-    for idx, folder in sorted(folders.items()):
+    for idx, sub in sorted(folders.items()):
         if idx >= len(sentences):
-            raise InputError(folder, f"sentence index {idx} but the trace has {len(sentences)} sentences",
+            raise InputError(sub, f"sentence index {idx} but the trace has {len(sentences)} sentences",
                              "remove the folder or fix the sentences")
-        if not (folder / SOLUTIONS).is_file():
-            log.warning("%s has no %s: sentence %d counted as missing", folder, SOLUTIONS, idx)
+        if not (sub / SOLUTIONS).is_file():
+            log.warning("%s has no %s: sentence %d counted as missing", sub, SOLUTIONS, idx)
             continue
-        rollouts[idx] = read_solutions(folder / SOLUTIONS)
-    return ProblemDir(path, problem, base, sentences, source, tags, rollouts)
+        rollouts[idx] = read_solutions(sub / SOLUTIONS)
+    return ProblemDir(path, folder.problem, folder.base_solution, sentences, folder.sentences_source, folder.tags,
+                      rollouts)
 
 
 DEMO_ANSWER = "unknown"
@@ -226,7 +269,7 @@ def demo_rollouts(demo_path: str | Path) -> tuple[list[str], dict[int, list[Roll
     for idx, texts in resampled.items():
         if idx >= len(sentences):
             raise InputError(demo_path / CHUNKS_RESAMPLED, f"sentence index {idx} beyond {len(sentences)} sentences")
-        rollouts[idx] = [Rollout(chunk_removed=sentences[idx], chunk_resampled=t, answer=DEMO_ANSWER,
+        rollouts[idx] = [Rollout(sentence_removed=sentences[idx], sentence_resampled=t, answer=DEMO_ANSWER,
                                  is_correct=None) for t in texts]
     return sentences, rollouts
 
@@ -257,8 +300,8 @@ def labeled_rows(sentences: Sequence[str], importance: Sequence[SentenceImportan
     rows = []
     for rec in importance:
         row: dict[str, Any] = {
-            "chunk": sentences[rec.chunk_idx], "chunk_idx": rec.chunk_idx,
-            "function_tags": list(tags[rec.chunk_idx]) if tags is not None else [], "depends_on": [],
+            "chunk": sentences[rec.sent_idx], "chunk_idx": rec.sent_idx,
+            "function_tags": list(tags[rec.sent_idx]) if tags is not None else [], "depends_on": [],
             "accuracy": _json_float(rec.accuracy),
             "resampling_importance_accuracy": _json_float(rec.resampling_importance_accuracy),
             "resampling_importance_kl": _json_float(rec.resampling_importance_kl),

@@ -15,61 +15,37 @@ import logging
 from pathlib import Path
 from typing import Callable
 
-from anchors.errors import AnchorsError, InputError
-from anchors.disk.formats import (BASE_SOLUTION, CHUNKS, CHUNKS_LABELED, PROBLEM, read_base_solution, read_chunks,
-                             read_chunks_labeled, read_problem)
-from anchors.disk.jsonio import read_json, write_json_atomic
 from anchors.core.prompts import build_prompt
+from anchors.disk.formats import BASE_SOLUTION, CHUNKS, CHUNKS_LABELED, PROBLEM, read_problem_folder
+from anchors.disk.jsonio import read_json, write_json_atomic
 from anchors.disk.provenance import make_provenance
+from anchors.disk.store import PAPER_SAMPLING_FOLDER, SEED_SPACE, RolloutStore
+from anchors.errors import AnchorsError, InputError
 from anchors.records import BaseSolution, Problem
-from anchors.disk.store import SEED_SPACE, RolloutStore
 
 log = logging.getLogger(__name__)
 
 HUB_REPO = "uzaymacar/math-rollouts"
-HUB_SAMPLING_DIR = "temperature_0.6_top_p_0.95"
 BASE_PROVENANCE = "base_solution.provenance.json"
 GenerateFn = Callable[[str, int], str]
 """generate_fn(prompt, seed) -> the completion text (CoT, `</think>`, visible answer), prompt not included."""
-
-
-def read_source_folder(folder: str | Path) -> tuple[Problem, BaseSolution, list[str]]:
-    """Problem, base solution and sentences of a math-rollouts or demo problem folder.
-
-    Sentences come from chunks.json, else chunks_labeled.json, else the splitter applied to the CoT (§1.5).
-    """
-    from anchors.core.sentences import cot_text, split_sentences
-
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputError(folder, "not a folder", "give a problem_<id> folder")
-    problem = read_problem(folder / PROBLEM)
-    base = read_base_solution(folder / BASE_SOLUTION)
-    if (folder / CHUNKS).is_file():
-        sentences = read_chunks(folder / CHUNKS)
-    elif (folder / CHUNKS_LABELED).is_file():
-        sentences = read_chunks_labeled(folder / CHUNKS_LABELED)[0]
-    else:
-        sentences = split_sentences(cot_text(base.full_cot))
-    if not sentences:
-        raise InputError(folder / BASE_SOLUTION, "no sentences in the chain of thought", "use another trace")
-    return problem, base, sentences
 
 
 def import_base_solution(store: RolloutStore, problem_id: str | int, folder: str | Path) -> list[str]:
     """Copy a published trace's problem, base solution and sentences into the store; returns the sentences."""
     from anchors.core.sentences import cot_text
 
-    problem, base, sentences = read_source_folder(folder)
-    store.write_problem(problem_id, problem, base, sentences, cot_text(base.full_cot))
-    return sentences
+    found = read_problem_folder(folder)
+    store.write_problem(problem_id, found.problem, found.base_solution, found.sentences,
+                        cot_text(found.base_solution.full_cot))
+    return found.sentences
 
 
 def hub_problem_path(problem_id: str | int, model_short_name: str, base: str = "correct") -> str:
     """Path of one problem inside the published dataset's folder tree (METHOD §1.7)."""
     if base not in ("correct", "incorrect"):
         raise InputError("base", f"{base!r} is not 'correct' or 'incorrect'")
-    return f"{model_short_name}/{HUB_SAMPLING_DIR}/{base}_base_solution/problem_{problem_id}"
+    return f"{model_short_name}/{PAPER_SAMPLING_FOLDER}/{base}_base_solution/problem_{problem_id}"
 
 
 def fetch_problem_from_hub(problem_id: str | int, model_short_name: str, base: str = "correct",
@@ -137,7 +113,8 @@ def _cached(store: RolloutStore, problem_id: str | int) -> tuple[BaseSolution, l
     folder = store.problem_dir(problem_id)
     if not (folder / BASE_SOLUTION).is_file():
         return None
-    _, base, sentences = read_source_folder(folder)
+    found = read_problem_folder(folder)
+    base, sentences = found.base_solution, found.sentences
     if base.is_correct is not (store.spec.base == "correct"):
         raise AnchorsError(f"{folder / BASE_SOLUTION}: stored base solution has is_correct={base.is_correct}, "
                            f"but this store holds {store.spec.base} base solutions; remove the folder to regenerate")

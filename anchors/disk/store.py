@@ -36,12 +36,23 @@ from typing import Any, Iterable, Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from anchors.errors import InputError, ProvenanceMismatch
-from anchors.disk.formats import (BASE_SOLUTION, CHUNKS, PROBLEM, SOLUTIONS, SOLUTIONS_PROVENANCE, read_base_solution,
-                             read_chunks, read_problem, read_solutions, sentence_dir, write_chunks)
-from anchors.disk.jsonio import read_json, write_json_atomic
 from anchors.core.prompts import DEFAULT_PROMPT_MODE, PromptMode, SamplingSettings
+from anchors.disk.formats import (
+    BASE_SOLUTION,
+    CHUNKS,
+    PROBLEM,
+    SOLUTIONS,
+    SOLUTIONS_PROVENANCE,
+    read_base_solution,
+    read_chunks,
+    read_problem,
+    read_solutions,
+    sentence_dir,
+    write_chunks,
+)
+from anchors.disk.jsonio import read_json, write_json_atomic
 from anchors.disk.provenance import make_provenance
+from anchors.errors import InputError, ProvenanceMismatch
 from anchors.records import BaseSolution, Problem, Rollout
 
 log = logging.getLogger(__name__)
@@ -62,8 +73,8 @@ class RunSpec(BaseModel):
     """Resolved model revision (commit hash, `local-<hash>`, `tiny-v<N>-seed<S>`)."""
     dtype: str
     """Parameter dtype the model ran in, e.g. "float16"."""
-    model_dir: str
-    """Folder name of the model in the layout, e.g. "deepseek-r1-distill-qwen-14b" (LoadedModel.store_name)."""
+    store_folder: str
+    """Folder name of the model in the layout, e.g. "deepseek-r1-distill-qwen-14b" (LoadedModel.store_folder)."""
     sampling: SamplingSettings = Field(default_factory=SamplingSettings)
     """Sampling parameters; n_rollouts is not compared (topping up to more rollouts is allowed)."""
     prompt_mode: PromptMode = DEFAULT_PROMPT_MODE
@@ -81,9 +92,9 @@ class RunSpec(BaseModel):
 
     @classmethod
     def for_model(cls, loaded: Any, **kwargs: Any) -> "RunSpec":
-        """A RunSpec for a `LoadedModel` (model_id, revision, dtype and folder taken from it)."""
+        """A RunSpec for a `LoadedModel` or `ModelFacts` (model_id, revision, dtype and folder taken from it)."""
         return cls(model_id=loaded.model_id, revision=loaded.revision, dtype=loaded.dtype,
-                   model_dir=loaded.store_name, **kwargs)
+                   store_folder=loaded.store_folder, **kwargs)
 
     def compared(self) -> dict[str, Any]:
         """The facts stored rollouts must share with a request to be appended to (provenance settings).
@@ -107,6 +118,17 @@ def is_valid(rollout: Rollout) -> bool:
     return rollout.error is None and rollout.answer is not None
 
 
+def sampling_folder(sampling: SamplingSettings) -> str:
+    """`temperature_<T>_top_p_<P>`: the folder of one sampling setting (METHOD §1.7)."""
+    return f"temperature_{float(sampling.temperature)}_top_p_{float(sampling.top_p)}"
+
+
+PAPER_SAMPLING_FOLDER = sampling_folder(SamplingSettings())
+"""`temperature_0.6_top_p_0.95`: the paper's sampling (METHOD §1.3), and the published dataset's folder."""
+_CONDITION_FOLDER = re.compile(r"^(?P<base>correct|incorrect)_base_solution(?P<forced>_forced_answer)?"
+                               r"(?:_(?P<condition>(?!forced_answer)[a-z0-9][a-z0-9.\-]*))?$")
+
+
 def condition_folder(spec: RunSpec) -> str:
     """`<base>_base_solution[_forced_answer][_<condition>]`."""
     if not _CONDITION.match(spec.condition):
@@ -124,8 +146,7 @@ class RolloutStore:
         self.spec = spec
         self.force = force
         """Append despite a provenance mismatch (recorded in the sidecar's "appends")."""
-        temps = f"temperature_{float(spec.sampling.temperature)}_top_p_{float(spec.sampling.top_p)}"
-        self.condition_dir = self.root / spec.model_dir / temps / condition_folder(spec)
+        self.condition_dir = self.root / spec.store_folder / sampling_folder(spec.sampling) / condition_folder(spec)
 
     def with_condition(self, condition: str = "none", condition_info: dict[str, Any] | None = None,
                        forced_answer: bool = False) -> "RolloutStore":
@@ -263,13 +284,27 @@ class RolloutStore:
         folder.mkdir(parents=True, exist_ok=True)
         return FileLock(str(folder / ".solutions.lock"))
 
-    def sentence_indices(self, problem_id: str | int) -> list[int]:
-        """Indices of the chunk_<i> folders that exist for a problem, sorted."""
-        folder = self.problem_dir(problem_id)
-        if not folder.is_dir():
-            return []
-        found = (re.fullmatch(r"chunk_(\d+)", p.name) for p in folder.iterdir() if p.is_dir())
-        return sorted(int(m.group(1)) for m in found if m)
+
+def stored_conditions(root: str | Path, store_folder: str, problem_id: str | int,
+                      base: str = "correct") -> dict[str, Path]:
+    """condition -> problem folder of every condition stored for one problem (no forced-answer folders).
+
+    Sampling folders are searched with the paper's (`PAPER_SAMPLING_FOLDER`) first, then the others in name order;
+    a condition found under several keeps the first. Only folders are looked at: nothing is parsed.
+    """
+    model_root = Path(root) / store_folder
+    if not model_root.is_dir():
+        return {}
+    samplings = sorted((p for p in model_root.iterdir() if p.is_dir()), key=lambda p: (p.name != PAPER_SAMPLING_FOLDER,
+                                                                                       p.name))
+    found: dict[str, Path] = {}
+    for sampling in samplings:
+        for folder in sorted(sampling.iterdir()):
+            match = _CONDITION_FOLDER.match(folder.name)
+            problem = folder / f"problem_{problem_id}"
+            if match and match["base"] == base and not match["forced"] and problem.is_dir():
+                found.setdefault(match["condition"] or "none", problem)
+    return found
 
 
 def _uncovered(rollouts: Iterable[Rollout], seeds: list[int]) -> list[int]:

@@ -20,9 +20,9 @@ from typing import Any, Iterator
 
 import torch
 
+from anchors.core.sentences import locate_sentences, split_sentences, token_spans
 from anchors.errors import InputError
 from anchors.gpu.model import attention_modules
-from anchors.core.sentences import locate_sentences, split_sentences, token_spans
 
 log = logging.getLogger(__name__)
 

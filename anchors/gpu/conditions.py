@@ -20,13 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from anchors.errors import InputError
 from anchors.core.receiver import select_receiver_heads
-from anchors.disk.jsonio import read_json
-from anchors.records import Record
+from anchors.disk.heads import read_heads_artifact
+from anchors.errors import InputError
+from anchors.records import HeadsArtifact, Record
 
 _NAME = re.compile(r"^(?:(none)|receiver-k(\d+)|random-k(\d+)-s(\d+)(-uniform)?)$")
-HEADS_ARTIFACT_KIND = "receiver_heads"
 
 
 class Condition(Record):
@@ -53,7 +52,9 @@ class Condition(Record):
         """Context manager ablating this condition's heads on `model` (a null context for "none")."""
         if not self.heads:
             return contextlib.nullcontext()
-        from anchors.gpu.ablation import ablate_heads  # torch only when something is ablated
+        from anchors.gpu.ablation import (
+            ablate_heads,  # torch only when something is ablated
+        )
         from anchors.gpu.model import config_counts
 
         counts = config_counts(model.config)
@@ -71,50 +72,39 @@ class Condition(Record):
                 "heads_key": self.heads_key}
 
 
-def load_heads_artifact(source: str | Path | dict[str, Any]) -> dict[str, Any]:
-    """Read and check a heads artifact written by `anchors heads` (a path, or the dict itself)."""
-    data = source if isinstance(source, dict) else read_json(Path(source), expect=dict)
-    where = "heads artifact" if isinstance(source, dict) else str(source)
-    for key in ("kind", "model_id", "revision", "n_layers", "n_heads", "mean_kurtosis", "settings", "cache_key"):
-        if key not in data:
-            raise InputError(where, f"missing field {key!r}", "write it with `anchors heads`")
-    if data["kind"] != HEADS_ARTIFACT_KIND:
-        raise InputError(where, f"kind is {data['kind']!r}, not {HEADS_ARTIFACT_KIND!r}", "pass a heads file")
-    shape = (len(data["mean_kurtosis"]), len(data["mean_kurtosis"][0]) if data["mean_kurtosis"] else 0)
-    if shape != (data["n_layers"], data["n_heads"]):
-        raise InputError(where, f"mean_kurtosis is {shape[0]}x{shape[1]} but the model is "
-                         f"{data['n_layers']}x{data['n_heads']}", "regenerate it with `anchors heads`")
-    for h in data.get("heads", []):
-        if not (0 <= h["layer"] < data["n_layers"] and 0 <= h["head"] < data["n_heads"]):
-            raise InputError(where, f"head ({h['layer']}, {h['head']}) is out of range for "
-                             f"{data['n_layers']} layers x {data['n_heads']} heads", "regenerate it with `anchors heads`")
-    return data
+HeadsSource = str | Path | HeadsArtifact
+"""A heads artifact, or the path of its file."""
 
 
-def check_heads_model(artifact: dict[str, Any], loaded: Any, where: str = "heads file") -> None:
-    """Raise InputError unless the artifact was made for this loaded model (id, revision, head counts)."""
-    made = (artifact["model_id"], artifact["revision"], artifact["n_layers"], artifact["n_heads"])
+def load_heads_artifact(source: HeadsSource) -> HeadsArtifact:
+    """The artifact itself, or read and validated from its file (anchors.disk.heads)."""
+    return source if isinstance(source, HeadsArtifact) else read_heads_artifact(source)
+
+
+def check_heads_model(artifact: HeadsArtifact, loaded: Any, where: str = "heads file") -> None:
+    """Raise InputError unless the artifact was made for this model (LoadedModel or ModelFacts: id, revision,
+    head counts)."""
+    made = (artifact.model_id, artifact.revision, artifact.n_layers, artifact.n_heads)
     here = (loaded.model_id, loaded.revision, loaded.n_layers, loaded.n_heads)
     if made != here:
         raise InputError(where, f"made for {made[0]}@{made[1]} ({made[2]}x{made[3]} heads), not for "
                          f"{here[0]}@{here[1]} ({here[2]}x{here[3]} heads)", "run `anchors heads` for this model")
 
 
-def condition_for_model(name: str, heads_artifact: str | Path | dict[str, Any] | None, loaded: Any) -> Condition:
-    """`parse_condition`, checking first that the heads artifact belongs to `loaded` (a LoadedModel)."""
+def condition_for_model(name: str, heads_artifact: HeadsSource | None, loaded: Any) -> Condition:
+    """`parse_condition`, checking first that the heads artifact belongs to `loaded` (LoadedModel or ModelFacts)."""
     if heads_artifact is not None and name.strip() != "none":
         art = load_heads_artifact(heads_artifact)
-        check_heads_model(art, loaded, where=str(heads_artifact) if not isinstance(heads_artifact, dict)
-                          else "heads file")
+        check_heads_model(art, loaded, where="heads file" if isinstance(heads_artifact, HeadsArtifact)
+                          else str(heads_artifact))
         heads_artifact = art
     return parse_condition(name, heads_artifact)
 
 
-def ranked_heads(artifact: dict[str, Any], k: int) -> list[tuple[int, int]]:
+def ranked_heads(artifact: HeadsArtifact, k: int) -> list[tuple[int, int]]:
     """Top-k receiver heads of an artifact, by its mean kurtosis and its layer-0 setting."""
-    kurt = np.array([[np.nan if v is None else v for v in row] for row in artifact["mean_kurtosis"]], dtype=float)
-    exclude0 = bool(artifact["settings"].get("exclude_layer0", True))
-    return [(h.layer, h.head) for h in select_receiver_heads(kurt, k=k, exclude_layer0=exclude0)]
+    kurt = np.array([[np.nan if v is None else v for v in row] for row in artifact.mean_kurtosis], dtype=float)
+    return [(h.layer, h.head) for h in select_receiver_heads(kurt, k=k, exclude_layer0=artifact.exclude_layer0)]
 
 
 def _draw(rng: np.random.Generator, pool: list[tuple[int, int]], n: int, where: str) -> list[tuple[int, int]]:
@@ -148,7 +138,7 @@ def draw_random_heads(receivers: list[tuple[int, int]], n_layers: int, n_heads: 
     return sorted(out)
 
 
-def parse_condition(name: str, heads_artifact: str | Path | dict[str, Any] | None = None) -> Condition:
+def parse_condition(name: str, heads_artifact: HeadsSource | None = None) -> Condition:
     """Build a Condition from its name; receiver and random conditions need the heads artifact."""
     m = _NAME.match(name.strip())
     if not m:
@@ -159,19 +149,19 @@ def parse_condition(name: str, heads_artifact: str | Path | dict[str, Any] | Non
     if heads_artifact is None:
         raise InputError("condition", f"{name!r} needs a heads file", "pass --heads heads.json")
     art = load_heads_artifact(heads_artifact)
-    model = {key: art[key] for key in ("model_id", "revision", "n_layers", "n_heads")}
+    model = {"model_id": art.model_id, "revision": art.revision, "n_layers": art.n_layers, "n_heads": art.n_heads}
     k = int(m.group(2) or m.group(3))
     receivers = ranked_heads(art, k)
-    common = dict(k=k, heads_model=model, heads_key=art["cache_key"])
+    common = dict(k=k, heads_model=model, heads_key=art.cache_key)
     if m.group(2):
         return Condition(name=f"receiver-k{k}", kind="receiver", heads=tuple(sorted(receivers)), **common)
     seed, draw = int(m.group(4)), "uniform" if m.group(5) else "matched"
-    heads = draw_random_heads(receivers, art["n_layers"], art["n_heads"], k, seed, draw)
+    heads = draw_random_heads(receivers, art.n_layers, art.n_heads, k, seed, draw)
     return Condition(name=f"random-k{k}-s{seed}" + ("-uniform" if m.group(5) else ""), kind="random",
                      heads=tuple(heads), seed=seed, draw=draw, **common)
 
 
-def random_draws(heads_artifact: str | Path | dict[str, Any], k: int = 20, n: int = 3, first_seed: int = 0,
+def random_draws(heads_artifact: HeadsSource, k: int = 20, n: int = 3, first_seed: int = 0,
                  draw: str = "matched") -> list[Condition]:
     """n random-head control conditions with seeds first_seed .. first_seed + n - 1."""
     suffix = "-uniform" if draw == "uniform" else ""

@@ -73,9 +73,10 @@ def pair_cosines(embedder: Embedder, left: list[str], right: list[str]) -> np.nd
 
 
 def _load_sentence_transformer() -> tuple[Any, str]:
-    from sentence_transformers import SentenceTransformer  # heavy: import only when the embedder is asked for
-
     from huggingface_hub import try_to_load_from_cache
+    from sentence_transformers import (
+        SentenceTransformer,  # heavy: import only when the embedder is asked for
+    )
 
     # Only a complete sentence-transformers snapshot counts: without modules.json the library would silently build
     # a different model (plain mean pooling over a bare transformer).

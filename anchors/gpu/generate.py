@@ -22,10 +22,10 @@ from typing import Any, Iterable, Iterator
 
 import torch
 
-from anchors.gpu import engine
 from anchors.core.prompts import SamplingSettings
-from anchors.records import Rollout
+from anchors.gpu import engine
 from anchors.gpu.sampling import sample_tokens
+from anchors.records import Rollout
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +39,8 @@ class RolloutRequest:
     rollout_idx: int
     prompt: str
     seed: int
-    chunk_removed: str | None = None
-    prefix_without_chunk: str | None = None
+    sentence_removed: str | None = None
+    prefix_without_sentence: str | None = None
     gt_answer: str | None = None
     max_new_tokens: int | None = None
     """Per-request cap overriding sampling.max_new_tokens (the benchmark fixes lengths this way)."""
@@ -93,8 +93,8 @@ def build_rollout(tokenizer: Any, request: RolloutRequest, ids: list[int], eos: 
     correct = check_answer(answer, request.gt_answer) if request.gt_answer is not None and answer else None
     if request.gt_answer is not None and not answer:
         correct = False  # no \boxed{}: a wrong answer (excluded from validity by the metrics, METHOD §4.0)
-    return Rollout(chunk_removed=request.chunk_removed, prefix_without_chunk=request.prefix_without_chunk,
-                   chunk_resampled=sentences[0] if sentences else "", rollout=text, full_cot=request.prompt + text,
+    return Rollout(sentence_removed=request.sentence_removed, prefix_without_sentence=request.prefix_without_sentence,
+                   sentence_resampled=sentences[0] if sentences else "", rollout=text, full_cot=request.prompt + text,
                    answer=answer, is_correct=correct, seed=request.seed, n_tokens=len(ids))
 
 

@@ -82,13 +82,57 @@ class LoadedModel:
     """config.max_position_embeddings, in tokens."""
 
     @property
-    def store_name(self) -> str:
+    def store_folder(self) -> str:
         """Folder name of this model in the math-rollouts layout."""
-        return store_name(self.model_id, self.name)
+        return store_folder(self.model_id, self.name)
 
-    def provenance_fields(self) -> dict[str, Any]:
-        """The model facts that change generated text: id, revision, dtype."""
-        return {"model_id": self.model_id, "revision": self.revision, "dtype": self.dtype}
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What the store and the conditions need to know about a model, read from its config without its weights."""
+
+    name: str
+    """The name it is known by (registry name, HF id or path)."""
+    model_id: str
+    """HF id; the local directory for local models; "organism" for the packaged organism."""
+    revision: str
+    """Resolved revision, as `LoadedModel.revision` will be."""
+    dtype: str
+    """The dtype it will be loaded in."""
+    n_layers: int
+    """config.num_hidden_layers."""
+    n_heads: int
+    """Query heads per layer."""
+    max_context: int
+    """config.max_position_embeddings, in tokens."""
+
+    @property
+    def store_folder(self) -> str:
+        """Folder name of this model in the math-rollouts layout."""
+        return store_folder(self.model_id, self.name)
+
+
+def describe_model(name: str, device: str = "cpu", dtype: str = "auto") -> ModelFacts:
+    """Model id, revision, dtype and head counts from the registry and config.json (fast: no weights loaded)."""
+    from transformers import AutoConfig
+
+    folder, revision, model_id = _locate(name)
+    counts = config_counts(AutoConfig.from_pretrained(folder, local_files_only=True))
+    return ModelFacts(name, model_id, revision, resolve_dtype(dtype, device), counts["n_layers"], counts["n_heads"],
+                      counts["max_context"])
+
+
+def _locate(name_or_path: str, allow_download: bool = False) -> tuple[Path, str, str]:
+    """(weights folder, resolved revision, model id) of a name, HF id or local folder; builds tiny models."""
+    kind, target = resolve_spec(name_or_path)
+    if kind == "tiny":
+        from anchors.gpu.tiny import ensure_tiny_model, tiny_revision
+        return ensure_tiny_model(name_or_path), tiny_revision(name_or_path), name_or_path
+    if kind == "local":
+        # The organism ships inside the package: record its name, not this machine's path to it.
+        return target, local_revision(target), "organism" if name_or_path == "organism" else str(target)
+    folder = cached_snapshot(target.model_id, target.revision, allow_download)
+    return folder, folder.name, target.model_id
 
 
 def known_names() -> list[str]:
@@ -96,12 +140,21 @@ def known_names() -> list[str]:
     return [*MODEL_SPECS, *TINY_NAMES, "organism"]
 
 
-def store_name(model_id: str, name: str | None = None) -> str:
+def store_folder(model_id: str, name: str | None = None) -> str:
     """The math-rollouts folder name: the paper's for its two models, else a lowercase slug of the name/id."""
     if model_id in STORE_NAMES:
         return STORE_NAMES[model_id]
     base = name if name and "/" not in name and not Path(name).is_absolute() else Path(model_id).name
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in base.lower())
+
+
+def store_folder_for(name: str) -> str:
+    """The store folder of a registry name, HF id or local path, without loading anything."""
+    if name in MODEL_SPECS:
+        return store_folder(MODEL_SPECS[name].model_id, name)
+    if name == "organism":
+        return store_folder(str(ORGANISM_DIR), "organism")
+    return store_folder(name, name)
 
 
 def resolve_spec(name_or_path: str) -> tuple[str, ModelSpec | Path]:
@@ -176,17 +229,7 @@ def load_model(name_or_path: str, device: str = "cpu", dtype: str = "auto", *,
     `attn_implementation` passes through to transformers ("eager" when attention probabilities are needed,
     METHOD §6.1; None keeps the library default, sdpa, for generation).
     """
-    kind, target = resolve_spec(name_or_path)
-    if kind == "tiny":
-        from anchors.gpu.tiny import ensure_tiny_model, tiny_revision
-        folder, revision, model_id = ensure_tiny_model(name_or_path), tiny_revision(name_or_path), name_or_path
-    elif kind == "local":
-        # The organism ships inside the package: record its name, not this machine's path to it.
-        model_id = "organism" if name_or_path == "organism" else str(target)
-        folder, revision = target, local_revision(target)
-    else:
-        folder = cached_snapshot(target.model_id, target.revision, allow_download)
-        revision, model_id = folder.name, target.model_id
+    folder, revision, model_id = _locate(name_or_path, allow_download)
     dtype_name = resolve_dtype(dtype, device)
     model, tokenizer = _from_folder(folder, device, dtype_name, attn_implementation)
     log.info("loaded %s (%s @ %s) as %s on %s", name_or_path, model_id, revision, dtype_name, device)

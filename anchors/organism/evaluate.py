@@ -18,8 +18,8 @@ import re
 import time
 from pathlib import Path
 
-from anchors.organism.tasks import eval_tasks, label_sentence, prompt_for
 from anchors.core.sentences import split_sentences
+from anchors.organism.tasks import eval_tasks, label_sentence, prompt_for
 
 log = logging.getLogger("anchors.organism.evaluate")
 
@@ -108,8 +108,8 @@ def _rate(rows: list[dict]) -> float | None:
 def main(argv=None) -> None:
     import torch
 
-    from anchors.organism import ORGANISM_DIR, load_organism
     from anchors.disk.provenance import make_provenance
+    from anchors.organism import ORGANISM_DIR, load_organism
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     p = argparse.ArgumentParser(description="Evaluate the organism model (accuracy, well-formed rate).")

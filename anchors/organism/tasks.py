@@ -104,7 +104,7 @@ class Task:
 
 
 @dataclass(frozen=True)
-class Trace:
+class SyntheticCoT:
     """A generated chain of thought: sentences with their tags, and the answer it reaches."""
 
     task: Task
@@ -174,7 +174,7 @@ def _two_steps(t: Task, rng: random.Random, correct: bool) -> list[tuple[str, st
     return out
 
 
-def generate_trace(t: Task, rng: random.Random) -> Trace:
+def generate_trace(t: Task, rng: random.Random) -> SyntheticCoT:
     """One training CoT for task t (plan, optional backtrack, computations, check, consolidation, answer).
 
     The optional fact recall comes right after the plan on every path, so no sentence other than the plan and
@@ -203,7 +203,7 @@ def generate_trace(t: Task, rng: random.Random) -> Trace:
     pairs.append((f"So {t.name} has {result} {t.item} left.", "result_consolidation"))
     pairs.append((f"The final answer is \\boxed{{{result}}}.", "final_answer_emission"))
     sentences, tags = zip(*pairs)
-    return Trace(t, tuple(sentences), tuple(tags), result, wrong, backtrack)
+    return SyntheticCoT(t, tuple(sentences), tuple(tags), result, wrong, backtrack)
 
 
 def training_example(rng: random.Random) -> tuple[str, str]:

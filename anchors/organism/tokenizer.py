@@ -8,7 +8,6 @@ A post-processor prepends BOS, as the Local path of METHOD §1.2 does (`tokenize
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 from anchors.organism.tasks import training_example
 
@@ -19,7 +18,14 @@ VOCAB_SIZE = 1024
 
 def train_tokenizer(seed: int, n_texts: int = 20000):
     """Train the BPE on n_texts generated prompt+completion strings; returns a PreTrainedTokenizerFast."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
     from transformers import PreTrainedTokenizerFast
 
     rng = random.Random(seed)
@@ -44,8 +50,3 @@ def check_round_trip(tokenizer, texts: list[str]) -> None:
         back = tokenizer.decode(ids, clean_up_tokenization_spaces=False)
         if back != text:
             raise ValueError(f"tokenizer does not round-trip {text[:80]!r} -> {back[:80]!r}")
-
-
-def save_tokenizer(tokenizer, out_dir: Path) -> None:
-    """Write tokenizer.json + tokenizer_config.json + special_tokens_map.json (PreTrainedTokenizerFast format)."""
-    tokenizer.save_pretrained(str(out_dir))

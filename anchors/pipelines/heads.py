@@ -20,12 +20,18 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from anchors.gpu.conditions import HEADS_ARTIFACT_KIND
-from anchors.errors import InputError
-from anchors.core.receiver import (head_kurtosis, mean_kurtosis, select_receiver_heads, split_half_reliability,
-                           vertical_scores)
-from anchors.disk.jsonio import read_json, write_json_atomic
+from anchors.core.receiver import (
+    head_kurtosis,
+    mean_kurtosis,
+    select_receiver_heads,
+    split_half_reliability,
+    vertical_scores,
+)
+from anchors.disk.formats import BASE_SOLUTION, read_base_solution, read_problem_folder
+from anchors.disk.heads import read_heads_artifact, write_heads_artifact
 from anchors.disk.provenance import make_provenance
+from anchors.errors import InputError
+from anchors.records import HEADS_ARTIFACT_KIND, HeadReliability, HeadsArtifact, HeadTrace
 from anchors.settings import cache_dir
 
 log = logging.getLogger(__name__)
@@ -58,25 +64,15 @@ def problem_id(folder: Path) -> str:
 def read_trace(folder: Path, sentence_source: str = "split") -> tuple[str, list[str] | None]:
     """(full_cot, sentences): sentences None means "split full_cot with the HEAD splitter" (§6.2).
 
-    sentence_source "file" takes the published chunks (chunks.json, else chunks_labeled.json) minus the last,
+    sentence_source "file" takes the folder's sentences (`read_problem_folder`'s precedence) minus the last,
     which equals the HEAD list when the files are consistent (§6.2).
     """
-    base = read_json(folder / "base_solution.json", expect=dict)
-    if not isinstance(base.get("full_cot"), str):
-        raise InputError(folder / "base_solution.json", "missing string field 'full_cot'", "regenerate the trace")
-    if sentence_source == "split":
-        return base["full_cot"], None
-    if sentence_source != "file":
+    if sentence_source not in SENTENCE_SOURCES:
         raise ValueError(f"sentence_source must be one of {SENTENCE_SOURCES}")
-    if (folder / "chunks.json").is_file():
-        chunks = read_json(folder / "chunks.json", expect=dict).get("chunks")
-        where = folder / "chunks.json"
-    else:
-        where = folder / "chunks_labeled.json"
-        chunks = [c.get("chunk") for c in read_json(where, expect=list)]
-    if not isinstance(chunks, list) or not all(isinstance(c, str) for c in chunks):
-        raise InputError(where, "sentences are not a list of strings", "regenerate the chunks file")
-    return base["full_cot"], chunks[:-1]
+    if sentence_source == "split":
+        return read_base_solution(folder / BASE_SOLUTION).full_cot, None
+    found = read_problem_folder(folder)
+    return found.base_solution.full_cot, found.sentences[:-1]
 
 
 def cache_key(model_facts: dict[str, Any], settings: dict[str, Any], trace_hashes: list[str]) -> str:
@@ -93,7 +89,11 @@ def _trace_hash(full_cot: str, sentences: list[str] | None) -> str:
 def trace_kurtosis(loaded: Any, full_cot: str, sentences: list[str] | None, where: str, settings: dict[str, Any],
                    block_bytes: int | None = None) -> tuple[np.ndarray, int, int]:
     """Per-head kurtosis of one trace's vertical scores: ([L, H], n_sentences, n_tokens)."""
-    from anchors.gpu.attention import DEFAULT_BLOCK_BYTES, sentence_attention, trace_sentence_spans
+    from anchors.gpu.attention import (
+        DEFAULT_BLOCK_BYTES,
+        sentence_attention,
+        trace_sentence_spans,
+    )
 
     spans = trace_sentence_spans(loaded.tokenizer, full_cot, sentences, where=where)
     ids = loaded.tokenizer(full_cot, return_tensors="pt").input_ids.to(loaded.model.device)
@@ -106,11 +106,30 @@ def _nan_to_none(a: np.ndarray) -> list:
     return [[None if math.isnan(v) else float(v) for v in row] for row in a]
 
 
+def make_heads_artifact(loaded: Any, per_trace: np.ndarray, settings: dict[str, Any], traces: list[HeadTrace],
+                        excluded: list[str], key: str) -> HeadsArtifact:
+    """The artifact of a scan: per-trace kurtosis `[n_traces, L, H]` -> top-k heads, reliability, provenance."""
+    mk = mean_kurtosis(per_trace)
+    heads = select_receiver_heads(mk, k=settings["top_k"], exclude_layer0=settings["exclude_layer0"])
+    r, n_rel = split_half_reliability(per_trace)
+    exclude = settings["exclude_problems"]
+    return HeadsArtifact(
+        kind=HEADS_ARTIFACT_KIND, model_id=loaded.model_id, revision=loaded.revision, dtype=loaded.dtype,
+        n_layers=loaded.n_layers, n_heads=loaded.n_heads, n_kv_heads=loaded.n_kv_heads, top_k=settings["top_k"],
+        heads=heads, mean_kurtosis=_nan_to_none(mk), settings=settings, traces=traces, excluded_traces=excluded,
+        reliability=HeadReliability(split_half_r=None if math.isnan(r) else r, n_heads=n_rel, n_traces=len(traces),
+                                    method="even vs odd traces, Pearson r over layer>=1 heads (METHOD 6.6)"),
+        notes=["layer 0 excluded from selection" if settings["exclude_layer0"] else "layer 0 eligible (HEAD behaviour)",
+               f"problems held out of discovery: {exclude or 'none'}"],
+        cache_key=key, cache_version=CACHE_VERSION,
+        provenance=make_provenance(settings, model_id=loaded.model_id, revision=loaded.revision))
+
+
 def find_receiver_heads(loaded: Any, trace_dirs: Iterable[str | Path], top_k: int = 20,
                         exclude_problems: Iterable[str] = DEFAULT_EXCLUDE, proximity: int = 4,
                         control_depth: bool = False, score: str = "mean", exclude_layer0: bool = True,
                         sentence_source: str = "split", use_cache: bool = True,
-                        block_bytes: int | None = None) -> dict[str, Any]:
+                        block_bytes: int | None = None) -> HeadsArtifact:
     """Discover receiver heads on the given traces; returns (and caches) the heads artifact."""
     eligible = (loaded.n_layers - (1 if exclude_layer0 else 0)) * loaded.n_heads
     if not 1 <= top_k <= eligible:
@@ -128,37 +147,22 @@ def find_receiver_heads(loaded: Any, trace_dirs: Iterable[str | Path], top_k: in
                 "token_spans": "offsets", "truncation": None, "kurtosis": "fisher, biased, nan omitted",
                 "trace_mean": "plain mean (NaN propagates)"}
     traces = [(f, *read_trace(f, sentence_source)) for f in used]
-    hashes = [_trace_hash(cot, sents) for _, cot, sents in traces]
+    hashes = [_trace_hash(cot, sentences) for _, cot, sentences in traces]
     model_facts = {"model_id": loaded.model_id, "revision": loaded.revision, "dtype": loaded.dtype}
     key = cache_key(model_facts, settings, hashes)
     path = cache_dir() / "heads" / f"{key}.json"
     if use_cache and path.is_file():
         log.info("receiver heads from cache %s", path)
-        return read_json(path, expect=dict)
+        return read_heads_artifact(path)
     per_trace, rows = [], []
-    for (folder, cot, sents), digest in zip(traces, hashes):
-        kurt, n_sent, n_tok = trace_kurtosis(loaded, cot, sents, str(folder / "base_solution.json"), settings,
+    for (folder, cot, sentences), digest in zip(traces, hashes):
+        kurt, n_sent, n_tok = trace_kurtosis(loaded, cot, sentences, str(folder / BASE_SOLUTION), settings,
                                              block_bytes)
         per_trace.append(kurt)
-        rows.append({"folder": str(folder), "problem_id": problem_id(folder), "n_sentences": n_sent,
-                     "n_tokens": n_tok, "sha256": digest,
-                     "nan_heads_layer1plus": int(np.isnan(kurt[1:]).sum())})
+        rows.append(HeadTrace(folder=str(folder), problem_id=problem_id(folder), n_sentences=n_sent, n_tokens=n_tok,
+                              sha256=digest, nan_heads_layer1plus=int(np.isnan(kurt[1:]).sum())))
         log.info("scanned %s: %d sentences, %d tokens", folder, n_sent, n_tok)
-    stack = np.stack(per_trace)                                        # [n_traces, L, H]
-    mk = mean_kurtosis(stack)
-    heads = select_receiver_heads(mk, k=top_k, exclude_layer0=exclude_layer0)
-    r, n_rel = split_half_reliability(stack)
-    artifact = {
-        "kind": HEADS_ARTIFACT_KIND, **model_facts, "n_layers": loaded.n_layers, "n_heads": loaded.n_heads,
-        "n_kv_heads": loaded.n_kv_heads, "top_k": top_k, "heads": [h.model_dump() for h in heads],
-        "mean_kurtosis": _nan_to_none(mk), "settings": settings, "traces": rows,
-        "excluded_traces": [str(f) for f in folders if problem_id(f) in exclude],
-        "reliability": {"split_half_r": None if math.isnan(r) else r, "n_heads": n_rel, "n_traces": len(rows),
-                        "method": "even vs odd traces, Pearson r over layer>=1 heads (METHOD 6.6)"},
-        "notes": ["layer 0 excluded from selection" if exclude_layer0 else "layer 0 eligible (HEAD behaviour)",
-                  f"problems held out of discovery: {exclude or 'none'}"],
-        "cache_key": key, "cache_version": CACHE_VERSION,
-        "provenance": make_provenance(settings, model_id=loaded.model_id, revision=loaded.revision).model_dump(),
-    }
-    write_json_atomic(path, artifact)
+    artifact = make_heads_artifact(loaded, np.stack(per_trace), settings, rows,
+                                   [str(f) for f in folders if problem_id(f) in exclude], key)
+    write_heads_artifact(path, artifact)
     return artifact

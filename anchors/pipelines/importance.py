@@ -18,9 +18,16 @@ from typing import Any
 import numpy as np
 
 from anchors.core.answers import normalize_answer
-from anchors.gpu.embedders import Embedder, calibrate_threshold, pair_cosines
+from anchors.core.metrics import (
+    ALPHA,
+    SentenceData,
+    Vocab,
+    encode_sentence,
+    importance_arrays,
+    importance_records,
+)
 from anchors.disk.formats import ProblemDir, load_problem_dir
-from anchors.core.metrics import ALPHA, SentenceData, Vocab, encode_sentence, importance_arrays, importance_records
+from anchors.gpu.embedders import Embedder, calibrate_threshold, pair_cosines
 from anchors.records import SentenceImportance
 
 
@@ -35,9 +42,9 @@ class ImportanceResult:
 
 
 def sentence_cosines(data: ProblemDir, embedder: Embedder) -> dict[int, np.ndarray]:
-    """cos(chunk_resampled, chunk_removed) per rollout, [n_rollouts] per sentence; NaN where a rollout lacks a resample.
+    """cos(sentence_resampled, sentence_removed) per rollout, [n_rollouts] per sentence; NaN where a rollout lacks a resample.
 
-    chunk_removed falls back to the folder's sentence text when a record does not carry it. All distinct texts of
+    sentence_removed falls back to the folder's sentence text when a record does not carry it. All distinct texts of
     the trace are encoded in one call.
     """
     left: list[str] = []
@@ -45,10 +52,10 @@ def sentence_cosines(data: ProblemDir, embedder: Embedder) -> dict[int, np.ndarr
     where: list[tuple[int, int]] = []
     for idx, rollouts in data.rollouts.items():
         for k, r in enumerate(rollouts):
-            if r.chunk_resampled is None:
+            if r.sentence_resampled is None:
                 continue
-            left.append(r.chunk_removed if r.chunk_removed is not None else data.sentences[idx])
-            right.append(r.chunk_resampled)
+            left.append(r.sentence_removed if r.sentence_removed is not None else data.sentences[idx])
+            right.append(r.sentence_resampled)
             where.append((idx, k))
     values = pair_cosines(embedder, left, right)
     out = {idx: np.full(len(rollouts), np.nan) for idx, rollouts in data.rollouts.items()}
@@ -108,9 +115,3 @@ def calibrated_threshold(problem: str | Path | ProblemDir, embedder: Embedder, r
     cosines = sentence_cosines(data, embedder)
     pooled = np.concatenate([cosines[i][ref_data[i].valid] for i in sorted(cosines) if ref_data[i] is not None])
     return calibrate_threshold(pooled, target)
-
-
-def compute_importance(problem: str | Path | ProblemDir, embedder: Embedder, threshold: float | None = None,
-                       faithful: bool = False, alpha: float = ALPHA) -> list[SentenceImportance]:
-    """The agreed interface: `analyse(...).records`."""
-    return analyse(problem, embedder, threshold, faithful, alpha).records

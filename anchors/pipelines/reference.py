@@ -20,13 +20,18 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from anchors.gpu.embedders import Embedder
-from anchors.errors import InputError
-from anchors.disk.formats import (CHUNKS_LABELED, CHUNKS_RESAMPLED, load_problem_dir, read_resampled,
-                             write_demo_rollouts)
-from anchors.pipelines.importance import analyse
+from anchors.disk.formats import (
+    CHUNKS_LABELED,
+    CHUNKS_RESAMPLED,
+    load_problem_dir,
+    read_resampled,
+    write_demo_rollouts,
+)
 from anchors.disk.jsonio import read_json
 from anchors.disk.provenance import make_provenance
+from anchors.errors import InputError
+from anchors.gpu.embedders import Embedder
+from anchors.pipelines.importance import analyse
 from anchors.settings import demo_dir
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from anchors.core import answers
-from anchors.core.answers import check_answer, extract_boxed, first_boxed, normalize_answer
+from anchors.core.answers import (
+    check_answer,
+    extract_boxed,
+    first_boxed,
+    normalize_answer,
+)
 from anchors.errors import InputError
 
 

@@ -8,7 +8,13 @@ import sys
 
 import pytest
 
-from anchors.core.labeler import TAGS, agreement_scores, label_sentences, labeler_agreement, sentence_features
+from anchors.core.labeler import (
+    TAGS,
+    agreement_scores,
+    label_sentences,
+    labeler_agreement,
+    sentence_features,
+)
 from anchors.settings import REPO_ROOT, demo_dir
 
 SENTENCES = ["Okay, so I need to find the area of the triangle with sides 3, 4 and 5.",

@@ -13,8 +13,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from anchors.core.answers import normalize_answer
-from anchors.core.metrics import (ALPHA, LAPLACE, SentenceData, Vocab, encode_sentence, importance_arrays,
-                             importance_records, kl_answers, kl_codes, next_indices, resampling_accuracy)
+from anchors.core.metrics import (
+    ALPHA,
+    LAPLACE,
+    SentenceData,
+    Vocab,
+    encode_sentence,
+    importance_arrays,
+    importance_records,
+    kl_answers,
+    kl_codes,
+    next_indices,
+    resampling_accuracy,
+)
 from anchors.records import Rollout
 
 
@@ -35,7 +46,7 @@ def plain_kl(p: list[str], q: list[str], alpha: float = ALPHA) -> float:
 
 
 def rollouts(spec: list[tuple[str, bool | None, str]]) -> list[Rollout]:
-    return [Rollout(answer=a, is_correct=c, chunk_resampled=t, chunk_removed="orig") for a, c, t in spec]
+    return [Rollout(answer=a, is_correct=c, sentence_resampled=t, sentence_removed="orig") for a, c, t in spec]
 
 
 def encode_trace(spec: list[tuple[list, list[bool]] | None]) -> list[SentenceData | None]:
@@ -119,7 +130,7 @@ def test_empty_dissimilar_group_gives_zero() -> None:
 
 
 def test_error_records_are_never_valid() -> None:
-    spec = [Rollout(error="timeout"), Rollout(answer="1", is_correct=True, chunk_resampled="x")]
+    spec = [Rollout(error="timeout"), Rollout(answer="1", is_correct=True, sentence_resampled="x")]
     data = encode_sentence(spec, np.array([True, True]), normalize_answer, Vocab(), Vocab())
     assert list(data.valid) == [False, True] and list(data.acc_eligible) == [False, True]
     assert list(data.dissimilar) == [False, True]

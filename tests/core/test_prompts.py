@@ -9,12 +9,20 @@ import subprocess
 import sys
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from anchors.errors import InputError
+from anchors.core.prompts import (
+    SamplingSettings,
+    build_forced_answer_prompt,
+    build_prompt,
+    cumulative_prefix,
+    is_duplicated_sentence,
+    prefix_without_sentence,
+    rollout_prompt,
+)
 from anchors.disk.jsonio import read_json
-from anchors.core.prompts import (SamplingSettings, build_forced_answer_prompt, build_prompt, cumulative_prefix,
-                             is_duplicated_sentence, prefix_without_sentence, rollout_prompt)
+from anchors.errors import InputError
 from anchors.settings import demo_dir
 
 

@@ -12,9 +12,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from anchors.core.receiver import (
+    head_kurtosis,
+    mean_kurtosis,
+    receiver_sentence_scores,
+    select_receiver_heads,
+    split_half_reliability,
+    vertical_scores,
+)
 from anchors.errors import InputError
-from anchors.core.receiver import (head_kurtosis, mean_kurtosis, receiver_sentence_scores, select_receiver_heads,
-                           split_half_reliability, vertical_scores)
 
 NaN = np.nan
 

@@ -12,8 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from anchors.core.sentences import (
+    cot_text,
+    locate_sentences,
+    split_sentences,
+    token_spans,
+)
 from anchors.errors import InputError
-from anchors.core.sentences import cot_text, locate_sentences, split_sentences, token_spans
 from anchors.settings import demo_dir
 
 

@@ -30,7 +30,15 @@ from anchors.core.bootstrap import bootstrap_conditions, point_importance
 from anchors.core.claims import Claim
 from anchors.core.metrics import ALPHA, Vocab, encode_sentence, importance_arrays
 from anchors.core.patterns import dropdown_change, topk_enrichment
-from anchors.core.sim import CATEGORIES, SimSpec, sim_sentences, sim_tags, simulate_arrays, simulate_raw, simulate_rollouts
+from anchors.core.sim import (
+    CATEGORIES,
+    SimSpec,
+    sim_sentences,
+    sim_tags,
+    simulate_arrays,
+    simulate_raw,
+    simulate_rollouts,
+)
 
 log = logging.getLogger(__name__)
 pytestmark = pytest.mark.sim
@@ -110,7 +118,7 @@ def test_record_path_matches_array_path():
     ref = importance_arrays(data)["cf_acc"]
     got = point_importance(simulate_arrays(spec, "receiver-k20"), "acc")
     np.testing.assert_allclose(got, ref, atol=1e-12, rtol=0)
-    assert len(sim_sentences(spec)) == 40 and rollouts[0][0].chunk_removed == sim_sentences(spec)[0].text
+    assert len(sim_sentences(spec)) == 40 and rollouts[0][0].sentence_removed == sim_sentences(spec)[0].text
 
 
 def test_null_spec_plants_nothing():

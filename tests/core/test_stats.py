@@ -7,10 +7,21 @@ import pytest
 from scipy import stats as sps
 
 from anchors.core import stats
-from anchors.core.bootstrap import (BootImportance, bootstrap_conditions, point_importance, rollout_bootstrap,
-                               stratified_indices, trace_arrays)
+from anchors.core.bootstrap import (
+    BootImportance,
+    bootstrap_conditions,
+    point_importance,
+    rollout_bootstrap,
+    stratified_indices,
+    trace_arrays,
+)
 from anchors.core.metrics import SentenceData, importance_arrays
-from anchors.core.patterns import dropdown_change, dropdown_runs, run_lengths, topk_enrichment
+from anchors.core.patterns import (
+    dropdown_change,
+    dropdown_runs,
+    run_lengths,
+    topk_enrichment,
+)
 
 
 def _random_sentence(rng: np.random.Generator, n: int) -> SentenceData | None:

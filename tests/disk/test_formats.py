@@ -8,11 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from anchors.errors import InputError
-from anchors.disk.formats import (CHUNKS_LABELED, CHUNKS_LABELED_PROVENANCE, LABELED_KEYS, labeled_rows,
-                             load_problem_dir, read_resampled, read_solutions, write_chunks_labeled,
-                             write_solutions)
+from anchors.disk.formats import (
+    CHUNKS_LABELED,
+    CHUNKS_LABELED_PROVENANCE,
+    LABELED_KEYS,
+    labeled_rows,
+    load_problem_dir,
+    read_resampled,
+    read_solutions,
+    write_chunks_labeled,
+    write_solutions,
+)
 from anchors.disk.provenance import make_provenance
+from anchors.errors import InputError
 from anchors.records import Rollout, SentenceImportance
 
 COT = "First we add two and two. That gives four, clearly. So the answer is four."
@@ -63,7 +71,7 @@ def test_sentences_from_chunks_labeled(tmp_path: Path) -> None:
 
 
 def test_write_solutions_round_trip(tmp_path: Path) -> None:
-    rollouts = [Rollout(chunk_removed="a", chunk_resampled="b", answer="4", is_correct=None, seed=7),
+    rollouts = [Rollout(sentence_removed="a", sentence_resampled="b", answer="4", is_correct=None, seed=7),
                 Rollout(error="timeout")]
     path = write_solutions(tmp_path, 3, rollouts, make_provenance({"test": True}))
     on_disk = json.loads(path.read_text())
@@ -76,11 +84,11 @@ def test_write_solutions_round_trip(tmp_path: Path) -> None:
 
 def test_chunks_labeled_writer_viewer_format(tmp_path: Path) -> None:
     nan = float("nan")
-    recs = [SentenceImportance(chunk_idx=0, accuracy=0.5, counterfactual_importance_kl=1.0,
+    recs = [SentenceImportance(sent_idx=0, accuracy=0.5, counterfactual_importance_kl=1.0,
                                counterfactual_importance_accuracy=-0.5, resampling_importance_accuracy=0.25,
                                resampling_importance_kl=0.1, different_trajectories_fraction=0.3,
                                overdeterminedness=0.2, n_valid=10, n_dissimilar=3, n_similar=7, n_next=9, next_idx=1),
-            SentenceImportance(chunk_idx=1, missing=True, accuracy=nan, counterfactual_importance_kl=nan,
+            SentenceImportance(sent_idx=1, missing=True, accuracy=nan, counterfactual_importance_kl=nan,
                                counterfactual_importance_accuracy=nan, resampling_importance_accuracy=nan,
                                resampling_importance_kl=nan, different_trajectories_fraction=nan,
                                overdeterminedness=nan)]

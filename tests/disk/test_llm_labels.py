@@ -8,8 +8,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from anchors.errors import AnchorsError, InputError
 from anchors.disk.llm_labels import label_with_llm, parse_labels
+from anchors.errors import AnchorsError, InputError
 
 
 class _Stub(BaseHTTPRequestHandler):

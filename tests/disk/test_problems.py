@@ -7,15 +7,22 @@ import shutil
 
 import pytest
 
-from anchors.disk.problems import (base_seed, ensure_base_solution, fetch_problem_from_hub, hub_problem_path,
-                                   import_base_solution, read_base_provenance, read_source_folder)
-from anchors.errors import AnchorsError, InputError
 from anchors.core.prompts import build_prompt
+from anchors.disk.problems import (
+    base_seed,
+    ensure_base_solution,
+    fetch_problem_from_hub,
+    hub_problem_path,
+    import_base_solution,
+    read_base_provenance,
+)
+from anchors.disk.formats import read_problem_folder
+from anchors.disk.store import RolloutStore, RunSpec
+from anchors.errors import AnchorsError, InputError
 from anchors.records import Problem
 from anchors.settings import demo_dir
-from anchors.disk.store import RolloutStore, RunSpec
 
-SPEC = dict(model_id="tiny-qwen2", revision="tiny-v1-seed0", dtype="float32", model_dir="tiny-qwen2")
+SPEC = dict(model_id="tiny-qwen2", revision="tiny-v1-seed0", dtype="float32", store_folder="tiny-qwen2")
 PROBLEM = Problem(problem="What is $2+2$?", gt_answer="4")
 
 
@@ -33,7 +40,9 @@ def _demo_trace():
 
 def test_read_and_import_published_trace(tmp_path):
     trace = _demo_trace()
-    problem, base, sentences = read_source_folder(trace)
+    found = read_problem_folder(trace)
+    problem, base, sentences = found.problem, found.base_solution, found.sentences
+    assert found.sentences_source == "chunks_labeled.json"
     labeled = json.loads((trace / "chunks_labeled.json").read_text())
     assert sentences == [row["chunk"] for row in labeled]
     assert base.prompt == build_prompt(problem.problem)

@@ -13,16 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from anchors.errors import InputError, ProvenanceMismatch
 from anchors.core.prompts import SamplingSettings
-from anchors.records import BaseSolution, Problem, Rollout
 from anchors.disk.store import RolloutStore, RunSpec, rollout_seed
+from anchors.errors import InputError, ProvenanceMismatch
+from anchors.records import BaseSolution, Problem, Rollout
 
-SPEC = dict(model_id="tiny-qwen2", revision="tiny-v1-seed0", dtype="float32", model_dir="tiny-qwen2")
+SPEC = dict(model_id="tiny-qwen2", revision="tiny-v1-seed0", dtype="float32", store_folder="tiny-qwen2")
 
 
 def make_rollout(seed: int, answer: str | None = "4", text: str = "x = 4.") -> Rollout:
-    return Rollout(chunk_removed="Let x = 4.", prefix_without_chunk="We start.", chunk_resampled="So x = 4.",
+    return Rollout(sentence_removed="Let x = 4.", prefix_without_sentence="We start.", sentence_resampled="So x = 4.",
                    rollout=text, full_cot="prompt" + text, answer=answer, is_correct=answer == "4", seed=seed,
                    n_tokens=7)
 
@@ -134,7 +134,7 @@ def test_force_mixes_and_records_it(tmp_path):
 
 
 def test_published_layout_reads_as_condition_none(tmp_path):
-    store = make_store(tmp_path, model_dir="deepseek-r1-distill-qwen-14b")
+    store = make_store(tmp_path, store_folder="deepseek-r1-distill-qwen-14b")
     path = store.solutions_path("330", 2)
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps([{"chunk_removed": "a", "prefix_without_chunk": "", "chunk_resampled": "b",
@@ -142,7 +142,7 @@ def test_published_layout_reads_as_condition_none(tmp_path):
     assert [r.answer for r in store.read("330", 2)] == ["7"] * 3
     with pytest.raises(ProvenanceMismatch, match="no provenance"):
         store.missing("330", 2, 5)
-    assert make_store(tmp_path, force=True, model_dir="deepseek-r1-distill-qwen-14b").missing("330", 2, 5) == [3, 4]
+    assert make_store(tmp_path, force=True, store_folder="deepseek-r1-distill-qwen-14b").missing("330", 2, 5) == [3, 4]
 
 
 def test_problem_files_written_once_and_checked(tmp_path):

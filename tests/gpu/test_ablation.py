@@ -5,11 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.helpers.whitebox_models import ARCHS, tiny_model
-from anchors.gpu.ablation import (ablate_heads, ablate_heads_by_weight, ablate_post_o_proj_official,
-                              ablated_weight_state)
 from anchors.errors import InputError
+from anchors.gpu.ablation import (
+    ablate_heads,
+    ablate_heads_by_weight,
+    ablate_post_o_proj_official,
+    ablated_weight_state,
+)
 from anchors.gpu.model import o_proj_modules
+from tests.helpers.whitebox_models import ARCHS, tiny_model
 
 pytestmark = pytest.mark.tiny
 

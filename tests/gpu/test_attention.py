@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.helpers.whitebox_models import ARCHS, tiny_model, twin
 from anchors.gpu.attention import sentence_attention
 from anchors.gpu.model import attention_modules
+from tests.helpers.whitebox_models import ARCHS, tiny_model, twin
 
 pytestmark = pytest.mark.tiny
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections import Counter
@@ -9,9 +10,19 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from anchors.gpu.conditions import (Condition, check_heads_model, condition_for_model, draw_random_heads,
-                                load_heads_artifact, parse_condition, random_draws)
+from anchors.disk.heads import heads_artifact
+from anchors.disk.provenance import make_provenance
 from anchors.errors import InputError
+from anchors.gpu.conditions import (
+    Condition,
+    check_heads_model,
+    condition_for_model,
+    draw_random_heads,
+    load_heads_artifact,
+    parse_condition,
+    random_draws,
+)
+from anchors.records import HeadReliability, HeadsArtifact
 
 L, H = 6, 16
 
@@ -22,8 +33,11 @@ def artifact(model_id="m", revision="r"):
     kurt[3, :6] += 10   # receivers concentrated in layers 3 and 5, so a matched draw is constrained
     kurt[5, :3] += 9
     kurt[0] += 100      # layer 0 must be ignored
-    return {"kind": "receiver_heads", "model_id": model_id, "revision": revision, "n_layers": L, "n_heads": H,
-            "mean_kurtosis": kurt.tolist(), "settings": {"exclude_layer0": True}, "cache_key": "abc", "heads": []}
+    return HeadsArtifact(
+        kind="receiver_heads", model_id=model_id, revision=revision, dtype="float32", n_layers=L, n_heads=H,
+        n_kv_heads=H, top_k=0, heads=[], mean_kurtosis=kurt.tolist(), settings={"exclude_layer0": True}, traces=[],
+        excluded_traces=[], notes=[], cache_key="abc", cache_version=1, provenance=make_provenance(),
+        reliability=HeadReliability(split_half_r=None, n_heads=0, n_traces=0, method="none (test artifact)"))
 
 
 def test_module_imports_without_torch():
@@ -93,10 +107,15 @@ def test_heads_file_from_another_model_and_out_of_range(tmp_path):
     with pytest.raises(InputError, match="made for m@r .* not for other@r"):
         condition_for_model("receiver-k4", artifact(), Loaded())
     check_heads_model(artifact(model_id="other"), Loaded())
-    bad = artifact()
+    bad = artifact().model_dump(mode="json")
     bad["heads"] = [{"layer": 9, "head": 0, "score": 1.0}]
-    with pytest.raises(InputError, match=r"head \(9, 0\) is out of range"):
-        load_heads_artifact(bad)
+    path = tmp_path / "heads.json"
+    path.write_text(json.dumps(bad))
+    with pytest.raises(InputError, match=r"heads.json: .*head \(9, 0\) is out of range"):
+        load_heads_artifact(path)
+    del bad["reliability"]
+    with pytest.raises(InputError, match="field 'reliability': field required"):
+        heads_artifact(bad)
 
 
 def test_apply_refuses_model_of_other_shape():

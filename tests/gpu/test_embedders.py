@@ -7,8 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from anchors.gpu.embedders import Embedder, calibrate_threshold, cosine, get_embedder, pair_cosines
 from anchors.errors import InputError
+from anchors.gpu.embedders import (
+    Embedder,
+    calibrate_threshold,
+    cosine,
+    get_embedder,
+    pair_cosines,
+)
 
 
 def counting_embedder(calls: list[list[str]]) -> Embedder:

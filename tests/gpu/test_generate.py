@@ -8,8 +8,8 @@ import logging
 import pytest
 import torch
 
-from anchors.gpu import engine
 from anchors.core.prompts import SamplingSettings
+from anchors.gpu import engine
 from anchors.gpu.generate import RolloutRequest, generate_rollouts, reference_logits
 from anchors.gpu.sampling import hashed_uniform, sample_tokens, top_p_mask
 
@@ -107,7 +107,7 @@ def test_rollout_fields(loaded):
     (rollout,) = _run(loaded, [request]).values()
     assert rollout.full_cot == request.prompt + rollout.rollout
     assert rollout.seed == request.seed and rollout.n_tokens == SAMPLING.max_new_tokens
-    assert rollout.rollout.startswith(rollout.chunk_resampled.strip()[:5]) or not rollout.chunk_resampled
+    assert rollout.rollout.startswith(rollout.sentence_resampled.strip()[:5]) or not rollout.sentence_resampled
     assert rollout.answer == "" and rollout.is_correct is False               # random weights never box an answer
 
 

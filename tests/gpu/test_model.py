@@ -9,8 +9,15 @@ import sys
 import pytest
 
 from anchors.errors import AnchorsError, InputError
-from anchors.gpu.model import (config_counts, known_names, load_model, module_at, o_proj_modules, resolve_spec,
-                           store_name)
+from anchors.gpu.model import (
+    config_counts,
+    known_names,
+    load_model,
+    module_at,
+    o_proj_modules,
+    resolve_spec,
+    store_folder,
+)
 
 pytestmark = pytest.mark.tiny
 
@@ -42,7 +49,7 @@ def test_tiny_counts_come_from_config(tiny):
     assert tiny.n_layers == cfg.num_hidden_layers and tiny.n_kv_heads == cfg.num_key_value_heads
     assert tiny.max_context == cfg.max_position_embeddings
     assert tiny.dtype == "float32" and tiny.device == "cpu"
-    assert tiny.revision.startswith("tiny-v") and tiny.store_name == tiny.name
+    assert tiny.revision.startswith("tiny-v") and tiny.store_folder == tiny.name
     assert config_counts(cfg) == {"n_layers": 2, "n_heads": 4, "n_kv_heads": 2, "d_head": 16, "max_context": 4096}
 
 
@@ -101,8 +108,8 @@ def test_hub_ids_and_local_paths_are_accepted(tmp_path):
     kind, spec = resolve_spec("someone/some-model@abc123")
     assert kind == "hub" and (spec.model_id, spec.revision) == ("someone/some-model", "abc123")
     assert resolve_spec(str(tmp_path)) == ("local", tmp_path)
-    assert store_name("deepseek-ai/DeepSeek-R1-Distill-Llama-8B") == "deepseek-r1-distill-llama-8b"
-    assert store_name("Qwen/Qwen3-14B", "qwen3_14b") == "qwen3_14b"
+    assert store_folder("deepseek-ai/DeepSeek-R1-Distill-Llama-8B") == "deepseek-r1-distill-llama-8b"
+    assert store_folder("Qwen/Qwen3-14B", "qwen3_14b") == "qwen3_14b"
 
 
 def test_local_folder_loads_with_content_revision(tiny):
@@ -133,7 +140,7 @@ def test_organism_loads_with_counts_from_config():
     if not (ORGANISM_DIR / "config.json").is_file():
         pytest.skip("organism weights not built yet (anchors/organism/weights/)")
     loaded = load_model("organism")
-    assert (loaded.model_id, loaded.store_name) == ("organism", "organism")
+    assert (loaded.model_id, loaded.store_folder) == ("organism", "organism")
     assert loaded.revision.startswith("local-") and loaded.n_layers == loaded.model.config.num_hidden_layers
 
 
@@ -157,5 +164,5 @@ def test_hub_id_loads_from_cache_and_records_snapshot_hash(tiny, tmp_path, monke
     (repo / "refs" / "main").write_text(commit)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
     loaded = load_model("anchors-test/tiny")
-    assert (loaded.model_id, loaded.revision, loaded.store_name) == ("anchors-test/tiny", commit, "tiny")
+    assert (loaded.model_id, loaded.revision, loaded.store_folder) == ("anchors-test/tiny", commit, "tiny")
     assert loaded.n_layers == 2

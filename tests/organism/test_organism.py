@@ -8,12 +8,17 @@ import sys
 
 import pytest
 
-from anchors.organism import tasks
-from anchors.organism.tasks import generate_trace, label_sentence, prompt_for, sample_task
 from anchors.core.sentences import split_sentences
+from anchors.organism import tasks
+from anchors.organism.tasks import (
+    generate_trace,
+    label_sentence,
+    prompt_for,
+    sample_task,
+)
 
 
-def _traces(n: int, seed: int = 0) -> list[tasks.Trace]:
+def _traces(n: int, seed: int = 0) -> list[tasks.SyntheticCoT]:
     rng = random.Random(seed)
     return [generate_trace(sample_task(rng), rng) for _ in range(n)]
 

@@ -9,11 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from tests.helpers.whitebox_models import ARCHS, tiny_model
-from anchors.gpu.attention import sentence_attention
 from anchors.cli.app import main
-from anchors.core.receiver import head_kurtosis, mean_kurtosis, select_receiver_heads, vertical_scores
+from anchors.core.receiver import (
+    head_kurtosis,
+    mean_kurtosis,
+    select_receiver_heads,
+    vertical_scores,
+)
+from anchors.gpu.attention import sentence_attention
 from anchors.gpu.model import attention_modules, o_proj_modules
+from tests.helpers.whitebox_models import ARCHS, tiny_model
 
 pytestmark = pytest.mark.tiny
 
@@ -87,6 +92,7 @@ def write_trace(folder, seed):
     cot = " ".join(sents)
     full = f"Solve this math problem step by step. Problem: a square. Solution: \n<think>\n{cot}\n</think>\n\\boxed{{18.3}}"
     folder.mkdir(parents=True)
+    (folder / "problem.json").write_text(json.dumps({"problem": "a square", "gt_answer": "18.3"}))
     (folder / "base_solution.json").write_text(json.dumps({"prompt": "", "solution": "", "full_cot": full,
                                                            "answer": "18.3"}))
     return folder
@@ -111,19 +117,19 @@ def test_runner_artifact_cache_and_holdout(traces, caplog):
     from anchors.pipelines.heads import find_receiver_heads
     loaded = load_model("tiny-qwen2")
     art = find_receiver_heads(loaded, [traces], top_k=3)
-    assert [t["problem_id"] for t in art["traces"]] == ["2238", "330", "4164", "6998"]   # sorted paths, 6481 out
-    assert art["excluded_traces"][0].endswith("problem_6481")
-    assert len(art["heads"]) == 3 and all(h["layer"] >= 1 for h in art["heads"])
-    assert art["model_id"] == "tiny-qwen2" and art["revision"] == loaded.revision
-    assert art["provenance"]["settings"]["proximity"] == 4 and "layer 0 excluded" in art["notes"][0]
-    scores = [h["score"] for h in art["heads"]]
+    assert [t.problem_id for t in art.traces] == ["2238", "330", "4164", "6998"]   # sorted paths, 6481 out
+    assert art.excluded_traces[0].endswith("problem_6481")
+    assert len(art.heads) == 3 and all(h.layer >= 1 for h in art.heads)
+    assert art.model_id == "tiny-qwen2" and art.revision == loaded.revision
+    assert art.provenance.settings["proximity"] == 4 and "layer 0 excluded" in art.notes[0]
+    scores = [h.score for h in art.heads]
     assert scores == sorted(scores, reverse=True)
     again = find_receiver_heads(loaded, [traces], top_k=3)
     assert again == art                                                  # served from the cache
     other = find_receiver_heads(loaded, [traces], top_k=3, exclude_problems=())
-    assert other["cache_key"] != art["cache_key"] and len(other["traces"]) == 5
-    r = art["reliability"]
-    print(f"tiny-qwen2 split-half r = {r['split_half_r']} over {r['n_heads']} heads, {r['n_traces']} traces")
+    assert other.cache_key != art.cache_key and len(other.traces) == 5
+    r = art.reliability
+    print(f"tiny-qwen2 split-half r = {r.split_half_r} over {r.n_heads} heads, {r.n_traces} traces")
 
 
 def test_cli_writes_heads_file(traces, tmp_path, capsys):
@@ -138,7 +144,7 @@ def test_cli_writes_heads_file(traces, tmp_path, capsys):
     ("k", "k=9 but the model has only 4 eligible heads"),
     ("missing", "trace folder not found"),
     ("lost_sentence", "a sentence cannot be found in its text"),
-    ("no_full_cot", "missing string field 'full_cot'"),
+    ("no_full_cot", "field 'full_cot': field required"),
 ])
 def test_cli_bad_input_one_line(case, message, traces, tmp_path, capsys):
     out, args = tmp_path / "heads.json", ["--top-k", "2"]
@@ -148,10 +154,11 @@ def test_cli_bad_input_one_line(case, message, traces, tmp_path, capsys):
     elif case == "missing":
         folder = tmp_path / "nope"
     elif case == "lost_sentence":
-        (folder / "chunks.json").write_text(json.dumps({"chunks": ["Not in the text at all.", "x", "tail"]}))
+        (folder / "chunks.json").write_text(json.dumps({"source_text": "", "solution_text": "",
+                                                       "chunks": ["Not in the text at all.", "x", "tail"]}))
         args += ["--sentences", "file"]
     else:
-        (folder / "base_solution.json").write_text(json.dumps({"prompt": ""}))
+        (folder / "base_solution.json").write_text(json.dumps({"prompt": "", "solution": "", "answer": ""}))
     code = main(["heads", "--model", "tiny-qwen2", "--traces", str(folder), "--out", str(out), *args])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and not out.exists()

@@ -14,9 +14,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from anchors.disk.jsonio import read_json
 from anchors.core.metrics import resampling_accuracy
-from anchors.pipelines.reference import EXACT, TOLERANCE, compare_trace, demo_traces, reproduce
+from anchors.disk.jsonio import read_json
+from anchors.pipelines.reference import (
+    EXACT,
+    TOLERANCE,
+    compare_trace,
+    demo_traces,
+    reproduce,
+)
 from anchors.settings import demo_dir
 
 SUBSET_SENTENCES = 12
@@ -73,8 +79,8 @@ def test_rebuilt_folder_is_paper_layout(traces: list[Path], tmp_path: Path) -> N
     data = load_problem_dir(out)
     resampled = read_json(traces[0] / "chunks_resampled.json", expect=dict)
     assert {k for k, v in resampled.items() if v} >= {str(k) for k in data.rollouts if data.rollouts[k]}
-    assert data.rollouts[0][0].chunk_removed == data.sentences[0]
-    assert [r.chunk_resampled for r in data.rollouts[0]] == resampled["0"]
+    assert data.rollouts[0][0].sentence_removed == data.sentences[0]
+    assert [r.sentence_resampled for r in data.rollouts[0]] == resampled["0"]
 
 
 @pytest.mark.reference_full

@@ -1,6 +1,6 @@
 """The hypothesis suite runs from a filled store with --no-generate: no GPU, no model weights, no hub.
 
-A store is filled with simulated rollouts under qwen14b's folder (fixtures/simstore.py), then
+A store is filled with simulated rollouts under qwen14b's folder (tests/helpers/simstore.py), then
 `pytest hypotheses/ -m qwen14b --no-generate` runs in a subprocess with HF_HUB_OFFLINE=1. The sent cases must be
 decided (pass or fail; none errors), the llm cases must skip saying the weights are missing, and report.html and
 results.json must be written. Runs MiniLM on ~1,000 distinct sentences: about 30 s on one CPU core.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from anchors.gpu.model import MODEL_SPECS, store_name
+from anchors.gpu.model import MODEL_SPECS, store_folder
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -24,12 +24,12 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def offline_run(tmp_path_factory):
     from anchors.core import sim
-    from fixtures.simstore import fill_store
+    from tests.helpers.simstore import fill_store
 
     root = tmp_path_factory.mktemp("offline")
     spec = sim.SimSpec.default(n_random=2, n_sentences=60)
     model_id = MODEL_SPECS["qwen14b"].model_id
-    fill_store(root / "store", model_id, store_name(model_id, "qwen14b"), "6481", spec)
+    fill_store(root / "store", model_id, store_folder(model_id, "qwen14b"), "6481", spec)
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", MPLBACKEND="Agg",
                HF_HOME=str(root / "empty-hf-home"))  # an empty HF cache: no weights can be found
     cmd = [sys.executable, "-m", "pytest", "hypotheses/", "-m", "qwen14b", "--no-generate", "-q",

@@ -1,0 +1,170 @@
+"""One experiment: per condition, the importance inputs of one (model, problem, embedder), and its confounds.
+
+An `Experiment` holds, per condition ("none", "receiver-k20", "random-k20-s0", ...), an `Arm`: the rollout arrays
+with the embedder's dissimilar split (`anchors.core.bootstrap.TraceArrays`), the cosines behind that split and the
+condition's accuracy. The hypothesis modules read every statistic from it. Pure: numpy and records, no torch, no
+disk; `anchors.pipelines.experiment` builds it from the store, the engine or the simulator.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from anchors.errors import Unavailable
+
+FLOOR, CEILING = 0.05, 0.95
+"""Accuracy outside (0.05, 0.95) under a condition makes every importance ~0 (METHOD appendix 8): flagged."""
+MIN_DISSIMILAR = 0.05
+"""Below 5% dissimilar resamples the cf split is nearly empty and cf importance is 0 by construction (appendix 12)."""
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One condition of one experiment: the importance inputs and the confound measurements."""
+
+    condition: str
+    """"none", "receiver-k20", "random-k20-s0", ..."""
+    trace: Any
+    """anchors.core.bootstrap.TraceArrays: rollout arrays [n_sent, R] with the embedder's dissimilar split."""
+    cosines: tuple[np.ndarray, ...]
+    """Per sentence: cosine(resampled sentence, removed sentence) of each valid rollout, [n_valid_i]."""
+    accuracy: float
+    """Fraction correct over every decidable rollout of this condition (NaN when none is decidable)."""
+
+    @property
+    def dissimilar_fraction(self) -> float:
+        """Share of valid resamples that the embedder calls dissimilar (NaN with no valid rollout)."""
+        n_valid = int(self.trace.valid.sum())
+        return float(self.trace.dissimilar.sum() / n_valid) if n_valid else math.nan
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """Everything the hypothesis tests need for one (model, problem, embedder)."""
+
+    model: str
+    """Model id of the suite: "qwen14b", "organism", "sim", ..."""
+    problem: str
+    """Problem id (or a description of the pooled problems)."""
+    embedder: str
+    """"sent" (all-MiniLM-L6-v2) or "llm" (the model's own input embeddings)."""
+    sentences: tuple[str, ...]
+    """The base CoT's sentences."""
+    tags: tuple[str, ...]
+    """One category per sentence (METHOD §5.1 taxonomy)."""
+    arms: dict[str, Arm]
+    """condition -> Arm; always "none", usually "receiver-k<k>" and "random-k<k>-s<seed>" draws."""
+    source: str
+    """Where the rollouts came from: "sim", "store:<dir>", "engine:<model>"."""
+    labeler: str
+    """Which labeler produced `tags`, with its measured agreement when known."""
+    reliability: tuple[float, int] | None = None
+    """Receiver-head split-half Pearson r and the number of heads it is over; None when not measured."""
+    settings: dict[str, Any] = field(default_factory=dict)
+    """Settings that change the numbers (rollouts per sentence, k, threshold, seeds, sampling)."""
+    n_boot: int = 1000
+    """Bootstrap replicates for every CI (--n-boot)."""
+    metric: str = "drop"
+    """Importance metric (--metric): "drop" = -cf_acc (accuracy lost, >0 = important) or "kl" = cf_kl (nats)."""
+    _boots: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def boot(self, *conditions: str) -> Any:
+        """Two-level bootstrap (anchors.core.bootstrap), paired over conditions (default: every condition, so
+        every claim of one experiment analyses the same sentences), memoised."""
+        from anchors.core.bootstrap import DEFAULT_SEED, bootstrap_conditions
+
+        conditions = conditions or tuple(self.arms)
+        key = tuple(conditions)
+        if key not in self._boots:
+            boot = bootstrap_conditions(self.traces(*conditions), list(self.tags), self.n_boot, DEFAULT_SEED,
+                                        metric=self.metric)
+            if not boot.usable.any():
+                raise Unavailable(f"{self.model}: no sentence has a defined importance under every condition "
+                                  f"({self._validity()})")
+            self._boots[key] = boot
+        return self._boots[key]
+
+    def _validity(self) -> str:
+        """Valid rollouts per condition, e.g. "valid rollouts: none 0/32, receiver-k1 0/32"."""
+        parts = []
+        for name, arm in self.arms.items():
+            total = int(arm.trace.n_rollouts.sum())
+            parts.append(f"{name} {int(arm.trace.valid.sum())}/{total}")
+        return "valid rollouts (a non-empty boxed answer): " + ", ".join(parts)
+
+    @property
+    def ablations(self) -> dict[str, tuple[str, ...]]:
+        """Ablation kind -> its conditions: {"receiver": (receiver,), "random": (draws...)} (present ones)."""
+        out = {}
+        if any(c.startswith("receiver") for c in self.arms):
+            out["receiver"] = (self.receiver,)
+        if self.randoms:
+            out["random"] = tuple(self.randoms)
+        return out
+
+    @property
+    def receiver(self) -> str:
+        """Name of the receiver-head condition."""
+        names = [c for c in self.arms if c.startswith("receiver")]
+        if not names:
+            raise Unavailable(f"{self.model}: no receiver-head condition was run")
+        return names[0]
+
+    @property
+    def randoms(self) -> list[str]:
+        """Names of the random-head draws, in seed order."""
+        return sorted(c for c in self.arms if c.startswith("random"))
+
+    def traces(self, *conditions: str) -> dict[str, Any]:
+        """condition -> TraceArrays, for `anchors.core.bootstrap.bootstrap_conditions`."""
+        return {c: self.arms[c].trace for c in conditions}
+
+    def confounds(self, conditions: tuple[str, ...] | None = None) -> list[str]:
+        """Confound flags for the conditions a verdict used (accuracy at floor/ceiling, empty dissimilar set)."""
+        flags = []
+        for name in conditions or tuple(self.arms):
+            arm = self.arms[name]
+            if not math.isnan(arm.accuracy) and not FLOOR < arm.accuracy < CEILING:
+                flags.append(f"accuracy {arm.accuracy:.2f} under {name} ({self.model}): importance ~0 everywhere, "
+                             f"dropdowns and decreases may be artifacts")
+            frac = arm.dissimilar_fraction
+            if not math.isnan(frac) and frac < MIN_DISSIMILAR:
+                flags.append(f"dissimilar fraction {frac:.3f} under {name} with {self.embedder}: cf importance is "
+                             f"0 by construction for most sentences")
+        return flags
+
+    def context(self, conditions: tuple[str, ...], **extra: Any) -> dict[str, Any]:
+        """The results.json / report context of a verdict on these conditions."""
+        return {
+            "model": self.model, "embedder": self.embedder, "problem": self.problem,
+            "conditions": list(conditions), "source": self.source,
+            "accuracy": {c: _num(self.arms[c].accuracy) for c in conditions},
+            "dissimilar_fraction": {c: _num(self.arms[c].dissimilar_fraction) for c in conditions},
+            "confounds": self.confounds(conditions),
+            "labelers": {f"{self.model}/problem {self.problem}": self.labeler},
+            "metric": self.metric,
+            "provenance": {"source": self.source, "metric": self.metric, "n_boot": self.n_boot, **self.settings},
+            "bootstrap_seeds": sorted({b.seed for b in self._boots.values()}),
+            "random_draw_means": _draw_spread(self, conditions),
+            **extra,
+        }
+
+
+def _draw_spread(exp: Experiment, conditions: tuple[str, ...]) -> dict[str, Any] | None:
+    """Mean importance over analysed sentences per random draw, and their spread (a confound of every
+    random-ablation verdict: one draw is not 'random heads')."""
+    draws = [c for c in conditions if c.startswith("random")]
+    boot = exp._boots.get(tuple(exp.arms))
+    if not draws or boot is None:
+        return None
+    means = {c: _num(float(np.nanmean(boot.point[c][boot.usable]))) for c in draws}
+    values = [v for v in means.values() if v is not None]
+    return {"per_draw": means, "sd": _num(float(np.std(values, ddof=1))) if len(values) > 1 else None}
+
+
+def _num(x: float) -> float | None:
+    return None if math.isnan(x) else round(float(x), 4)

@@ -1,0 +1,128 @@
+"""Build an `Experiment` (anchors.core.experiment): from stored problem folders, or from the simulated reasoner.
+
+* `arm_from_folders`: one condition's rollouts (one or several problem folders, pooled) -> an `Arm`: the embedder's
+  cosines, the dissimilar split, the trace arrays and the condition's accuracy.
+* `calibrated_llm_embedder`: the `llm` embedder with a threshold that matches `sent`'s dissimilar fraction under
+  `none` (METHOD appendix 12: 0.8 was tuned for MiniLM).
+* `sentence_tags`: one category per sentence, from chunks_labeled.json or the offline labeler, with its provenance.
+* `store_experiment`: every stored condition of one problem, checked to share one base CoT.
+* `sim_experiment`: the simulated reasoner (precomputed similarities, no embedder).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from anchors.core.experiment import Arm, Experiment
+from anchors.errors import AnchorsError, Unavailable
+
+log = logging.getLogger(__name__)
+
+SENT_THRESHOLD_NOTE = "fixed 0.8 (the paper's, tuned for all-MiniLM-L6-v2)"
+
+
+def arm_from_folders(datas: list, embedder: Any, condition: str) -> Arm:
+    """One condition's Arm pooled over problem folders (`ProblemDir`s): their sentences in order, next(i) kept
+    inside each trace (anchors.core.bootstrap.pool_traces), accuracy over every decidable rollout of every folder."""
+    from anchors.core.bootstrap import pool_traces, trace_arrays
+    from anchors.pipelines.importance import sentence_cosines, trace_data
+
+    parts, per_sentence, eligible, correct = [], [], 0, 0
+    for data in datas:
+        cosines = sentence_cosines(data, embedder)
+        sentences = trace_data(data, cosines, embedder.threshold)
+        per_sentence += [np.asarray(cosines[i])[s.valid & ~np.isnan(cosines[i])] if s is not None else np.zeros(0)
+                         for i, s in enumerate(sentences)]
+        eligible += sum(int(s.acc_eligible.sum()) for s in sentences if s is not None)
+        correct += sum(int((s.correct & s.acc_eligible).sum()) for s in sentences if s is not None)
+        parts.append(trace_arrays(sentences))
+    accuracy = correct / eligible if eligible else math.nan
+    return Arm(condition, parts[0] if len(parts) == 1 else pool_traces(parts), tuple(per_sentence), accuracy)
+
+
+def calibrated_llm_embedder(loaded: Any, sent: Any, nones: list) -> tuple[Any, str]:
+    """The `llm` embedder of `loaded` and a note on its threshold: calibrated so that its dissimilar fraction
+    under `none` (the given folders) equals `sent`'s; the raw cosines it reports are unaffected."""
+    from anchors.gpu.embedders import calibrate_threshold, get_embedder
+    from anchors.pipelines.importance import sentence_cosines
+
+    llm = get_embedder("llm", loaded.model, loaded.tokenizer)
+    sent_cos = np.concatenate([v for d in nones for v in sentence_cosines(d, sent).values()] or [np.zeros(0)])
+    llm_cos = np.concatenate([v for d in nones for v in sentence_cosines(d, llm).values()] or [np.zeros(0)])
+    sent_cos, llm_cos = sent_cos[~np.isnan(sent_cos)], llm_cos[~np.isnan(llm_cos)]
+    if not sent_cos.size:
+        return llm, "fixed 0.8 (no resamples to calibrate on)"
+    target = float(np.mean(sent_cos < sent.threshold))
+    llm.threshold = calibrate_threshold(llm_cos, target)
+    return llm, f"calibrated to {llm.threshold:.4f} so that its dissimilar fraction under none = sent's {target:.3f}"
+
+
+def sentence_tags(data: Any) -> tuple[list[str], str]:
+    """One category per sentence: the folder's chunks_labeled.json when present, else anchors.core.labeler."""
+    if data.tags is not None:
+        return [t[0] if t else "unknown" for t in data.tags], "chunks_labeled.json in the store"
+    from anchors.core.labeler import label_sentences, labeler_agreement
+
+    try:
+        tags = [tag for tag, _ in label_sentences(list(data.sentences), data.problem.problem)]
+    except AnchorsError as exc:  # no labels: every category claim skips (fewer than 3 sentences per category)
+        return ["unknown"] * len(data.sentences), f"no labels: the labeler could not run ({exc})"
+    try:
+        agreement = labeler_agreement()
+        note = (f"anchors.core.labeler (offline; leave-one-problem-out accuracy {agreement['accuracy']:.2f}, "
+                f"macro-F1 {agreement['macro_f1']:.2f} on {agreement['n_sentences']} published sentences)")
+    except Exception as exc:  # noqa: BLE001 - the agreement file is optional; say it is unmeasured
+        note = f"anchors.core.labeler (agreement not measured: {exc})"
+    return tags, note
+
+
+def load_conditions(found: dict[str, Path], model: str) -> dict[str, Any]:
+    """condition -> ProblemDir of each stored condition folder; all must share the `none` folder's sentences."""
+    from anchors.disk.formats import load_problem_dir
+
+    data = {c: load_problem_dir(p) for c, p in found.items()}
+    base = data["none"]
+    for condition, d in data.items():
+        if d.sentences != base.sentences:
+            raise Unavailable(f"{model}: the {condition} folder {d.path} has other sentences than the 'none' "
+                              f"folder; conditions must share one base CoT (regenerate it)")
+    return data
+
+
+def store_experiment(model: str, problem: str, embedder_name: str, data: dict[str, Any], embedder: Any,
+                     threshold_note: str, reliability: tuple[float, int] | None, settings: dict[str, Any],
+                     n_boot: int, metric: str) -> Experiment:
+    """The experiment of one problem's stored conditions (`load_conditions`) under one embedder."""
+    base = data["none"]
+    arms = {c: arm_from_folders([d], embedder, c) for c, d in data.items()}
+    tags, labeler = sentence_tags(base)
+    return Experiment(model=model, problem=problem, embedder=embedder_name, sentences=tuple(base.sentences),
+                      tags=tuple(tags), arms=arms, source=f"store:{base.path.parent.parent.name}", labeler=labeler,
+                      reliability=reliability,
+                      settings={"embedder_threshold": embedder.threshold, "embedder_source": embedder.source,
+                                "threshold_note": threshold_note, **settings},
+                      n_boot=n_boot, metric=metric)
+
+
+def sim_experiment(spec: Any, problem: str, variant: str, n_boot: int, metric: str) -> Experiment:
+    """The simulated reasoner under `spec` (anchors.core.sim.SimSpec): planted effects, precomputed similarities."""
+    from anchors.core import sim
+
+    arms = {}
+    for condition in spec.conditions:
+        raw = sim.simulate_raw(spec, condition)
+        cosines = tuple(raw["similarity"][i][raw["valid"][i]] for i in range(spec.n_sentences))
+        accuracy = float(raw["correct"].sum() / raw["valid"].sum()) if raw["valid"].any() else math.nan
+        arms[condition] = Arm(condition, sim.simulate_arrays(spec, condition), cosines, accuracy)
+    return Experiment(model="sim", problem=problem, embedder="sent",
+                      sentences=tuple(s.text for s in sim.sim_sentences(spec)), tags=tuple(sim.sim_tags(spec)),
+                      arms=arms, source=f"sim:{variant}", labeler="planted tags (simulated reasoner)",
+                      reliability=None,
+                      settings={"sim_spec": variant, "n_sentences": spec.n_sentences, "n_rollouts": spec.n_rollouts,
+                                "seed": spec.seed},
+                      n_boot=n_boot, metric=metric)

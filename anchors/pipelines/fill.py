@@ -1,0 +1,148 @@
+"""Fill the rollout store: the one path from a request (model, problems, condition, sentences, n) to stored rollouts.
+
+Both the `anchors rollouts` command and the hypothesis suite's fixtures call `fill_store`; neither starts a
+subprocess. Order of work, so that bad input never touches the store: the store says what is missing (which
+checks provenance first, and writes nothing); only then is the model loaded (lazily, through `load`), every
+prompt checked against its context, the problem files written, and each rollout appended as it finishes (each
+append atomic, so a kill loses at most the rollouts in flight and a re-run makes exactly those).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from anchors.core.prompts import prefix_without_sentence, rollout_prompt
+from anchors.core.sentences import cot_text
+from anchors.disk.formats import ProblemFolder
+from anchors.disk.store import RolloutStore
+from anchors.errors import InputError, Unavailable
+from anchors.records import BaseCoT
+
+log = logging.getLogger(__name__)
+
+Todo = dict[tuple[str, int], list[int]]
+"""(problem id, sentence index) -> rollout indices still to make."""
+
+
+def base_cot(folder: ProblemFolder, problem_id: str | None = None) -> BaseCoT:
+    """The BaseCoT of a problem folder; its id is the folder's `problem_<id>` suffix unless given."""
+    pid = problem_id or folder.path.name.removeprefix("problem_")
+    if not folder.problem.problem.strip():
+        raise InputError(folder.path / "problem.json", "field 'problem' is empty", "use another problem")
+    return BaseCoT(problem_id=pid, problem=folder.problem, base_solution=folder.base_solution,
+                   sentences=list(folder.sentences), source_text=cot_text(folder.base_solution.full_cot))
+
+
+def missing(store: RolloutStore, cots: Sequence[BaseCoT], n: int, sentences: range | None = None) -> Todo:
+    """What the store lacks for `n` rollouts per sentence (all sentences, or `sentences` of each CoT).
+
+    Checks the stored provenance (ProvenanceMismatch) and writes nothing.
+    """
+    todo: Todo = {}
+    for cot in cots:
+        wanted = range(len(cot.sentences)) if sentences is None else sentences
+        for i in wanted:
+            ks = store.missing(cot.problem_id, i, n)
+            if ks:
+                todo[(cot.problem_id, i)] = ks
+    return todo
+
+
+def fill_store(store: RolloutStore, cots: Sequence[BaseCoT], condition: Any, load: Callable[[], Any], n: int,
+               sentences: range | None = None, *, no_generate: bool = False, how_to_fill: str = "",
+               batch_size: int = 64, progress: bool = False) -> int:
+    """Generate what `store` lacks for `cots` under `condition`; returns how many rollouts were added.
+
+    `load()` returns the `LoadedModel` and is called only when something is missing. With `no_generate`, a gap
+    raises `Unavailable` naming `how_to_fill` instead. `store.spec` must be the condition's (name and heads).
+    """
+    todo = missing(store, cots, n, sentences)
+    if not todo:
+        return 0
+    n_missing = sum(map(len, todo.values()))
+    if no_generate:
+        raise Unavailable(f"{n_missing} rollouts of condition {condition.name} are not in the store "
+                          f"{store.root} and --no-generate was given: {how_to_fill}")
+    loaded = load()
+    _check_model(store, loaded)
+    requests = _requests(store, {c.problem_id: c for c in cots}, todo)
+    _check_context(loaded, requests, store.spec.sampling.max_new_tokens)
+    for cot in cots:
+        store.write_problem(cot.problem_id, cot.problem, cot.base_solution, cot.sentences, cot.source_text)
+    log.info("generating %d rollouts under %s into %s", len(requests), condition.name, store.condition_dir)
+    return _generate(store, loaded, requests, condition, batch_size, progress)
+
+
+def _check_model(store: RolloutStore, loaded: Any) -> None:
+    spec = store.spec
+    if (loaded.model_id, loaded.revision, loaded.dtype) != (spec.model_id, spec.revision, spec.dtype):
+        raise InputError(f"model {loaded.name!r}", f"loaded {loaded.model_id}@{loaded.revision} ({loaded.dtype}) but "
+                         f"the store run is for {spec.model_id}@{spec.revision} ({spec.dtype})",
+                         "re-run; the model folder changed while starting")
+
+
+def _requests(store: RolloutStore, cots: dict[str, BaseCoT], todo: Todo) -> list:
+    from anchors.gpu.generate import RolloutRequest
+
+    mode = store.spec.prompt_mode
+    out = []
+    for (pid, i), ks in todo.items():
+        cot = cots[pid]
+        prompt = rollout_prompt(cot.problem.problem, cot.sentences, i, mode)
+        out += [RolloutRequest(problem_id=pid, sent_idx=i, rollout_idx=k, prompt=prompt, seed=store.seed(pid, i, k),
+                               sentence_removed=cot.sentences[i],
+                               prefix_without_sentence=prefix_without_sentence(cot.sentences, i, mode),
+                               gt_answer=cot.problem.gt_answer) for k in ks]
+    return out
+
+
+def _check_context(loaded: Any, requests: list, max_new_tokens: int) -> None:
+    for request in {r.prompt: r for r in requests}.values():  # one per distinct prompt (one per sentence)
+        n = len(loaded.tokenizer(request.prompt).input_ids)
+        if n + max_new_tokens > loaded.max_context:
+            raise InputError(f"sentence {request.sent_idx}", f"prompt of {n} tokens + {max_new_tokens} new tokens "
+                             f"exceeds the model's context of {loaded.max_context}",
+                             "lower --max-new-tokens or narrow --sentences")
+
+
+def _generate(store: RolloutStore, loaded: Any, requests: list, condition: Any, batch_size: int,
+              progress: bool) -> int:
+    """Run the engine; append each sentence's rollouts as soon as its last one finishes (one atomic write per
+    sentence; a kill loses only the sentences still in flight, and a re-run makes exactly those)."""
+    from anchors.gpu.generate import generate_rollouts
+
+    pending: dict[tuple[str, int], int] = {}
+    for r in requests:
+        pending[(r.problem_id, r.sent_idx)] = pending.get((r.problem_id, r.sent_idx), 0) + 1
+    done: dict[tuple[str, int], list] = {}
+    made = 0
+    for request, rollout in generate_rollouts(loaded, requests, condition=condition, sampling=store.spec.sampling,
+                                              batch_size=batch_size, progress=progress):
+        key = (request.problem_id, request.sent_idx)
+        done.setdefault(key, []).append(rollout)
+        if len(done[key]) == pending[key]:
+            made += store.append(*key, done.pop(key))
+    return made
+
+
+def fill_condition(loaded: Any, store_root: str | Path, condition: Any, cots: Sequence[BaseCoT], sampling: Any,
+                   prompt_mode: str, *, no_generate: bool = False, how_to_fill: str = "",
+                   batch_size: int = 64) -> dict[str, Path]:
+    """`fill_store` for an already loaded model: every sentence of every CoT, `sampling.n_rollouts` each.
+    Returns problem id -> its folder under the condition."""
+    from anchors.disk.store import RunSpec
+
+    spec = RunSpec.for_model(loaded, sampling=sampling, condition=condition.name, prompt_mode=prompt_mode,
+                             condition_info=condition.provenance())
+    store = RolloutStore(store_root, spec)
+    fill_store(store, cots, condition, lambda: loaded, sampling.n_rollouts, no_generate=no_generate,
+               how_to_fill=how_to_fill, batch_size=batch_size)
+    return problem_folders(store, cots)
+
+
+def problem_folders(store: RolloutStore, cots: Sequence[BaseCoT]) -> dict[str, Path]:
+    """problem id -> its folder under the store's condition."""
+    return {c.problem_id: store.problem_dir(c.problem_id) for c in cots}
