@@ -84,7 +84,7 @@ def _weights(model: str) -> str | None:
 def _fetch(model: str, problem: str, base: str, dataset: str | None, revision: str | None, source: str | None,
            published_rollouts: bool, traces: bool) -> tuple[str, Any, list[Any], Any]:
     """(the problem's dataset path, its fetched folder, the trace folders found, the dataset) in one read pass."""
-    from anchors.disk.fetched import PAPER_PROBLEMS, fetch_problems, problem_rel
+    from anchors.disk.fetched import PAPER_PROBLEMS, fetch_problems, mark_traces, problem_rel
     from anchors.disk.hub import open_dataset
 
     folder = _published_folder(model, source)
@@ -93,7 +93,10 @@ def _fetch(model: str, problem: str, base: str, dataset: str | None, revision: s
     copy = open_dataset(dataset, revision)
     found = fetch_problems(copy, [rel, *(r for r in trace_rels if r != rel)], required=[rel],
                            rollouts=[rel] if published_rollouts else [])
-    return rel, found[rel], [f for r, f in found.items() if r != rel and f is not None], copy
+    traced = [r for r in trace_rels if found[r] is not None]
+    if traced:
+        mark_traces(folder, traced, copy.commit)
+    return rel, found[rel], [found[r] for r in traced], copy
 
 
 def fetch_command(

@@ -57,13 +57,29 @@ def problem_rel(model_folder: str, problem_id: str | int, base: str = "correct")
     return f"{model_folder}/{PAPER_SAMPLING_FOLDER}/{base}_base_solution/problem_{problem_id}"
 
 
+TRACES_FILE = "heads_traces.json"
+"""Written in a model folder of the cache once `anchors fetch` fetched its head-discovery traces."""
+
+
 def traces_dir(folder: str) -> Path:
-    """Where a model folder's head-discovery traces are: the fetched ones (`anchors fetch`) when present, else the
-    reference demo data's; the fetched folder (to be made by `anchors fetch`) when neither exists."""
+    """Where a model folder's head-discovery traces are: the cache's model folder once `anchors fetch` fetched them
+    (discovery then reads every published trace fetched there, the held-out problems excepted, as §6.5 reads every
+    problem folder), else the reference demo data's; the cache folder (to be filled by `anchors fetch`) when
+    neither exists."""
     from anchors.settings import demo_dir
 
     fetched, demo = dataset_root() / folder, demo_dir() / folder
-    return fetched if fetched.is_dir() or not demo.is_dir() else demo
+    return fetched if (fetched / TRACES_FILE).is_file() or not demo.is_dir() else demo
+
+
+def mark_traces(folder: str, rels: list[str], commit: str) -> Path:
+    """Record that the head-discovery traces of a model folder were fetched (which ones, from which commit)."""
+    from anchors.disk.provenance import make_provenance
+
+    path = dataset_root() / folder / TRACES_FILE
+    write_json_atomic(path, {"provenance": make_provenance({"commit": commit}).model_dump(mode="json"),
+                             "traces": sorted(rels)})
+    return path
 
 
 def published_rollouts_in(problem_folder: str | Path) -> dict[str, Any] | None:
