@@ -103,8 +103,8 @@ def fetch_command(
     model: str = typer.Option(..., "--model", help="qwen14b, llama8b, qwen3_14b, a tiny model, an HF id or a path."),
     problem: str = typer.Option("6481", "--problem", help="MATH problem id (the note's: 6481)."),
     base: str = typer.Option("correct", "--base", help="correct or incorrect base solution."),
-    store: Path = typer.Option(Path(os.environ.get("ANCHORS_STORE", "store")), "--store",
-                               help="Rollout store to import into (default: env ANCHORS_STORE, else ./store)."),
+    store: Optional[Path] = typer.Option(None, "--store", help="Rollout store to import into (default: env "
+                                         "ANCHORS_STORE, else ./store)."),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset id or a local folder of its parquet "
                                           "shards (default: env ANCHORS_DATASET, else uzaymacar/math-rollouts)."),
     revision: Optional[str] = typer.Option(None, "--revision", help="Dataset revision to pin (default: main)."),
@@ -118,6 +118,7 @@ def fetch_command(
     check the weights: everything `pytest hypotheses/ -m MODEL` needs besides the GPU."""
     if base not in BASES:
         raise InputError("--base", f"{base!r} is not one of {', '.join(BASES)}")
+    store = store or Path(os.environ.get("ANCHORS_STORE", "store"))
     rel, fetched, trace_folders, copy = _fetch(model, problem, base, dataset, revision, source,
                                                published_rollouts, traces)
     read = fetched.read

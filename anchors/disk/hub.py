@@ -62,7 +62,8 @@ class DatasetRead(BaseModel):
     row_groups_content_read: int
     """Row groups whose `content` column was read (they held a wanted file)."""
     bytes_read: int
-    """Bytes read from the shards, footers included."""
+    """Bytes read from the shards, footers included; a byte read twice counts twice (so on tiny shards this can
+    exceed `bytes_total`). Over the hub (uncached ranged reads) it is what was transferred."""
     bytes_total: int
     """Bytes of all shards: the cost of downloading or scanning the whole table."""
     files: int
