@@ -107,7 +107,7 @@ def attachments_html(items: Sequence[dict[str, Any]]) -> str:
             continue
         w, h = round(a["width_in"] * 96), round(a["height_in"] * 96)
         out.append(f'<figure><img src="data:image/png;base64,{a["png"]}" width="{w}" height="{h}" '
-                   f'alt="{esc(a["alt"])}" loading="lazy"><figcaption>{esc(a["alt"])}</figcaption></figure>')
+                   f'alt="{esc(a["alt"])}"><figcaption>{esc(a["alt"])}</figcaption></figure>')
     return "".join(out)
 
 
