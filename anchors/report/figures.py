@@ -104,20 +104,28 @@ def category_boxes(values: Mapping[str, Mapping[str, Sequence[float]]], title: s
                         ha="center", va="bottom", fontsize=10, color="#444444")
                 continue
             boxes = ax.boxplot([xs], positions=[i + offset], widths=width * 0.9, patch_artist=True,
-                               showfliers=True, flierprops={"markersize": 3})
+                               showfliers=True, flierprops={"markersize": 3}, medianprops={"color": "#000000"})
             boxes["boxes"][0].set_facecolor(colour(condition, conditions))
             boxes["boxes"][0].set_alpha(0.75)
-    counts = ["/".join(str(len(_finite(values[c].get(cat, ())))) for c in conditions) for cat in categories]
+    counts = []
+    for cat in categories:
+        ns = [len(_finite(values[c].get(cat, ()))) for c in conditions]
+        counts.append(str(ns[0]) if len(set(ns)) == 1 else "/".join(map(str, ns)))
     ax.set_xticks(range(len(categories)))
     ax.set_xticklabels([f"{pretty(c).replace(' ', chr(10))}\nn = {n}" for c, n in zip(categories, counts)])
     ax.set_xlim(-0.6, len(categories) - 0.4)
-    ax.set_xlabel("sentence category (n = analysed sentences per condition, in legend order)")
+    ax.set_xlabel("sentence category (n = analysed sentences; per condition in legend order where they differ)")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.legend(handles=[Patch(color=colour(c, conditions), alpha=0.75, label=c) for c in conditions],
-              loc="upper left", bbox_to_anchor=(1.0, 1.0), title="condition")
-    fig.tight_layout()
+    _legend_below(fig, [Patch(color=colour(c, conditions), alpha=0.75, label=c) for c in conditions])
     return fig
+
+
+def _legend_below(fig: Figure, handles: list) -> None:
+    """The legend in rows of 5 under the axes, which then take the figure's full width."""
+    rows = math.ceil(len(handles) / 5)
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 5), frameon=False)
+    fig.tight_layout(rect=(0, (0.1 + 0.28 * rows) / fig.get_figheight(), 1, 1))
 
 
 def importance_along_cot(series: Mapping[str, Sequence[float]], runs: Mapping[str, Sequence[tuple[int, int]]],
@@ -131,7 +139,7 @@ def importance_along_cot(series: Mapping[str, Sequence[float]], runs: Mapping[st
     zoom: sentence range [start, end) for the lower panel (the note zooms on sentences 100-125).
     """
     conditions = list(series)
-    fig = Figure(figsize=(FULL_WIDTH, 6.4 if zoom else 3.8))
+    fig = Figure(figsize=(FULL_WIDTH, 6.8 if zoom else 4.2))
     axes = [fig.add_subplot(2 if zoom else 1, 1, 1)]
     if zoom:
         axes.append(fig.add_subplot(2, 1, 2))
@@ -146,20 +154,19 @@ def importance_along_cot(series: Mapping[str, Sequence[float]], runs: Mapping[st
         ax.set_ylabel(ylabel)
         ax.set_xlabel("sentence index" + (" (pooled traces, dashed lines between traces)" if boundaries else ""))
         if k == 1 and zoom:
-            ax.set_xlim(zoom[0] - 0.5, zoom[1] - 0.5)
+            ax.set_xlim(zoom[0] - 0.5, min(zoom[1], max(len(ys) for ys in series.values())) - 0.5)
             ax.set_title(f"zoom: sentences {zoom[0]}–{zoom[1] - 1}")
     axes[0].set_title(title)
     handles, _ = axes[0].get_legend_handles_labels()
     handles += [Patch(color=colour(c, conditions), alpha=0.15, label=f"dropdown run ({c})") for c in runs if runs[c]]
     if boundaries:
         handles.append(Line2D([], [], color="#333333", ls="--", lw=0.8, label="trace boundary"))
-    axes[0].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.tight_layout()
+    _legend_below(fig, handles)
     return fig
 
 
 def similarity_spread(values: Mapping[str, Sequence[float]], title: str,
-                      ylabel: str = "cosine similarity, resample vs removed sentence (−1…1)") -> Figure:
+                      ylabel: str = "cosine similarity\n(resample vs removed sentence)") -> Figure:
     """Distribution of cosine similarities per group (condition or embedder), as boxes with jittered points."""
     groups = list(values)
     fig = Figure(figsize=(max(6.0, 1.6 * len(groups) + 2.0), 4.0))
@@ -187,8 +194,8 @@ def _pad_flat_axis(ax, ys: Sequence[float], min_span: float = 0.02) -> None:
     """Values that are all (nearly) equal get a y range of at least `min_span`, so the ticks read 0.99, 1.00,
     1.01 instead of offset notation on a 1e-12 range (the old H7/H8 axes)."""
     if ys and max(ys) - min(ys) < min_span:
-        centre = (max(ys) + min(ys)) / 2
-        ax.set_ylim(centre - min_span, centre + min_span)
+        high = min((max(ys) + min(ys)) / 2 + min_span, 1.0 + min_span / 10)  # a cosine never exceeds 1
+        ax.set_ylim(high - 2 * min_span, high)
 
 
 def draws_distribution(draws: Mapping[str, float], receiver: float, title: str, xlabel: str) -> Figure:

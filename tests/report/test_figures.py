@@ -27,8 +27,10 @@ def _built() -> list[Figure]:
 
 
 def _texts(fig: Figure) -> list:
+    legends = list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend()]
     return [t for ax in fig.axes for t in ax.texts + ax.get_xticklabels() + ax.get_yticklabels()
-            + [ax.xaxis.label, ax.yaxis.label, ax.title] if t.get_text()]
+            + [ax.xaxis.label, ax.yaxis.label, ax.title] if t.get_text()] + \
+        [t for legend in legends for t in legend.get_texts()]
 
 
 def test_every_builder_returns_a_figure_without_pyplot():
@@ -59,7 +61,7 @@ def test_an_empty_category_is_marked_n_0():
 
 def test_pooled_traces_get_boundaries_and_runs_a_legend():
     fig = _built()[1]
-    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert "trace boundary" in labels and "dropdown run (none)" in labels
 
 
