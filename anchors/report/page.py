@@ -74,7 +74,7 @@ def what_was_run(results: dict[str, Any]) -> str:
         seeds += [f"simulation seed {settings['seed']}"] if settings.get("seed") is not None else []
         seeds += [f"bootstrap seed {d['bootstrap_seed']} ({d['n_boot']} replicates)"] if d.get("bootstrap_seed") else []
         items.append(("Seeds", esc("; ".join(seeds))))
-        items.append(("Labels", esc(d["labeler"].split(";")[0])))
+        items.append(("Labels", esc(d["labeler"].split(" (")[0]) + ' (<a href="#labels">details</a>)'))
     metric = next((d["metric"] for d in results["experiments"]), options.get("metric"))
     if metric:
         items.append(("Metric", esc(metric_label(metric))))

@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from anchors.report.rows import NOT_HELD, claim_order, column_of, row_from_phase, row_label, verdict_row
+from anchors.report.rows import claim_order, column_of, row_from_phase, row_label, verdict_row
 
 log = logging.getLogger(__name__)
 
@@ -202,11 +202,7 @@ class ReportCollector:
     @pytest.hookimpl(tryfirst=True)
     def pytest_report_teststatus(self, report: pytest.TestReport, config: pytest.Config) -> tuple | None:
         row = row_from_report(report)
-        if row is None or row["verdict"] not in _STATUS:
-            return None
-        if row["verdict"] in NOT_HELD and not report.failed:
-            return None
-        return _STATUS[row["verdict"]]
+        return None if row is None else _STATUS.get(row["verdict"])
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.rows:

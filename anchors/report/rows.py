@@ -78,7 +78,10 @@ def row_from_phase(test: str, when: str, outcome: str, props: dict[str, Any], lo
     if outcome in ("skipped", "failed"):
         base = decided or {**props["params"], **props.get("trace", {}), "confounds": []}
         if outcome == "skipped":
-            return {"test": test, **base, "verdict": "skip", "message": skip_reason(longrepr)}
+            # A verdict the claims layer skips on (e.g. underpowered) keeps its outcome; any other skip is "skip".
+            kept = decided is not None and decided["verdict"] in ("confounded", "underpowered")
+            return {"test": test, **base, "verdict": decided["verdict"] if kept else "skip",
+                    "message": decided["message"] if kept else skip_reason(longrepr)}
         verdict = "xpass" if longrepr.startswith("[XPASS(strict)]") else "error"
         text = longrepr.strip()
         return {"test": test, **base, "verdict": verdict, "message": text.splitlines()[-1][:500] if text else "",

@@ -112,6 +112,8 @@ def accuracy_sentence(model: str, conditions: dict[str, dict[str, Any]]) -> str:
     """"On organism, accuracy is 0.84 without ablation, 0.12 under receiver-k4 and 0.61, 0.38, 0.77 under the 3
     random draws."""
     acc = {c: f["accuracy"] for c, f in conditions.items() if f.get("accuracy") is not None}
+    if not acc:
+        return f"On {model}, no rollout has a decidable answer under any condition, so no accuracy is defined."
     if "none" not in acc:
         return ""
     parts = [f"{acc[c]:.2f} under {c}" for c in acc if c.startswith("receiver")]
@@ -143,6 +145,10 @@ def summary_sentences(rows: Sequence[dict[str, Any]], experiments: Sequence[dict
         if all(r["verdict"] == "skip" for r in members):
             continue
         out.append(column_sentence(column, members))
+    if rows and all(r["verdict"] == "skip" for r in rows):
+        reason = Counter(str(r.get("message", "")) for r in rows).most_common(1)[0][0]
+        out.append(f"No claim could be decided in this run: all {len(rows)} cases are undecided "
+                   f"(most often: {reason.rstrip('.')}).")
     return out
 
 
@@ -195,10 +201,12 @@ def verdict_matrix(rows: Sequence[dict[str, Any]]) -> str:
         tip = html.escape(f"{shown}: {first.get('title', '')}", quote=True)
         body.append(f"<tr><th scope='row' title=\"{tip}\"><span class='claim-id'>{html.escape(shown)}</span> {title}"
                     f"</th>{tds}</tr>")
-    left_out = "".join(f"<li>{html.escape(' · '.join(c))}: not run ({html.escape(reason)})</li>"
+    left_out = "".join(f"<li>{html.escape(' · '.join(c))}: every case undecided ({html.escape(reason)})</li>"
                        for c, reason in hidden.items())
-    return (f'<table class="matrix" id="matrix"><thead><tr><th scope="col">claim</th>{head}</tr></thead>'
-            f"<tbody>{''.join(body)}</tbody></table>"
+    table = (f'<table class="matrix" id="matrix"><thead><tr><th scope="col">claim</th>{head}</tr></thead>'
+             f"<tbody>{''.join(body)}</tbody></table>" if columns else
+             '<p class="matrix" id="matrix">No claim was decided in this run (every case was skipped; reasons below).</p>')
+    return (table
             + (f'<ul class="left-out">{left_out}</ul>' if left_out else "") + legend_html(rows))
 
 

@@ -35,7 +35,7 @@ def test_matrix_cells_hold_outcome_and_estimate_and_link_to_their_section():
     html = verdict_matrix(ROWS + [_row(11, "skip", model="sim", embedder="llm", message="no embedder")])
     assert html.count("<b>holds</b> <span class=est>2.5 [2.1, 3]</span>") == 3
     assert 'href="#v-t3"' in html and "claim 3" in html
-    assert "sim · llm: not run (no embedder)" in html  # a column where every case skipped is listed, not drawn
+    assert "sim · llm: every case undecided (no embedder)" in html  # a column where every case skipped is listed, not drawn
     assert "sim<br>" not in html
 
 
@@ -50,3 +50,14 @@ def test_every_outcome_colour_pair_meets_wcag_aa():
         light, dark = sorted((_luminance(o.background), _luminance(o.text)), reverse=True)
         assert (light + 0.05) / (dark + 0.05) >= 4.5, name
     assert len({o.background for o in OUTCOMES.values()}) == len(OUTCOMES)  # confounded, underpowered: own colours
+
+
+def test_a_run_without_a_decided_claim_says_so():
+    from anchors.report.summary import summary_sentences
+
+    rows = [_row(i, "skip", message="no valid rollouts") for i in range(3)]
+    digest = {"model": "tiny", "source": "store:x", "conditions": {"none": {"accuracy": None}}}
+    assert summary_sentences(rows, [digest]) == [
+        "On tiny, no rollout has a decidable answer under any condition, so no accuracy is defined.",
+        "No claim could be decided in this run: all 3 cases are undecided (most often: no valid rollouts)."]
+    assert "No claim was decided in this run" in verdict_matrix(rows)
