@@ -70,12 +70,15 @@ def explorer_payload(exp: Experiment) -> dict[str, Any]:
 
     starts = trace_starts(exp)
     strings = _Strings()
-    resamples, similarity = {}, {}
+    resamples, similarity, dissimilar = {}, {}, {}
+    threshold = float(exp.settings.get("embedder_threshold", 0.8))
     for c, arm in exp.arms.items():
         per = arm.resamples or tuple(() for _ in exp.sentences)
         resamples[c] = [[[strings.id(r.text), strings.id(r.answer), -1 if r.correct is None else int(r.correct),
                           int(r.valid), r.n_tokens] for r in rows] for rows in per]
         similarity[c] = [[num(r.similarity, 3) for r in rows] for rows in per]
+        # Decided here on the exact cosine: a calibrated threshold can sit within 1e-15 of 1, below the rounding.
+        dissimilar[c] = [[int(r.valid and r.similarity < threshold) for r in rows] for rows in per]
     sentences = [[text, tag, int(np.searchsorted(starts, i, side="right"))]
                  for i, (text, tag) in enumerate(zip(exp.sentences, exp.tags))]
     return {"dataset": f"{exp.model}|{exp.source}", "model": exp.model, "problem": exp.problem,
@@ -83,8 +86,8 @@ def explorer_payload(exp: Experiment) -> dict[str, Any]:
             "conditions": list(exp.arms), "sentences": sentences, "n_traces": len(starts) + 1,
             "strings": strings.values, "resamples": resamples, "has_resamples": any(
                 a.resamples is not None for a in exp.arms.values()), "embedder": exp.embedder,
-            "threshold": num(exp.settings.get("embedder_threshold", 0.8)), "importance": _importance(exp),
-            "similarity": similarity}
+            "threshold": threshold, "importance": _importance(exp), "similarity": similarity,
+            "dissimilar": dissimilar}
 
 
 def merge_payloads(payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -94,10 +97,11 @@ def merge_payloads(payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for p in payloads:
         ds = datasets.get(p["dataset"])
         if ds is None:
-            shared = {k: v for k, v in p.items() if k not in ("embedder", "threshold", "importance", "similarity")}
+            own = ("embedder", "threshold", "importance", "similarity", "dissimilar")
+            shared = {k: v for k, v in p.items() if k not in own}
             ds = datasets[p["dataset"]] = {**shared, "embedders": {}}
-        ds["embedders"].setdefault(p["embedder"], {"threshold": p["threshold"], "importance": p["importance"],
-                                                   "similarity": p["similarity"]})
+        ds["embedders"].setdefault(p["embedder"], {k: p[k] for k in ("threshold", "importance", "similarity",
+                                                                     "dissimilar")})
     sources: dict[str, int] = {}
     for ds in datasets.values():
         sources[ds["model"]] = sources.get(ds["model"], 0) + 1

@@ -65,7 +65,7 @@ def what_was_run(results: dict[str, Any]) -> str:
         n_random = sum(c.startswith("random") for c in conds)
         items.append(("Conditions", esc(", ".join(conds)) + f" ({n_random} random draw{'s' * (n_random != 1)})"))
         emb = [f"<b>{esc(x['embedder'])}</b>: {esc(x['settings'].get('embedder_source', 'precomputed'))}, threshold "
-               f"{float(x['settings'].get('embedder_threshold', 0.8)):.7g}" for x in digests]
+               f"{threshold_text(float(x['settings'].get('embedder_threshold', 0.8)))}" for x in digests]
         items.append(("Embedders", "; ".join(emb)))
         settings = d["settings"]
         per = settings.get("rollouts_per_sentence") or settings.get("n_rollouts") or options.get("rollouts")
@@ -79,6 +79,11 @@ def what_was_run(results: dict[str, Any]) -> str:
     if metric:
         items.append(("Metric", esc(metric_label(metric))))
     return '<section class="box" id="what-was-run"><h2>What was run</h2>' + _dl(items) + "</section>"
+
+
+def threshold_text(t: float) -> str:
+    """A cosine threshold; one within 1e-6 of 1 as "1 − 1.7e-15" (a calibrated llm threshold can sit there)."""
+    return f"1 − {1 - t:.1e}" if 0 < 1 - t < 1e-6 else f"{t:.4g}"
 
 
 def _heads(digest: dict[str, Any]) -> str:

@@ -55,6 +55,8 @@ def test_the_payload_holds_text_resamples_and_importance_with_ci(experiment):
     for c in p["conditions"]:
         assert [len(rows) for rows in p["resamples"][c]] == [6] * 24
         assert [len(s) for s in p["similarity"][c]] == [6] * 24
+        exact = [[int(r.valid and r.similarity < 0.8) for r in rows] for rows in experiment.arms[c].resamples]
+        assert p["dissimilar"][c] == exact
         defined = [v for v in p["importance"][c] if v is not None]
         assert defined and all(v[1] <= v[2] for v in defined)
     text_id, answer_id, correct, valid, n_tokens = p["resamples"]["none"][3][0]

@@ -24,6 +24,9 @@
     if (x !== 0 && Math.abs(x) < 0.001) { return x.toExponential(1); }
     return Number(x.toPrecision(3)).toString();
   }
+  function thresholdText(t) {  /* a calibrated llm threshold can sit within 1e-15 of 1 */
+    return t !== null && 1 - t > 0 && 1 - t < 1e-6 ? "1 − " + (1 - t).toExponential(1) : fmt(t);
+  }
   function fill(select, values, chosen) {
     select.innerHTML = values.map(function (v, i) {
       return '<option value="' + i + '"' + (v === chosen ? " selected" : "") + ">" + esc(v) + "</option>";
@@ -129,14 +132,15 @@
   function resampleColumns(i) {
     var emb = embedder();
     return '<div class="resample-grid">' + ds.conditions.map(function (c) {
-      var rs = ds.resamples[c][i] || [], sims = emb.similarity[c][i] || [];
+      var rs = ds.resamples[c][i] || [], sims = emb.similarity[c][i] || [], split = emb.dissimilar[c][i] || [];
       var items = rs.map(function (r, k) {
-        var sim = sims[k], dis = r[3] && sim !== null && sim < emb.threshold;
+        var sim = sims[k], dis = split[k] === 1;
         var mark = r[2] === 1 ? '<span class="ok">✓</span>' : r[2] === 0 ? '<span class="bad">✗</span>' : "?";
         var text = r[0] < 0 ? "(no resampled sentence recorded)" : ds.strings[r[0]];
         var answer = r[1] < 0 || ds.strings[r[1]] === "" ? "no answer" : ds.strings[r[1]];
         return '<div class="resample' + (dis ? " dissimilar" : "") + (r[3] ? "" : " invalid") + '">' +
-          '<span class="text">' + esc(text) + '</span><span class="meta">sim <b class="sim">' + fmt(sim) +
+          '<span class="text">' + esc(text) + '</span><span class="meta">sim <b class="sim">' +
+          (dis && sim !== null && sim >= emb.threshold ? "&lt; " + thresholdText(emb.threshold) : fmt(sim)) +
           "</b>" + (dis ? " (dissimilar)" : "") + " · answer " + esc(answer) + " " + mark +
           (r[3] ? "" : " · not valid") + "</span></div>";
       }).join("");
@@ -153,7 +157,7 @@
       esc(s[1].replace(/_/g, " ")) + '</h3><p class="full">' + esc(s[0]) + "</p>" +
       "<h4>Importance, 95% CI (rollout bootstrap)</h4>" + forest(i) + conditionTable(i) +
       "<h4>Resamples (similarity under " + esc(embedderNames()[+controls.embedder.value]) + ", threshold " +
-      fmt(embedder().threshold) + ")</h4>" + (ds.has_resamples ? resampleColumns(i) : "<p>not kept by this source</p>");
+      thresholdText(embedder().threshold) + ")</h4>" + (ds.has_resamples ? resampleColumns(i) : "<p>not kept by this source</p>");
   }
   function load(k) {
     ds = datasets[k];
