@@ -247,12 +247,14 @@ def write_text_atomic(path: Path, text: str) -> None:
         raise
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-html may be disabled (-p no:html)
 def pytest_html_results_table_header(cells: list) -> None:
     """Verdict columns in pytest-html's test log, for a run that asks for one (--html elsewhere)."""
     for i, name in enumerate(("statistic", "estimate", "95% CI", "verdict")):
         cells.insert(2 + i, f"<th>{name}</th>")
 
 
+@pytest.hookimpl(optionalhook=True)
 def pytest_html_results_table_row(report: pytest.TestReport, cells: list) -> None:
     import html
 
