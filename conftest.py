@@ -6,7 +6,6 @@ Fixture bodies live in fixtures/*.py; the report plugin in anchors/report/plugin
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
@@ -27,15 +26,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="importance: drop = accuracy lost when the sentence is changed (-cf_acc, default: KL "
                          "saturates near ln(12e9) with 12 rollouts, METHOD pitfall 7), or kl = the paper's cf_kl")
     group.addoption("--device", default=None, help="torch device for generation (default: cuda if available)")
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_configure(config: pytest.Config) -> None:
-    # Before pytest-html's own pytest_configure reads --html: a hypothesis run always writes the report.
-    runs_hypotheses = any("hypotheses" in str(arg) for arg in config.args)
-    if runs_hypotheses and not config.option.collectonly and not config.getoption("htmlpath", default=None):
-        config.option.htmlpath = str(Path(config.getoption("report_dir")) / "report.html")
-        config.option.self_contained_html = True
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
