@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -127,6 +128,7 @@ def fill_jobs(jobs: list[FillJob], load: Loader, options: RayOptions, batch_size
     if not any(todos):
         return FillReport(added=0, units=0, failed=[], retries=0, cluster=cluster)
     units = plan_units(jobs, todos, options.unit_rollouts or DEFAULT_UNIT_BATCHES * batch_size)
+    started = time.perf_counter()
     actors = _start_actors(ray, load, cluster, batch_size, options)
     try:
         _check(ray, actors[0], jobs, todos)
@@ -135,7 +137,10 @@ def fill_jobs(jobs: list[FillJob], load: Loader, options: RayOptions, batch_size
                 job.store.write_problem(cot.problem_id, cot.problem, cot.base_solution, cot.sentences, cot.source_text)
         log.info("%d units (%d rollouts) on %d actors over %d nodes", len(units), sum(u.n_rollouts for u in units),
                  len(actors), cluster["nodes"])
-        return Scheduler(ray, jobs, actors, cluster, options).run(units)
+        running = time.perf_counter()
+        report = Scheduler(ray, jobs, actors, cluster, options).run(units)
+        seconds = {"start": running - started, "run": time.perf_counter() - running}
+        return report.model_copy(update={"seconds": seconds})
     finally:
         for actor in actors:
             ray.kill(actor.handle, no_restart=True)

@@ -131,6 +131,8 @@ class FillReport(_Frozen):
     """Unit attempts that failed and were run again (actor deaths included)."""
     cluster: dict[str, Any]
     """The run's cluster provenance (nodes, actors, GPUs per actor, Ray version, storage)."""
+    seconds: dict[str, float] = {}
+    """Wall seconds of the phases: "start" (actors started, first model loaded, prompts checked), "run" (units)."""
 
 
 def model_label(spec: Any) -> str:
