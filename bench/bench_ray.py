@@ -37,7 +37,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH), str(BENCH.parent)]
 
 import torch
-from bench_rollouts import qwen14b_config, versions
+from bench_rollouts import versions
 
 log = logging.getLogger("bench_ray")
 MODEL_ID, REVISION = "random/deepseek-r1-distill-qwen-14b-shape", "random-seed0"
@@ -57,8 +57,8 @@ class ByteTokenizer:
 
 def load_random(tiny: bool, dtype: str, device: str):
     """The random 14B-shaped model as a LoadedModel (runs in this process and in each Ray actor)."""
-    sys.path[:0] = [str(BENCH), str(BENCH.parent)]
-    from bench_rollouts import build_model
+    sys.path[:0] = [str(BENCH), str(BENCH.parent)]                  # in an actor too (this runs there)
+    from bench_rollouts import build_model, qwen14b_config
 
     from anchors.gpu.model import LoadedModel, config_counts
 
@@ -174,8 +174,7 @@ def main() -> None:
     args = parse_args()
     import ray
 
-    from anchors.pipelines.units import DEFAULT_UNIT_BATCHES
-
+    
     args.out.mkdir(parents=True, exist_ok=True)
     out_path = args.out / ("bench_ray_tiny.json" if args.tiny else "bench_ray.json")
     cot, condition, spec = workload(args)
@@ -184,7 +183,7 @@ def main() -> None:
            "model": "DeepSeek-R1-Distill-Qwen-14B shape, random weights" + (" (tiny config)" if args.tiny else ""),
            "dtype": args.dtype,
            "workload": {"sentences": args.sentences, "rollouts_per_sentence": args.rollouts, "new_tokens": args.new,
-                        "batch": args.batch, "unit_rollouts_default": DEFAULT_UNIT_BATCHES * args.batch,
+                        "batch": args.batch,
                         "prompt_tokens": {"min": min(lengths), "mean": statistics.mean(lengths), "max": max(lengths)}},
            "runs": []}
 
@@ -198,10 +197,6 @@ def main() -> None:
     loaded = load_random(args.tiny, args.dtype, args.device)
     res["build_seconds"] = time.perf_counter() - start
     save("build")
-    start = time.perf_counter()
-    ray.init(num_cpus=2, num_gpus=1 if args.device == "cuda" else 0, object_store_memory=1 << 30,
-             include_dashboard=False, logging_level=logging.WARNING)
-    res["ray_init_seconds"] = time.perf_counter() - start
     with tempfile.TemporaryDirectory() as tmp:
         warm, _ = plain_run(loaded, cot, condition, spec, args, Path(tmp) / "warm", range(1))
         res["warmup"] = warm
@@ -213,6 +208,7 @@ def main() -> None:
                 if name == "plain":
                     figures, store = plain_run(loaded, cot, condition, spec, args, root)
                 else:
+                    start_ray(args, res)
                     figures, store = ray_run(cot, condition, spec, args, root, None)
                 stores.setdefault(name, store)                       # the first run of each, compared below
                 res["runs"].append({"name": name, "repeat": repeat, **figures})
@@ -226,6 +222,18 @@ def main() -> None:
         res["all_rollouts_full_length"] = all(t == args.new for _, t in [*a.values(), *b.values()])
         save("compare")
     print(json.dumps(res, indent=1, default=str))
+
+
+def start_ray(args, res: dict) -> None:
+    """A local Ray with this machine's GPU, once (after the first plain run, so a Ray failure keeps a baseline)."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    start = time.perf_counter()
+    ray.init(num_cpus=2, num_gpus=1 if args.device == "cuda" else 0, object_store_memory=1 << 30,
+             include_dashboard=False, logging_level=logging.WARNING)
+    res["ray_init_seconds"] = time.perf_counter() - start
 
 
 def _prompts(cot, spec) -> list[str]:

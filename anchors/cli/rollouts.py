@@ -82,10 +82,7 @@ def rollouts_command(
     if prompt_mode not in PROMPT_MODES:
         raise InputError("--prompt-mode", f"unknown mode {prompt_mode!r}", f"use one of {', '.join(PROMPT_MODES)}")
     options = _ray_options(ray, ray_actors, ray_storage, progress)
-    if options is not None:  # the actors' device decides the dtype ("auto": float16 on CUDA, float32 on CPU)
-        from anchors.pipelines.distributed import cluster_plan, connect
-
-        device = cluster_plan(connect(options), options)["device"]
+    device = device if options is None else _ray_device(options)
     facts = describe_model(model, device, dtype)
     cond = condition_for_model(condition, heads, facts)
     sampling = SamplingSettings(max_new_tokens=max_new_tokens, n_rollouts=n)
@@ -94,14 +91,10 @@ def rollouts_command(
     cot = base_cot(folder)
     base = "incorrect" if folder.base_solution.is_correct is False else "correct"
     spec = spec.model_copy(update={"base": base, "condition": cond.name, "condition_info": cond.provenance()})
-    wanted = parse_sentence_range(sentences, len(cot.sentences))
-    if options is None:
-        made = fill_store(RolloutStore(store, spec, force=force), [cot], cond,
-                          lambda: load_model(model, device=device, dtype=facts.dtype), n, wanted,
-                          batch_size=batch_size, progress=progress)
-    else:
-        made = _fill_on_ray(RolloutStore(store, spec, force=force), cot, cond, model, facts.dtype, n, wanted,
-                            batch_size, options)
+    wanted, run_store = parse_sentence_range(sentences, len(cot.sentences)), RolloutStore(store, spec, force=force)
+    made = (fill_store(run_store, [cot], cond, lambda: load_model(model, device=device, dtype=facts.dtype), n, wanted,
+                       batch_size=batch_size, progress=progress) if options is None else
+            _fill_on_ray(run_store, cot, cond, model, facts.dtype, n, wanted, batch_size, options))
     if not made:
         typer.echo(f"nothing to generate: {n} rollouts stored for each of the asked sentences of problem "
                    f"{cot.problem_id}")
@@ -121,6 +114,13 @@ def _ray_options(address: str | None, actors: int | None, storage: str, progress
     return RayOptions(address=address, actors=actors, storage=storage, progress=progress)
 
 
+def _ray_device(options) -> str:
+    """The actors' device ("cuda" or "cpu"): it decides the dtype ("auto": float16 on CUDA, float32 on CPU)."""
+    from anchors.pipelines.distributed import cluster_plan, connect
+
+    return cluster_plan(connect(options), options)["device"]
+
+
 def _fill_on_ray(store, cot, cond, model: str, dtype: str, n: int, wanted: range, batch_size: int, options) -> int:
     """fill_store on Ray actors; failed units are printed, then exit 1 (what was made is stored)."""
     from anchors.pipelines.distributed import fill_jobs
@@ -128,6 +128,8 @@ def _fill_on_ray(store, cot, cond, model: str, dtype: str, n: int, wanted: range
     from anchors.pipelines.worker import named_loader
 
     report = fill_jobs([FillJob(store, [cot], cond, n, wanted)], named_loader(model, dtype), options, batch_size)
+    if not report.units:
+        return 0
     cluster = report.cluster
     typer.echo(f"ray: {cluster['actors']} actors on {cluster['nodes']} nodes, {cluster['storage']} storage, "
                f"{report.units} units, {report.retries} retried, {len(report.failed)} failed")

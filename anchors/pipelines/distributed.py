@@ -35,7 +35,7 @@ from anchors.errors import AnchorsError, InputError
 from anchors.pipelines.fill import missing, rollout_requests
 from anchors.pipelines.scheduler import Actor, Scheduler
 from anchors.pipelines.units import (
-    DEFAULT_UNIT_BATCHES,
+    MIN_UNIT_BATCHES,
     FillJob,
     FillReport,
     plan_units,
@@ -66,7 +66,7 @@ class RayOptions(BaseModel):
     storage: Literal["auto", "actors", "driver"] = "auto"
     """Who appends: "actors" (one machine or a shared filesystem), "driver", or "auto" (driver with > 1 node)."""
     unit_rollouts: int | None = None
-    """Rollouts per work unit; None: DEFAULT_UNIT_BATCHES engine batches."""
+    """Rollouts per work unit; None: guided (the remaining work over the actors, at least MIN_UNIT_BATCHES batches)."""
     max_attempts: int = 3
     """Times a unit is run before it is reported failed (each actor death during it counts)."""
     max_restarts: int = 3
@@ -123,11 +123,13 @@ def cluster_plan(ray: Any, options: RayOptions) -> dict[str, Any]:
 def fill_jobs(jobs: list[FillJob], load: Loader, options: RayOptions, batch_size: int = 64) -> FillReport:
     """Generate what each job's store lacks on the Ray cluster; returns what was added and what failed."""
     todos = [missing(job.store, job.cots, job.n, job.sentences) for job in jobs]
+    if not any(todos):  # nothing to make: no cluster is joined or started
+        return FillReport(added=0, units=0, failed=[], retries=0, cluster={})
     ray = connect(options)
     cluster = cluster_plan(ray, options)
-    if not any(todos):
-        return FillReport(added=0, units=0, failed=[], retries=0, cluster=cluster)
-    units = plan_units(jobs, todos, options.unit_rollouts or DEFAULT_UNIT_BATCHES * batch_size)
+    units = plan_units(jobs, todos, options.unit_rollouts, actors=cluster["actors"],
+                       min_rollouts=MIN_UNIT_BATCHES * batch_size)
+    cluster["actors"] = min(cluster["actors"], len(units))  # an actor without a unit would only load the model
     started = time.perf_counter()
     actors = _start_actors(ray, load, cluster, batch_size, options)
     try:

@@ -5,6 +5,7 @@ subprocess. Order of work, so that bad input never touches the store: the store 
 checks provenance first, and writes nothing); only then is the model loaded (lazily, through `load`), every
 prompt checked against its context, the problem files written, and each rollout appended as it finishes (each
 append atomic, so a kill loses at most the rollouts in flight and a re-run makes exactly those).
+`anchors.pipelines.distributed` runs the same pieces (`missing`, `rollout_requests`, `sentence_rollouts`) on Ray.
 """
 
 from __future__ import annotations

@@ -78,7 +78,7 @@ class Scheduler:
                     break
                 ready, _ = self.ray.wait([a.waiting for a in waiting], num_returns=1)
                 for actor in waiting:
-                    if any(r is actor.waiting for r in ready):
+                    if actor.waiting in ready:
                         self._step(actor)
                 self._postfix()
         finally:

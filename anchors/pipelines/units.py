@@ -17,11 +17,12 @@ from pydantic import BaseModel, ConfigDict
 from anchors.disk.store import RolloutStore
 from anchors.records import BaseCoT
 
-DEFAULT_UNIT_BATCHES = 4
-"""A unit holds about this many engine batches of rollouts. Why 4: each unit ends in a drain (the last rows finish
-while no new rollout can start) and pays one KV allocation and, on CUDA, one graph capture per length bucket; with
-4 batches per unit those costs fall on a quarter of the unit's waves, while units stay small enough that a killed
-actor loses at most a few minutes of work and 8 actors still share a 227-sentence condition (~11 units each)."""
+MIN_UNIT_BATCHES = 4
+"""Smallest unit, in engine batches, of the default (guided) plan. Each unit is one engine call and ends in a drain
+(its last rollouts finish while no new one can start): on the reference lengths at batch 24, units of 1, 4 and 16
+batches cost 100%, 22% and 5% more decode steps than one call (bench/results/unit_drain.json). So units start
+large (the remaining work over the actors) and shrink to this floor only at the end, where small units even out
+the actors' finishing times. A kill costs no more with large units: stored sentences are never redone."""
 
 
 class _Frozen(BaseModel):
@@ -140,12 +141,16 @@ def model_label(spec: Any) -> str:
     return f"{spec.model_id}@{spec.revision} ({spec.dtype})"
 
 
-def plan_units(jobs: list[FillJob], todos: list[dict[tuple[str, int], list[int]]], unit_rollouts: int) -> list[WorkUnit]:
-    """Cut each job's todo into units of consecutive sentences of one problem with about `unit_rollouts` rollouts.
+def plan_units(jobs: list[FillJob], todos: list[dict[tuple[str, int], list[int]]], unit_rollouts: int | None = None,
+               *, actors: int = 1, min_rollouts: int = 1) -> list[WorkUnit]:
+    """Cut each job's todo into units of consecutive sentences of one problem, in job and sentence order.
 
-    A sentence is never split (its rollouts are appended in one write); a unit closes once it holds
-    `unit_rollouts` or more, or at a problem's end.
+    With `unit_rollouts`, each unit closes once it holds that many rollouts. Without, guided self-scheduling: a
+    unit takes ceil(remaining / actors) rollouts but at least `min_rollouts`, so the first units are large (few
+    drains) and the last small (the actors finish together). A sentence is never split (its rollouts are
+    appended in one write), and a unit always closes at a problem's end.
     """
+    remaining = sum(len(ks) for todo in todos for ks in todo.values())
     units: list[WorkUnit] = []
     for j, (job, todo) in enumerate(zip(jobs, todos)):
         by_problem: dict[str, list[tuple[int, tuple[int, ...]]]] = {}
@@ -153,13 +158,13 @@ def plan_units(jobs: list[FillJob], todos: list[dict[tuple[str, int], list[int]]
             by_problem.setdefault(pid, []).append((i, tuple(ks)))
         for pid, sentences in by_problem.items():
             current: list[tuple[int, tuple[int, ...]]] = []
+            last = max(sentences)
             for item in sorted(sentences):
                 current.append(item)
-                if sum(len(ks) for _, ks in current) >= unit_rollouts:
+                size = sum(len(ks) for _, ks in current)
+                if size >= (unit_rollouts or max(min_rollouts, -(-remaining // actors))) or item == last:
                     units.append(_unit(len(units), j, job, pid, current))
-                    current = []
-            if current:
-                units.append(_unit(len(units), j, job, pid, current))
+                    remaining, current = remaining - size, []
     return units
 
 

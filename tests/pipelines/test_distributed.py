@@ -80,7 +80,7 @@ def _store(root: Path, condition: Condition) -> RolloutStore:
 
 
 def _rollouts(store: RolloutStore, n_sentences: int = len(SENTENCES)) -> dict[int, list[tuple]]:
-    """sentence -> its rollouts as (seed, text, tokens, answer), by seed: the order within a file is completion order."""
+    """sentence -> its rollouts as (seed, text, tokens, answer), by seed (a file's order is completion order)."""
     return {i: sorted((r.seed, r.rollout, r.n_tokens, r.answer) for r in store.read("7", i))
             for i in range(n_sentences)}
 
@@ -181,7 +181,7 @@ def test_an_actor_killed_mid_unit_is_restarted_and_nothing_is_lost_or_duplicated
     assert len(pids) >= 2
 
 
-def test_a_killed_driver_resumes_from_the_store(ray_cluster, tmp_path, problem, reference):
+def test_a_killed_driver_resumes_from_the_store(ray_cluster, tmp_path, problem, reference, capsys):
     store = _store(tmp_path / "store", _condition("none"))
     args = ["rollouts", "--model", MODEL, "--problem", str(problem), "--store", str(tmp_path / "store"), "--n", str(N),
             "--max-new-tokens", str(TOKENS), "--batch-size", str(BATCH), "--no-progress",
@@ -198,3 +198,6 @@ def test_a_killed_driver_resumes_from_the_store(ray_cluster, tmp_path, problem, 
     assert _rollouts(store) == reference["none"]
     for sidecar in store.condition_dir.rglob("provenance.json"):
         assert sum(e["n_added"] for e in json.loads(sidecar.read_text())["appends"]) == N
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "nothing to generate" in capsys.readouterr().out

@@ -35,6 +35,20 @@ def test_units_cover_every_rollout_once_and_never_split_a_sentence(tmp_path):
     assert units[0].label() == "unit 0 (problem 7, none, sentences 0:2, 8 rollouts)"
 
 
+def test_guided_units_start_large_and_shrink_to_the_floor(tmp_path):
+    jobs = [_job(tmp_path), _job(tmp_path, "receiver-k1")]
+    todos = [{("7", i): list(range(12)) for i in range(200)}, {("7", i): list(range(12)) for i in range(200)}]
+    units = plan_units(jobs, todos, actors=8, min_rollouts=96)
+    sizes = [[u.n_rollouts for u in units if u.job == j] for j in (0, 1)]
+    assert sum(map(sum, sizes)) == 2 * 200 * 12
+    assert sizes[0][:2] == [600, 528]                                   # 4800 / 8, then 4200 / 8 rounded up to a sentence
+    for job in sizes:                                                   # shrinking; only a job's last unit below the floor
+        assert all(a >= b for a, b in zip(job, job[1:])) and min(job[:-1]) >= 96
+    assert sizes[1][-2] == 96
+    one_actor = plan_units(jobs, todos, actors=1, min_rollouts=96)
+    assert [u.n_rollouts for u in one_actor] == [2400, 2400]            # one actor: one unit (one drain) per job
+
+
 def test_a_retried_unit_skips_what_the_store_already_holds(tmp_path):
     job = _job(tmp_path)
     unit = plan_units([job], [{("7", 0): [0, 1, 2, 3], ("7", 1): [0, 1, 2, 3]}], 8)[0]
