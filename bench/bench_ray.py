@@ -164,6 +164,7 @@ def parse_args() -> argparse.Namespace:
     args = p.parse_args()
     if args.tiny:
         args.sentences, args.rollouts, args.new, args.sentence_bytes, args.batch = 4, 4, 8, 24, 8
+        torch.set_num_threads(1)                   # as in the CPU actor (cpus_per_actor=1): like against like
     args.device = "cuda" if torch.cuda.is_available() and not args.tiny else "cpu"
     args.dtype = "bfloat16" if args.device == "cuda" else "float32"
     return args

@@ -17,12 +17,13 @@ from pydantic import BaseModel, ConfigDict
 from anchors.disk.store import RolloutStore
 from anchors.records import BaseCoT
 
-MIN_UNIT_BATCHES = 4
+MIN_UNIT_BATCHES = 16
 """Smallest unit, in engine batches, of the default (guided) plan. Each unit is one engine call and ends in a drain
-(its last rollouts finish while no new one can start): on the reference lengths at batch 24, units of 1, 4 and 16
-batches cost 100%, 22% and 5% more decode steps than one call (bench/results/unit_drain.json). So units start
-large (the remaining work over the actors) and shrink to this floor only at the end, where small units even out
-the actors' finishing times. A kill costs no more with large units: stored sentences are never redone."""
+(its last rollouts finish while no new one can start). On one condition of the note with the reference lengths at
+batch 24 (bench/results/unit_drain.json), fixed units of 1, 4 and 16 batches cost 100%, 22% and 5% more decode
+steps than one call, and 8 actors finish 106%, 36% and 21% later than a perfect split of that call; a guided plan
+shrinking to 4 batches cost 16% and 27%. So units are the remaining work over the actors, but never under 16
+batches. A kill costs no more with large units: stored sentences are never redone."""
 
 
 class _Frozen(BaseModel):
