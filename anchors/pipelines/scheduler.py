@@ -126,7 +126,8 @@ class Scheduler:
         if done.rollouts is not None:  # driver storage: the driver appends
             job = self.jobs[actor.unit.job]
             store = RolloutStore(job.store.root, job.store.spec, job.store.force,
-                                 {**self.cluster, "actor": actor.index, "host": actor.info.get("host")})
+                                 {**self.cluster, "actor": actor.index, "host": actor.info.get("host"),
+                                  "pid": actor.info.get("pid")})
             self.added += store.append(done.problem_id, done.sent_idx, done.rollouts)
         else:
             self.added += done.n_added or 0
