@@ -9,8 +9,8 @@ The workload is a made-up problem whose --sentences sentences of --sentence-byte
 hundred to a few thousand tokens (each sentence's prompt is the problem plus the sentences before it).
 
 Runs alternate plain, ray, plain, ray... (--repeats each), after one small plain warm-up. Figures per run: wall
-seconds, generated tokens and tokens/s; for ray also "start" (actor process, model build, prompt check) and
-"run" (units). Overhead = median ray "run" / median plain - 1 (the issue's <= 5% target: both with the model
+seconds, generated tokens and tokens/s; for ray also "start" (actor process, model build) and "run" (prompt
+check, problem files, units: the same steps as a plain run once its model is loaded). Overhead = median ray "run" / median plain - 1 (the issue's <= 5% target: both with the model
 loaded), and end to end: median ray start + run against median plain + this process's model build. Also the
 fraction of rollouts whose tokens are identical in the first plain and ray runs (bf16 on GPU: the batch layout
 differs between one fill and units, so near-ties may flip; fp32 on CPU: all identical). The JSON is rewritten

@@ -133,15 +133,16 @@ def fill_jobs(jobs: list[FillJob], load: Loader, options: RayOptions, batch_size
     started = time.perf_counter()
     actors = _start_actors(ray, load, cluster, batch_size, options)
     try:
+        _remote(ray, actors[0].waiting)                               # the first actor has loaded the model
+        loaded = time.perf_counter()
         _check(ray, actors[0], jobs, todos)
         for job in jobs:
             for cot in job.cots:
                 job.store.write_problem(cot.problem_id, cot.problem, cot.base_solution, cot.sentences, cot.source_text)
         log.info("%d units (%d rollouts) on %d actors over %d nodes", len(units), sum(u.n_rollouts for u in units),
                  len(actors), cluster["nodes"])
-        running = time.perf_counter()
         report = Scheduler(ray, jobs, actors, cluster, options).run(units)
-        seconds = {"start": running - started, "run": time.perf_counter() - running}
+        seconds = {"start": loaded - started, "run": time.perf_counter() - loaded}
         return report.model_copy(update={"seconds": seconds})
     finally:
         for actor in actors:
@@ -173,12 +174,17 @@ def _check(ray: Any, first: Actor, jobs: list[FillJob], todos: list) -> None:
         if not todo:
             continue
         prompts = {r.prompt: r.sent_idx for r in rollout_requests(job.store, job.cots, todo)}
-        try:
-            problem = ray.get(first.handle.check.remote(job.store.spec, [(i, p) for p, i in prompts.items()]))
-        except ray.exceptions.RayError as exc:
-            raise AnchorsError(f"the first Ray actor could not load the model: {_first_line(exc)}") from None
+        problem = _remote(ray, first.handle.check.remote(job.store.spec, [(i, p) for p, i in prompts.items()]))
         if problem:
             raise AnchorsError(problem)
+
+
+def _remote(ray: Any, ref: Any) -> Any:
+    """`ray.get(ref)` of a call to the first actor; its failure (e.g. the model would not load) as one line."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayError as exc:
+        raise AnchorsError(f"the first Ray actor could not load the model: {_first_line(exc)}") from None
 
 
 def _first_line(exc: BaseException) -> str:

@@ -134,7 +134,8 @@ class FillReport(_Frozen):
     cluster: dict[str, Any]
     """The run's cluster provenance (nodes, actors, GPUs per actor, Ray version, storage)."""
     seconds: dict[str, float] = {}
-    """Wall seconds of the phases: "start" (actors started, first model loaded, prompts checked), "run" (units)."""
+    """Wall seconds: "start" (actor processes started, the first one's model loaded), "run" (prompts checked, problem
+    files written, units run)."""
 
 
 def model_label(spec: Any) -> str:
