@@ -4,8 +4,7 @@ stored, and `--ray` without Ray installed is one line and exit 2 (everything els
 from __future__ import annotations
 
 import sys
-
-import pytest
+from itertools import pairwise
 
 from anchors.core.prompts import SamplingSettings
 from anchors.disk.store import RolloutStore, RunSpec
@@ -43,7 +42,7 @@ def test_guided_units_start_large_and_shrink_to_the_floor(tmp_path):
     assert sum(map(sum, sizes)) == 2 * 200 * 12
     assert sizes[0][:2] == [600, 528]                                   # 4800 / 8, then 4200 / 8 rounded up to a sentence
     for job in sizes:                                                   # shrinking; only a job's last unit below the floor
-        assert all(a >= b for a, b in zip(job, job[1:])) and min(job[:-1]) >= 96
+        assert all(a >= b for a, b in pairwise(job)) and min(job[:-1]) >= 96
     assert sizes[1][-2] == 96
     one_actor = plan_units(jobs, todos, actors=1, min_rollouts=96)
     assert [u.n_rollouts for u in one_actor] == [2400, 2400]            # one actor: one unit (one drain) per job
