@@ -2,8 +2,8 @@
 process, under an actor SIGKILLed mid-unit, a driver SIGKILLed and restarted, and a unit that fails on purpose.
 
 Skipped where Ray is not installed (QUARANTINES.md); CI installs it (`pip install -e .[ray]`).
-Time: 9.8 min wall on a 2-core machine shared with other jobs (load average 7-15), about 60 s of CPU in the test's
-process tree; 11 actor processes start (each imports torch and transformers), most of the cost.
+Time on a 2-core machine shared with other jobs: 207 s at load average ~5, 587 s at 7-15 (about 60 s of CPU in the
+test's process tree); 11 actor processes start, each importing torch and transformers: most of the cost.
 """
 
 from __future__ import annotations
