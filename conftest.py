@@ -26,6 +26,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="importance: drop = accuracy lost when the sentence is changed (-cf_acc, default: KL "
                          "saturates near ln(12e9) with 12 rollouts, METHOD pitfall 7), or kl = the paper's cf_kl")
     group.addoption("--device", default=None, help="torch device for generation (default: cuda if available)")
+    group.addoption("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                    help="generate missing rollouts on Ray actors, one per GPU (pip install -e .[ray]): a bare --ray "
+                         "joins RAY_ADDRESS or starts Ray here; 'auto' or host:port joins a running cluster")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
