@@ -6,7 +6,6 @@ Fixture bodies live in fixtures/*.py; the report plugin in anchors/report/plugin
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
@@ -31,15 +30,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="generate rollouts for sentences A..B-1 only (small runs; the others count as missing)")
     group.addoption("--max-new-tokens", type=int, default=None,
                     help="cap on generated tokens per rollout (default: the paper's 16384)")
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_configure(config: pytest.Config) -> None:
-    # Before pytest-html's own pytest_configure reads --html: a hypothesis run always writes the report.
-    runs_hypotheses = any("hypotheses" in str(arg) for arg in config.args)
-    if runs_hypotheses and not config.option.collectonly and not config.getoption("htmlpath", default=None):
-        config.option.htmlpath = str(Path(config.getoption("report_dir")) / "report.html")
-        config.option.self_contained_html = True
+    group.addoption("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                    help="generate missing rollouts on Ray actors, one per GPU (pip install -e .[ray]): a bare --ray "
+                         "joins RAY_ADDRESS or starts Ray here; 'auto' or host:port joins a running cluster")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
