@@ -30,9 +30,10 @@ def _root() -> None:
 
 def _register(app: typer.Typer) -> None:
     """Every command, registered explicitly (name -> function), in the order `anchors --help` lists them."""
-    from anchors.cli import heads, importance, rollouts, text
+    from anchors.cli import fetch, heads, importance, rollouts, text
 
-    for name, command in (("sentences", text.sentences_command), ("label", text.label_command),
+    for name, command in (("fetch", fetch.fetch_command), ("sentences", text.sentences_command),
+                          ("label", text.label_command),
                           ("importance", importance.importance_command),
                           ("reproduce", importance.reproduce_command), ("heads", heads.heads_command),
                           ("rollouts", rollouts.rollouts_command)):

@@ -20,8 +20,6 @@ import base64
 import io
 import json
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -220,31 +218,16 @@ class ReportCollector:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if not self.rows:
             return
-        from anchors.disk.jsonio import write_json_atomic
+        from anchors.disk.jsonio import write_json_atomic, write_text_atomic
         from anchors.report.page import render_page
         from anchors.report.results import build_results
 
         results, explorer = build_results(self.config, list(self.rows.values()), self.experiments, self.tables,
                                           self.started)
         path = report_path(self.config, "results.json")
-        write_json_atomic(path, results)
-        path.chmod(0o644)
+        write_json_atomic(path, results)  # both files get the umask's mode (anchors.disk.jsonio)
         write_text_atomic(report_path(self.config, "report.html"), render_page(results, self.attachments, explorer))
         log.info("wrote %d verdict rows to %s and report.html", len(self.rows), path)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write a text file so that a reader sees either the old or the new page, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @pytest.hookimpl(optionalhook=True)  # pytest-html may be disabled (-p no:html)
