@@ -20,6 +20,7 @@ Partial JSON is written after every step.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import platform
@@ -41,18 +42,21 @@ NOTE = {"sentences": 227, "rollouts": 12, "conditions": 5}
 SHAPES = ("qwen14b", "llama8b")
 
 
-def shape_config(name: str, tiny: bool):
+def shape_config(name: str, tiny: bool, layers: int | None = None):
+    """The model config of a shape; `layers` keeps only the first layers (the fp32 exactness check)."""
     from transformers import LlamaConfig, Qwen2Config
 
     small = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
                  intermediate_size=128, vocab_size=1000, max_position_embeddings=32768)
+    if tiny:
+        return (Qwen2Config if name == "qwen14b" else LlamaConfig)(**small)
     if name == "qwen14b":
-        return Qwen2Config(**small) if tiny else Qwen2Config(
-            hidden_size=5120, num_hidden_layers=48, num_attention_heads=40, num_key_value_heads=8,
+        return Qwen2Config(
+            hidden_size=5120, num_hidden_layers=layers or 48, num_attention_heads=40, num_key_value_heads=8,
             intermediate_size=13824, vocab_size=152064, rope_theta=1e6, max_position_embeddings=131072,
             rms_norm_eps=1e-5, tie_word_embeddings=False)
-    return LlamaConfig(**small) if tiny else LlamaConfig(
-        hidden_size=4096, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
+    return LlamaConfig(
+        hidden_size=4096, num_hidden_layers=layers or 32, num_attention_heads=32, num_key_value_heads=8,
         intermediate_size=14336, vocab_size=128256, rope_theta=500000.0, max_position_embeddings=131072,
         rms_norm_eps=1e-5, tie_word_embeddings=False,
         rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
@@ -116,6 +120,14 @@ def sync() -> None:
         torch.cuda.synchronize()
 
 
+def free_memory() -> None:
+    """Collect the previous run's engine (its KV pool and CUDA graphs) before the next one sizes its pool."""
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+        torch.cuda.empty_cache()
+
+
 class EngineStats(logging.Handler):
     """The stats dict the engine logs when a generation ends (anchors.gpu.scheduler, "engine: ...")."""
 
@@ -128,24 +140,32 @@ class EngineStats(logging.Handler):
             self.records.append(record.args[-1])
 
 
-def run_engine(loaded, requests, batch: int, engine_name: str = "cascade", **kw) -> dict:
-    """Generate every request; tokens/s end to end, the engine's stats, peak memory and the token lists."""
-    sync()
+def run_engine(loaded, requests, batch: int, engine_name: str = "cascade", time_limit_s: float = 1e9,
+               **kw) -> dict:
+    """Generate every request (or stop after time_limit_s); tokens/s end to end, the engine's stats, peak memory
+    and the token lists."""
+    free_memory()
     if torch.cuda.is_available():
-        torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
     handler = EngineStats()
     logging.getLogger("anchors.gpu.generate").addHandler(handler)
     start = time.perf_counter()
+    got = {}
     try:
-        got = {(r.sent_idx, r.rollout_idx): ro.rollout for r, ro in generate_rollouts(
-            loaded, requests, batch_size=batch, progress=False, stop_at_eos=False, engine_name=engine_name, **kw)}
+        rollouts = generate_rollouts(loaded, requests, batch_size=batch, progress=False, stop_at_eos=False,
+                                     engine_name=engine_name, **kw)
+        for r, ro in rollouts:
+            got[(r.sent_idx, r.rollout_idx)] = ro.rollout
+            if time.perf_counter() - start > time_limit_s:
+                break
+        rollouts.close()                                      # the engine logs its figures so far
         sync()
     finally:
         logging.getLogger("anchors.gpu.generate").removeHandler(handler)
     seconds = time.perf_counter() - start
     n_tokens = sum(len(t.split(",")) for t in got.values())
-    out = {"engine": engine_name, "requests": len(requests), "generated_tokens": n_tokens, "seconds": seconds,
+    out = {"engine": engine_name, "requests": len(requests), "finished": len(got), "generated_tokens": n_tokens,
+           "seconds": seconds,
            "tokens_per_s": n_tokens / seconds, "peak_memory_gib": peak_gib(), "stats": handler.records[-1:]}
     return out, got
 
@@ -187,7 +207,7 @@ def note_projection(tokens_per_s: float, prefill_seconds: float = 0.0) -> dict:
 def run_generate(model, prompt: list[int], rows: int, new_tokens: int) -> dict:
     """Plain HF generate: `rows` copies of one prompt (no padding), sampling T 0.6 top-p 0.95."""
     ids = torch.tensor([prompt] * rows, device=model.device)
-    sync()
+    free_memory()
     torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
     with torch.inference_mode():
@@ -267,8 +287,7 @@ def exactness_fp32(shape: str, device: str, tiny: bool) -> dict:
     batched, under head ablation) and teacher-forced logits vs the model's own forward."""
     from anchors.gpu.ablation import ablate_heads
 
-    cfg = shape_config(shape, tiny)
-    cfg.num_hidden_layers = min(4, cfg.num_hidden_layers)
+    cfg = shape_config(shape, tiny, layers=4)
     model, tok, rng = build_model(cfg, device, torch.float32), IdTokenizer(), random.Random(1)
     loaded = SimpleNamespace(model=model, tokenizer=tok)
     requests = make_requests(tok, cfg.vocab_size, [300, 700], [[40] * 3, [40] * 3], rng)
@@ -323,6 +342,7 @@ def steady_step(loaded, n_requests: int, batch: int, bandwidth: float, rng: rand
     from anchors.gpu import step_profile
     from anchors.gpu.paged import free_device_bytes, kv_bytes_per_token, plan_pool
 
+    free_memory()
     model = loaded.model
     pairs = json.loads(LENGTHS.read_text())["pairs"]
     conts = [c for _, c in pairs]
@@ -337,8 +357,7 @@ def steady_step(loaded, n_requests: int, batch: int, bandwidth: float, rng: rand
     roof_ms = 1e3 * (weight_bytes(model) + kv_tokens * kv_bytes_per_token(model)) / bandwidth
     out.update(live_kv_tokens=kv_tokens, roofline_step_ms=roof_ms, roofline_ratio=roof_ms / out["graph_step_ms"],
                tokens_per_s=plan.rows / out["graph_step_ms"] * 1e3, **step_profile.profile_step(runner))
-    out["attention_layer0_splits"] = step_profile.time_attention(runner, [(1, 1), (2, 1), (4, 1), (2, 2), (4, 2),
-                                                                          (8, 2), (4, 4), (8, 4)])
+    out["attention_layer0_splits"] = step_profile.time_attention(runner, [(4, 2), (2, 1), (8, 4)])
     return out
 
 
@@ -348,10 +367,10 @@ def weight_bytes(model) -> int:
     return sum(p.numel() * p.element_size() for p in model.parameters() if p is not embed)
 
 
-def run_d(loaded, requests, batch: int, bandwidth: float) -> dict:
+def run_d(loaded, requests, batch: int, bandwidth: float, time_limit_s: float) -> dict:
     from anchors.gpu.paged import kv_bytes_per_token
 
-    run, _ = run_engine(loaded, requests, batch)
+    run, _ = run_engine(loaded, requests, batch, time_limit_s=time_limit_s)
     run["steady_state"] = steady_figures(run, weight_bytes(loaded.model), kv_bytes_per_token(loaded.model),
                                          bandwidth)
     lengths = [r.max_new_tokens for r in requests]
@@ -373,12 +392,14 @@ def check_steps(results: Results, args: argparse.Namespace, device: str) -> None
     bandwidth = results.step("bandwidth", measure_bandwidth)["copy_bytes_per_s"] if device == "cuda" else 1e12
     results.step("kernel_selftest", lambda: {"triton_usable": triton_usable(device)})
     results.step("fp32_exactness_qwen14b_4_layers", exactness_fp32, "qwen14b", device, args.tiny)
+    free_memory()
     cfg = shape_config("qwen14b", args.tiny)
     model = build_model(cfg, device, torch.float32 if args.tiny else torch.bfloat16)
     loaded, rng = SimpleNamespace(model=model, tokenizer=IdTokenizer()), random.Random(2)
     results.step("bf16_logits_qwen14b", logit_errors, model, cfg, rng, 64 if args.tiny else 2000, 64)
     if device == "cuda":
-        results.step("steady_step_qwen14b", steady_step, loaded, 12 * args.sentences, args.batch, bandwidth, rng)
+        results.step("steady_step_qwen14b", steady_step, loaded, 12 * int(args.sentences.split(",")[0]), args.batch,
+                     bandwidth, rng)
     prompt_lens, conts = draw_lengths(rng, 4, *((24, 64) if args.tiny else (args.subset_cap,)))
     requests = make_requests(loaded.tokenizer, cfg.vocab_size, prompt_lens, conts, rng)
     results.step("short_run_qwen14b", lambda: {**run_engine(loaded, requests, args.batch)[0],
@@ -386,17 +407,30 @@ def check_steps(results: Results, args: argparse.Namespace, device: str) -> None
 
 
 def run_d_steps(results: Results, args: argparse.Namespace, device: str) -> None:
+    """Exactness checks first (unless --no-check), then per shape: run D, its step breakdown, and the subsets
+    through today's engine and `model.generate`. Steps that would start after --deadline-s are skipped."""
+    from anchors.gpu.kernels import triton_usable
+
     start = time.perf_counter()
+    late = lambda: time.perf_counter() - start > args.deadline_s               # noqa: E731
     bandwidth = results.step("bandwidth", measure_bandwidth)["copy_bytes_per_s"] if device == "cuda" else 1e12
-    for shape in args.shapes.split(","):
+    if not args.no_check:
+        results.step("kernel_selftest", lambda: {"triton_usable": triton_usable(device)})
+        results.step("fp32_exactness_qwen14b_4_layers", exactness_fp32, "qwen14b", device, args.tiny)
+    for shape, sentences, limit in zip(args.shapes.split(","), args.sentences.split(","),
+                                       args.time_limits.split(",")):
+        free_memory()
         cfg = shape_config(shape, args.tiny)
         model = build_model(cfg, device, torch.float32 if args.tiny else torch.bfloat16)
         tok, rng = IdTokenizer(), random.Random(0)
         loaded = SimpleNamespace(model=model, tokenizer=tok)
-        prompt_lens, conts = draw_lengths(rng, args.sentences, *((24, 64) if args.tiny else ()))
+        if not args.no_check and shape == "qwen14b":
+            results.step("bf16_logits_qwen14b", logit_errors, model, cfg, random.Random(2),
+                         64 if args.tiny else 2000, 64)
+        prompt_lens, conts = draw_lengths(rng, int(sentences), *((24, 64) if args.tiny else ()))
         requests = make_requests(tok, cfg.vocab_size, prompt_lens, conts, rng)
-        results.step(f"{shape}_D", run_d, loaded, requests, args.batch, bandwidth)
-        late = lambda: time.perf_counter() - start > args.deadline_s               # noqa: E731
+        if not late():
+            results.step(f"{shape}_D", run_d, loaded, requests, args.batch, bandwidth, float(limit))
         if device == "cuda" and not late():
             results.step(f"{shape}_step_breakdown", steady_step, loaded, len(requests), args.batch, bandwidth, rng)
         subset = [replace(r, max_new_tokens=min(r.max_new_tokens, args.subset_cap)) for r in requests
@@ -446,8 +480,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--tiny", action="store_true", help="tiny configs on CPU (smoke test of the script)")
     parser.add_argument("--check", action="store_true", help="exactness checks and a perf probe (call 1)")
     parser.add_argument("--shapes", default=",".join(SHAPES))
-    parser.add_argument("--sentences", type=int, default=24, help="run D: sentences x 12 rollouts")
-    parser.add_argument("--batch", type=int, default=1024, help="run D: cap on rows (the engine sizes by memory)")
+    parser.add_argument("--sentences", default="24,32", help="run D: sentences x 12 rollouts, per shape")
+    parser.add_argument("--time-limits", default="1e9,1e9", help="run D: stop each shape's run after this long")
+    parser.add_argument("--batch", type=int, default=256, help="cap on rows (the engine sizes by memory below it)")
+    parser.add_argument("--no-check", action="store_true", help="run D without the exactness checks first")
     parser.add_argument("--subset-sentences", type=int, default=4, help="static-engine subset: sentences of D")
     parser.add_argument("--subset-cap", type=int, default=1024, help="static-engine subset: token cap")
     parser.add_argument("--generate-cap", type=int, default=512, help="generate subset: sentence 0, this cap")

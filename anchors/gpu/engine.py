@@ -291,7 +291,15 @@ class DecodeStep:
             return self.inputs.out
         key = (0, 0) if self.state.use_triton else (p_view, s_view)
         if key not in self.graphs:
-            self.graphs[key] = self._capture()
+            try:
+                self.graphs[key] = self._capture()
+            except torch.OutOfMemoryError:
+                raise
+            except RuntimeError as exc:                 # a kernel that cannot be captured: run eagerly, loudly
+                log.warning("CUDA-graph capture failed (%s); decoding eagerly", str(exc)[:300])
+                self.use_graphs = False
+                self._compute()
+                return self.inputs.out
         self.graphs[key].replay()
         return self.inputs.out
 

@@ -98,22 +98,24 @@ class Scheduler:
     def run(self, jobs: list[Job]) -> Iterator[tuple[Any, list[int]]]:
         self.queue = list(jobs)
         start = time.perf_counter()
-        while True:
-            t0, pending, before = time.perf_counter(), self._pending(), self._tokens_so_far()
-            self._fill()
-            finished = [row for row, r in enumerate(self.rows) if r is not None and r.done]
-            if finished:
-                yield from self._release(finished)
-            elif all(r is None for r in self.rows):
-                if self._pending():
-                    raise torch.OutOfMemoryError("the KV pool cannot hold even one prompt and one rollout")
-                break
-            else:
-                self._decode_once()
-            if pending:
-                self.stats["seconds_while_pending"] += time.perf_counter() - t0
-                self.stats["tokens_while_pending"] += self._tokens_so_far() - before
-        self._log(time.perf_counter() - start)
+        try:
+            while True:
+                t0, pending, before = time.perf_counter(), self._pending(), self._tokens_so_far()
+                self._fill()
+                finished = [row for row, r in enumerate(self.rows) if r is not None and r.done]
+                if finished:
+                    yield from self._release(finished)
+                elif all(r is None for r in self.rows):
+                    if self._pending():
+                        raise torch.OutOfMemoryError("the KV pool cannot hold even one prompt and one rollout")
+                    break
+                else:
+                    self._decode_once()
+                if pending:
+                    self.stats["seconds_while_pending"] += time.perf_counter() - t0
+                    self.stats["tokens_while_pending"] += self._tokens_so_far() - before
+        finally:                                    # also when the caller stops early: the figures so far
+            self._log(time.perf_counter() - start)
 
     def _tokens_so_far(self) -> float:
         """Tokens of rollouts still alive or finished (a preempted rollout's tokens are discarded)."""
