@@ -2,19 +2,22 @@
 
 Models: the exact DeepSeek-R1-Distill-Qwen-14B and -Llama-8B shapes with random bf16 weights built on the GPU
 (random weights never emit EOS, so each rollout's length is its request's max_new_tokens: `stop_at_eos=False`).
-  --check  exactness and a perf probe: fp32 tokens (engine vs the eager reference, graphs vs eager, alone vs
-           batched, under head ablation), bf16 logits vs HF's own incremental-decoding noise floor, kernel
-           self-test, measured bandwidth, the step-time breakdown of a steady-state step, a short run.
-  (run D)  per shape: the reference length distribution (bench/data/lengths.json), uncapped, --sentences x 12
-           rollouts, continuous refill, batch chosen by the engine: end-to-end and steady-state tok/s,
-           occupancy, peak memory, ratio to the bandwidth roofline, step-time breakdown, the note's experiment
-           in GPU-hours; then on named subsets, in the same run: today's engine (engine_name="static") and
-           `model.generate`.
-Partial JSON is written after every step.
+Default (one GPU call): exactness checks first (fp32 tokens of the engine vs the eager reference, with and
+without CUDA graphs, the static engine, a rollout alone vs batched, under head ablation; bf16 logits vs HF's own
+incremental-decoding noise floor; the kernel self-test; measured bandwidth), then per shape "run D": the
+reference length distribution (bench/data/lengths.json), uncapped, --sentences x 12 rollouts, continuous
+refill, batch chosen by the engine (end-to-end and steady-state tok/s, occupancy, peak memory, ratio to the
+bandwidth roofline, the GPU-hours of the note's experiment), the step-time breakdown of a steady-state step,
+and on named subsets in the same run: today's engine (engine_name="static") and `model.generate`.
+`--check` runs the checks, a steady-state step and a short run only. Partial JSON is written after every step;
+steps that would start after --deadline-s are skipped.
 
-    python bench/bench_rollouts.py --tiny --check --out /tmp/bench      # CPU smoke run of the script
-    python bench/bench_rollouts.py --check --out $OUT                   # GPU, call 1
-    python bench/bench_rollouts.py --out $OUT                           # GPU, run D at both shapes
+    python bench/bench_rollouts.py --tiny --out /tmp/bench --sentences 3,3      # CPU smoke run of the script
+    python bench/bench_rollouts.py --out $OUT --sentences 24,32 --time-limits 200,120 --deadline-s 515
+
+On a GPU machine without pydantic (anchors' records need it), install its wheels first (python 3.12, manylinux
+x86-64: pydantic 2.13.4, pydantic-core 2.46.4, annotated-types 0.7.0, typing-extensions 4.16.0,
+typing-inspection 0.4.2): `pip install --no-index --no-deps --target /tmp/site WHEELS`, PYTHONPATH=/tmp/site.
 """
 
 from __future__ import annotations

@@ -45,9 +45,11 @@ from anchors.gpu.static_engine import (_matmul_part, _to_rows, _to_slots, prefix
 log = logging.getLogger(__name__)
 
 ATTENTION_NAME = "anchors_paged"
-FUSED_CHECK_REL_ERR = 1e-2
-"""The fused layers must reproduce the model's own layers' logits to this relative error at the first step (bf16
-differences are ~1e-3: reduction order and the last bit of exp/rsqrt); else the engine uses the model's layers."""
+FUSED_CHECK_REL_ERR = 0.2
+"""The fused layers must reproduce the model's own layers' logits to this relative error at the first step, else
+the engine uses the model's layers. It catches structural mismatches (a different norm, rotary convention or
+activation gives errors of order 1), not rounding: in bf16 two equal computations of the random-weight 14B
+differ by ~0.06 (its own incremental decoding vs its full forward: 0.055, bench/results/bench_rollouts_h100.json)."""
 
 
 @dataclass
