@@ -87,18 +87,20 @@ class PagedRunner:
     def make_room(self, live: dict[int, tuple[int, int]]) -> list[int]:
         """Pages for every row whose position this step starts a new page, preempting the youngest rollouts
         (fewest tokens, then highest row) while the free pages do not suffice. Returns the preempted rows."""
-        needy = [row for row, (pos, _) in live.items() if self.ledger.needs_page(row, pos)]
-        youngest_first = sorted(live, key=lambda row: (live[row][1], -row))
+        page = self.plan.page_size                                 # only a row at a page start can need one
+        needy = [row for row, (pos, _) in live.items() if pos % page == 0 and self.ledger.needs_page(row, pos)]
         victims: list[int] = []
-        while len(needy) > self.ledger.n_free:
-            if len(victims) == len(live) - 1:
-                raise torch.OutOfMemoryError(f"the KV pool ({self.plan.pages} pages of {self.plan.page_size} "
-                                             "tokens) cannot hold one rollout")
-            victim = youngest_first[len(victims)]
-            self.stop(victim)
-            victims.append(victim)
-            if victim in needy:
-                needy.remove(victim)
+        if len(needy) > self.ledger.n_free:
+            youngest_first = sorted(live, key=lambda row: (live[row][1], -row))
+            while len(needy) > self.ledger.n_free:
+                if len(victims) == len(live) - 1:
+                    raise torch.OutOfMemoryError(f"the KV pool ({self.plan.pages} pages of {page} tokens) "
+                                                 "cannot hold one rollout")
+                victim = youngest_first[len(victims)]
+                self.stop(victim)
+                victims.append(victim)
+                if victim in needy:
+                    needy.remove(victim)
         self.ledger.grow_rows(needy)
         return victims
 

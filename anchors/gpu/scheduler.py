@@ -198,15 +198,18 @@ class Scheduler:
             self.slot_pending[r.slot].insert(0, r.request)
             self.stats["preemptions"] += 1
             self.stats["preempted_tokens"] += len(r.tokens)
-        active = [row for row, r in enumerate(self.rows) if r is not None]
         # Feed each active row its last token at suffix position len(tokens)-1; idle rows compute on dummies.
-        tokens = [r.tokens[-1] if r is not None else 0 for r in self.rows]
-        positions = [len(r.tokens) - 1 if r is not None else 0 for r in self.rows]
+        n_rows = self.runner.n_rows
+        tokens, positions, active, slots = [0] * n_rows, [0] * n_rows, [], set()
+        for row, r in enumerate(self.rows):
+            if r is not None:
+                tokens[row], positions[row] = r.tokens[-1], len(r.tokens) - 1
+                active.append(row)
+                slots.add(r.slot)
         t0 = time.perf_counter()
         sampled = self.runner.step(tokens, positions, active)
         seconds = time.perf_counter() - t0
-        kv = sum(positions[row] + 1 for row in active) + sum(
-            len(self.slot_job[g].prompt_ids) for g in {self.rows[row].slot for row in active})
+        kv = len(active) + sum(positions) + sum(len(self.slot_job[g].prompt_ids) for g in slots)
         pending = self._pending()                                  # steady state: work was waiting for a row
         for key, pending_key, value in (("decode_steps", "steps_while_pending", 1),
                                         ("live_row_steps", "live_row_steps_while_pending", len(active)),
