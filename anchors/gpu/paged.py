@@ -30,9 +30,10 @@ PAGE_SIZE = {"cuda": 64, "cpu": 16}
 ROW_TOKENS = 2048
 """Live suffix tokens budgeted per row when sizing the batch. On the reference lengths (bench/data/lengths.json)
 a row in steady state holds E[L^2] / 2E[L] = 1,513 tokens on average; 2,048 leaves ~35% headroom."""
-WORKSPACE_BYTES = 4 << 30
+WORKSPACE_BYTES = 10 << 30
 """Device memory kept outside the pool: activations of a 6k-token prefill (~1 GB at the 14B shape), cuBLAS and
-Triton workspaces, CUDA-graph pools."""
+Triton workspaces, CUDA-graph pools. 4 GiB ran out of memory on the H200 at 248 rows (14B shape, torch
+fallback path), so 10 GiB."""
 WORKSPACE_BYTES_PER_ROW = 1 << 20
 """Per-row step workspace: bf16 logits over 152k tokens (0.3 MB), activations, attention partials."""
 CPU_POOL_PAGES: int | None = None

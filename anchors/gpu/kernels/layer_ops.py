@@ -72,24 +72,26 @@ def _rotary_write_kernel(q_ptr, k_ptr, v_ptr, cos_ptr, sin_ptr, pos_ptr, table_p
     c2 = tl.load(cos_ptr + row * D + HALF + offs)
     s1 = tl.load(sin_ptr + row * D + offs)
     s2 = tl.load(sin_ptr + row * D + HALF + offs)
+    # Names differ between the branches: a runtime `if` merges same-named values, and a pointer (q) cannot
+    # merge with an integer offset (k/v) — Triton 3.6 refuses to compile that.
     if head < H:
-        src = q_ptr + row * q_stride + head * D
-        o1, o2 = _rotate(tl.load(src + offs), tl.load(src + HALF + offs), c1, c2, s1, s2)
-        dst = q_out + (row * H + head) * D
-        tl.store(dst + offs, o1)
-        tl.store(dst + HALF + offs, o2)
+        q_src = q_ptr + row * q_stride + head * D
+        q1, q2 = _rotate(tl.load(q_src + offs), tl.load(q_src + HALF + offs), c1, c2, s1, s2)
+        q_dst = q_out + (row * H + head) * D
+        tl.store(q_dst + offs, q1)
+        tl.store(q_dst + HALF + offs, q2)
     else:
         kv = head - H
         pos = tl.load(pos_ptr + row)
         page = tl.load(table_ptr + row * table_stride + pos // PAGE).to(tl.int64)
-        dst = ((page * KV + kv) * PAGE + pos % PAGE) * D
-        src = k_ptr + row * kv_stride + kv * D
-        o1, o2 = _rotate(tl.load(src + offs), tl.load(src + HALF + offs), c1, c2, s1, s2)
-        tl.store(k_pool + dst + offs, o1)
-        tl.store(k_pool + dst + HALF + offs, o2)
-        src = v_ptr + row * kv_stride + kv * D
-        tl.store(v_pool + dst + offs, tl.load(src + offs))
-        tl.store(v_pool + dst + HALF + offs, tl.load(src + HALF + offs))
+        slot = ((page * KV + kv) * PAGE + pos % PAGE) * D
+        k_src = k_ptr + row * kv_stride + kv * D
+        k1, k2 = _rotate(tl.load(k_src + offs), tl.load(k_src + HALF + offs), c1, c2, s1, s2)
+        tl.store(k_pool + slot + offs, k1)
+        tl.store(k_pool + slot + HALF + offs, k2)
+        v_src = v_ptr + row * kv_stride + kv * D
+        tl.store(v_pool + slot + offs, tl.load(v_src + offs))
+        tl.store(v_pool + slot + HALF + offs, tl.load(v_src + HALF + offs))
 
 
 def rotary_write(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
