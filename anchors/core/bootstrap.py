@@ -19,11 +19,12 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from anchors.core.metrics import ALPHA, SentenceData, next_indices
+from anchors.core.metrics import ALPHA, LAPLACE, SentenceData, next_indices
 
-Metric = Literal["kl", "acc", "drop"]
-"""kl: cf_kl (nats, >= 0); acc: cf_acc = acc(dissimilar) - acc(next), <0 when important (paper sign);
-drop: -cf_acc, the accuracy lost when the sentence is changed, >0 when important."""
+Metric = Literal["kl", "kl_laplace", "acc", "drop"]
+"""kl: cf_kl (nats, >= 0, the note's alpha 1e-9); kl_laplace: cf_kl with Laplace smoothing (alpha 1 unless given);
+acc: cf_acc = acc(dissimilar) - acc(next), <0 when important (paper sign); drop: -cf_acc, the accuracy lost when
+the sentence is changed, >0 when important."""
 DEFAULT_SEED = 20250
 """Seed of every bootstrap unless the caller passes one; reported in each result's details."""
 
@@ -107,9 +108,17 @@ def _kl(cp: np.ndarray, cq: np.ndarray, alpha: float) -> np.ndarray:
     return np.where((n1[..., 0] > 0) & (n2[..., 0] > 0), out, 0.0)
 
 
+def default_alpha(metric: str, alpha: float | None = None) -> float:
+    """The KL smoothing of a metric: `alpha` when given, else LAPLACE for "kl_laplace" and the note's ALPHA."""
+    if alpha is not None:
+        return float(alpha)
+    return LAPLACE if metric == "kl_laplace" else ALPHA
+
+
 def importance_from_indices(t: TraceArrays, idx: np.ndarray, metric: Metric = "kl",
-                            alpha: float = ALPHA) -> np.ndarray:
+                            alpha: float | None = None) -> np.ndarray:
     """cf importance of every sentence for rollout indices idx [B, n_sent, R] -> [B, n_sent] (NaN = undefined)."""
+    alpha = default_alpha(metric, alpha)
     n_sent, width = t.shape
     slot = (np.arange(width)[None, :] < t.n_rollouts[:, None])[None]  # [1, n, R]
     v = _gather(t.valid, idx) & slot
@@ -136,14 +145,14 @@ def importance_from_indices(t: TraceArrays, idx: np.ndarray, metric: Metric = "k
     return np.where((n_valid == 0) | ~has_next[None, :] | (t.n_rollouts[None, :] == 0), np.nan, value)
 
 
-def point_importance(t: TraceArrays, metric: Metric = "kl", alpha: float = ALPHA) -> np.ndarray:
+def point_importance(t: TraceArrays, metric: Metric = "kl", alpha: float | None = None) -> np.ndarray:
     """cf importance from the rollouts as stored: [n_sent]."""
     idx = np.broadcast_to(np.arange(t.shape[1]), t.shape)[None]
     return importance_from_indices(t, idx, metric, alpha)[0]
 
 
 def rollout_bootstrap(t: TraceArrays, n_boot: int, seed: int = DEFAULT_SEED, metric: Metric = "kl",
-                      alpha: float = ALPHA, block: int = 256) -> np.ndarray:
+                      alpha: float | None = None, block: int = 256) -> np.ndarray:
     """Level 1: resample each sentence's rollouts, recompute importance. Returns [n_boot, n_sent]."""
     rng = np.random.default_rng(seed)
     n_sent, width = t.shape
@@ -190,7 +199,7 @@ class BootImportance:
     seed: int
     """Seed used (rollout level: seed + 7919 * position of the condition in the dict; sentence level: seed + 1)."""
     metric: str
-    """"kl" or "acc"."""
+    """"kl", "kl_laplace", "acc" or "drop"."""
 
     @property
     def n_boot(self) -> int:
@@ -198,7 +207,8 @@ class BootImportance:
 
 
 def bootstrap_conditions(traces: dict[str, TraceArrays], tags: Sequence[str], n_boot: int = 2000,
-                         seed: int = DEFAULT_SEED, metric: Metric = "kl", alpha: float = ALPHA) -> BootImportance:
+                         seed: int = DEFAULT_SEED, metric: Metric = "kl",
+                         alpha: float | None = None) -> BootImportance:
     """Point importance and two-level replicates for every condition of one trace (same sentences, paired)."""
     n_sent = len(tags)
     for name, t in traces.items():

@@ -6,6 +6,8 @@ bootstrap only (`BootImportance.rollout_boot`): sentences stay in place, their i
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
@@ -113,8 +115,57 @@ def topk_enrichment(bi: BootImportance, cond: str, ref: str, category: str, k: i
         est = (x / k) / base
         reps = (x_b / k) / base
     lo, hi, bad = percentile_ci(reps)
-    return StatResult(name="enrichment", estimate=float(est), ci_low=lo, ci_high=hi, n=n_total,
+    return StatResult(name="enrichment", estimate=float(est), ci_low=lo, ci_high=hi, n=n_total, replicates=reps,
                       p_value=float(sps.hypergeom.sf(x - 1, n_total, n_cat, k)),
                       details=dict(k=k, observed=x, n_category=n_cat, base_rate=base, direction=direction,
                                    p_depletion=float(sps.hypergeom.cdf(x, n_total, n_cat, k)),
                                    test="hypergeometric", seed=bi.seed, n_boot=bi.n_boot, n_undefined=bad))
+
+
+def near_zero(bi: BootImportance, condition: str) -> tuple[np.ndarray, np.ndarray]:
+    """(small [n] float 1/0/NaN, degenerate [n] bool) of one condition.
+
+    A sentence is close to 0 by its OWN uncertainty: its rollout-bootstrap 95% interval contains 0. A sentence
+    whose replicates are all equal (an empty dissimilar set gives 0 by construction; every rollout agreeing gives
+    a constant) is degenerate: excluded as NaN, which breaks a run, so a flat line of zeros is never a dropdown.
+    """
+    reps = bi.rollout_boot[condition]                                   # [B, n]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lo, hi = np.nanpercentile(reps, [2.5, 97.5], axis=0)
+        degenerate = ~(np.nanmax(reps, axis=0) > np.nanmin(reps, axis=0))
+    missing = ~bi.usable | np.isnan(bi.point[condition])
+    small = np.where(degenerate | missing, np.nan, ((lo <= 0) & (hi >= 0)).astype(np.float64))
+    return small, degenerate & ~missing
+
+
+def dropdown_permutation(bi: BootImportance, conditions: Sequence[str], ref: str, min_len: int = 3,
+                         n_perm: int = 2000, seed: int = 20254) -> StatResult:
+    """H9: change in sentences inside runs (>= min_len) of near-zero sentences (`near_zero`), mean over
+    `conditions` minus `ref`, against a permutation null over POSITIONS.
+
+    The null shuffles sentence positions (one permutation for every condition, so pairing is kept): it keeps how
+    many sentences are near 0 under each condition and destroys contiguity. p = (1 + #permuted changes >=
+    observed) / (1 + n_perm): small only when near-zero sentences cluster into longer runs after ablation than
+    their number alone would give.
+    """
+    flags = {c: near_zero(bi, c) for c in (*conditions, ref)}
+    small = np.stack([flags[c][0] for c in (*conditions, ref)])          # [n_cond + 1, n]
+
+    def change(rows: np.ndarray) -> np.ndarray:                          # rows [P, n_cond + 1, n] -> [P]
+        p, c, n = rows.shape
+        totals = run_lengths(np.where(rows.reshape(p * c, n) == 1, 0.0, 1.0), 0.5, min_len)[1].reshape(p, c)
+        return totals[:, :-1].mean(axis=1) - totals[:, -1]
+
+    observed = float(change(small[None])[0])
+    rng = np.random.default_rng(seed)
+    perms = np.argsort(rng.random((n_perm, small.shape[1])), axis=1)    # [P, n] a permutation per row
+    null = change(small[:, perms].transpose(1, 0, 2))
+    p = float((1 + np.sum(null >= observed - 1e-12)) / (1 + n_perm))
+    runs = {c: dropdown_runs(np.where(flags[c][0] == 1, 0.0, 1.0), 0.5, min_len).runs for c in (*conditions, ref)}
+    return StatResult(name="d_total_run", estimate=observed, n=int(bi.usable.sum()), p_value=p,
+                      details=dict(test="permutation over positions", n_perm=n_perm, seed=seed,
+                                   null_mean=float(null.mean()), runs=runs, min_len=min_len,
+                                   near_zero={c: int(np.nansum(flags[c][0])) for c in flags},
+                                   degenerate={c: int(flags[c][1].sum()) for c in flags},
+                                   rule="near 0 = the sentence's rollout-bootstrap 95% interval contains 0"))

@@ -28,6 +28,8 @@ ROW_KEY = "anchors_row"
 """user_properties key holding the test's verdict row (a JSON string)."""
 PARAMS_KEY = "anchors_params"
 """user_properties key holding the claim id and parameters, set before setup (so skipped tests have a row)."""
+TABLE_KEY = "anchors_table"
+"""user_properties key holding one of the note's tables (a JSON string {"key", "title", "columns", "rows", "note"})."""
 TRACE_KEY = "anchors_trace"
 """user_properties key holding the experiment's provenance (labeler, source), set when the fixture is built."""
 _COLUMNS = ("statistic", "estimate", "95% CI", "threshold", "verdict")
@@ -67,7 +69,14 @@ def verdict_row(verdict: Any, context: dict[str, Any]) -> dict[str, Any]:
         "n_unit": verdict.n_unit,
         "p_value": _num(verdict.p_value),
         "confounds": list(verdict.confounds) + list(context.pop("confounds", [])),
-        **context,
+        "metric": getattr(verdict, "metric", "") or context.get("metric", ""),
+        "primary": bool(getattr(verdict, "primary", False)),
+        "p_adjusted": _num(getattr(verdict, "p_adjusted", None)),
+        "power": _num(getattr(verdict, "power", None)),
+        "metrics": dict(getattr(verdict, "metrics", {}) or {}),
+        "metrics_agree": (getattr(verdict, "details", {}) or {}).get("metrics_agree"),
+        **{k: v for k, v in context.items() if k != "metric"},
+        "details": {**(getattr(verdict, "details", {}) or {}), **(context.get("details") or {})},
     }
 
 
@@ -88,6 +97,13 @@ class Reporter:
         for fig in figures:
             with with_style():
                 self._extras.append(pytest_html.extras.png(_png(fig)))
+
+
+    def table(self, key: str, table: dict[str, Any]) -> None:
+        """Record one of the note's tables ({"title", "columns", "rows", "note"}; a number with a CI is a cell
+        {"estimate", "ci_low", "ci_high"}) for results.json's top-level "tables" (minimal: the report helper
+        renders them as HTML)."""
+        self._item.user_properties.append((TABLE_KEY, json.dumps({"key": key, **table}, default=str)))
 
 
 def _figure_style():
@@ -175,11 +191,16 @@ class ReportCollector:
     def __init__(self, config: pytest.Config):
         self.config = config
         self.by_test: dict[str, dict[str, Any]] = {}
+        self.tables: dict[str, dict[str, Any]] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         row = _row_from_report(report)
         if row is not None:
             self.by_test[row["test"]] = row
+        for key, value in getattr(report, "user_properties", ()):
+            if key == TABLE_KEY:
+                table = json.loads(value)
+                self.tables[table.pop("key")] = table
 
     def pytest_html_results_summary(self, prefix: list, summary: list, postfix: list,
                                     session: pytest.Session) -> None:
@@ -189,7 +210,7 @@ class ReportCollector:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if not self.by_test:
+        if not self.by_test and not self.tables:
             return
         from anchors.disk.jsonio import write_json_atomic
         from anchors.disk.provenance import make_provenance
@@ -197,7 +218,8 @@ class ReportCollector:
         path = Path(self.config.getoption("report_dir", default=None) or "reports") / "results.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         write_json_atomic(path, {"provenance": make_provenance({"args": list(self.config.args)}).model_dump(),
-                                 "rows": sorted(self.by_test.values(), key=lambda r: r["test"])})
+                                 "rows": sorted(self.by_test.values(), key=lambda r: r["test"]),
+                                 "tables": self.tables})
         log.info("wrote %d verdict rows to %s", len(self.by_test), path)
 
 
