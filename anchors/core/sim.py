@@ -199,8 +199,15 @@ def _match_accuracy(spec: SimSpec) -> SimSpec:
 
 def tag_indices(spec: SimSpec) -> np.ndarray:
     """[n_sent] int: index into CATEGORIES of each base-CoT sentence, drawn iid from the published shares."""
-    rng = np.random.default_rng(spec.seed)
-    return rng.choice(len(CATEGORIES), size=spec.n_sentences, p=np.array(SHARES) / sum(SHARES))
+    return _tag_indices(spec.seed, spec.n_sentences)
+
+
+@lru_cache(maxsize=16)
+def _tag_indices(seed: int, n_sentences: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    out = rng.choice(len(CATEGORIES), size=n_sentences, p=np.array(SHARES) / sum(SHARES))
+    out.flags.writeable = False  # shared by every caller of the cache
+    return out
 
 
 def sim_tags(spec: SimSpec) -> list[str]:
@@ -219,10 +226,19 @@ def _rng(spec: SimSpec, condition: str, stream: str) -> np.random.Generator:
 
 def sentence_weights(spec: SimSpec) -> np.ndarray:
     """w_i [n_sent]: each sentence's own weight, Gamma with mean 1 and sd `sentence_sd` (1 when the sd is 0)."""
-    if spec.sentence_sd == 0:
-        return np.ones(spec.n_sentences)
-    shape = 1.0 / spec.sentence_sd ** 2
-    return _rng(spec, "", "weights").gamma(shape, 1.0 / shape, spec.n_sentences)
+    return _sentence_weights(spec.seed, spec.n_sentences, spec.sentence_sd)
+
+
+@lru_cache(maxsize=16)
+def _sentence_weights(seed: int, n_sentences: int, sd: float) -> np.ndarray:
+    if sd == 0:
+        out = np.ones(n_sentences)
+    else:
+        shape = 1.0 / sd ** 2
+        out = np.random.default_rng([seed, zlib.crc32(b""), zlib.crc32(b"weights")]).gamma(shape, 1.0 / shape,
+                                                                                           n_sentences)
+    out.flags.writeable = False  # shared by every caller of the cache
+    return out
 
 
 def sentence_derail(spec: SimSpec, condition: str) -> np.ndarray:
@@ -350,8 +366,10 @@ def population_means(spec: SimSpec, condition: str) -> dict[str, float]:
     """True mean "drop" importance per category (and "all") of `condition` over POPULATION sentences."""
     big = _population(spec)
     value, tags = expected_importance(big, condition), tag_indices(big)
-    out = {c: float(np.nanmean(value[tags == k])) for k, c in enumerate(CATEGORIES)}
-    return out | {"all": float(np.nanmean(value))}
+    keep = ~np.isnan(value)
+    sums = np.bincount(tags[keep], weights=value[keep], minlength=len(CATEGORIES))
+    counts = np.bincount(tags[keep], minlength=len(CATEGORIES))
+    return dict(zip(CATEGORIES, (sums / counts).tolist())) | {"all": float(value[keep].mean())}
 
 
 @lru_cache(maxsize=8)

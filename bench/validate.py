@@ -1,0 +1,246 @@
+"""Validation of the rules that decide: power and false-pass rate of every claim case on the simulated reasoner.
+
+    nice -n 19 python bench/validate.py [--seeds 200] [--workers 2]  -> bench/results/validation.json
+
+Each seed builds the experiment the suite builds (`anchors.pipelines.experiment.sim_experiment` on
+`anchors.core.sim.scenario_spec`) and calls `fixtures.decisions.decide_all` on it: the hypothesis modules' own
+`decide`, with their confound, degenerate-input and Holm rules; nothing here re-implements a rule. A "pass" is
+outcome == "pass" of the verdict (the primary metric's); "confounded", "skip", "fail" and "underpowered" are not.
+
+Steps, each (scenario, rollouts per sentence, random draws, metrics) over every seed:
+  * main: the four scenarios (planted, null, accuracy_shift, dissimilar_shift) x --rollouts, --draws random draws,
+    the primary metric only (Holm runs per metric, so the other metrics do not change its verdicts);
+  * draws: planted and null at --more-draws random draws (H5's rank p needs >= 19), the primary metric only;
+  * metrics: every scenario at --metric-rollouts with all three metrics, on --metric-seeds seeds, for the
+    side-by-side comparison that justifies the primary metric.
+Power of a case is its pass rate in the scenario where its claim is true (`TRUE_UNDER`: H12 claims "no effect", so
+the null), its false-pass rate the pass rate in every other scenario (the worst over rollouts in `false_pass`).
+Partial results (every seed's outcomes) are written after every step to --partial; a rerun resumes from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any, Callable
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # one BLAS thread per worker: the workers are the parallelism
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+log = logging.getLogger("bench.validate")
+
+SCENARIOS = ("planted", "null", "accuracy_shift", "dissimilar_shift")
+TRUE_UNDER = {"H12": "null"}
+"""The scenario in which a case's claim is true; every other case: "planted"."""
+TARGET = 0.8
+"""Power that `rollouts_for_power_0.8` and `draws_for_power_0.8` ask for."""
+OUT = ROOT / "bench" / "results" / "validation.json"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", type=int, default=200, help="simulated experiments per step")
+    p.add_argument("--first-seed", type=int, default=1000)
+    p.add_argument("--rollouts", type=int, nargs="+", default=[12, 25, 50, 100])
+    p.add_argument("--draws", type=int, default=3, help="random draws in the main steps (the suite's default)")
+    p.add_argument("--more-draws", type=int, default=19, help="random draws of the draws steps (0: none)")
+    p.add_argument("--metric-seeds", type=int, default=100, help="seeds of the three-metric steps (0: none)")
+    p.add_argument("--metric-rollouts", type=int, nargs="+", default=[12, 50])
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates per CI (the suite's default)")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--out", type=Path, default=OUT)
+    p.add_argument("--partial", type=Path, default=None, help="default: <out>.partial.json")
+    return p.parse_args(argv)
+
+
+def plan_steps(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Every step as {scenario, rollouts, draws, metrics, seeds}, cheapest first within each group."""
+    from anchors.core.decision import DEFAULT
+
+    primary = (DEFAULT.primary_metric,)
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    steps = [dict(scenario=s, rollouts=n, draws=args.draws, metrics=primary, seeds=seeds)
+             for n in args.rollouts for s in SCENARIOS]
+    if args.more_draws:
+        steps += [dict(scenario=s, rollouts=n, draws=args.more_draws, metrics=primary, seeds=seeds)
+                  for n in args.rollouts for s in ("planted", "null")]
+    if args.metric_seeds:
+        few = seeds[: args.metric_seeds]
+        steps += [dict(scenario=s, rollouts=n, draws=args.draws, metrics=tuple(DEFAULT.metrics), seeds=few)
+                  for n in args.metric_rollouts for s in SCENARIOS]
+    return steps
+
+
+def step_key(step: dict[str, Any]) -> str:
+    return f"{step['scenario']}|n={step['rollouts']}|draws={step['draws']}|{'+'.join(step['metrics'])}"
+
+
+def decide_seed(task: tuple[str, int, int, tuple[str, ...], int, int]) -> tuple[int, dict[str, Any], float]:
+    """One simulated experiment through decide_all: (seed, {case: {metric: outcome, "conditions": [...]}}, CPU s)."""
+    from anchors.core import sim
+    from anchors.core.decision import RuleSettings
+    from anchors.pipelines.experiment import sim_experiment
+    from fixtures import decisions
+
+    scenario, rollouts, draws, metrics, seed, n_boot = task
+    start = time.process_time()
+    spec = sim.scenario_spec(scenario, n_random=draws, n_rollouts=rollouts, seed=seed)
+    exp = sim_experiment(spec, "sim", scenario, n_boot, metrics[0])
+    # power={}: no measured power, so no fail is relabelled "underpowered" from the file this run rewrites.
+    verdicts = decisions.decide_all(exp, RuleSettings(metrics=metrics, primary_metric=metrics[0], power={}))
+    out = {case: {**{m: s["verdict"] for m, s in v.metrics.items()}, "outcome": v.outcome,
+                  "random": any(c.startswith("random") for c in v.conditions)}
+           for case, v in verdicts.items()}
+    return seed, out, time.process_time() - start
+
+
+def run_step(step: dict[str, Any], done: dict[str, Any], n_boot: int, workers: int,
+             save: Callable[[], None]) -> None:
+    """Decide every seed of one step not yet in `done` (seed -> outcomes), in `workers` processes."""
+    todo = [s for s in step["seeds"] if str(s) not in done["seeds"]]
+    tasks = [(step["scenario"], step["rollouts"], step["draws"], tuple(step["metrics"]), s, n_boot) for s in todo]
+    wall = time.perf_counter()
+    if workers <= 1:
+        results = map(decide_seed, tasks)
+    else:
+        pool = ProcessPoolExecutor(max_workers=workers)
+        results = pool.map(decide_seed, tasks, chunksize=4)
+    for seed, outcomes, cpu in results:
+        done["seeds"][str(seed)] = outcomes
+        done["cpu_s"] = done.get("cpu_s", 0.0) + cpu
+    if workers > 1:
+        pool.shutdown()
+    done["wall_s"] = done.get("wall_s", 0.0) + time.perf_counter() - wall
+    save()
+    log.info("%s: %d seeds, %.1f CPU s per seed", step_key(step), len(done["seeds"]),
+             done["cpu_s"] / max(len(done["seeds"]), 1))
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Every step (resuming from the partial file), then the summary written to --out."""
+    from anchors.disk.jsonio import write_json_atomic
+
+    partial_path = args.partial or args.out.with_suffix(".partial.json")
+    partial = json.loads(partial_path.read_text()) if partial_path.is_file() else {"n_boot": args.n_boot, "steps": {}}
+    if partial["n_boot"] != args.n_boot:
+        raise SystemExit(f"{partial_path} holds n_boot={partial['n_boot']}; remove it or pass --n-boot "
+                         f"{partial['n_boot']}")
+    steps = plan_steps(args)
+    for step in steps:
+        done = partial["steps"].setdefault(step_key(step), {"seeds": {}})
+        run_step(step, done, args.n_boot, args.workers, lambda: write_json_atomic(partial_path, partial))
+    summary = summarise(partial, steps, args)
+    write_json_atomic(args.out, summary)
+    return summary
+
+
+def _rate(step: dict[str, Any] | None, case: str, field: str, value: str = "pass") -> float | None:
+    """Share of the step's seeds whose `field` of `case` equals `value` (None: step or case absent)."""
+    if not step or not step["seeds"]:
+        return None
+    rows = [o[case] for o in step["seeds"].values() if case in o]
+    return round(sum(r.get(field) == value for r in rows) / len(rows), 4) if rows else None
+
+
+def _first_reaching(rates: dict[str, float | None]) -> int | None:
+    """The smallest key (rollouts or draws) whose rate reaches TARGET, or None."""
+    hits = [int(k) for k, v in rates.items() if v is not None and v >= TARGET]
+    return min(hits) if hits else None
+
+
+def summarise_case(case: str, steps: dict[str, Any], args: argparse.Namespace, primary: str) -> dict[str, Any]:
+    """One case's row of validation.json."""
+    def step(scenario: str, n: int, draws: int, metrics: str = primary) -> dict[str, Any] | None:
+        return steps.get(f"{scenario}|n={n}|draws={draws}|{metrics}")
+
+    true = TRUE_UNDER.get(case, "planted")
+    power = {str(n): _rate(step(true, n, args.draws), case, "outcome") for n in args.rollouts}
+    by_rollouts = {s: {str(n): _rate(step(s, n, args.draws), case, "outcome") for n in args.rollouts}
+                   for s in SCENARIOS if s != true}
+    draws = {str(args.draws): power}
+    if args.more_draws and true in ("planted", "null"):
+        draws[str(args.more_draws)] = {str(n): _rate(step(true, n, args.more_draws), case, "outcome")
+                                       for n in args.rollouts}
+    uses_random = any(o.get(case, {}).get("random") for st in steps.values() for o in st["seeds"].values())
+    reach = {int(d): _first_reaching(p) for d, p in draws.items()}  # draws -> rollouts reaching TARGET
+    feasible = [d for d, n in reach.items() if n is not None]
+    draws_needed = min(feasible) if uses_random and feasible else None
+    outcomes = {s: {str(n): {o: _rate(step(s, n, args.draws), case, "outcome", o)
+                             for o in ("pass", "fail", "confounded", "underpowered", "skip")}
+                    for n in args.rollouts} for s in SCENARIOS}
+    return {
+        "true_under": true,
+        "power": power,
+        "false_pass": {s: max((v for v in r.values() if v is not None), default=None) for s, r in by_rollouts.items()},
+        "false_pass_by_rollouts": by_rollouts,
+        "power_by_draws": draws,
+        "rollouts_for_power_0.8": reach[draws_needed if draws_needed is not None else args.draws],
+        "draws_for_power_0.8": draws_needed,
+        "uses_random_draws": uses_random,
+        "outcomes": outcomes,
+        "by_metric": _by_metric(case, steps, args, true),
+    }
+
+
+def _by_metric(case: str, steps: dict[str, Any], args: argparse.Namespace, true: str) -> dict[str, Any]:
+    """Power and false-pass rates of each metric's own verdict, from the three-metric steps."""
+    from anchors.core.decision import DEFAULT
+
+    if not args.metric_seeds:
+        return {}
+    joined = "+".join(DEFAULT.metrics)
+    out = {}
+    for metric in DEFAULT.metrics:
+        rate = {s: {str(n): _rate(steps.get(f"{s}|n={n}|draws={args.draws}|{joined}"), case, metric)
+                    for n in args.metric_rollouts} for s in SCENARIOS}
+        out[metric] = {"power": rate[true],
+                       "false_pass": {s: max((v for v in r.values() if v is not None), default=None)
+                                      for s, r in rate.items() if s != true}}
+    return out
+
+
+def summarise(partial: dict[str, Any], steps: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
+    """validation.json: per case its rates, the simulator's true values, settings, timing and provenance."""
+    from anchors.core import sim
+    from anchors.core.decision import DEFAULT
+    from anchors.disk.provenance import make_provenance
+
+    done = partial["steps"]
+    cases = sorted({c for st in done.values() for o in st["seeds"].values() for c in o})
+    settings = {"seeds": args.seeds, "first_seed": args.first_seed, "rollouts": args.rollouts, "draws": args.draws,
+                "more_draws": args.more_draws, "metric_seeds": args.metric_seeds,
+                "metric_rollouts": args.metric_rollouts, "n_boot": args.n_boot, "primary_metric": DEFAULT.primary_metric,
+                "rule_settings": DEFAULT.model_dump(exclude={"power"}), "scenarios": list(SCENARIOS),
+                "true_under": TRUE_UNDER, "target_power": TARGET, "n_sentences": sim.SimSpec.model_fields[
+                    "n_sentences"].default}
+    timing = {step_key(s): {"cpu_s_per_seed": round(done[step_key(s)].get("cpu_s", 0.0)
+                                                    / max(len(done[step_key(s)]["seeds"]), 1), 2),
+                            "wall_s": round(done[step_key(s)].get("wall_s", 0.0), 1)} for s in steps}
+    return {
+        "claims": {c: summarise_case(c, done, args, DEFAULT.primary_metric) for c in cases},
+        "truths": sim.planted_truths(),
+        "settings": settings,
+        "timing": {"steps": timing, "cpu_s_total": round(sum(d.get("cpu_s", 0.0) for d in done.values()), 1),
+                   "workers": args.workers, "machine": f"{platform.machine()}, {os.cpu_count()} CPUs"},
+        "provenance": make_provenance(settings, packages=("numpy", "scipy", "pydantic")).model_dump(mode="json"),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    run(parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()
