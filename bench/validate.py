@@ -12,7 +12,10 @@ Steps, each (scenario, rollouts per sentence, random draws, metrics) over every 
     the primary metric only (Holm runs per metric, so the other metrics do not change its verdicts);
   * draws: planted and null at --more-draws random draws (H5's rank p needs >= 19), the primary metric only;
   * metrics: every scenario at --metric-rollouts with all three metrics, on --metric-seeds seeds, for the
-    side-by-side comparison that justifies the primary metric.
+    side-by-side comparison that justifies the primary metric;
+  * planner: on --planner-seeds planted experiments at the fewest rollouts, the power planner
+    (anchors.core.power.plan, --planner-sims planned experiments per point) predicts every case's power at each
+    of --rollouts; the summary sets the mean prediction beside the measured power (the planner's calibration).
 Power of a case is its pass rate in the scenario where its claim is true (`TRUE_UNDER`: H12 claims "no effect", so
 the null), its false-pass rate the pass rate in every other scenario (the worst over rollouts in `false_pass`).
 Partial results (every seed's outcomes) are written after every step to --partial; a rerun resumes from it.
@@ -57,6 +60,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--more-draws", type=int, default=19, help="random draws of the draws steps (0: none)")
     p.add_argument("--metric-seeds", type=int, default=100, help="seeds of the three-metric steps (0: none)")
     p.add_argument("--metric-rollouts", type=int, nargs="+", default=[12, 50])
+    p.add_argument("--planner-seeds", type=int, default=10, help="planted seeds the planner plans from (0: none)")
+    p.add_argument("--planner-sims", type=int, default=10, help="planned experiments per grid point")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates per CI (the suite's default)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--out", type=Path, default=OUT)
@@ -79,43 +84,70 @@ def plan_steps(args: argparse.Namespace) -> list[dict[str, Any]]:
         few = seeds[: args.metric_seeds]
         steps += [dict(scenario=s, rollouts=n, draws=args.draws, metrics=tuple(DEFAULT.metrics), seeds=few)
                   for n in args.metric_rollouts for s in SCENARIOS]
+    if args.planner_seeds:
+        steps.append(dict(kind="planner", scenario="planted", rollouts=min(args.rollouts), draws=args.draws,
+                          metrics=primary, seeds=seeds[: args.planner_seeds], grid=tuple(args.rollouts),
+                          sims=args.planner_sims))
     return steps
 
 
 def step_key(step: dict[str, Any]) -> str:
-    return f"{step['scenario']}|n={step['rollouts']}|draws={step['draws']}|{'+'.join(step['metrics'])}"
+    head = "planner|" if step.get("kind") == "planner" else ""
+    return f"{head}{step['scenario']}|n={step['rollouts']}|draws={step['draws']}|{'+'.join(step['metrics'])}"
 
 
-def decide_seed(task: tuple[str, int, int, tuple[str, ...], int, int]) -> tuple[int, dict[str, Any], float]:
-    """One simulated experiment through decide_all: (seed, {case: {metric: outcome, "conditions": [...]}}, CPU s)."""
+def work(task: dict[str, Any]) -> tuple[int, dict[str, Any], float]:
+    """One seed of one step, in a worker: (seed, what it measured, CPU seconds)."""
+    start = time.process_time()
+    out = plan_seed(task) if task.get("kind") == "planner" else decide_seed(task)
+    return task["seed"], out, time.process_time() - start
+
+
+def _experiment(task: dict[str, Any]) -> Any:
+    """The experiment the suite builds for this task's scenario, rollouts, draws and seed."""
     from anchors.core import sim
-    from anchors.core.decision import RuleSettings
     from anchors.pipelines.experiment import sim_experiment
+
+    spec = sim.scenario_spec(task["scenario"], n_random=task["draws"], n_rollouts=task["rollouts"],
+                             seed=task["seed"])
+    return sim_experiment(spec, "sim", task["scenario"], task["n_boot"], task["metrics"][0])
+
+
+def plan_seed(task: dict[str, Any]) -> dict[str, Any]:
+    """The planner's predicted power per case at every rollouts of the grid, planned from one experiment."""
+    from anchors.core.power import plan
+    from anchors.pipelines.plan import suite_decide
+
+    decide = suite_decide(metrics=tuple(task["metrics"]), primary_metric=task["metrics"][0], power={})
+    rows = plan(_experiment(task), decide, TARGET, task["grid"], (task["draws"],), task["sims"], task["seed"])
+    return {r.case: {str(n): r.power.get(f"{n}x{task['draws']}") for n in task["grid"]} for r in rows}
+
+
+def decide_seed(task: dict[str, Any]) -> dict[str, Any]:
+    """One simulated experiment through decide_all: {case: {metric: outcome, "outcome", "random"}}."""
+    from anchors.core.decision import RuleSettings
     from fixtures import decisions
 
-    scenario, rollouts, draws, metrics, seed, n_boot = task
-    start = time.process_time()
-    spec = sim.scenario_spec(scenario, n_random=draws, n_rollouts=rollouts, seed=seed)
-    exp = sim_experiment(spec, "sim", scenario, n_boot, metrics[0])
+    metrics = tuple(task["metrics"])
+    exp = _experiment(task)
     # power={}: no measured power, so no fail is relabelled "underpowered" from the file this run rewrites.
     verdicts = decisions.decide_all(exp, RuleSettings(metrics=metrics, primary_metric=metrics[0], power={}))
-    out = {case: {**{m: s["verdict"] for m, s in v.metrics.items()}, "outcome": v.outcome,
-                  "random": any(c.startswith("random") for c in v.conditions)}
-           for case, v in verdicts.items()}
-    return seed, out, time.process_time() - start
+    return {case: {**{m: s["verdict"] for m, s in v.metrics.items()}, "outcome": v.outcome,
+                   "random": any(c.startswith("random") for c in v.conditions)}
+            for case, v in verdicts.items()}
 
 
 def run_step(step: dict[str, Any], done: dict[str, Any], n_boot: int, workers: int,
              save: Callable[[], None]) -> None:
     """Decide every seed of one step not yet in `done` (seed -> outcomes), in `workers` processes."""
     todo = [s for s in step["seeds"] if str(s) not in done["seeds"]]
-    tasks = [(step["scenario"], step["rollouts"], step["draws"], tuple(step["metrics"]), s, n_boot) for s in todo]
+    tasks = [{**{k: v for k, v in step.items() if k != "seeds"}, "seed": s, "n_boot": n_boot} for s in todo]
     wall = time.perf_counter()
     if workers <= 1:
-        results = map(decide_seed, tasks)
+        results = map(work, tasks)
     else:
         pool = ProcessPoolExecutor(max_workers=workers)
-        results = pool.map(decide_seed, tasks, chunksize=4)
+        results = pool.map(work, tasks, chunksize=4)
     for seed, outcomes, cpu in results:
         done["seeds"][str(seed)] = outcomes
         done["cpu_s"] = done.get("cpu_s", 0.0) + cpu
@@ -190,7 +222,19 @@ def summarise_case(case: str, steps: dict[str, Any], args: argparse.Namespace, p
         "uses_random_draws": uses_random,
         "outcomes": outcomes,
         "by_metric": _by_metric(case, steps, args, true),
+        "planner": _planner(case, steps, args, primary),
     }
+
+
+def _planner(case: str, steps: dict[str, Any], args: argparse.Namespace, primary: str) -> dict[str, Any]:
+    """The planner's mean predicted power per rollouts (planned from planted experiments at the fewest)."""
+    first = min(args.rollouts)
+    done = steps.get(f"planner|planted|n={first}|draws={args.draws}|{primary}")
+    if not args.planner_seeds or not done or not done["seeds"]:
+        return {}
+    rows = [o[case] for o in done["seeds"].values() if case in o]
+    mean = {str(n): round(sum(r[str(n)] or 0.0 for r in rows) / len(rows), 4) for n in args.rollouts} if rows else {}
+    return {"predicted_power": mean, "planned_from_rollouts": first, "seeds": len(rows), "sims": args.planner_sims}
 
 
 def _by_metric(case: str, steps: dict[str, Any], args: argparse.Namespace, true: str) -> dict[str, Any]:
@@ -217,10 +261,12 @@ def summarise(partial: dict[str, Any], steps: list[dict[str, Any]], args: argpar
     from anchors.disk.provenance import make_provenance
 
     done = partial["steps"]
-    cases = sorted({c for st in done.values() for o in st["seeds"].values() for c in o})
+    cases = sorted({c for k, st in done.items() if not k.startswith("planner") for o in st["seeds"].values()
+                    for c in o})
     settings = {"seeds": args.seeds, "first_seed": args.first_seed, "rollouts": args.rollouts, "draws": args.draws,
                 "more_draws": args.more_draws, "metric_seeds": args.metric_seeds,
-                "metric_rollouts": args.metric_rollouts, "n_boot": args.n_boot, "primary_metric": DEFAULT.primary_metric,
+                "metric_rollouts": args.metric_rollouts, "planner_seeds": args.planner_seeds,
+                "planner_sims": args.planner_sims, "n_boot": args.n_boot, "primary_metric": DEFAULT.primary_metric,
                 "rule_settings": DEFAULT.model_dump(exclude={"power"}), "scenarios": list(SCENARIOS),
                 "true_under": TRUE_UNDER, "target_power": TARGET, "n_sentences": sim.SimSpec.model_fields[
                     "n_sentences"].default}
