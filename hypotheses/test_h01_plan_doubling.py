@@ -14,6 +14,8 @@ doubling and fails. Primary claim (C1): no multiplicity correction.
 
 from __future__ import annotations
 
+import math
+
 from anchors.core import stats
 from anchors.core.claims import Claim, Verdict
 from anchors.core.decision import DEFAULT, RuleSettings, verdict_from, with_accuracy_adjusted
@@ -35,7 +37,8 @@ def decide(exp, settings: RuleSettings = DEFAULT) -> Verdict:
                                     CATEGORY, ratio=True)
     num, den = result.details["mean_numerator"], result.details["mean_denominator"]
     if not (num > 0 and den > 0):
-        verdict = verdict_from(CLAIM, result, exp, conditions, settings, CATEGORY)
+        raw = result.model_copy(update=dict(estimate=num / den if den else math.nan))
+        verdict = verdict_from(CLAIM, raw, exp, conditions, settings, CATEGORY, decide_on="estimate")
         if verdict.outcome in ("pass", "fail"):
             message = (f"plan-generation mean importance is {den:.3g} under none and {num:.3g} under "
                        f"{exp.receiver}: a ratio means 'times as important' only when both are > 0")

@@ -171,13 +171,17 @@ def spread_verdict(claim: Claim, before: list[np.ndarray], after: list[np.ndarra
     original (both SDs below settings.spread_floor) and too few sentences skip."""
     from anchors.core.contrasts import cosine_spread
 
-    result = cosine_spread(before, after, exp.n_boot)
+    result = cosine_spread(before, after)
     d = result.details
     if result.n and max(d["sd_before"], d["sd_after"]) < settings.spread_floor:
-        return claim.skip(f"resamples identical to the original: the {what} cosine SDs are {d['sd_before']:.2g} "
-                          f"and {d['sd_after']:.2g}, below {settings.spread_floor:g} (rounding noise)")
+        verdict = claim.skip(f"resamples identical to the original: the {what} cosine SDs are {d['sd_before']:.2g} "
+                             f"and {d['sd_after']:.2g}, below {settings.spread_floor:g} (rounding noise)")
+        return verdict.model_copy(update=dict(metric="cosine", conditions=list(conditions), details=d))
+    if result.n >= 2 and d["se"] == 0:
+        verdict = claim.skip(f"zero variance: every {what} sentence's SD changes by exactly {result.estimate:.3g}")
+        return verdict.model_copy(update=dict(metric="cosine", conditions=list(conditions), details=d))
     return verdict_from(claim, result, exp, conditions, settings, category=f"{what} sentences with >= 2 resamples",
-                        metric="cosine", importance=False)
+                        metric="cosine", importance=False, p_value=result.p_value)
 
 
 def holm_family(verdicts: dict[str, Verdict], settings: RuleSettings = DEFAULT) -> dict[str, Verdict]:

@@ -7,6 +7,7 @@ bootstrap only (`BootImportance.rollout_boot`): sentences stay in place, their i
 from __future__ import annotations
 
 import warnings
+from functools import lru_cache
 from collections.abc import Sequence
 from typing import Literal
 
@@ -139,33 +140,67 @@ def near_zero(bi: BootImportance, condition: str) -> tuple[np.ndarray, np.ndarra
     return small, degenerate & ~missing
 
 
+@lru_cache(maxsize=32)
+def expected_runs(n: int, min_len: int, n_perm: int = 200, seed: int = 20255) -> np.ndarray:
+    """[n + 1]: expected sentences inside runs (>= min_len) when m of n positions, m = 0..n, are near 0 and placed
+    at random (Monte Carlo over n_perm placements): what the NUMBER of near-0 sentences alone gives."""
+    rng = np.random.default_rng(seed)
+    order = np.argsort(rng.random((n_perm, n)), axis=1)                 # [P, n] random placements
+    out = np.zeros(n + 1)
+    for m in range(1, n + 1):
+        flags = np.ones((n_perm, n))
+        np.put_along_axis(flags, order[:, :m], 0.0, axis=1)               # 0 = near 0
+        out[m] = run_lengths(flags, 0.5, min_len)[1].mean()
+    return out
+
+
+def swap_labels(n_cond: int, n: int, n_perm: int, block: int, seed: int) -> np.ndarray:
+    """[n_perm, n] which condition (0..n_cond-1) plays each row's role at each position: one random permutation
+    of the conditions per block of `block` neighbours (random phase), positions kept."""
+    rng = np.random.default_rng(seed)
+    n_blocks = n // block + 2
+    perms = np.argsort(rng.random((n_perm, n_blocks, n_cond)), axis=2)  # [P, blocks, n_cond]
+    phase = rng.integers(0, block, n_perm)
+    block_of = (np.arange(n)[None, :] + phase[:, None]) // block          # [P, n]
+    return perms, block_of
+
+
 def dropdown_permutation(bi: BootImportance, conditions: Sequence[str], ref: str, min_len: int = 3,
-                         n_perm: int = 2000, seed: int = 20254) -> StatResult:
-    """H9: change in sentences inside runs (>= min_len) of near-zero sentences (`near_zero`), mean over
-    `conditions` minus `ref`, against a permutation null over POSITIONS.
+                         n_perm: int = 2000, seed: int = 20254, block: int = 10) -> StatResult:
+    """H9: change in EXCESS run size, mean over `conditions` minus `ref`, with a permutation null that keeps
+    positions.
 
-    The null shuffles sentence positions (one permutation for every condition, so pairing is kept): it keeps how
-    many sentences are near 0 under each condition and destroys contiguity. p = (1 + #permuted changes >=
-    observed) / (1 + n_perm): small only when near-zero sentences cluster into longer runs after ablation than
-    their number alone would give.
+    Per condition: sentences inside runs (>= min_len) of near-0 sentences (`near_zero`), minus what the same
+    number of near-0 sentences placed at random positions gives (`expected_runs`): the contiguity beyond the
+    count. Null: the conditions are exchangeable, so within each block of `block` neighbouring positions the
+    conditions' flags are permuted among the conditions (positions stay: the dependence of a sentence's cf
+    importance on next(i) and its neighbours is kept, which a shuffle of positions destroys).
+    p = (1 + #permuted changes >= observed) / (1 + n_perm).
     """
-    flags = {c: near_zero(bi, c) for c in (*conditions, ref)}
-    small = np.stack([flags[c][0] for c in (*conditions, ref)])          # [n_cond + 1, n]
+    names = (*conditions, ref)
+    flags = {c: near_zero(bi, c) for c in names}
+    small = np.stack([flags[c][0] for c in names])                       # [C, n]; 1 near 0, 0 not, NaN excluded
+    n_cond, n = small.shape
+    table = expected_runs(n, min_len)
 
-    def change(rows: np.ndarray) -> np.ndarray:                          # rows [P, n_cond + 1, n] -> [P]
-        p, c, n = rows.shape
-        totals = run_lengths(np.where(rows.reshape(p * c, n) == 1, 0.0, 1.0), 0.5, min_len)[1].reshape(p, c)
-        return totals[:, :-1].mean(axis=1) - totals[:, -1]
+    def change(rows: np.ndarray) -> np.ndarray:                          # rows [P, C, n] -> [P]
+        p = rows.shape[0]
+        totals = run_lengths(np.where(rows.reshape(p * n_cond, n) == 1, 0.0, 1.0), 0.5, min_len)[1]
+        counts = np.nansum(rows.reshape(p * n_cond, n) == 1, axis=1).astype(int)
+        excess = (totals - table[counts]).reshape(p, n_cond)
+        return excess[:, :-1].mean(axis=1) - excess[:, -1]
 
     observed = float(change(small[None])[0])
-    rng = np.random.default_rng(seed)
-    perms = np.argsort(rng.random((n_perm, small.shape[1])), axis=1)    # [P, n] a permutation per row
-    null = change(small[:, perms].transpose(1, 0, 2))
+    perms, block_of = swap_labels(n_cond, n, n_perm, block, seed)
+    role = np.take_along_axis(perms, block_of[:, :, None], axis=1)       # [P, n, C]: source condition per role
+    rows = small[role.transpose(0, 2, 1), np.arange(n)[None, None, :]]   # [P, C, n]
+    null = change(rows)
     p = float((1 + np.sum(null >= observed - 1e-12)) / (1 + n_perm))
-    runs = {c: dropdown_runs(np.where(flags[c][0] == 1, 0.0, 1.0), 0.5, min_len).runs for c in (*conditions, ref)}
-    return StatResult(name="d_total_run", estimate=observed, n=int(bi.usable.sum()), p_value=p,
-                      details=dict(test="permutation over positions", n_perm=n_perm, seed=seed,
-                                   null_mean=float(null.mean()), runs=runs, min_len=min_len,
+    runs = {c: dropdown_runs(np.where(flags[c][0] == 1, 0.0, 1.0), 0.5, min_len).runs for c in names}
+    return StatResult(name="d_excess_run", estimate=observed, n=int(bi.usable.sum()), p_value=p,
+                      details=dict(test="conditions permuted within blocks of positions", n_perm=n_perm, seed=seed,
+                                   block=block, null_mean=float(null.mean()), runs=runs, min_len=min_len,
                                    near_zero={c: int(np.nansum(flags[c][0])) for c in flags},
                                    degenerate={c: int(flags[c][1].sum()) for c in flags},
-                                   rule="near 0 = the sentence's rollout-bootstrap 95% interval contains 0"))
+                                   rule="near 0 = the sentence's rollout-bootstrap 95% interval contains 0; "
+                                        "excess = sentences in runs minus the random-placement expectation"))
