@@ -49,6 +49,19 @@ TRUE_UNDER = {"H12": "null"}
 TARGET = 0.8
 """Power that `rollouts_for_power_0.8` and `draws_for_power_0.8` ask for."""
 OUT = ROOT / "bench" / "results" / "validation.json"
+RULE_FILES = ("hypotheses/test_h*.py", "fixtures/decisions.py", "anchors/core/*.py", "anchors/pipelines/experiment.py")
+"""The code a verdict depends on: a partial file made by other code is not resumed (`rules_fingerprint`)."""
+
+
+def rules_fingerprint() -> str:
+    """sha256 over RULE_FILES (the decision rules, the statistics, the simulator), first 16 hex digits."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for pattern in RULE_FILES:
+        for path in sorted(ROOT.glob(pattern)):
+            digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -164,10 +177,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from anchors.disk.jsonio import write_json_atomic
 
     partial_path = args.partial or args.out.with_suffix(".partial.json")
-    partial = json.loads(partial_path.read_text()) if partial_path.is_file() else {"n_boot": args.n_boot, "steps": {}}
-    if partial["n_boot"] != args.n_boot:
-        raise SystemExit(f"{partial_path} holds n_boot={partial['n_boot']}; remove it or pass --n-boot "
-                         f"{partial['n_boot']}")
+    fingerprint = rules_fingerprint()
+    partial = json.loads(partial_path.read_text()) if partial_path.is_file() else {
+        "n_boot": args.n_boot, "rules": fingerprint, "steps": {}}
+    if (partial["n_boot"], partial.get("rules")) != (args.n_boot, fingerprint):
+        raise SystemExit(f"{partial_path} was made with n_boot={partial['n_boot']} by rules {partial.get('rules')} "
+                         f"(now n_boot={args.n_boot}, rules {fingerprint}): remove it to start again")
     steps = plan_steps(args)
     for step in steps:
         done = partial["steps"].setdefault(step_key(step), {"seeds": {}})
@@ -268,6 +283,7 @@ def summarise(partial: dict[str, Any], steps: list[dict[str, Any]], args: argpar
                 "metric_rollouts": args.metric_rollouts, "planner_seeds": args.planner_seeds,
                 "planner_sims": args.planner_sims, "n_boot": args.n_boot, "primary_metric": DEFAULT.primary_metric,
                 "rule_settings": DEFAULT.model_dump(exclude={"power"}), "scenarios": list(SCENARIOS),
+                "rules_fingerprint": partial["rules"],
                 "true_under": TRUE_UNDER, "target_power": TARGET, "n_sentences": sim.SimSpec.model_fields[
                     "n_sentences"].default}
     timing = {step_key(s): {"cpu_s_per_seed": round(done[step_key(s)].get("cpu_s", 0.0)

@@ -64,3 +64,8 @@ def test_harness_calls_decide_all_and_writes_the_schema(tmp_path, counted):
 
     validate.run(args)  # resumes: every seed is in the partial file, so nothing is decided again
     assert len(counted) == 18
+    partial = out.with_suffix(".partial.json")
+    stale = json.loads(partial.read_text()) | {"rules": "other-rules"}
+    partial.write_text(json.dumps(stale))
+    with pytest.raises(SystemExit, match="by rules other-rules"):  # outcomes of other rules are never mixed in
+        validate.run(args)
