@@ -10,6 +10,8 @@ outcome == "pass" of the verdict (the primary metric's); "confounded", "skip", "
 Steps, each (scenario, rollouts per sentence, random draws, metrics) over every seed:
   * main: the four scenarios (planted, null, accuracy_shift, dissimilar_shift) x --rollouts, --draws random draws,
     the primary metric only (Holm runs per metric, so the other metrics do not change its verdicts);
+  * limit: planted at --limit-rollouts (1,000) and --more-draws draws on --limit-seeds seeds: once rollout noise
+    is gone, a claim the simulator makes true passes and one it makes false does not (the strict-xfail evidence);
   * draws: planted and null at --more-draws random draws (H5's rank p needs >= 19), the primary metric only;
   * metrics: every scenario at --metric-rollouts with all three metrics, on --metric-seeds seeds, for the
     side-by-side comparison that justifies the primary metric;
@@ -73,6 +75,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--more-draws", type=int, default=19, help="random draws of the draws steps (0: none)")
     p.add_argument("--metric-seeds", type=int, default=100, help="seeds of the three-metric steps (0: none)")
     p.add_argument("--metric-rollouts", type=int, nargs="+", default=[12, 50])
+    p.add_argument("--limit-seeds", type=int, default=20, help="planted seeds at --limit-rollouts (0: none)")
+    p.add_argument("--limit-rollouts", type=int, default=1000, help="rollouts per sentence of the limit step")
     p.add_argument("--planner-seeds", type=int, default=10, help="planted seeds the planner plans from (0: none)")
     p.add_argument("--planner-sims", type=int, default=10, help="planned experiments per grid point")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates per CI (the suite's default)")
@@ -83,13 +87,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def plan_steps(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Every step as {scenario, rollouts, draws, metrics, seeds}, cheapest first within each group."""
+    """Every step as {scenario, rollouts, draws, metrics, seeds}: main, limit, draws, metrics, planner."""
     from anchors.core.decision import DEFAULT
 
     primary = (DEFAULT.primary_metric,)
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     steps = [dict(scenario=s, rollouts=n, draws=args.draws, metrics=primary, seeds=seeds)
              for n in args.rollouts for s in SCENARIOS]
+    if args.limit_seeds:
+        steps.append(dict(scenario="planted", rollouts=args.limit_rollouts, draws=max(args.draws, args.more_draws),
+                          metrics=primary, seeds=seeds[: args.limit_seeds]))
     if args.more_draws:
         steps += [dict(scenario=s, rollouts=n, draws=args.more_draws, metrics=primary, seeds=seeds)
                   for n in args.rollouts for s in ("planted", "null")]
@@ -146,6 +153,7 @@ def decide_seed(task: dict[str, Any]) -> dict[str, Any]:
     # power={}: no measured power, so no fail is relabelled "underpowered" from the file this run rewrites.
     verdicts = decisions.decide_all(exp, RuleSettings(metrics=metrics, primary_metric=metrics[0], power={}))
     return {case: {**{m: s["verdict"] for m, s in v.metrics.items()}, "outcome": v.outcome,
+                   "estimate": None if v.estimate != v.estimate else round(float(v.estimate), 5),
                    "random": any(c.startswith("random") for c in v.conditions)}
             for case, v in verdicts.items()}
 
@@ -238,7 +246,22 @@ def summarise_case(case: str, steps: dict[str, Any], args: argparse.Namespace, p
         "outcomes": outcomes,
         "by_metric": _by_metric(case, steps, args, true),
         "planner": _planner(case, steps, args, primary),
+        "limit": _limit(case, steps, args, primary),
     }
+
+
+def _limit(case: str, steps: dict[str, Any], args: argparse.Namespace, primary: str) -> dict[str, Any]:
+    """Pass rate and mean estimate of the planted scenario at --limit-rollouts: whether the claim is true in the
+    simulator and decidable by its rule once rollout noise is gone (only the CoT's sentences limit it then)."""
+    draws = max(args.draws, args.more_draws)
+    done = steps.get(f"planted|n={args.limit_rollouts}|draws={draws}|{primary}")
+    if not args.limit_seeds or not done or not done["seeds"]:
+        return {}
+    rows = [o[case] for o in done["seeds"].values() if case in o]
+    estimates = [r["estimate"] for r in rows if r.get("estimate") is not None]
+    return {"rollouts": args.limit_rollouts, "draws": draws, "seeds": len(rows),
+            "pass_rate": round(sum(r["outcome"] == "pass" for r in rows) / len(rows), 4) if rows else None,
+            "estimate_mean": round(sum(estimates) / len(estimates), 4) if estimates else None}
 
 
 def _planner(case: str, steps: dict[str, Any], args: argparse.Namespace, primary: str) -> dict[str, Any]:
@@ -281,7 +304,8 @@ def summarise(partial: dict[str, Any], steps: list[dict[str, Any]], args: argpar
     settings = {"seeds": args.seeds, "first_seed": args.first_seed, "rollouts": args.rollouts, "draws": args.draws,
                 "more_draws": args.more_draws, "metric_seeds": args.metric_seeds,
                 "metric_rollouts": args.metric_rollouts, "planner_seeds": args.planner_seeds,
-                "planner_sims": args.planner_sims, "n_boot": args.n_boot, "primary_metric": DEFAULT.primary_metric,
+                "planner_sims": args.planner_sims, "limit_seeds": args.limit_seeds,
+                "limit_rollouts": args.limit_rollouts, "n_boot": args.n_boot, "primary_metric": DEFAULT.primary_metric,
                 "rule_settings": DEFAULT.model_dump(exclude={"power"}), "scenarios": list(SCENARIOS),
                 "rules_fingerprint": partial["rules"],
                 "true_under": TRUE_UNDER, "target_power": TARGET, "n_sentences": sim.SimSpec.model_fields[

@@ -53,14 +53,16 @@ NONE_DERAIL = {"active_computation": 0.3, "fact_retrieval": 0.2, "plan_generatio
 (0.3), as the note's opening sentence says (H0)."""
 NULL_DERAIL = 0.3
 """The null's derail for every category: about the share-weighted mean of NONE_DERAIL (0.30)."""
-RECEIVER_PLAN_DERAIL = 0.838
+RECEIVER_PLAN_DERAIL = 0.9
 """Planted receiver-ablation mean for plan generation: it makes the true H1 ratio (mean drop of plan generation,
-receiver / none, `planted_truths`) 2.00 (bisection; 2.005 and 1.995 on seeds 0 and 1); tests/core/test_sim.py
+receiver / none, `planted_truths`) 2.00 (bisection; 2.008 and 1.993 on seeds 0 and 1); tests/core/test_sim.py
 checks it to 0.02."""
 RECEIVER_SCALE = 0.6
 """Receiver ablation scales the other categories' means by 0.6, so importance over all sentences falls (H6)."""
 RANDOM_PLAN_DERAIL = 0.6
 """Planted random-ablation mean for plan generation (up from 0.5: H4); every other category goes to 0 (H3)."""
+DROPDOWN = (0.45, 0.55)
+"""Receiver ablation's planted dropdown: sentences in [0.45, 0.55) x n_sentences get derail 0 (H9)."""
 SETUP_DISSIMILAR = 0.05
 """P(dissimilar) of problem-setup resamples without ablation: cosines close to a consistent 1 (H7)."""
 ACCURACY_SHIFT = 0.35
@@ -173,9 +175,11 @@ def _planted_conditions(names: list[str], seed: int, draw_sd: float) -> dict[str
     """none, receiver and random draws of the planted scenario (accuracy matched afterwards)."""
     recv = {c: m * RECEIVER_SCALE for c, m in NONE_DERAIL.items()}
     recv |= {"plan_generation": RECEIVER_PLAN_DERAIL, "active_computation": 0.05}
-    # H11: fact retrieval's change varies most from sentence to sentence under receiver ablation.
+    # H11: fact retrieval's change varies most from sentence to sentence under receiver ablation. H9: a dropdown
+    # of 20 of 200 sentences (the note's example run grows to 11, 105-115; 12 was not established at 1,000
+    # rollouts, Holm p_adj 0.22).
     conds = {"none": SimCondition(derail=NONE_DERAIL, dissimilar={"problem_setup": SETUP_DISSIMILAR}),
-             names[1]: SimCondition(derail=recv, derail_sd={"fact_retrieval": 0.25}, dropdown=(0.5, 0.56))}
+             names[1]: SimCondition(derail=recv, derail_sd={"fact_retrieval": 0.25}, dropdown=DROPDOWN)}
     rand = {c: 0.0 for c in CATEGORIES} | {"plan_generation": RANDOM_PLAN_DERAIL}
     for name in names[2:]:
         rng = np.random.default_rng([seed, zlib.crc32(name.encode()), 7])

@@ -40,13 +40,14 @@ def test_harness_calls_decide_all_and_writes_the_schema(tmp_path, counted):
     out = tmp_path / "validation.json"
     args = validate.parse_args(["--seeds", "2", "--rollouts", "12", "--more-draws", "4", "--metric-seeds", "1",
                                 "--metric-rollouts", "12", "--planner-seeds", "1", "--planner-sims", "1",
+                                "--limit-seeds", "1", "--limit-rollouts", "30",
                                 "--n-boot", "60", "--workers", "1", "--out", str(out)])
     summary = validate.run(args)
     # 4 scenarios x 2 seeds, planted + null at 4 draws x 2 seeds, 4 scenarios x 1 seed with three metrics, and
-    # the planner: the measured experiment and one planned one.
-    assert len(counted) == 8 + 4 + 4 + 2
+    # the limit step (1 seed), the planner: the measured experiment and one planned one.
+    assert len(counted) == 8 + 4 + 4 + 1 + 2
     assert {c[0] for c in counted} == {f"sim:{s}" for s in validate.SCENARIOS} | {"plan:sim:planted"}
-    assert {c[2] for c in counted} == {3, 4} and {c[1] for c in counted} == {12}
+    assert {c[2] for c in counted} == {3, 4} and {c[1] for c in counted} == {12, 30}
     assert json.loads(out.read_text()) == json.loads(json.dumps(summary))
     from fixtures.decisions import cases
 
@@ -59,11 +60,12 @@ def test_harness_calls_decide_all_and_writes_the_schema(tmp_path, counted):
         assert row["draws_for_power_0.8"] is None or row["uses_random_draws"]
         assert set(row["by_metric"]) == {"drop", "kl", "kl_laplace"}
         assert set(row["planner"]["predicted_power"]) == {"12"} and row["planner"]["seeds"] == 1
+        assert row["limit"]["rollouts"] == 30 and row["limit"]["draws"] == 4 and row["limit"]["seeds"] == 1
     assert summary["truths"]["H1_plan_ratio_receiver_none"] == pytest.approx(2.0, abs=0.02)
     assert {"settings", "timing", "provenance"} <= set(summary)
 
     validate.run(args)  # resumes: every seed is in the partial file, so nothing is decided again
-    assert len(counted) == 18
+    assert len(counted) == 19
     partial = out.with_suffix(".partial.json")
     stale = json.loads(partial.read_text()) | {"rules": "other-rules"}
     partial.write_text(json.dumps(stale))
