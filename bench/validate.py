@@ -1,6 +1,7 @@
 """Validation of the rules that decide: power and false-pass rate of every claim case on the simulated reasoner.
 
     nice -n 19 python bench/validate.py [--seeds 200] [--workers 2]  -> bench/results/validation.json
+    python bench/validate.py --table [bench/results/validation.json]   # the README table
 
 Each seed builds the experiment the suite builds (`anchors.pipelines.experiment.sim_experiment` on
 `anchors.core.sim.scenario_spec`) and calls `fixtures.decisions.decide_all` on it: the hypothesis modules' own
@@ -300,7 +301,7 @@ def summarise(partial: dict[str, Any], steps: list[dict[str, Any]], args: argpar
 
     done = partial["steps"]
     cases = sorted({c for k, st in done.items() if not k.startswith("planner") for o in st["seeds"].values()
-                    for c in o})
+                    for c in o}, key=lambda c: (int("".join(ch for ch in c.split("·")[0] if ch.isdigit())), c))
     settings = {"seeds": args.seeds, "first_seed": args.first_seed, "rollouts": args.rollouts, "draws": args.draws,
                 "more_draws": args.more_draws, "metric_seeds": args.metric_seeds,
                 "metric_rollouts": args.metric_rollouts, "planner_seeds": args.planner_seeds,
@@ -323,8 +324,34 @@ def summarise(partial: dict[str, Any], steps: list[dict[str, Any]], args: argpar
     }
 
 
+def markdown_table(summary: dict[str, Any]) -> str:
+    """The README table of a validation.json: per case, power by rollouts, worst false-pass rate per null, what
+    reaches 0.8, and the pass rate in the limit (planted, 1,000 rollouts, 19 draws)."""
+    ns = [str(n) for n in summary["settings"]["rollouts"]]
+    head = ["case", *[f"power @{n}" for n in ns], "false pass: null / accuracy / dissimilar (planted for H12)",
+            "rollouts (draws) for 0.8", "limit pass"]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for case, row in summary["claims"].items():
+        power = [_pct(row["power"].get(n)) for n in ns]
+        false = " / ".join(_pct(v) for v in row["false_pass"].values())
+        need = "-" if row["rollouts_for_power_0.8"] is None else str(row["rollouts_for_power_0.8"])
+        if row["draws_for_power_0.8"] is not None:
+            need += f" ({row['draws_for_power_0.8']})"
+        limit = _pct(row.get("limit", {}).get("pass_rate"))
+        lines.append("| " + " | ".join([case, *power, false, need, limit]) + " |")
+    return "\n".join(lines)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if argv is None and sys.argv[1:2] == ["--table"]:  # print the README table of an existing result
+        path = Path(sys.argv[2]) if len(sys.argv) > 2 else OUT
+        print(markdown_table(json.loads(path.read_text())))
+        return
     run(parse_args(argv))
 
 
