@@ -21,9 +21,6 @@ from anchors.core.claims import Claim, Verdict
 from anchors.core.decision import DEFAULT, RuleSettings, verdict_from
 from fixtures.verdicts import finish
 
-SIM_EXPECT_FAIL = {"test_H0_planning_outweighs_computation":
-                   "SimSpec.default plants uncertainty management's derail (0.30) below active computation's "
-                   "(0.35) under none"}
 CLAIM = Claim("H0", title="receiver heads are reliable (split-half r)", statistic="split_half_r",
               threshold=0.5, direction="ge", n_unit="traces",
               rule="split-half Pearson r of head kurtosis: whole 95% CI (bootstrap of traces) >= 0.5",

@@ -20,6 +20,9 @@ from anchors.core.decision import DEFAULT, RuleSettings, verdict_from
 from fixtures.verdicts import finish, worst
 
 EXCEPT = "plan_generation"
+SIM_EXPECT_FAIL = {"*": "cf importance subtracts what next(i) leaks in (METHOD 4.2): plan generation's planted rise "
+                        "under random ablation lowers its predecessors, so every other category's true mean is "
+                        "-0.22 to -0.24 of the none scale (anchors.core.sim.planted_truths), outside +-0.10"}
 CLAIM = Claim("H3", title="random ablation sends all but plan generation to ~0", statistic="rel_mean",
               threshold=0.10, direction="within",
               rule="for every category but plan generation: |mean under random| / none scale, whole CI <= 0.10",

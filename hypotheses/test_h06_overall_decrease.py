@@ -16,8 +16,6 @@ from anchors.core.claims import Claim, Verdict
 from anchors.core.decision import DEFAULT, RuleSettings, verdict_from, with_accuracy_adjusted
 from fixtures.verdicts import finish
 
-SIM_EXPECT_FAIL = {"receiver": "receiver ablation plants a rise for plan generation (+0.5 derail) and a fall for "
-                               "active computation (-0.30): the net change over all sentences is about 0"}
 CLAIM = Claim("H6", title="importance over all sentences falls after ablation", statistic="diff",
               threshold=0.0, direction="lt",
               rule="mean cf importance of all sentences, ablated - none: whole 95% CI < 0",

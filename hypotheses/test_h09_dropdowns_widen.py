@@ -25,8 +25,6 @@ from fixtures.verdicts import finish
 
 MIN_RUN = 3
 BLOCK = 4
-SIM_EXPECT_FAIL = {"*": "the sim plants no dropdowns: sentence effects are independent of position, so near-zero "
-                        "sentences do not cluster into runs beyond what the permutation null over positions gives"}
 CLAIM = Claim("H9", title="dropdown runs widen after ablation", statistic="d_total_run", threshold=0.0,
               direction="gt", decide_on="estimate", digits=1,
               rule="sentences in runs (>= 3) of near-0 sentences (own 95% interval contains 0), ablated - none: "

@@ -22,9 +22,6 @@ from anchors.core.decision import DEFAULT, RuleSettings, verdict_from
 from fixtures.verdicts import finish, worst
 
 K = 20
-SIM_EXPECT_FAIL = {"*": "part (b), plan generation absent from the 20 greatest decreases, holds in the point "
-                        "estimate but with 12 rollouts plan sentences enter the top-20 decreases in more than "
-                        "2.5% of rollout replicates, so the CI rule cannot establish 'absent'"}
 CLAIM = Claim("H10", title="decreases rich in active computation, increases in plan generation",
               statistic="enrichment", threshold=1.0, direction="gt",
               rule="active computation enriched (CI > 1) and plan generation absent (CI <= 0) in the top-20 "

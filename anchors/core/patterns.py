@@ -68,23 +68,6 @@ def dropdown_runs(values: np.ndarray, eps: float, min_len: int = 3) -> Runs:
     return Runs(eps=eps, min_len=min_len, runs=runs, longest=int(longest[0]), total=int(total[0]))
 
 
-def dropdown_change(bi: BootImportance, cond: str, ref: str, eps: float, min_len: int = 3,
-                    which: Literal["total", "longest"] = "total") -> StatResult:
-    """H9: change in dropdown size (sentences in runs, or longest run) from `ref` to `cond`.
-
-    The CI re-estimates each sentence's importance from resampled rollouts in place (level 1 only).
-    """
-    pick = 1 if which == "total" else 0
-    est = run_lengths(bi.point[cond], eps, min_len)[pick][0] - run_lengths(bi.point[ref], eps, min_len)[pick][0]
-    reps = (run_lengths(bi.rollout_boot[cond], eps, min_len)[pick]
-            - run_lengths(bi.rollout_boot[ref], eps, min_len)[pick]).astype(np.float64)
-    lo, hi, bad = percentile_ci(reps)
-    return StatResult(name=f"d_{which}_run", estimate=float(est), ci_low=lo, ci_high=hi, n=len(bi.tags),
-                      details=dict(eps=eps, min_len=min_len, seed=bi.seed, n_boot=bi.n_boot, n_undefined=bad,
-                                   runs_cond=dropdown_runs(bi.point[cond], eps, min_len).runs,
-                                   runs_ref=dropdown_runs(bi.point[ref], eps, min_len).runs))
-
-
 def _top(delta: np.ndarray, usable: np.ndarray, k: int, increase: bool) -> np.ndarray:
     """Indices [.., k] of the k largest (increase) or smallest deltas among usable sentences, per row."""
     key = np.where(usable, delta if increase else -delta, -np.inf)

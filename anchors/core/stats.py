@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import stats as sps
 
-from anchors.core.bootstrap import DEFAULT_SEED, BootImportance, TraceArrays
+from anchors.core.bootstrap import DEFAULT_SEED, BootImportance
 
 Conds = str | Sequence[str]
 
@@ -102,16 +102,6 @@ def category_mean(bi: BootImportance, conds: Conds, category: Category = None) -
     m = _mask(bi, category)
     return _result("mean", _cond_mean(bi, conds, m, False), _cond_mean(bi, conds, m, True), int(m.sum()), bi,
                    category=category, conditions=_as_list(conds))
-
-
-def mean_ratio(bi: BootImportance, conds: Conds, ref: Conds, category: Category = None) -> StatResult:
-    """H1: category mean under `conds` / under `ref` (e.g. receiver / none)."""
-    m = _mask(bi, category)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        est = _cond_mean(bi, conds, m, False) / _cond_mean(bi, ref, m, False)
-        reps = _cond_mean(bi, conds, m, True) / _cond_mean(bi, ref, m, True)
-    return _result("ratio", est, reps, int(m.sum()), bi, category=category,
-                   numerator=_as_list(conds), denominator=_as_list(ref))
 
 
 def mean_difference(bi: BootImportance, conds: Conds, ref: Conds, category: Category = None,
@@ -239,59 +229,6 @@ def relative_mean(bi: BootImportance, conds: Conds, ref: Conds, category: Catego
                    scale=float(_cond_mean(bi, ref, scale_mask, False, absolute=True)))
 
 
-def beyond_random(bi: BootImportance, receiver: str, ref: str, randoms: Sequence[str],
-                  category: Category = None) -> StatResult:
-    """H5: the receiver effect (mean diff vs ref) against the distribution of the same effect per random draw.
-
-    Estimate: fraction of random draws whose effect is strictly below the receiver's (1.0 = beyond all).
-    p = (1 + #random effects >= receiver effect) / (1 + n_random): the exact rank p, whose floor is
-    1/(1 + n_random); with 5 draws no result can reach p < 0.17, which the details say.
-    """
-    if not randoms:
-        raise ValueError("beyond_random needs at least one random condition")
-    m = _mask(bi, category)
-
-    def effects(boot: bool):
-        base = _cond_mean(bi, ref, m, boot)
-        return _cond_mean(bi, receiver, m, boot) - base, np.array([_cond_mean(bi, r, m, boot) - base
-                                                                    for r in randoms])
-
-    rec, rnd = effects(False)
-    rec_b, rnd_b = effects(True)
-    est = float(np.mean(rnd < rec))
-    p = float((1 + np.sum(rnd >= rec)) / (1 + len(randoms)))
-    return _result("percentile", est, np.mean(rnd_b < rec_b[None, :], axis=0), int(m.sum()), bi, p_value=p,
-                   category=category, receiver_effect=float(rec), random_effects=rnd.tolist(),
-                   test="empirical rank among random draws", p_floor=1 / (1 + len(randoms)))
-
-
-def spread_test(a: np.ndarray, b: np.ndarray, n_boot: int = 2000, seed: int = DEFAULT_SEED) -> StatResult:
-    """H7/H8: Brown–Forsythe (Levene, center=median) of b vs a. Estimate: spread ratio b/a.
-
-    Spread = mean |x - median(x)|, the quantity Brown–Forsythe compares. CI: bootstrap of each sample.
-    """
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
-    if a.size < 2 or b.size < 2:
-        return StatResult(name="spread_ratio", estimate=math.nan, n=int(a.size + b.size),
-                          details=dict(reason="fewer than 2 finite values in a sample"))
-    w, p = sps.levene(a, b, center="median")
-
-    def spread(x: np.ndarray) -> np.ndarray:
-        return np.mean(np.abs(x - np.median(x, axis=-1, keepdims=True)), axis=-1)
-
-    rng = np.random.default_rng(seed)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        est = spread(b) / spread(a)
-        reps = spread(b[rng.integers(0, b.size, (n_boot, b.size))]) / spread(a[rng.integers(0, a.size,
-                                                                                           (n_boot, a.size))])
-    lo, hi, bad = percentile_ci(reps)
-    return StatResult(name="spread_ratio", estimate=float(est), ci_low=lo, ci_high=hi, n=int(a.size + b.size),
-                      p_value=float(p), details=dict(W=float(w), test="Brown-Forsythe", seed=seed, n_boot=n_boot,
-                                                     n_a=int(a.size), n_b=int(b.size), n_undefined=bad))
-
-
 def holm(pvalues: Sequence[float]) -> np.ndarray:
     """Holm step-down adjusted p-values (same order as given); NaN stays NaN and is not counted."""
     p = np.asarray(pvalues, dtype=np.float64)
@@ -324,16 +261,3 @@ def signflip_pvalue(diffs: np.ndarray, n_perm: int = 5000, seed: int = DEFAULT_S
     else:
         hits = np.sum(np.abs(null) >= abs(obs) - tol)
     return float((1 + hits) / (1 + n_perm))
-
-
-def base_accuracy_flags(traces: dict[str, TraceArrays], low: float = 0.1, high: float = 0.9) -> list[str]:
-    """Confound flags (METHOD.md appendix item 8): conditions whose overall accuracy over valid rollouts is
-    below `low` or above `high`, where every CI collapses toward 0 and dropdowns appear by themselves."""
-    flags = []
-    for name, t in traces.items():
-        slot = np.arange(t.shape[1])[None, :] < t.n_rollouts[:, None]
-        n = int((t.valid & slot).sum())
-        acc = float((t.correct & t.valid & slot).sum() / n) if n else math.nan
-        if not (low <= acc <= high):
-            flags.append(f"base accuracy {acc:.2f} under {name} (outside {low:.2f}–{high:.2f})")
-    return flags

@@ -21,6 +21,7 @@ from anchors.core.claims import Claim
 from anchors.core.decision import RuleSettings, apply_power, holm_family, tail_p, verdict_from
 from anchors.pipelines.experiment import sim_experiment
 from fixtures.decisions import HYPOTHESES
+from tests.core import old_rules
 
 sys.path.insert(0, str(HYPOTHESES))
 H = {n: importlib.import_module(m) for n, m in {
@@ -114,7 +115,7 @@ def test_h1_needs_both_means_positive():
     none = np.r_[-0.10 + 0.01 * rng.standard_normal(30), np.zeros(30)]
     recv = np.r_[-0.30 + 0.01 * rng.standard_normal(30), np.zeros(30)]
     inject(exp, {"none": none, "receiver-k20": recv}, tags)
-    old = stats.mean_ratio(exp.boot(), "receiver-k20", "none", "plan_generation")
+    old = old_rules.mean_ratio(exp.boot(), "receiver-k20", "none", "plan_generation")
     assert Claim("H1", statistic="ratio", threshold=2.0, direction="ge").check(old.estimate, old.ci).passed
     v = H["H1"].decide(exp)
     assert v.outcome == "fail" and "both are > 0" in v.message
@@ -140,7 +141,7 @@ def test_h5_skips_below_19_draws_and_decides_on_the_rank_over_draws():
     point = {"none": np.zeros(20), "receiver-k20": np.r_[np.full(10, 1.0), np.zeros(10)]}
     three = dict(point, **{f"random-k20-s{s}": np.r_[np.full(10, 0.1 * s), np.zeros(10)] for s in range(3)})
     exp = inject(experiment({c: {} for c in three}, n_sentences=20), three, tags)
-    old = stats.beyond_random(exp.boot(), "receiver-k20", "none", exp.randoms, "plan_generation")
+    old = old_rules.beyond_random(exp.boot(), "receiver-k20", "none", exp.randoms, "plan_generation")
     assert old.ci_low >= 1.0  # the old rule (fraction of draws beaten, whole CI >= 1) passed
     v = H["H5"].decide(exp)
     assert v.outcome == "skip" and ">= 19 draws" in v.skip_reason and "3 random draw" in v.skip_reason
@@ -164,7 +165,7 @@ def test_h7_rounding_noise_is_not_a_spread():
     exp = replace(exp, tags=tags, arms=arms, _boots={}, _memo={})
     before = np.concatenate(exp.category_cosines(("none",), "problem_setup"))
     after = np.concatenate(exp.category_cosines(("receiver-k20",), "problem_setup"))
-    old = stats.spread_test(before, after)
+    old = old_rules.spread_test(before, after)
     assert old.ci_low > 1  # the old rule (spread ratio, whole CI > 1) passed
     v = H["H7"].decide(exp, ablation="receiver")
     assert v.outcome == "skip" and "identical to the original" in v.skip_reason
@@ -182,12 +183,12 @@ def test_h7_sentences_are_the_unit():
         sds = rng.gamma(2.0, 0.02, 6)                                    # six setup sentences, own spreads
         centre = 0.9 + 0.03 * rng.standard_normal(6)
 
-        def draw():
+        def draw(centre=centre, sds=sds):
             shift = 0.06 * rng.standard_normal(6)                        # the condition's state per sentence
             return [centre[i] + shift[i] + sds[i] * rng.standard_normal(12) for i in range(6)]
 
         before, after = draw(), draw()
-        old = stats.spread_test(np.concatenate(before), np.concatenate(after), n_boot=200)
+        old = old_rules.spread_test(np.concatenate(before), np.concatenate(after), n_boot=200)
         new = cosine_spread(before, after)
         old_pass += old.ci_low > 1 or old.ci_high < 1  # either side: a difference in spread is "decided"
         new_pass += new.ci_low > 0 or new.ci_high < 0
@@ -202,10 +203,8 @@ def test_h9_flat_zeros_are_not_a_dropdown():
     exp = experiment(NO_SHIFT, n_sentences=40)
     inject(exp, {"none": none, "receiver-k20": np.zeros(40)}, tags, rollout_sd=0.0)
     exp._boots[tuple(exp.arms)].rollout_boot["none"][:] += 0.05 * rng.standard_normal((200, 40))
-    from anchors.core.patterns import dropdown_change
-
     eps = 0.05 * float(np.mean(np.abs(none)))
-    old = dropdown_change(exp.boot(), "receiver-k20", "none", eps)
+    old = old_rules.dropdown_change(exp.boot(), "receiver-k20", "none", eps)
     assert old.ci_low > 0  # the old rule (runs of |importance| <= eps grow, whole CI > 0) passed
     v = H["H9"].decide(exp, ablation="receiver")
     assert v.outcome == "skip" and "zero variance" in v.skip_reason
