@@ -9,7 +9,8 @@ Each seed builds the experiment the suite builds (`anchors.pipelines.experiment.
 outcome == "pass" of the verdict (the primary metric's); "confounded", "skip", "fail" and "underpowered" are not.
 
 Steps, each (scenario, rollouts per sentence, random draws, metrics) over every seed:
-  * main: the four scenarios (planted, null, accuracy_shift, dissimilar_shift) x --rollouts, --draws random draws,
+  * main: every scenario (planted; the nulls: null, accuracy_shift, dissimilar_shift and the sub-band
+    accuracy_shift_small, dissimilar_shift_small) x --rollouts, --draws random draws,
     the primary metric only (Holm runs per metric, so the other metrics do not change its verdicts);
   * limit: planted at --limit-rollouts (1,000) and --more-draws draws on --limit-seeds seeds: once rollout noise
     is gone, a claim the simulator makes true passes and one it makes false does not (the strict-xfail evidence);
@@ -46,7 +47,8 @@ if str(ROOT) not in sys.path:
 
 log = logging.getLogger("bench.validate")
 
-SCENARIOS = ("planted", "null", "accuracy_shift", "dissimilar_shift")
+SCENARIOS = ("planted", "null", "accuracy_shift", "dissimilar_shift", "accuracy_shift_small", "dissimilar_shift_small")
+"""anchors.core.sim.SCENARIOS: planted effects and five nulls (two with shifts inside the confound bands)."""
 TRUE_UNDER = {"H12": "null"}
 """The scenario in which a case's claim is true; every other case: "planted"."""
 TARGET = 0.8
@@ -328,7 +330,8 @@ def markdown_table(summary: dict[str, Any]) -> str:
     """The README table of a validation.json: per case, power by rollouts, worst false-pass rate per null, what
     reaches 0.8, and the pass rate in the limit (planted, 1,000 rollouts, 19 draws)."""
     ns = [str(n) for n in summary["settings"]["rollouts"]]
-    head = ["case", *[f"power @{n}" for n in ns], "false pass: null / accuracy / dissimilar (planted for H12)",
+    head = ["case", *[f"power @{n}" for n in ns],
+            "false pass: null / accuracy / dissimilar / accuracy small / dissimilar small (planted for H12)",
             "rollouts (draws) for 0.8", "limit pass"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for case, row in summary["claims"].items():

@@ -20,7 +20,9 @@ are compatible, with accuracy, dissimilar fraction, valid share and lengths matc
 is planted; its true values are `planted_truths`. "null" (`SimSpec.null`): every category and every condition
 alike. "accuracy_shift": the null, but ablation scales accuracy by 0.35 (0.71 -> 0.25, the shift measured in
 issue 11), nothing category-specific. "dissimilar_shift": the null, but ablation makes every resample 0.25 more
-likely to be dissimilar. Random-head draws differ from one another: each draw scales every category mean by its
+likely to be dissimilar. "accuracy_shift_small" (x 0.88: 0.72 -> 0.64) and "dissimilar_shift_small" (+0.08) shift
+by less than the confound bands (0.10): no confound outcome stops them, so they test whether a sub-band shift alone
+makes a claim pass. Random-head draws differ from one another: each draw scales every category mean by its
 own LogNormal(0, DRAW_SD) factor.
 """
 
@@ -69,11 +71,16 @@ ACCURACY_SHIFT = 0.35
 """The accuracy-shift null scales ablated accuracy by 0.35: 0.71 -> 0.25, as measured in issue 11."""
 DISSIMILAR_SHIFT = 0.25
 """The dissimilar-shift null adds 0.25 to every category's P(dissimilar) under ablation (0.5 -> 0.75)."""
+SMALL_SHIFTS = {"accuracy_shift_small": 0.88, "dissimilar_shift_small": 0.08}
+"""Shifts inside the +-0.10 confound bands: accuracy x 0.88 (0.72 -> 0.64, -0.085) and P(dissimilar) + 0.08
+(observed +0.07)."""
+"""The dissimilar-shift null adds 0.25 to every category's P(dissimilar) under ablation (0.5 -> 0.75)."""
 DRAW_SD = 0.07
 """Log-sd of each random draw's own factor on the category means: random draws' plan-generation effects spread
 by ~0.02 around +0.15, so the receiver's +0.26 lies beyond 199 of 200 draws (`planted_truths`); at 0.1 it lies
 beyond 198 of 200, and 19 draws would all fall below it only 0.99^19 = 83% of the time."""
-SCENARIOS = ("planted", "null", "accuracy_shift", "dissimilar_shift")
+SCENARIOS = ("planted", "null", "accuracy_shift", "dissimilar_shift", "accuracy_shift_small",
+             "dissimilar_shift_small")
 POPULATION = 200_000
 """Sentences in the population behind the true values (category means to about 1e-3)."""
 MATCH_POPULATION = 20_000
@@ -161,14 +168,16 @@ def scenario_spec(name: str, n_random: int = 5, draw_sd: float = DRAW_SD, **kw) 
         flat = {c: NULL_DERAIL for c in CATEGORIES}
         base = SimCondition(derail=flat, dissimilar={"problem_setup": SETUP_DISSIMILAR})
         ablated = base
-        if name == "accuracy_shift":
-            ablated = base.model_copy(update={"accuracy": base.accuracy * ACCURACY_SHIFT})
-        elif name == "dissimilar_shift":
-            shifted = {c: min(base.dissimilar.get(c, 0.5) + DISSIMILAR_SHIFT, 1.0) for c in CATEGORIES}
+        if name.startswith("accuracy_shift"):
+            factor = SMALL_SHIFTS.get(name, ACCURACY_SHIFT)
+            ablated = base.model_copy(update={"accuracy": base.accuracy * factor})
+        elif name.startswith("dissimilar_shift"):
+            shift = SMALL_SHIFTS.get(name, DISSIMILAR_SHIFT)
+            shifted = {c: min(base.dissimilar.get(c, 0.5) + shift, 1.0) for c in CATEGORIES}
             ablated = base.model_copy(update={"dissimilar": shifted})
         conds = {n: base if n == "none" else ablated for n in names}
     spec = SimSpec(conditions=conds, scenario=name, **kw)
-    return _match_accuracy(spec) if name in ("planted", "dissimilar_shift") else spec
+    return _match_accuracy(spec) if name == "planted" or name.startswith("dissimilar_shift") else spec
 
 
 def _planted_conditions(names: list[str], seed: int, draw_sd: float) -> dict[str, SimCondition]:

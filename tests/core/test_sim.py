@@ -84,7 +84,9 @@ def test_planted_truths_h1_doubles_without_confounds():
 
 
 @pytest.mark.parametrize("scenario, accuracy, dissimilar", [("null", 0.0, 0.0), ("accuracy_shift", -0.47, 0.0),
-                                                            ("dissimilar_shift", 0.0, 0.22)])
+                                                            ("dissimilar_shift", 0.0, 0.22),
+                                                            ("accuracy_shift_small", -0.085, 0.0),
+                                                            ("dissimilar_shift_small", 0.0, 0.07)])
 def test_null_scenarios_shift_only_what_they_name(scenario, accuracy, dissimilar):
     """Observed (not planted) shifts against none, at 300 rollouts: accuracy 0.72 -> 0.25 in the accuracy-shift
     null, the embedder's dissimilar fraction up by ~0.22 in the dissimilar-shift null, nothing else."""

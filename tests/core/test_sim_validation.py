@@ -43,9 +43,9 @@ def test_harness_calls_decide_all_and_writes_the_schema(tmp_path, counted):
                                 "--limit-seeds", "1", "--limit-rollouts", "30",
                                 "--n-boot", "60", "--workers", "1", "--out", str(out)])
     summary = validate.run(args)
-    # 4 scenarios x 2 seeds, planted + null at 4 draws x 2 seeds, 4 scenarios x 1 seed with three metrics, and
-    # the limit step (1 seed), the planner: the measured experiment and one planned one.
-    assert len(counted) == 8 + 4 + 4 + 1 + 2
+    # 6 scenarios x 2 seeds, planted + null at 4 draws x 2 seeds, 6 scenarios x 1 seed with three metrics, the
+    # limit step (1 seed), the planner: the measured experiment and one planned one.
+    assert len(counted) == 12 + 4 + 6 + 1 + 2
     assert {c[0] for c in counted} == {f"sim:{s}" for s in validate.SCENARIOS} | {"plan:sim:planted"}
     assert {c[2] for c in counted} == {3, 4} and {c[1] for c in counted} == {12, 30}
     assert json.loads(out.read_text()) == json.loads(json.dumps(summary))
@@ -65,7 +65,7 @@ def test_harness_calls_decide_all_and_writes_the_schema(tmp_path, counted):
     assert {"settings", "timing", "provenance"} <= set(summary)
 
     validate.run(args)  # resumes: every seed is in the partial file, so nothing is decided again
-    assert len(counted) == 19
+    assert len(counted) == 25
     partial = out.with_suffix(".partial.json")
     stale = json.loads(partial.read_text()) | {"rules": "other-rules"}
     partial.write_text(json.dumps(stale))
