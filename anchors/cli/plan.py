@@ -53,7 +53,7 @@ def plan_command(
     target_power: float = typer.Option(0.8, "--target-power", help="Power a plan must reach (0-1)."),
     rollouts: str = typer.Option("12,25,50,100,200", "--rollouts", help="Rollouts per sentence to plan for."),
     draws: str = typer.Option("3,19", "--draws", help="Random-head draws to plan for."),
-    sims: int = typer.Option(20, "--sims", help="Planned experiments per grid point (power to about +-0.1 at 20)."),
+    sims: int = typer.Option(10, "--sims", help="Planned experiments per grid point (power to about +-0.15 at 10)."),
     n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap replicates per CI (the suite's default)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the planned experiments."),
 ) -> None:

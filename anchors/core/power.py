@@ -153,7 +153,7 @@ def planned_experiment(exp: Experiment, n: int, draws: int, shrink: dict[str, di
 
 
 def estimate_power(exp: Experiment, decide: Decide, rollouts: Sequence[int] = ROLLOUTS,
-                   draws: Sequence[int] = DRAWS, sims: int = 20, seed: int = 0) -> dict[str, dict[str, float]]:
+                   draws: Sequence[int] = DRAWS, sims: int = 10, seed: int = 0) -> dict[str, dict[str, float]]:
     """case -> {"<n>x<draws>": pass rate over `sims` planned experiments}, for every grid point."""
     shrink = {c: category_shrinkage(exp, c) for c in exp.arms}
     rng = np.random.default_rng(seed)
@@ -169,7 +169,7 @@ def estimate_power(exp: Experiment, decide: Decide, rollouts: Sequence[int] = RO
 
 
 def plan(exp: Experiment, decide: Decide, target: float = 0.8, rollouts: Sequence[int] = ROLLOUTS,
-         draws: Sequence[int] = DRAWS, sims: int = 20, seed: int = 0) -> list[PlanRow]:
+         draws: Sequence[int] = DRAWS, sims: int = 10, seed: int = 0) -> list[PlanRow]:
     """Every claim case's plan: its measured outcome, the planned power over the grid and what reaches `target`."""
     measured = decide(exp)
     try:

@@ -21,8 +21,10 @@ log = logging.getLogger(__name__)
 
 
 def suite_decide(n_boot: int | None = None, **settings: Any) -> Callable[[Experiment], dict[str, Any]]:
-    """fixtures.decisions.decide_all with RuleSettings(**settings) (its defaults are the suite's); `n_boot`
-    overrides the experiment's bootstrap replicates."""
+    """fixtures.decisions.decide_all with RuleSettings(**settings) (its defaults are the suite's, except that only
+    the primary metric is decided unless `metrics` is given: a verdict is the primary metric's, and Holm runs per
+    metric, so the others do not change it and would triple the cost); `n_boot` overrides the experiment's
+    bootstrap replicates."""
     from dataclasses import replace
 
     from anchors.core.decision import RuleSettings
@@ -34,7 +36,8 @@ def suite_decide(n_boot: int | None = None, **settings: Any) -> Callable[[Experi
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     decide_all = importlib.import_module("fixtures.decisions").decide_all
-    rules = RuleSettings(**settings)
+    primary = settings.get("primary_metric", RuleSettings().primary_metric)
+    rules = RuleSettings(**{"metrics": (primary,), **settings})
 
     def decide(exp: Experiment) -> dict[str, Any]:
         if n_boot is not None and exp.n_boot != n_boot:
@@ -45,7 +48,7 @@ def suite_decide(n_boot: int | None = None, **settings: Any) -> Callable[[Experi
 
 
 def plan_rows(exp: Experiment, decide: Callable[[Experiment], dict[str, Any]] | None = None, target: float = 0.8,
-              rollouts: Sequence[int] = ROLLOUTS, draws: Sequence[int] = DRAWS, sims: int = 20,
+              rollouts: Sequence[int] = ROLLOUTS, draws: Sequence[int] = DRAWS, sims: int = 10,
               seed: int = 0) -> list[dict[str, Any]]:
     """One dict per claim case (anchors.core.power.PlanRow fields), for the report and `anchors plan`."""
     decide = decide or suite_decide()
