@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import platform
 import sys
@@ -53,6 +54,8 @@ TRUE_UNDER = {"H12": "null"}
 """The scenario in which a case's claim is true; every other case: "planted"."""
 TARGET = 0.8
 """Power that `rollouts_for_power_0.8` and `draws_for_power_0.8` ask for."""
+FALSE_PASS_TARGET = 0.05
+"""Issue 11: a false "pass" in at most 5% of experiments, for every claim under every null."""
 OUT = ROOT / "bench" / "results" / "validation.json"
 RULE_FILES = ("hypotheses/test_h*.py", "fixtures/decisions.py", "anchors/core/*.py", "anchors/pipelines/experiment.py")
 """The code a verdict depends on: a partial file made by other code is not resumed (`rules_fingerprint`)."""
@@ -211,6 +214,13 @@ def _rate(step: dict[str, Any] | None, case: str, field: str, value: str = "pass
     return round(sum(r.get(field) == value for r in rows) / len(rows), 4) if rows else None
 
 
+def _wilson_upper(rate: float, n: int, z: float = 1.96) -> float:
+    """Upper end of the Wilson 95% interval of a rate measured on n seeds (0 of 200 -> 0.019)."""
+    centre = rate + z * z / (2 * n)
+    spread = z * math.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n))
+    return min(1.0, (centre + spread) / (1 + z * z / n))
+
+
 def _first_reaching(rates: dict[str, float | None]) -> int | None:
     """The smallest key (rollouts or draws) whose rate reaches TARGET, or None."""
     hits = [int(k) for k, v in rates.items() if v is not None and v >= TARGET]
@@ -237,10 +247,14 @@ def summarise_case(case: str, steps: dict[str, Any], args: argparse.Namespace, p
     outcomes = {s: {str(n): {o: _rate(step(s, n, args.draws), case, "outcome", o)
                              for o in ("pass", "fail", "confounded", "underpowered", "skip")}
                     for n in args.rollouts} for s in SCENARIOS}
+    worst = {s: max((v for v in r.values() if v is not None), default=None) for s, r in by_rollouts.items()}
+    worst_rate = max((v for v in worst.values() if v is not None), default=None)
     return {
         "true_under": true,
         "power": power,
-        "false_pass": {s: max((v for v in r.values() if v is not None), default=None) for s, r in by_rollouts.items()},
+        "false_pass": worst,
+        "false_pass_upper_95": None if worst_rate is None else round(_wilson_upper(worst_rate, args.seeds), 4),
+        "meets_false_pass_target": None if worst_rate is None else worst_rate <= FALSE_PASS_TARGET,
         "false_pass_by_rollouts": by_rollouts,
         "power_by_draws": draws,
         "rollouts_for_power_0.8": reach[draws_needed if draws_needed is not None else args.draws],

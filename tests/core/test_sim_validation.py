@@ -58,6 +58,8 @@ def test_harness_calls_decide_all_and_writes_the_schema(tmp_path, counted):
         assert set(row["false_pass"]) == set(validate.SCENARIOS) - {true}
         assert all(0 <= v <= 1 for v in [*row["power"].values(), *row["false_pass"].values()]), (case, row)
         assert row["draws_for_power_0.8"] is None or row["uses_random_draws"]
+        assert row["meets_false_pass_target"] == (max(row["false_pass"].values()) <= 0.05)
+        assert max(row["false_pass"].values()) <= row["false_pass_upper_95"] <= 1
         assert set(row["by_metric"]) == {"drop", "kl", "kl_laplace"}
         assert set(row["planner"]["predicted_power"]) == {"12"} and row["planner"]["seeds"] == 1
         assert row["limit"]["rollouts"] == 30 and row["limit"]["draws"] == 4 and row["limit"]["seeds"] == 1
