@@ -89,6 +89,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--out", type=Path, default=OUT)
     p.add_argument("--partial", type=Path, default=None, help="default: <out>.partial.json")
+    p.add_argument("--summarise-only", action="store_true",
+                   help="write --out from the steps the partial file holds, running nothing")
     return p.parse_args(argv)
 
 
@@ -194,11 +196,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     fingerprint = rules_fingerprint()
     partial = json.loads(partial_path.read_text()) if partial_path.is_file() else {
         "n_boot": args.n_boot, "rules": fingerprint, "steps": {}}
-    if (partial["n_boot"], partial.get("rules")) != (args.n_boot, fingerprint):
+    if (partial["n_boot"], partial.get("rules")) != (args.n_boot, fingerprint) and not args.summarise_only:
         raise SystemExit(f"{partial_path} was made with n_boot={partial['n_boot']} by rules {partial.get('rules')} "
                          f"(now n_boot={args.n_boot}, rules {fingerprint}): remove it to start again")
     steps = plan_steps(args)
-    for step in steps:
+    for step in steps if not args.summarise_only else ():
         done = partial["steps"].setdefault(step_key(step), {"seeds": {}})
         run_step(step, done, args.n_boot, args.workers, lambda: write_json_atomic(partial_path, partial))
     summary = summarise(partial, steps, args)
@@ -249,11 +251,13 @@ def summarise_case(case: str, steps: dict[str, Any], args: argparse.Namespace, p
                     for n in args.rollouts} for s in SCENARIOS}
     worst = {s: max((v for v in r.values() if v is not None), default=None) for s, r in by_rollouts.items()}
     worst_rate = max((v for v in worst.values() if v is not None), default=None)
+    n_null = min((len(st["seeds"]) for s in SCENARIOS if s != true for n in args.rollouts
+                  if (st := step(s, n, args.draws)) and st["seeds"]), default=1)
     return {
         "true_under": true,
         "power": power,
         "false_pass": worst,
-        "false_pass_upper_95": None if worst_rate is None else round(_wilson_upper(worst_rate, args.seeds), 4),
+        "false_pass_upper_95": None if worst_rate is None else round(_wilson_upper(worst_rate, n_null), 4),
         "meets_false_pass_target": None if worst_rate is None else worst_rate <= FALSE_PASS_TARGET,
         "false_pass_by_rollouts": by_rollouts,
         "power_by_draws": draws,
@@ -324,12 +328,14 @@ def summarise(partial: dict[str, Any], steps: list[dict[str, Any]], args: argpar
                 "planner_sims": args.planner_sims, "limit_seeds": args.limit_seeds,
                 "limit_rollouts": args.limit_rollouts, "n_boot": args.n_boot, "primary_metric": DEFAULT.primary_metric,
                 "rule_settings": DEFAULT.model_dump(exclude={"power"}), "scenarios": list(SCENARIOS),
-                "rules_fingerprint": partial["rules"],
+                "rules_fingerprint": partial["rules"], "rules_fingerprint_now": rules_fingerprint(),
                 "true_under": TRUE_UNDER, "target_power": TARGET, "n_sentences": sim.SimSpec.model_fields[
                     "n_sentences"].default}
-    timing = {step_key(s): {"cpu_s_per_seed": round(done[step_key(s)].get("cpu_s", 0.0)
+    timing = {step_key(s): {"seeds": len(done[step_key(s)]["seeds"]),
+                            "cpu_s_per_seed": round(done[step_key(s)].get("cpu_s", 0.0)
                                                     / max(len(done[step_key(s)]["seeds"]), 1), 2),
-                            "wall_s": round(done[step_key(s)].get("wall_s", 0.0), 1)} for s in steps}
+                            "wall_s": round(done[step_key(s)].get("wall_s", 0.0), 1)}
+              for s in steps if step_key(s) in done}
     return {
         "claims": {c: summarise_case(c, done, args, DEFAULT.primary_metric) for c in cases},
         "truths": sim.planted_truths(),
