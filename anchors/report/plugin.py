@@ -164,11 +164,13 @@ def _row_from_report(report: pytest.TestReport) -> dict[str, Any] | None:
         return None
     decided = {**props[PARAMS_KEY], **props[ROW_KEY]} if ROW_KEY in props else None
     if decided and hasattr(report, "wasxfail"):
+        if decided["verdict"] == "underpowered":  # its own outcome (pytest xfail), not an expectation
+            return {"test": report.nodeid, **decided}
         # An expected outcome (e.g. a claim the simulated reasoner makes false): keep the verdict, say so.
         return {"test": report.nodeid, **decided, "expected": str(report.wasxfail)}
     if report.when == "call" and report.passed and decided:
         return {"test": report.nodeid, **decided}
-    if report.when == "call" and report.failed and decided and decided["verdict"] == "fail":
+    if report.when == "call" and report.failed and decided and decided["verdict"] in ("fail", "confounded"):
         return {"test": report.nodeid, **decided}
     if report.skipped or report.failed:
         base = decided or {**props[PARAMS_KEY], **props.get(TRACE_KEY, {}), "confounds": []}
@@ -242,7 +244,8 @@ def pytest_html_results_table_row(report: pytest.TestReport, cells: list) -> Non
         cells.insert(2 + i, f"<td>{html.escape(str(value))}</td>")
 
 
-_VERDICT_COLOURS = {"pass": "#c8e6c9", "fail": "#ffcdd2", "skip": "#eeeeee", "error": "#ffe0b2"}
+_VERDICT_COLOURS = {"pass": "#c8e6c9", "fail": "#ffcdd2", "skip": "#eeeeee", "error": "#ffe0b2",
+                    "confounded": "#e1bee7", "underpowered": "#fff9c4"}
 
 
 def _row_label(r: dict[str, Any]) -> str:
