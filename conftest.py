@@ -6,7 +6,6 @@ Fixture bodies live in fixtures/*.py; the report plugin in anchors/report/plugin
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
@@ -43,15 +42,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="measured power per claim (default: bench/results/validation.json when present); a fail "
                          "at power < 0.8 is reported 'underpowered'")
     group.addoption("--device", default=None, help="torch device for generation (default: cuda if available)")
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_configure(config: pytest.Config) -> None:
-    # Before pytest-html's own pytest_configure reads --html: a hypothesis run always writes the report.
-    runs_hypotheses = any("hypotheses" in str(arg) for arg in config.args)
-    if runs_hypotheses and not config.option.collectonly and not config.getoption("htmlpath", default=None):
-        config.option.htmlpath = str(Path(config.getoption("report_dir")) / "report.html")
-        config.option.self_contained_html = True
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -50,6 +50,6 @@ def test_H5(experiment, verdicts, report):
         d = verdict.details
         return [plots.draws(d["random_effects"], d["receiver_effect"],
                             f"{experiment.model} / {experiment.embedder}: plan-generation effect",
-                            "mean importance change")] if "random_effects" in d else []
+                            "mean importance change", exp=experiment)] if "random_effects" in d else []
 
     finish(report, verdict, experiment, figures, category=CATEGORY)

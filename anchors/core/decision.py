@@ -137,7 +137,7 @@ def verdict_from(claim: Claim, result: StatResult, exp: Any, conditions: tuple[s
     if category is not None and result.n < settings.min_category:
         reason = f"{category} has {result.n} analysed sentences under {exp.model} (< {settings.min_category})"
     reason = reason or (degenerate_reason(exp, conditions) if importance else None) or zero_variance(result)
-    if reason is None and math.isnan(result.estimate) and result.details.get("reason"):
+    if reason is None and result.details.get("reason") and (math.isnan(result.estimate) or math.isnan(result.ci_low)):
         reason = str(result.details["reason"])
     if reason:
         verdict = claim.skip(reason, flags).model_copy(update=base)

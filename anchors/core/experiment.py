@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -45,6 +45,12 @@ class Arm:
     """[n_sent] rollouts whose correctness is decidable (the accuracy denominator); None = the valid rollouts."""
     n_correct: np.ndarray | None = None
     """[n_sent] correct rollouts among `eligible`; None = correct valid rollouts."""
+    resamples: tuple[tuple[Resample, ...], ...] | None = None
+    """Per sentence, every stored rollout in stored order (valid or not): what the report's per-sentence explorer
+    shows. None when the builder did not keep them."""
+    folders: tuple[str, ...] = ()
+    """Problem folders the rollouts were read from (their provenance sidecars: model, revision, heads); empty for
+    simulated arms."""
 
     @property
     def dissimilar_fraction(self) -> float:
@@ -232,3 +238,20 @@ def _draw_spread(exp: Experiment, conditions: tuple[str, ...]) -> dict[str, Any]
 
 def _num(x: float) -> float | None:
     return None if math.isnan(x) else round(float(x), 4)
+
+
+class Resample(NamedTuple):
+    """One rollout of one sentence under one condition, as the report's per-sentence explorer shows it."""
+
+    text: str | None
+    """The resampled sentence (first sentence of the continuation); None when the rollout does not record it."""
+    similarity: float
+    """cosine(resampled, removed sentence) under the experiment's embedder; NaN when there is no resample."""
+    answer: str | None
+    """The extracted answer; "" or None when there is none."""
+    correct: bool | None
+    """is_correct as stored; None when undecidable."""
+    valid: bool
+    """In V_i: a non-empty answer and no error (counted in importance)."""
+    n_tokens: int | None
+    """Generated tokens of the rollout; None when not recorded."""

@@ -34,7 +34,9 @@ class ModelSpec:
     """A registry entry: a short name and the Hugging Face id and revision it stands for."""
 
     name: str
+    """Registry name, e.g. "qwen14b"."""
     model_id: str
+    """Hugging Face id, e.g. "deepseek-ai/DeepSeek-R1-Distill-Qwen-14B"."""
     revision: str = "main"
     """Branch, tag or commit; a branch is resolved to the cached snapshot's commit hash when loaded."""
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from anchors.core.confounds import IDENTICAL
-from anchors.core.experiment import Arm, Experiment
+from anchors.core.experiment import Arm, Experiment, Resample
 from anchors.errors import AnchorsError, Unavailable
 
 log = logging.getLogger(__name__)
@@ -34,10 +34,11 @@ def arm_from_folders(datas: list, embedder: Any, condition: str) -> Arm:
     from anchors.core.bootstrap import pool_traces, trace_arrays
     from anchors.pipelines.importance import sentence_cosines, trace_data
 
-    parts, per_sentence, lengths, eligible, correct = [], [], [], [], []
+    parts, per_sentence, lengths, eligible, correct, resamples = [], [], [], [], [], []
     for data in datas:
         cosines = sentence_cosines(data, embedder)
         sentences = trace_data(data, cosines, embedder.threshold)
+        resamples += stored_resamples(data, cosines, sentences)
         per_sentence += [np.asarray(cosines[i])[s.valid & ~np.isnan(cosines[i])] if s is not None else np.zeros(0)
                          for i, s in enumerate(sentences)]
         eligible += [int(s.acc_eligible.sum()) if s is not None else 0 for s in sentences]
@@ -52,7 +53,19 @@ def arm_from_folders(datas: list, embedder: Any, condition: str) -> Arm:
     for i, row in enumerate(lengths):
         padded[i, :len(row)] = row
     return Arm(condition, trace, tuple(per_sentence), accuracy, lengths=padded,
-               eligible=np.asarray(eligible, dtype=np.int64), n_correct=np.asarray(correct, dtype=np.int64))
+               eligible=np.asarray(eligible, dtype=np.int64), n_correct=np.asarray(correct, dtype=np.int64),
+               resamples=tuple(resamples), folders=tuple(str(d.path) for d in datas))
+
+
+def stored_resamples(data: Any, cosines: dict[int, np.ndarray], sentences: list) -> list[tuple[Resample, ...]]:
+    """Every stored rollout of each sentence of one folder as a `Resample` (the report's explorer shows them), in
+    stored order; `sentences` are `trace_data`'s (their `valid` is aligned with the rollouts)."""
+    out = []
+    for i in range(len(data.sentences)):
+        rollouts = data.rollouts.get(i, [])
+        out.append(tuple(Resample(r.sentence_resampled, float(cosines[i][k]), r.answer, r.is_correct,
+                                  bool(sentences[i].valid[k]), r.n_tokens) for k, r in enumerate(rollouts)))
+    return out
 
 
 def calibrated_llm_embedder(loaded: Any, sent: Any, nones: list) -> tuple[Any, str]:
@@ -148,7 +161,12 @@ def sim_experiment(spec: Any, problem: str, variant: str, n_boot: int, metric: s
         cosines = tuple(raw["similarity"][i][raw["valid"][i]] for i in range(spec.n_sentences))
         accuracy = float(raw["correct"].sum() / raw["valid"].sum()) if raw["valid"].any() else math.nan
         lengths = np.asarray(raw["n_tokens"], dtype=np.float64) if "n_tokens" in raw else None
-        arms[condition] = Arm(condition, sim.simulate_arrays(spec, condition), cosines, accuracy, lengths=lengths)
+        rollouts, similarity = sim.simulate_rollouts(spec, condition)
+        resamples = tuple(tuple(Resample(r.sentence_resampled, float(similarity[i][k]), r.answer, r.is_correct,
+                                         bool(raw["valid"][i, k]), r.n_tokens) for k, r in enumerate(rows))
+                          for i, rows in enumerate(rollouts))
+        arms[condition] = Arm(condition, sim.simulate_arrays(spec, condition), cosines, accuracy, lengths=lengths,
+                              resamples=resamples)
     return Experiment(model="sim", problem=problem, embedder="sent",
                       sentences=tuple(s.text for s in sim.sim_sentences(spec)), tags=tuple(sim.sim_tags(spec)),
                       arms=arms, source=f"sim:{variant}", labeler="planted tags (simulated reasoner)",

@@ -211,18 +211,19 @@ def test_h9_flat_zeros_are_not_a_dropdown():
 
 
 def test_h9_permutation_null_over_positions():
-    tags = ["active_computation"] * 60
+    tags = ["active_computation"] * 120
     rng = np.random.default_rng(5)
-    none = 0.5 + 0.1 * rng.standard_normal(60)
+    none = 0.5 + 0.1 * rng.standard_normal(120)
     clustered = none.copy()
-    clustered[20:35] = 0.0  # a 15-sentence dropdown, noisy around 0
+    clustered[40:80] = 0.0  # a 40-sentence dropdown (4 blocks of 10), noisy around 0
     scattered = none.copy()
-    scattered[np.arange(0, 60, 4)] = 0.0  # as many near-0 sentences, never 3 in a row
+    scattered[np.arange(0, 120, 3)] = 0.0  # as many near-0 sentences, never 2 in a row
     for after, outcome in ((clustered, "pass"), (scattered, "fail")):
-        exp = inject(experiment(NO_SHIFT, n_sentences=60), {"none": none, "receiver-k20": after}, tags,
-                     rollout_sd=0.05)
-        v = H["H9"].decide(exp, ablation="receiver")
+        point = {"none": none, **{f"random-k20-s{s}": after for s in range(3)}}
+        exp = inject(experiment({c: {} for c in point}, n_sentences=120), point, tags, rollout_sd=0.05)
+        v = H["H9"].decide(exp, ablation="random")
         assert v.outcome == outcome, v.message
+        assert v.details["near_zero"]["random-k20-s0"] == 40 and v.details["near_zero"]["none"] == 0
 
 
 def test_h11_no_tie_is_broken_by_position():
