@@ -14,7 +14,8 @@ Steps, each (scenario, rollouts per sentence, random draws, metrics) over every 
     the primary metric only (Holm runs per metric, so the other metrics do not change its verdicts);
   * limit: planted at --limit-rollouts (1,000) and --more-draws draws on --limit-seeds seeds: once rollout noise
     is gone, a claim the simulator makes true passes and one it makes false does not (the strict-xfail evidence);
-  * draws: planted and null at --more-draws random draws (H5's rank p needs >= 19), the primary metric only;
+  * draws: planted and null at --more-draws random draws (H5's rank p needs >= 19) on --draws-seeds seeds, the
+    primary metric only;
   * metrics: every scenario at --metric-rollouts with all three metrics, on --metric-seeds seeds, for the
     side-by-side comparison that justifies the primary metric;
   * planner: on --planner-seeds planted experiments at the fewest rollouts, the power planner
@@ -79,6 +80,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rollouts", type=int, nargs="+", default=[12, 25, 50, 100])
     p.add_argument("--draws", type=int, default=3, help="random draws in the main steps (the suite's default)")
     p.add_argument("--more-draws", type=int, default=19, help="random draws of the draws steps (0: none)")
+    p.add_argument("--draws-seeds", type=int, default=100, help="seeds of the draws steps (21 conditions each)")
     p.add_argument("--metric-seeds", type=int, default=100, help="seeds of the three-metric steps (0: none)")
     p.add_argument("--metric-rollouts", type=int, nargs="+", default=[12, 50])
     p.add_argument("--limit-seeds", type=int, default=20, help="planted seeds at --limit-rollouts (0: none)")
@@ -106,8 +108,8 @@ def plan_steps(args: argparse.Namespace) -> list[dict[str, Any]]:
         steps.append(dict(scenario="planted", rollouts=args.limit_rollouts, draws=max(args.draws, args.more_draws),
                           metrics=primary, seeds=seeds[: args.limit_seeds]))
     if args.more_draws:
-        steps += [dict(scenario=s, rollouts=n, draws=args.more_draws, metrics=primary, seeds=seeds)
-                  for n in args.rollouts for s in ("planted", "null")]
+        steps += [dict(scenario=s, rollouts=n, draws=args.more_draws, metrics=primary,
+                       seeds=seeds[: args.draws_seeds]) for n in args.rollouts for s in ("planted", "null")]
     if args.metric_seeds:
         few = seeds[: args.metric_seeds]
         steps += [dict(scenario=s, rollouts=n, draws=args.draws, metrics=tuple(DEFAULT.metrics), seeds=few)
@@ -323,7 +325,7 @@ def summarise(partial: dict[str, Any], steps: list[dict[str, Any]], args: argpar
     cases = sorted({c for k, st in done.items() if not k.startswith("planner") for o in st["seeds"].values()
                     for c in o}, key=lambda c: (int("".join(ch for ch in c.split("·")[0] if ch.isdigit())), c))
     settings = {"seeds": args.seeds, "first_seed": args.first_seed, "rollouts": args.rollouts, "draws": args.draws,
-                "more_draws": args.more_draws, "metric_seeds": args.metric_seeds,
+                "more_draws": args.more_draws, "draws_seeds": args.draws_seeds, "metric_seeds": args.metric_seeds,
                 "metric_rollouts": args.metric_rollouts, "planner_seeds": args.planner_seeds,
                 "planner_sims": args.planner_sims, "limit_seeds": args.limit_seeds,
                 "limit_rollouts": args.limit_rollouts, "n_boot": args.n_boot, "primary_metric": DEFAULT.primary_metric,
