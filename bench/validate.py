@@ -18,6 +18,8 @@ Steps, each (scenario, rollouts per sentence, random draws, metrics) over every 
     primary metric only;
   * metrics: every scenario at --metric-rollouts with all three metrics, on --metric-seeds seeds, for the
     side-by-side comparison that justifies the primary metric;
+  * stability: --stability-seeds planted and null experiments at the fewest rollouts decided at --n-boot and at
+    each --stability-boots: the share of verdicts that agree (how low n_boot may go) and the CPU per experiment;
   * planner: on --planner-seeds planted experiments at the fewest rollouts, the power planner
     (anchors.core.power.plan, --planner-sims planned experiments per point) predicts every case's power at each
     of --rollouts; the summary sets the mean prediction beside the measured power (the planner's calibration).
@@ -85,6 +87,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--metric-rollouts", type=int, nargs="+", default=[12, 50])
     p.add_argument("--limit-seeds", type=int, default=20, help="planted seeds at --limit-rollouts (0: none)")
     p.add_argument("--limit-rollouts", type=int, default=1000, help="rollouts per sentence of the limit step")
+    p.add_argument("--stability-seeds", type=int, default=20,
+                   help="seeds per scenario (planted, null) decided at every --stability-boots (0: none)")
+    p.add_argument("--stability-boots", type=int, nargs="+", default=[300, 600, 2000])
     p.add_argument("--planner-seeds", type=int, default=10, help="planted seeds the planner plans from (0: none)")
     p.add_argument("--planner-sims", type=int, default=10, help="planned experiments per grid point")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates per CI (the suite's default)")
@@ -97,7 +102,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def plan_steps(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Every step as {scenario, rollouts, draws, metrics, seeds}: main, limit, draws, metrics, planner."""
+    """Every step as {scenario, rollouts, draws, metrics, seeds}: main, limit, draws, metrics, stability, planner."""
     from anchors.core.decision import DEFAULT
 
     primary = (DEFAULT.primary_metric,)
@@ -114,6 +119,10 @@ def plan_steps(args: argparse.Namespace) -> list[dict[str, Any]]:
         few = seeds[: args.metric_seeds]
         steps += [dict(scenario=s, rollouts=n, draws=args.draws, metrics=tuple(DEFAULT.metrics), seeds=few)
                   for n in args.metric_rollouts for s in SCENARIOS]
+    if args.stability_seeds:
+        steps += [dict(kind="stability", scenario=s, rollouts=min(args.rollouts), draws=args.draws, metrics=primary,
+                       seeds=seeds[: args.stability_seeds], boots=tuple(args.stability_boots))
+                  for s in ("planted", "null")]
     if args.planner_seeds:
         steps.append(dict(kind="planner", scenario="planted", rollouts=min(args.rollouts), draws=args.draws,
                           metrics=primary, seeds=seeds[: args.planner_seeds], grid=tuple(args.rollouts),
@@ -122,14 +131,15 @@ def plan_steps(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def step_key(step: dict[str, Any]) -> str:
-    head = "planner|" if step.get("kind") == "planner" else ""
+    head = f"{step['kind']}|" if step.get("kind") else ""
     return f"{head}{step['scenario']}|n={step['rollouts']}|draws={step['draws']}|{'+'.join(step['metrics'])}"
 
 
 def work(task: dict[str, Any]) -> tuple[int, dict[str, Any], float]:
     """One seed of one step, in a worker: (seed, what it measured, CPU seconds)."""
     start = time.process_time()
-    out = plan_seed(task) if task.get("kind") == "planner" else decide_seed(task)
+    kind = task.get("kind")
+    out = plan_seed(task) if kind == "planner" else stability_seed(task) if kind == "stability" else decide_seed(task)
     return task["seed"], out, time.process_time() - start
 
 
@@ -151,6 +161,33 @@ def plan_seed(task: dict[str, Any]) -> dict[str, Any]:
     decide = suite_decide(metrics=tuple(task["metrics"]), primary_metric=task["metrics"][0], power={})
     rows = plan(_experiment(task), decide, TARGET, task["grid"], (task["draws"],), task["sims"], task["seed"])
     return {r.case: {str(n): r.power.get(f"{n}x{task['draws']}") for n in task["grid"]} for r in rows}
+
+
+def stability_seed(task: dict[str, Any]) -> dict[str, Any]:
+    """The same experiment decided at n_boot and at every other `boots`: outcomes and CPU seconds per n_boot."""
+    out = {}
+    for boots in (task["n_boot"], *task["boots"]):
+        start = time.process_time()
+        outcomes = decide_seed({**task, "n_boot": boots})
+        out[str(boots)] = {"outcomes": {c: o["outcome"] for c, o in outcomes.items()},
+                           "cpu_s": round(time.process_time() - start, 3)}
+    return out
+
+
+def _stability(steps: dict[str, Any], args: argparse.Namespace, primary: str) -> dict[str, Any]:
+    """Per n_boot: the share of verdicts equal to those at --n-boot on the same experiments, and CPU per experiment."""
+    rows = [o for s in ("planted", "null") for o in steps.get(
+        f"stability|{s}|n={min(args.rollouts)}|draws={args.draws}|{primary}", {"seeds": {}})["seeds"].values()]
+    if not args.stability_seeds or not rows:
+        return {}
+    ref = str(args.n_boot)
+    out = {}
+    for boots in (ref, *map(str, args.stability_boots)):
+        pairs = [(r[ref]["outcomes"][c], r[boots]["outcomes"][c]) for r in rows for c in r[ref]["outcomes"]]
+        out[boots] = {"agreement_with_n_boot": round(sum(a == b for a, b in pairs) / len(pairs), 4),
+                      "verdicts": len(pairs), "cpu_s_per_experiment": round(sum(r[boots]["cpu_s"] for r in rows)
+                                                                            / len(rows), 3)}
+    return out
 
 
 def decide_seed(task: dict[str, Any]) -> dict[str, Any]:
@@ -322,7 +359,8 @@ def summarise(partial: dict[str, Any], steps: list[dict[str, Any]], args: argpar
     from anchors.disk.provenance import make_provenance
 
     done = partial["steps"]
-    cases = sorted({c for k, st in done.items() if not k.startswith("planner") for o in st["seeds"].values()
+    cases = sorted({c for k, st in done.items() if "|n=" in k and not k.startswith(("planner", "stability"))
+                    for o in st["seeds"].values()
                     for c in o}, key=lambda c: (int("".join(ch for ch in c.split("·")[0] if ch.isdigit())), c))
     settings = {"seeds": args.seeds, "first_seed": args.first_seed, "rollouts": args.rollouts, "draws": args.draws,
                 "more_draws": args.more_draws, "draws_seeds": args.draws_seeds, "metric_seeds": args.metric_seeds,
@@ -341,6 +379,7 @@ def summarise(partial: dict[str, Any], steps: list[dict[str, Any]], args: argpar
     return {
         "claims": {c: summarise_case(c, done, args, DEFAULT.primary_metric) for c in cases},
         "truths": sim.planted_truths(),
+        "n_boot_stability": _stability(done, args, DEFAULT.primary_metric),
         "settings": settings,
         "timing": {"steps": timing, "cpu_s_total": round(sum(d.get("cpu_s", 0.0) for d in done.values()), 1),
                    "workers": args.workers, "machine": f"{platform.machine()}, {os.cpu_count()} CPUs"},

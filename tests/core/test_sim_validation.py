@@ -40,12 +40,14 @@ def test_harness_calls_decide_all_and_writes_the_schema(tmp_path, counted):
     out = tmp_path / "validation.json"
     args = validate.parse_args(["--seeds", "2", "--rollouts", "12", "--more-draws", "4", "--metric-seeds", "1",
                                 "--metric-rollouts", "12", "--planner-seeds", "1", "--planner-sims", "1",
-                                "--limit-seeds", "1", "--limit-rollouts", "30",
+                                "--limit-seeds", "1", "--limit-rollouts", "30", "--stability-seeds", "1",
+                                "--stability-boots", "30",
                                 "--n-boot", "60", "--workers", "1", "--out", str(out)])
     summary = validate.run(args)
     # 6 scenarios x 2 seeds, planted + null at 4 draws x 2 seeds, 6 scenarios x 1 seed with three metrics, the
-    # limit step (1 seed), the planner: the measured experiment and one planned one.
-    assert len(counted) == 12 + 4 + 6 + 1 + 2
+    # limit step (1 seed), planted + null decided at n_boot 60 and 30, the planner: the measured experiment and one
+    # planned one.
+    assert len(counted) == 12 + 4 + 6 + 1 + 4 + 2
     assert {c[0] for c in counted} == {f"sim:{s}" for s in validate.SCENARIOS} | {"plan:sim:planted"}
     assert {c[2] for c in counted} == {3, 4} and {c[1] for c in counted} == {12, 30}
     assert json.loads(out.read_text()) == json.loads(json.dumps(summary))
@@ -65,9 +67,11 @@ def test_harness_calls_decide_all_and_writes_the_schema(tmp_path, counted):
         assert row["limit"]["rollouts"] == 30 and row["limit"]["draws"] == 4 and row["limit"]["seeds"] == 1
     assert summary["truths"]["H1_plan_ratio_receiver_none"] == pytest.approx(2.0, abs=0.02)
     assert {"settings", "timing", "provenance"} <= set(summary)
+    assert set(summary["n_boot_stability"]) == {"60", "30"} and summary["n_boot_stability"]["60"][
+        "agreement_with_n_boot"] == 1.0
 
     validate.run(args)  # resumes: every seed is in the partial file, so nothing is decided again
-    assert len(counted) == 25
+    assert len(counted) == 29
     partial = out.with_suffix(".partial.json")
     stale = json.loads(partial.read_text()) | {"rules": "other-rules"}
     partial.write_text(json.dumps(stale))
