@@ -32,7 +32,9 @@ class Job:
     """All the requests sharing one prompt: one prefix slot while any of them runs."""
 
     prompt_ids: list[int]
+    """The shared prompt's token ids."""
     requests: list[Any]
+    """The `RolloutRequest`s that continue this prompt."""
 
 
 def make_jobs(tokenizer: Any, requests: list[Any]) -> list[Job]:

@@ -33,12 +33,15 @@ class Actor:
     """Driver-side state of one actor."""
 
     index: int
+    """The actor's position in the pool (its log name)."""
     handle: Any
+    """The Ray actor handle."""
     state: str = "starting"
     """"starting" (loading the model; `waiting` is its ready() ref), "idle", "busy" or "dead"."""
     waiting: Any = None
     """The ready() ref while starting; the unit's stream while busy."""
     unit: WorkUnit | None = None
+    """The work unit it runs now (None while idle)."""
     attempts: int = 0
     """Attempts of the current unit, this one included."""
     info: dict[str, Any] = field(default_factory=dict)

@@ -68,11 +68,15 @@ class FillJob:
     """One condition's part of a distributed fill: `fill_store`'s arguments without the model."""
 
     store: RolloutStore
+    """The store to fill."""
     cots: list[BaseCoT]
+    """The base chains of thought to resample."""
     condition: Any
     """An `anchors.gpu.conditions.Condition` (its name must be the store spec's condition)."""
     n: int
+    """Rollouts per sentence."""
     sentences: range | None = None
+    """Sentence indices to fill (None: all)."""
 
 
 @dataclass(frozen=True)
@@ -80,11 +84,15 @@ class JobContext:
     """What an actor needs besides the unit: where the store is, its spec, the condition and the CoTs."""
 
     root: str
+    """The store's root folder."""
     spec: Any
     """The store's `RunSpec`."""
     force: bool
+    """Whether `--force` was given (replace stored rollouts made with other settings)."""
     condition: Any
+    """An `anchors.gpu.conditions.Condition`."""
     cots: list[BaseCoT]
+    """The base chains of thought to resample."""
 
 
 class SentenceDone(_Frozen):
