@@ -132,6 +132,39 @@ def machine() -> dict:
             "load_average": [round(x, 2) for x in os.getloadavg()]}
 
 
+def read_previous(path: Path) -> dict | None:
+    """The results file this run will replace, if any (read before the first partial write)."""
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _figures(tree: object, prefix: str = "") -> dict[str, object]:
+    """Leaves of a results tree by path, without provenance, load and host times (those differ every run)."""
+    if isinstance(tree, dict):
+        items = tree.items()
+    elif isinstance(tree, list):
+        items = [(str(v["plan"]) if isinstance(v, dict) and "plan" in v else str(i), v) for i, v in enumerate(tree)]
+    else:
+        return {prefix: tree}
+    out: dict[str, object] = {}
+    for key, value in items:
+        if key not in ("provenance", "load_average", "device", "against_previous") and "host_" not in key:
+            out.update(_figures(value, f"{prefix}/{key}" if prefix else key))
+    return out
+
+
+def against_previous(previous: dict | None, res: dict) -> dict | None:
+    """Which figures of the replaced file this run reproduced: equal, differing (old, new), or only in one."""
+    if previous is None:
+        return None
+    old, new = _figures(previous), _figures(res)
+    common = sorted(old.keys() & new.keys())
+    return {"previous_git_commit": previous["provenance"]["git_commit"] if "provenance" in previous
+            else "not recorded (made by the engine before the paged rewrite)",
+            "figures_compared": len(common), "figures_equal": sum(old[k] == new[k] for k in common),
+            "figures_differing": {k: [old[k], new[k]] for k in common if old[k] != new[k]},
+            "only_in_previous": sorted(old.keys() - new.keys()), "only_in_this_run": sorted(new.keys() - old.keys())}
+
+
 def project(run: dict, generated_tokens: int, step_ms: float) -> None:
     """Add the GPU projection at `step_ms` per decode step (3 conditions)."""
     seconds = run["decode_steps"] * step_ms / 1e3
@@ -157,6 +190,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse(argv)
     torch.set_num_threads(1)
     requests = draw(random.Random(0), args.sentences)
+    previous = read_previous(args.out)
     settings = {k: v for k, v in vars(args).items() if k != "out"}
     res = {"provenance": make_provenance(settings, packages=("torch",)).model_dump(mode="json"), **machine(),
            "sentences": args.sentences, "rollouts_per_sentence": ROLLOUTS, "batch": args.batch,
@@ -171,6 +205,8 @@ def main(argv: list[str] | None = None) -> dict:
             project(res[key], res["generated_tokens"], args.step_ms)
         log.info("%s: %s", key, res[key])
         write_json_atomic(args.out, res, indent=1)                 # partial results after every step
+    res["against_previous"] = against_previous(previous, res)
+    write_json_atomic(args.out, res, indent=1)
     return res
 
 

@@ -21,7 +21,8 @@ import random
 import tempfile
 from pathlib import Path
 
-from sim_refill import ROLLOUTS, continuous, draw, machine  # also puts this checkout first on sys.path
+# sim_refill also puts this checkout first on sys.path (its engine, not an installed copy)
+from sim_refill import ROLLOUTS, against_previous, continuous, draw, machine, read_previous
 
 from anchors.disk.jsonio import write_json_atomic
 from anchors.disk.provenance import make_provenance
@@ -74,6 +75,7 @@ def main(argv: list[str] | None = None) -> dict:
     logging.getLogger("anchors.gpu.generate").setLevel(logging.WARNING)    # one engine line per unit is noise
     args = parse(argv)
     requests = draw(random.Random(0), args.sentences)
+    previous = read_previous(args.out)
     whole = continuous(requests, args.batch)["decode_steps"]
     settings = {k: v for k, v in vars(args).items() if k != "out"}
     res = {"provenance": make_provenance(settings, packages=("torch",)).model_dump(mode="json"), **machine(),
@@ -90,6 +92,8 @@ def main(argv: list[str] | None = None) -> dict:
                                  "makespan_over_ideal": span / res["ideal_makespan"] - 1})
             log.info("%s", res["plans"][-1])
             write_json_atomic(args.out, res, indent=1)                 # partial results after every plan
+    res["against_previous"] = against_previous(previous, res)
+    write_json_atomic(args.out, res, indent=1)
     return res
 
 
