@@ -159,7 +159,7 @@ def against_previous(previous: dict | None, res: dict) -> dict | None:
     old, new = _figures(previous), _figures(res)
     common = sorted(old.keys() & new.keys())
     return {"previous_git_commit": previous["provenance"]["git_commit"] if "provenance" in previous
-            else "not recorded (made by the engine before the paged rewrite)",
+            else "not recorded (the file has no provenance)",
             "figures_compared": len(common), "figures_equal": sum(old[k] == new[k] for k in common),
             "figures_differing": {k: [old[k], new[k]] for k in common if old[k] != new[k]},
             "only_in_previous": sorted(old.keys() - new.keys()), "only_in_this_run": sorted(new.keys() - old.keys())}
@@ -167,9 +167,8 @@ def against_previous(previous: dict | None, res: dict) -> dict | None:
 
 def project(run: dict, generated_tokens: int, step_ms: float) -> None:
     """Add the GPU projection at `step_ms` per decode step (3 conditions)."""
-    seconds = run["decode_steps"] * step_ms / 1e3
-    run["projected_tokens_per_s"] = generated_tokens / seconds
-    run["projected_gpu_hours_3_conditions"] = 3 * seconds / 3600
+    run["projected_tokens_per_s"] = generated_tokens / (run["decode_steps"] * step_ms / 1e3)
+    run["projected_gpu_hours_3_conditions"] = 3 * run["decode_steps"] * step_ms / 1e3 / 3600
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
