@@ -187,7 +187,6 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = parse(argv)
-    torch.set_num_threads(1)
     requests = draw(random.Random(0), args.sentences)
     previous = read_previous(args.out)
     settings = {k: v for k, v in vars(args).items() if k != "out"}
