@@ -49,13 +49,13 @@ def cut(requests: list, units: list[WorkUnit], batch: int) -> list[int]:
 
 
 def plans(args: argparse.Namespace, store_root: str) -> list[tuple[str, list[WorkUnit]]]:
-    """The fixed plans of --unit-batches, then the default guided plan, over one condition's full todo."""
+    """The fixed plans of --unit-batches, then the guided plans of --guided-floors, over one condition's todo."""
     spec = RunSpec(model_id="sim", revision="sim", dtype="float32", store_folder="sim")
     job = FillJob(RolloutStore(store_root, spec), [], None, ROLLOUTS)
     todo = {("sim", i): list(range(ROLLOUTS)) for i in range(args.sentences)}
     out = [(f"fixed {k} batches", plan_units([job], [todo], k * args.batch)) for k in args.unit_batches]
-    out.append((f"guided ({args.actors} actors, floor {MIN_UNIT_BATCHES} batches)",
-                plan_units([job], [todo], actors=args.actors, min_rollouts=MIN_UNIT_BATCHES * args.batch)))
+    out += [(f"guided ({args.actors} actors, floor {k} batches)",
+             plan_units([job], [todo], actors=args.actors, min_rollouts=k * args.batch)) for k in args.guided_floors]
     return out
 
 
@@ -67,6 +67,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="rows (24: what fit 80 GB with uncapped lengths before the paged engine)")
     parser.add_argument("--actors", type=int, default=8)
     parser.add_argument("--unit-batches", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--guided-floors", type=int, nargs="+", default=[MIN_UNIT_BATCHES, 4],
+                        help="smallest unit of a guided plan, in batches (the default plan's: MIN_UNIT_BATCHES)")
     return parser.parse_args(argv)
 
 
