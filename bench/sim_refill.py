@@ -174,6 +174,8 @@ def project(run: dict, generated_tokens: int, step_ms: float) -> None:
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--previous", type=Path, default=None,
+                        help="results to compare with (default: the --out file this run replaces)")
     parser.add_argument("--sentences", type=int, default=227, help="sentences per condition (the note: 227)")
     parser.add_argument("--batch", type=int, default=24,
                         help="rows (24: what fit 80 GB with uncapped lengths before the paged engine)")
@@ -188,7 +190,7 @@ def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = parse(argv)
     requests = draw(random.Random(0), args.sentences)
-    previous = read_previous(args.out)
+    previous = read_previous(args.previous or args.out)
     settings = {k: v for k, v in vars(args).items() if k != "out"}
     res = {"provenance": make_provenance(settings, packages=("torch",)).model_dump(mode="json"), **machine(),
            "sentences": args.sentences, "rollouts_per_sentence": ROLLOUTS, "batch": args.batch,
