@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse(argv)
     requests = draw(random.Random(0), args.sentences)
     previous = read_previous(args.previous or args.out)
-    settings = {k: v for k, v in vars(args).items() if k != "out"}
+    settings = {k: v for k, v in vars(args).items() if k not in ("out", "previous")}      # paths: not settings
     res = {"provenance": make_provenance(settings, packages=("torch",)).model_dump(mode="json"), **machine(),
            "sentences": args.sentences, "rollouts_per_sentence": ROLLOUTS, "batch": args.batch,
            "generated_tokens": sum(r.max_new_tokens for r in requests), "step_ms_assumed": args.step_ms}

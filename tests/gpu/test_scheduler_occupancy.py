@@ -63,13 +63,13 @@ def test_stand_in_runner_rejects_a_place_outside_its_slot(bench):
 def test_sim_units_cuts_one_condition(bench, tmp_path):
     _, sim_units = bench
     out = tmp_path / "units.json"
-    res = sim_units.main(["--out", str(out), "--sentences", "6", "--batch", "12", "--actors", "2",
-                          "--unit-batches", "1", "3", "--guided-floors", "1"])
+    res = sim_units.main(["--out", str(out), "--sentences", "4", "--batch", "12", "--actors", "2",
+                          "--unit-batches", "1", "2", "--guided-floors", "1"])
     assert json.loads(out.read_text()) == res
     names = [p["plan"] for p in res["plans"]]
-    assert names[:2] == ["fixed 1 batches", "fixed 3 batches"] and names[2:] == ["guided (2 actors, floor 1 batches)"]
-    assert [p["units"] for p in res["plans"][:2]] == [6, 2]      # 12 rollouts a sentence; a unit closes at >= k*12
+    assert names[:2] == ["fixed 1 batches", "fixed 2 batches"] and names[2:] == ["guided (2 actors, floor 1 batches)"]
+    assert [p["units"] for p in res["plans"][:2]] == [4, 2]      # 12 rollouts a sentence; a unit closes at >= k*12
     one_unit_per_call = res["plans"][0]
-    # Six one-sentence calls of 12 rows each take their longest rollout's steps; one call refills freed rows.
+    # Four one-sentence calls of 12 rows each take their longest rollout's steps; one call refills freed rows.
     assert one_unit_per_call["decode_steps"] > res["decode_steps_one_call"]
     assert one_unit_per_call["makespan"] >= res["ideal_makespan"]
