@@ -133,7 +133,7 @@ def machine() -> dict:
 
 
 def read_previous(path: Path) -> dict | None:
-    """The results file this run will replace, if any (read before the first partial write)."""
+    """The results to compare with (by default the file this run replaces: read before its first write), if any."""
     return json.loads(path.read_text()) if path.exists() else None
 
 
