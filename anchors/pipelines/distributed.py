@@ -139,8 +139,10 @@ def cluster_plan(ray: Any, options: RayOptions) -> dict[str, Any]:
             "device": "cuda" if per_gpu else "cpu"}
 
 
-def fill_jobs(jobs: list[FillJob], load: Loader, options: RayOptions, batch_size: int = 64) -> FillReport:
-    """Generate what each job's store lacks on the Ray cluster; returns what was added and what failed."""
+def fill_jobs(jobs: list[FillJob], load: Loader, options: RayOptions, batch_size: int = 64,
+              worker: type[RolloutWorker] = RolloutWorker) -> FillReport:
+    """Generate what each job's store lacks on the Ray cluster; returns what was added, what failed and each actor's
+    load. `worker` is the actor class (a subclass changes how a unit's requests are made: benchmarks only)."""
     todos = [missing(job.store, job.cots, job.n, job.sentences) for job in jobs]
     if not any(todos):  # nothing to make: no cluster is joined or started
         return FillReport(added=0, units=0, failed=[], retries=0, cluster={})
@@ -150,7 +152,7 @@ def fill_jobs(jobs: list[FillJob], load: Loader, options: RayOptions, batch_size
                        min_rollouts=MIN_UNIT_BATCHES * batch_size)
     cluster["actors"] = min(cluster["actors"], len(units))  # an actor without a unit would only load the model
     started = time.perf_counter()
-    actors = _start_actors(ray, load, cluster, batch_size, options)
+    actors = _start_actors(ray, worker, load, cluster, batch_size, options)
     try:
         _remote(ray, actors[0].waiting)                               # the first actor has loaded the model
         loaded = time.perf_counter()
@@ -175,8 +177,9 @@ def raise_on_failures(report: FillReport) -> None:
         raise AnchorsError(f"{len(report.failed)} of {report.units} work units failed: {lines}")
 
 
-def _start_actors(ray: Any, load: Loader, cluster: dict[str, Any], batch_size: int, options: RayOptions) -> list:
-    remote = ray.remote(RolloutWorker).options(num_gpus=cluster["gpus_per_actor"], num_cpus=options.cpus_per_actor,
+def _start_actors(ray: Any, worker: type[RolloutWorker], load: Loader, cluster: dict[str, Any], batch_size: int,
+                  options: RayOptions) -> list:
+    remote = ray.remote(worker).options(num_gpus=cluster["gpus_per_actor"], num_cpus=options.cpus_per_actor,
                                                max_restarts=options.max_restarts, max_task_retries=0)
     threads = max(1, int(options.cpus_per_actor)) if cluster["device"] == "cpu" else None
     actors = []
