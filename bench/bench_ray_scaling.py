@@ -54,6 +54,7 @@ sys.path[:0] = [str(BENCH), str(BENCH.parent)]
 
 from bench_ray import load_random, stored, workload
 from bench_rollouts import NOTE, IdTokenizer, Results, draw_lengths, note_projection
+from sim_units import makespan
 
 from anchors.pipelines.distributed import (
     NVLINK_MULTICAST_OFF,
@@ -61,7 +62,7 @@ from anchors.pipelines.distributed import (
     connect,
     fill_jobs,
 )
-from anchors.pipelines.units import FillJob
+from anchors.pipelines.units import MIN_UNIT_BATCHES, FillJob, plan_units
 from anchors.pipelines.worker import RolloutWorker
 
 log = logging.getLogger("bench_ray_scaling")
@@ -165,7 +166,22 @@ def balance(actors: list[dict]) -> dict:
             "busy_seconds_max_over_mean": ratio("busy_seconds")}
 
 
-def scaling(runs: list[dict]) -> dict:
+def note_plan(spec, actors: int, batch: int) -> dict:
+    """The default guided plan's units for the note's experiment (one problem of 227 sentences x 12 rollouts under
+    5 conditions) on `actors` actors at `batch`, and the busiest actor's rollouts over an even share when the units
+    go in order to the first free actor (drains not counted)."""
+    from anchors.disk.store import RolloutStore
+
+    jobs = [FillJob(RolloutStore(".", spec.model_copy(update={"condition": f"condition-{j}"})), [], None,
+                    NOTE["rollouts"]) for j in range(NOTE["conditions"])]   # plan_units reads only the spec
+    todos = [{("note", i): list(range(NOTE["rollouts"])) for i in range(NOTE["sentences"])} for _ in jobs]
+    units = plan_units(jobs, todos, actors=actors, min_rollouts=MIN_UNIT_BATCHES * batch)
+    sizes = [u.n_rollouts for u in units]
+    return {"units": len(units), "unit_rollouts": sizes, "busiest_over_even": makespan(sizes, actors) /
+            (sum(sizes) / actors)}
+
+
+def scaling(runs: list[dict], spec, batch: int) -> dict:
     """Efficiency of every count against the 1-actor run, the target at the largest, and the note's projection."""
     one = next((r for r in runs if r["actors"] == 1 and "tokens_per_s" in r), None)
     done = [r for r in runs if "tokens_per_s" in r]
@@ -175,13 +191,17 @@ def scaling(runs: list[dict]) -> dict:
     for r in sorted(done, key=lambda r: r["actors"]):
         n = r["actors"]
         proj = note_projection(r["tokens_per_s"])       # its "gpu_hours" is seconds at that rate: here the wall time
+        units = note_plan(spec, n, batch)
         rows.append({"actors": n, "tokens_per_s": r["tokens_per_s"],
                      "efficiency": r["tokens_per_s"] / (n * one["tokens_per_s"]),
                      "efficiency_with_start": r["tokens_per_s_with_start"] / (n * one["tokens_per_s_with_start"]),
                      "efficiency_slowest_busy": r["tokens_per_s_slowest_busy"] / (n * one["tokens_per_s_slowest_busy"]),
                      "busy_seconds_max_over_mean": r["actor_load"]["busy_seconds_max_over_mean"],
                      "note_experiment_wall_hours_2_models": MODELS * proj["gpu_hours"],
-                     "note_experiment_gpu_hours_2_models": MODELS * proj["gpu_hours"] * n})
+                     "note_experiment_gpu_hours_2_models": MODELS * proj["gpu_hours"] * n,
+                     "note_default_plan": units,
+                     "note_experiment_wall_hours_2_models_1_gpu_rate_and_plan": MODELS * units["busiest_over_even"]
+                     * note_projection(n * one["tokens_per_s"])["gpu_hours"]})
     largest = rows[-1]
     met = lambda key: largest[key] >= TARGET if largest["actors"] > 1 else None
     return {"per_count": rows, "largest_count": largest["actors"], "efficiency_at_largest": largest["efficiency"],
@@ -197,9 +217,11 @@ def note_size() -> dict:
     return {"experiment": proj["experiment"], "models": MODELS, "generated_tokens_per_model": proj["generated_tokens"],
             "generated_tokens": MODELS * proj["generated_tokens"], "from": "bench_rollouts.NOTE (227 sentences, 12 "
             "rollouts, 5 conditions) x continuation_mean of bench/data/lengths.json",
-            "how": "wall hours = generated_tokens / a count's measured tokens_per_s (run phase). A run this small "
-                   "holds more drain (its longest rollout) than the note's, so this leans long; it assumes the "
-                   "note's units spread over the actors as evenly as these"}
+            "how": "note_experiment_wall_hours_2_models: generated_tokens / a count's measured tokens_per_s (run "
+                   "phase). A run this small holds more drain (its longest rollout) than the note's, so this leans "
+                   "long, and it assumes the note's units spread as evenly as these. ..._1_gpu_rate_and_plan: every "
+                   "GPU at the measured 1-GPU rate, times the default unit plan's imbalance at that count "
+                   "(note_default_plan.busiest_over_even, drains not counted)"}
 
 
 def counts(args, available: int) -> list[int]:
@@ -317,7 +339,7 @@ def run_counts(results: Results, w: SimpleNamespace, args, order: list[int], beg
             res[f"actors_{n}"] = {"actors": n, "skipped": f"would start after --deadline-s {args.deadline_s:g}"}
         else:
             results.step(f"actors_{n}", one, n)
-        res["scaling"] = scaling([res[f"actors_{m}"] for m in order if f"actors_{m}" in res])
+        res["scaling"] = scaling([res[f"actors_{m}"] for m in order if f"actors_{m}" in res], w.spec, args.batch)
         results.save()
         if n == 1 and "tokens_per_s" not in res["actors_1"]:
             break                                                      # no baseline: nothing to scale against
