@@ -104,6 +104,8 @@ class SentenceDone(_Frozen):
     """Sentence index."""
     n_made: int
     """Rollouts generated for the sentence in this unit."""
+    n_tokens: int = 0
+    """Tokens those rollouts generated (the sum of their `n_tokens`)."""
     n_added: int | None = None
     """Rollouts the actor appended to the store (actor storage); None when the driver writes them."""
     rollouts: list[Any] | None = None
@@ -128,6 +130,23 @@ class UnitFailure(_Frozen):
     """The last attempt's error."""
 
 
+class ActorLoad(_Frozen):
+    """What one actor did in a fill: the load-balance figures."""
+
+    index: int
+    """The actor's position in the pool (0-based)."""
+    host: str | None
+    """Host name it ran on (None if it never started)."""
+    units: int
+    """Unit attempts it finished or failed."""
+    rollouts: int
+    """Rollouts it made."""
+    tokens: int
+    """Tokens those rollouts generated."""
+    busy_seconds: float
+    """Driver wall seconds from handing it each unit to that unit's end or failure, summed (model load excluded)."""
+
+
 class FillReport(_Frozen):
     """The outcome of a distributed fill."""
 
@@ -144,6 +163,8 @@ class FillReport(_Frozen):
     seconds: dict[str, float] = {}
     """Wall seconds: "start" (actor processes started, the first one's model loaded), "run" (prompts checked, problem
     files written, units run)."""
+    actors: list[ActorLoad] = []
+    """Per actor: units, rollouts, tokens and busy seconds (how evenly the work was spread)."""
 
 
 def model_label(spec: Any) -> str:
