@@ -135,9 +135,9 @@ def find_receiver_heads(loaded: Any, trace_dirs: Iterable[str | Path], top_k: in
     """Discover receiver heads on the given traces; returns (and caches) the heads artifact."""
     eligible = (loaded.n_layers - (1 if exclude_layer0 else 0)) * loaded.n_heads
     if not 1 <= top_k <= eligible:
-        raise InputError("--top-k", f"k={top_k} but the model has only {eligible} eligible heads "
-                         f"({loaded.n_layers} layers x {loaded.n_heads}{', layer 0 excluded' if exclude_layer0 else ''})",
-                         "choose a smaller k")
+        raise InputError(f"--top-k {top_k}", f"the model has {eligible} eligible heads ({loaded.n_layers} layers x "
+                         f"{loaded.n_heads}{', layer 0 excluded' if exclude_layer0 else ''})",
+                         f"use --top-k from 1 to {eligible}")
     exclude = sorted({str(p) for p in exclude_problems})
     folders = discover_traces(trace_dirs)
     used = [f for f in folders if problem_id(f) not in exclude]

@@ -141,7 +141,7 @@ def test_cli_writes_heads_file(traces, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("case, message", [
-    ("k", "k=9 but the model has only 4 eligible heads"),
+    ("k", "--top-k 9: the model has 4 eligible heads"),
     ("missing", "trace folder not found"),
     ("lost_sentence", "a sentence cannot be found in its text"),
     ("no_full_cot", "field 'full_cot': field required"),
