@@ -29,7 +29,9 @@ def parse_sentence_range(text: str | None, n_sentences: int) -> range:
         stop = int(stop_text) if sep and stop_text.strip() else (n_sentences if sep else start + 1)
     except ValueError:
         raise InputError("--sentences", f"{text!r} is not A:B", "e.g. --sentences 0:20") from None
-    if not 0 <= start < stop <= n_sentences:
+    if not 0 <= start < stop:
+        raise InputError(f"--sentences {text}", "selects no sentence", "use A:B with 0 <= A < B")
+    if stop > n_sentences:
         raise InputError("--sentences", f"{text!r} is outside 0:{n_sentences}", f"use A:B within 0:{n_sentences}")
     return range(start, stop)
 
