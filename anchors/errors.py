@@ -42,6 +42,7 @@ ENVIRONMENT_ERRNOS = {
     errno.EACCES: ("permission denied", "make it writable for this user, or {to} another folder"),
     errno.EPERM: ("operation not permitted", "make it writable for this user, or {to} another folder"),
     errno.ENOTDIR: ("a part of this path is a file, not a folder", "{to} a folder"),
+    errno.EEXIST: ("is a file where a folder belongs", "{to} a folder"),  # mkdir(exist_ok=True) over a file
     errno.EISDIR: ("is a folder where a file was expected", "{to} a file"),
 }
 """errno -> (what is wrong, the fix) of the environment failures every command may meet while reading or writing;

@@ -97,6 +97,7 @@ OPTION_RANGES: dict[str, OptionRange] = {
     "--n-boot": OptionRange(integer=True, low=100, high=100_000,
                             why="bootstrap replicates per CI: below 100 each end of a 95% CI rests on under 3 "
                                 "replicates; above 100000 the replicate arrays outgrow memory"),
+    "--seed": OptionRange(integer=True, why="the seed base of a set of rollouts or planned experiments"),
     "--max-new-tokens": OptionRange(integer=True, low=1,
                                     why="tokens per rollout; the model's context is checked once it is known"),
     "--batch-size": OptionRange(integer=True, low=1, high=65_536,

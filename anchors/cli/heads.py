@@ -32,13 +32,14 @@ def heads_command(
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute even if a cached artifact exists."),
 ) -> None:
     """Find receiver heads (METHOD.md §6.5): full traces, proximity 4, top-k by mean kurtosis, layer 0 excluded."""
-    from anchors.gpu.model import load_model
+    from anchors.gpu.model import check_device, load_model, resolve_dtype
     from anchors.pipelines.heads import (
         DEFAULT_EXCLUDE,
         SENTENCE_SOURCES,
         find_receiver_heads,
     )
 
+    resolve_dtype(dtype, check_device(device))
     if sentence_source not in SENTENCE_SOURCES:
         raise InputError("--sentences", f"unknown source {sentence_source!r}", f"use one of {SENTENCE_SOURCES}")
     if out.exists() and out.is_dir():

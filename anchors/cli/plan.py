@@ -15,10 +15,15 @@ from anchors.settings import check_folder, check_option, option_parser
 
 def _ints(text: str, flag: str) -> tuple[int, ...]:
     """"12,25,50" -> (12, 25, 50), each within the flag's range (anchors.settings.OPTION_RANGES)."""
-    values = tuple(check_option(flag, v) for v in text.split(",") if v.strip())
+    values = []
+    for value in (v.strip() for v in text.split(",") if v.strip()):
+        try:
+            values.append(check_option(flag, value))
+        except InputError as exc:
+            raise InputError(f"{flag} {text}", f"{value!r} {exc.problem}", exc.fix) from None
     if not values:
         raise InputError(f"{flag} {text!r}", "expected integers separated by commas", f"e.g. {flag} 12,25,50")
-    return values
+    return tuple(values)
 
 
 def format_plan(rows: list[dict[str, Any]], rollouts: tuple[int, ...], draws: tuple[int, ...]) -> str:
@@ -56,7 +61,7 @@ def plan_command(
                              help="Planned experiments per grid point (power to about +-0.15 at 10)."),
     n_boot: int = typer.Option(1000, "--n-boot", parser=option_parser("--n-boot"),
                                help="Bootstrap replicates per CI (the suite's default; at least 100)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the planned experiments."),
+    seed: int = typer.Option(0, "--seed", parser=option_parser("--seed"), help="Seed of the planned experiments."),
 ) -> None:
     """Plan rollouts and random draws per claim: plug-in simulation from the stored rollouts, decided by the
     suite's own rules (it assumes the measured effects are the true ones)."""

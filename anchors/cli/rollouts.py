@@ -28,11 +28,11 @@ def parse_sentence_range(text: str | None, n_sentences: int) -> range:
         start = int(start_text) if start_text.strip() else 0
         stop = int(stop_text) if sep and stop_text.strip() else (n_sentences if sep else start + 1)
     except ValueError:
-        raise InputError("--sentences", f"{text!r} is not A:B", "e.g. --sentences 0:20") from None
+        raise InputError(f"--sentences {text}", "is not A:B", "e.g. --sentences 0:20") from None
     if not 0 <= start < stop:
         raise InputError(f"--sentences {text}", "selects no sentence", "use A:B with 0 <= A < B")
     if stop > n_sentences:
-        raise InputError("--sentences", f"{text!r} is outside 0:{n_sentences}", f"use A:B within 0:{n_sentences}")
+        raise InputError(f"--sentences {text}", f"is outside 0:{n_sentences}", f"use A:B within 0:{n_sentences}")
     return range(start, stop)
 
 
@@ -58,7 +58,7 @@ def rollouts_command(
     n: int = typer.Option(12, "--n", parser=option_parser("--n"), help="Rollouts per sentence (1 to 100000)."),
     sentences: Optional[str] = typer.Option(None, "--sentences", help="A:B, B exclusive (default: all)."),
     max_new_tokens: int = typer.Option(16384, "--max-new-tokens", parser=option_parser("--max-new-tokens")),
-    seed: int = typer.Option(0, "--seed", help="Seed base: change it for an independent set of rollouts."),
+    seed: int = typer.Option(0, "--seed", parser=option_parser("--seed"), help="Seed base: change it for an independent set of rollouts."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N or auto."),
     dtype: str = typer.Option("auto", "--dtype"),
     prompt_mode: str = typer.Option("clean", "--prompt-mode", help="faithful (paper) | clean."),
@@ -79,15 +79,16 @@ def rollouts_command(
     from anchors.disk.formats import read_problem_folder
     from anchors.disk.store import RolloutStore, RunSpec
     from anchors.gpu.conditions import condition_for_model
-    from anchors.gpu.model import check_device, describe_model, load_model
+    from anchors.gpu.model import check_device, describe_model, load_model, resolve_dtype
     from anchors.pipelines.fill import base_cot, fill_store
 
     if prompt_mode not in PROMPT_MODES:
         raise InputError("--prompt-mode", f"unknown mode {prompt_mode!r}", f"use one of {', '.join(PROMPT_MODES)}")
     check_folder("--store", store)
+    parse_sentence_range(sentences, 2**62)  # its form now; its range once the CoT is read
     options = _ray_options(ray, ray_actors, ray_storage, progress)
     if options is None:
-        check_device(device)
+        resolve_dtype(dtype, check_device(device))
     device = device if options is None else _ray_device(options)
     facts = describe_model(model, device, dtype)
     cond = condition_for_model(condition, heads, facts)

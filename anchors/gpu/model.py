@@ -259,7 +259,7 @@ def local_revision(path: Path) -> str:
 def resolve_dtype(dtype: str, device: str) -> str:
     """"auto" is float16 on CUDA (the paper's white-box and local generation dtype) and float32 on CPU."""
     if dtype not in DTYPES:
-        raise InputError("dtype", f"unknown dtype {dtype!r}", f"use one of {', '.join(DTYPES)}")
+        raise InputError(f"--dtype {dtype}", "unknown dtype", f"use --dtype {' | '.join(DTYPES)}")
     if dtype == "auto":
         return "float16" if str(device).startswith("cuda") else "float32"
     return dtype
@@ -273,8 +273,8 @@ def load_model(name_or_path: str, device: str = "cpu", dtype: str = "auto", *,
     METHOD §6.1; None keeps the library default, sdpa, for generation).
     """
     check_device(device)
-    folder, revision, model_id = _locate(name_or_path, allow_download)
     dtype_name = resolve_dtype(dtype, device)
+    folder, revision, model_id = _locate(name_or_path, allow_download)
     model, tokenizer = _from_folder(folder, device, dtype_name, attn_implementation)
     log.info("loaded %s (%s @ %s) as %s on %s", name_or_path, model_id, revision, dtype_name, device)
     return LoadedModel(model=model, tokenizer=tokenizer, name=name_or_path, model_id=model_id, revision=revision,
