@@ -124,3 +124,21 @@ def test_a_report_write_that_meets_a_full_disk_is_one_line_and_exit_2(tmp_path, 
     assert session.exitstatus == 2
     assert err == [f"anchors: error: {tmp_path / 'reports' / 'results.json'}: no space left on its disk (free space "
                    f"there, or point --report-dir at another disk)"]
+
+
+def test_a_full_disk_while_building_an_experiment_ends_the_run_in_one_line(monkeypatch, tmp_path):
+    """Generation into the store meets a full disk: the run stops with one line, exit 2 (never a skip per case)."""
+    import errno
+
+    from fixtures import experiment, sources
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "store" / "chunk_0" / "x.json"))
+
+    monkeypatch.setattr(sources, "build_experiment", full)
+    lab = experiment.Lab(types.SimpleNamespace())
+    with pytest.raises(pytest.exit.Exception) as info:
+        lab.experiment("tiny", "sent")
+    assert info.value.returncode == 2
+    assert str(info.value.msg) == (f"{tmp_path / 'store' / 'chunk_0' / 'x.json'}: no space left on its disk (free "
+                                   f"space there, or point --store at another disk)")
