@@ -117,8 +117,8 @@ OPTION_RANGES: dict[str, OptionRange] = {
     "--sims": OptionRange(integer=True, low=1, high=10_000,
                           why="planned experiments per grid point: power to about +-0.15 at 10, +-0.005 at 10000"),
     "--laplace": OptionRange(integer=False, low=0, high=100, low_open=True,
-                             why="add-lambda smoothing of answer counts; unsmoothed is --metric kl; above 100 the prior "
-                                 "swamps the counts of 12-100 rollouts"),
+                             why="add-lambda smoothing of answer counts; unsmoothed is --metric kl; above 100 the "
+                                 "prior swamps the counts of 12-100 rollouts"),
     "--accuracy-band": _BAND,
     "--dissimilar-band": _BAND,
     "--valid-band": _BAND,
