@@ -124,16 +124,14 @@ def _error(message: str, code: int) -> int:
 
 
 def flag_of_path(path: str | bytes | None, args: list[str]) -> str | None:
-    """The option (`--store`, `--out`...) whose value is `path` or a folder above it, or None: names the flag to
-    change in the fix of an environment error."""
+    """The option (`--store`, `--out`...) whose value is `path` or the nearest folder above it, or None: names the
+    flag to change in the fix of an environment error."""
     if path is None:
         return None
     target = Path(os.fsdecode(path)).resolve()
-    for flag, value in _option_values(args):
-        given = Path(value).resolve()
-        if target == given or given in target.parents:
-            return flag
-    return None
+    found = [(len(Path(value).resolve().parts), flag) for flag, value in _option_values(args)
+             if "\0" not in value and (Path(value).resolve() == target or Path(value).resolve() in target.parents)]
+    return max(found)[1] if found else None
 
 
 def _option_values(args: list[str]) -> list[tuple[str, str]]:
