@@ -9,7 +9,7 @@ import typer
 
 from anchors.disk.heads import write_heads_artifact
 from anchors.errors import InputError
-from anchors.settings import option_parser
+from anchors.settings import check_folder, option_parser
 
 
 def heads_command(
@@ -44,6 +44,7 @@ def heads_command(
         raise InputError("--sentences", f"unknown source {sentence_source!r}", f"use one of {SENTENCE_SOURCES}")
     if out.exists() and out.is_dir():
         raise InputError(out, "is a folder", "pass a file path for --out")
+    check_folder("--out", out.parent)
     held_out = () if no_exclude else tuple(exclude) if exclude else DEFAULT_EXCLUDE
     for folder in traces:
         if not folder.is_dir():

@@ -118,6 +118,7 @@ OTHER = [
     ("heads", "--device", "foo", "--device foo"),
     ("heads", "--device", "cuda", "use --device cpu"),
     ("heads", "--out", "{root}", "pass a file path for --out"),
+    ("heads", "--out", "{afile}/h.json", "--out"),
     ("heads", "--sentences", "words", "--sentences"),
     ("importance", "--calibrate-to", "foo", "--calibrate-to foo: unknown embedder"),
     ("importance", "--embedder", "foo", "--embedder foo: unknown embedder"),
