@@ -32,10 +32,11 @@ FLAT = {c: 0.3 for c in sim.CATEGORIES}
 
 
 def experiment(conditions: dict[str, dict], n_sentences: int = 60, n_rollouts: int = 12, n_boot: int = 200,
-               metric: str = "drop", seed: int = 0):
-    """A simulated experiment; conditions: name -> SimCondition fields (derail defaults to FLAT)."""
+               metric: str = "drop", seed: int = 0, **spec):
+    """A simulated experiment; conditions: name -> SimCondition fields (derail defaults to FLAT); `spec`: other
+    SimSpec fields (e.g. embedder_noise)."""
     conds = {name: sim.SimCondition(**({"derail": FLAT} | fields)) for name, fields in conditions.items()}
-    spec = sim.SimSpec(conditions=conds, n_sentences=n_sentences, n_rollouts=n_rollouts, seed=seed)
+    spec = sim.SimSpec(conditions=conds, n_sentences=n_sentences, n_rollouts=n_rollouts, seed=seed, **spec)
     return sim_experiment(spec, "test", "custom", n_boot, metric)
 
 
@@ -98,7 +99,8 @@ def test_conditions_table_has_every_measure_with_cis():
 
 def test_empty_dissimilar_set_and_degenerate_threshold_skip():
     never = {c: 0.0 for c in sim.CATEGORIES}
-    exp = experiment({"none": {"dissimilar": never}, "receiver-k20": {"dissimilar": never}})
+    # No embedder noise: with the default 0.05, 10% of similar resamples are called dissimilar (sim docstring).
+    exp = experiment({"none": {"dissimilar": never}, "receiver-k20": {"dissimilar": never}}, embedder_noise=0.0)
     v = H["H6"].decide(exp, ablation="receiver")
     assert v.outcome == "skip" and "dissimilar set is empty" in v.skip_reason
     exp = experiment(NO_SHIFT)

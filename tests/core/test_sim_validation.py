@@ -54,17 +54,24 @@ def test_harness_calls_decide_all_and_writes_the_schema(tmp_path, counted):
     from fixtures.decisions import cases
 
     assert set(summary["claims"]) == set(cases("sim"))
+    from validation_summary import false_in_sim
+
     for case, row in summary["claims"].items():
-        true = validate.TRUE_UNDER.get(case, "planted")
+        true = None if false_in_sim(case) else validate.TRUE_UNDER.get(case, "planted")
+        assert row["true_under"] == true
         assert set(row["power"]) == {"12"}
         assert set(row["false_pass"]) == set(validate.SCENARIOS) - {true}
-        assert all(0 <= v <= 1 for v in [*row["power"].values(), *row["false_pass"].values()]), (case, row)
+        assert true is not None or row["power"] == {"12": None}      # no power where the sim makes it false
+        rates = [v for v in [*row["power"].values(), *row["false_pass"].values()] if v is not None]
+        assert all(0 <= v <= 1 for v in rates), (case, row)
         assert row["draws_for_power_0.8"] is None or row["uses_random_draws"]
         assert row["meets_false_pass_target"] == (max(row["false_pass"].values()) <= 0.05)
         assert max(row["false_pass"].values()) <= row["false_pass_upper_95"] <= 1
         assert set(row["by_metric"]) == {"drop", "kl", "kl_laplace"}
         assert set(row["planner"]["predicted_power"]) == {"12"} and row["planner"]["seeds"] == 1
         assert row["limit"]["rollouts"] == 30 and row["limit"]["draws"] == 4 and row["limit"]["seeds"] == 1
+    assert false_in_sim("H3") and false_in_sim("H11·random") and not false_in_sim("H2")
+    assert summary["claims"]["H5"]["power"] == {"12": None}       # 3 draws: H5 always skips, nothing decided
     assert summary["truths"]["H1_plan_ratio_receiver_none"] == pytest.approx(2.0, abs=0.02)
     assert {"settings", "timing", "provenance"} <= set(summary)
     assert set(summary["n_boot_stability"]) == {"60", "30"} and summary["n_boot_stability"]["60"][
