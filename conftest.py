@@ -6,11 +6,10 @@ Fixture bodies live in fixtures/*.py; the report plugin in anchors/report/plugin
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["fixtures.params", "fixtures.experiment", "anchors.report.plugin"]
+pytest_plugins = ["fixtures.params", "fixtures.experiment", "fixtures.allskip", "anchors.report.plugin"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -27,15 +26,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="importance: drop = accuracy lost when the sentence is changed (-cf_acc, default: KL "
                          "saturates near ln(12e9) with 12 rollouts, METHOD pitfall 7), or kl = the paper's cf_kl")
     group.addoption("--device", default=None, help="torch device for generation (default: cuda if available)")
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_configure(config: pytest.Config) -> None:
-    # Before pytest-html's own pytest_configure reads --html: a hypothesis run always writes the report.
-    runs_hypotheses = any("hypotheses" in str(arg) for arg in config.args)
-    if runs_hypotheses and not config.option.collectonly and not config.getoption("htmlpath", default=None):
-        config.option.htmlpath = str(Path(config.getoption("report_dir")) / "report.html")
-        config.option.self_contained_html = True
+    group.addoption("--sentences", default=None, metavar="A:B",
+                    help="generate rollouts for sentences A..B-1 only (small runs; the others count as missing)")
+    group.addoption("--max-new-tokens", type=int, default=None,
+                    help="cap on generated tokens per rollout (default: the paper's 16384)")
+    group.addoption("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                    help="generate missing rollouts on Ray actors, one per GPU (pip install -e .[ray]): a bare --ray "
+                         "joins RAY_ADDRESS or starts Ray here; 'auto' or host:port joins a running cluster")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -1,52 +1,69 @@
-"""Rollout throughput: the anchors engine vs plain `model.generate`, same shapes, same run (not a test).
+"""Rollout throughput at real reasoning lengths: the paged engine, today's static engine and `model.generate`.
 
-Model: the exact DeepSeek-R1-Distill-Qwen-14B shape with random bf16 weights (random weights never emit EOS,
-so lengths are fixed: `stop_at_eos=False`, and min_new_tokens for generate). Runs:
-  A. headline: batch 64 = 4 prompts x 16 rollouts, 2,000-token prompts, 256 new tokens: engine and generate;
-  B. the note's layout: 5 prompts x 12 rollouts (60 rows), same lengths: engine;
-  C. reference distribution: 5 sentences x 12 rollouts, prompt and continuation lengths drawn from
-     bench/data/lengths.json (each rollout's length drawn independently), capped at --dist-cap: engine;
-  C2. the same, uncapped, --long-sentences sentences at batch --long-batch (more rollouts than rows, so
-     continuous refill is exercised): engine. Each engine run records the engine's row occupancy.
-Figures: generated tokens/s, peak memory, speed-up, ratio to the memory-bandwidth roofline per decode step
-((weight bytes + KV bytes read) / 3.0 TB/s), GPU-hour estimate for the note's experiment, and a torch.profiler
-summary of one eager decode step.
+Models: the exact DeepSeek-R1-Distill-Qwen-14B and -Llama-8B shapes with random bf16 weights built on the GPU
+(random weights never emit EOS, so each rollout's length is its request's max_new_tokens: `stop_at_eos=False`).
+Default (one GPU call): exactness checks first (fp32 tokens of the engine vs the eager reference, with and
+without CUDA graphs, the static engine, a rollout alone vs batched, under head ablation; bf16 logits vs HF's own
+incremental-decoding noise floor; the kernel self-test; measured bandwidth), then per shape "run D": the
+reference length distribution (bench/data/lengths.json), uncapped, --sentences x 12 rollouts, continuous
+refill, batch chosen by the engine (end-to-end and steady-state tok/s, occupancy, peak memory, ratio to the
+bandwidth roofline, the GPU-hours of the note's experiment), the step-time breakdown of a steady-state step,
+and on named subsets in the same run: today's engine (engine_name="static") and `model.generate`.
+`--check` runs the checks, a steady-state step and a short run only. Partial JSON is written after every step;
+steps that would start after --deadline-s are skipped.
 
-    python bench/bench_rollouts.py --tiny --out /tmp/bench            # CPU smoke run, tiny config
-    python bench/bench_rollouts.py --out $OUT                         # on an H100
+    python bench/bench_rollouts.py --tiny --out /tmp/bench --sentences 3,3      # CPU smoke run of the script
+    python bench/bench_rollouts.py --out $OUT --sentences 24,32 --time-limits 200,120 --deadline-s 515
+
+On a GPU machine without pydantic (anchors' records need it), install its wheels first (python 3.12, manylinux
+x86-64: pydantic 2.13.4, pydantic-core 2.46.4, annotated-types 0.7.0, typing-extensions 4.16.0,
+typing-inspection 0.4.2): `pip install --no-index --no-deps --target /tmp/site WHEELS`, PYTHONPATH=/tmp/site.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import platform
 import random
 import statistics
 import time
+import traceback
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
 import torch
 
-from anchors.gpu import engine
 from anchors.gpu.generate import RolloutRequest, generate_rollouts
 
-HBM_BYTES_PER_S = 3.0e12
 LENGTHS = Path(__file__).parent / "data" / "lengths.json"
-NOTE_SENTENCES, NOTE_ROLLOUTS, NOTE_CONDITIONS = 227, 12, 3
+NOTE = {"sentences": 227, "rollouts": 12, "conditions": 5}
+"""The note's experiment: none + receiver + 3 random draws, 227 sentences x 12 rollouts each."""
+SHAPES = ("qwen14b", "llama8b")
 
 
-def qwen14b_config(tiny: bool):
-    from transformers import Qwen2Config
+def shape_config(name: str, tiny: bool, layers: int | None = None):
+    """The model config of a shape; `layers` keeps only the first layers (the fp32 exactness check)."""
+    from transformers import LlamaConfig, Qwen2Config
 
+    small = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                 intermediate_size=128, vocab_size=1000, max_position_embeddings=32768)
     if tiny:
-        return Qwen2Config(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                           intermediate_size=128, vocab_size=1000, max_position_embeddings=32768)
-    return Qwen2Config(hidden_size=5120, num_hidden_layers=48, num_attention_heads=40, num_key_value_heads=8,
-                       intermediate_size=13824, vocab_size=152064, rope_theta=1e6, max_position_embeddings=131072,
-                       rms_norm_eps=1e-5, tie_word_embeddings=False)
+        return (Qwen2Config if name == "qwen14b" else LlamaConfig)(**small)
+    if name == "qwen14b":
+        return Qwen2Config(
+            hidden_size=5120, num_hidden_layers=layers or 48, num_attention_heads=40, num_key_value_heads=8,
+            intermediate_size=13824, vocab_size=152064, rope_theta=1e6, max_position_embeddings=131072,
+            rms_norm_eps=1e-5, tie_word_embeddings=False)
+    return LlamaConfig(
+        hidden_size=4096, num_hidden_layers=layers or 32, num_attention_heads=32, num_key_value_heads=8,
+        intermediate_size=14336, vocab_size=128256, rope_theta=500000.0, max_position_embeddings=131072,
+        rms_norm_eps=1e-5, tie_word_embeddings=False,
+        rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                      "original_max_position_embeddings": 8192})
 
 
 def build_model(cfg, device: str, dtype: torch.dtype):
@@ -59,17 +76,13 @@ def build_model(cfg, device: str, dtype: torch.dtype):
     gen = torch.Generator(device=device).manual_seed(0)
     with torch.no_grad():
         for name, param in model.named_parameters():
-            if "norm" in name:
-                param.fill_(1.0)
-            else:
-                param.normal_(0.0, 0.02, generator=gen)
-    # Buffers (rotary inv_freq) are not parameters: rebuild that module on the device.
-    model.model.rotary_emb = type(model.model.rotary_emb)(config=cfg).to(device)
+            param.fill_(1.0) if "norm" in name else param.normal_(0.0, 0.02, generator=gen)
+    model.model.rotary_emb = type(model.model.rotary_emb)(config=cfg).to(device)   # buffers are not parameters
     return model.eval()
 
 
 class IdTokenizer:
-    """Prompts are keys into pre-drawn token-id lists; decode returns "" (random weights have no text)."""
+    """Prompts are keys into pre-drawn token-id lists; decode writes the ids (runs compare token by token)."""
 
     def __init__(self):
         self.prompts: dict[str, list[int]] = {}
@@ -84,26 +97,42 @@ class IdTokenizer:
         return SimpleNamespace(input_ids=self.prompts[prompt])
 
     def decode(self, ids, skip_special_tokens: bool = True) -> str:
-        return ",".join(str(int(i)) for i in ids)   # token ids as text, so runs can be compared token by token
+        return ",".join(str(int(i)) for i in ids)
 
 
-def make_requests(tok: IdTokenizer, vocab: int, prompt_lens: list[int], rollouts: int,
-                  new_tokens: list[list[int]], rng: random.Random) -> list[RolloutRequest]:
+def make_requests(tok, vocab: int, prompt_lens: list[int], new_tokens: list[list[int]],
+                  rng: random.Random) -> list[RolloutRequest]:
     out = []
     for i, n in enumerate(prompt_lens):
         key = tok.add([rng.randrange(vocab) for _ in range(n)])
-        out += [RolloutRequest("bench", i, k, key, seed=1000 * i + k, max_new_tokens=new_tokens[i][k])
-                for k in range(rollouts)]
+        out += [RolloutRequest("bench", i, k, key, seed=1000 * i + k, max_new_tokens=c)
+                for k, c in enumerate(new_tokens[i])]
     return out
 
 
-def sync(device: str) -> None:
-    if device.startswith("cuda"):
+def draw_lengths(rng: random.Random, sentences: int, cap: int = 10**9,
+                 prompt_cap: int = 10**9) -> tuple[list[int], list[list[int]]]:
+    """Prompt length per sentence and an independent continuation length per rollout, from lengths.json."""
+    pairs = json.loads(LENGTHS.read_text())["pairs"]
+    prompts = [min(prompt_cap, rng.choice(pairs)[0]) for _ in range(sentences)]
+    return prompts, [[min(cap, rng.choice(pairs)[1]) for _ in range(NOTE["rollouts"])] for _ in prompts]
+
+
+def sync() -> None:
+    if torch.cuda.is_available():
         torch.cuda.synchronize()
 
 
+def free_memory() -> None:
+    """Collect the previous run's engine (its KV pool and CUDA graphs) before the next one sizes its pool."""
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+        torch.cuda.empty_cache()
+
+
 class EngineStats(logging.Handler):
-    """Collects the stats dict the engine logs at the end of each batch (anchors.gpu.generate, "engine: ...")."""
+    """The stats dict the engine logs when a generation ends (anchors.gpu.scheduler, "engine: ...")."""
 
     def __init__(self):
         super().__init__(logging.INFO)
@@ -114,307 +143,369 @@ class EngineStats(logging.Handler):
             self.records.append(record.args[-1])
 
 
-def occupancy(stats: list[dict]) -> dict:
-    """Fraction of row-steps that decoded a live rollout: overall, and while rollouts were waiting for a row."""
-    total = {k: sum(s[k] for s in stats) for k in ("decode_steps", "live_row_steps", "steps_while_pending",
-                                                    "live_row_steps_while_pending")}
-    rows = stats[-1]["rows"]
-    total["layout"] = {k: stats[-1][k] for k in ("rows", "slots", "places_per_slot")}
-    total["live_fraction"] = total["live_row_steps"] / max(1, total["decode_steps"] * rows)
-    total["live_fraction_while_pending"] = (total["live_row_steps_while_pending"]
-                                            / max(1, total["steps_while_pending"] * rows))
-    return total
-
-
-def run_engine(loaded, requests, batch: int, device: str) -> dict:
-    sync(device)
-    if device.startswith("cuda"):
+def run_engine(loaded, requests, batch: int, engine_name: str = "cascade", time_limit_s: float = 1e9,
+               **kw) -> dict:
+    """Generate every request (or stop after time_limit_s); tokens/s end to end, the engine's stats, peak memory
+    and the token lists."""
+    free_memory()
+    if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     handler = EngineStats()
     logging.getLogger("anchors.gpu.generate").addHandler(handler)
     start = time.perf_counter()
+    got = {}
     try:
-        n_tokens = sum(r.n_tokens for _, r in generate_rollouts(loaded, requests, batch_size=batch, progress=False,
-                                                                stop_at_eos=False))
-        sync(device)
+        rollouts = generate_rollouts(loaded, requests, batch_size=batch, progress=False, stop_at_eos=False,
+                                     engine_name=engine_name, **kw)
+        for r, ro in rollouts:
+            got[(r.sent_idx, r.rollout_idx)] = ro.rollout
+            if time.perf_counter() - start > time_limit_s:
+                break
+        rollouts.close()                                      # the engine logs its figures so far
+        sync()
     finally:
         logging.getLogger("anchors.gpu.generate").removeHandler(handler)
     seconds = time.perf_counter() - start
-    return {"generated_tokens": n_tokens, "seconds": seconds, "tokens_per_s": n_tokens / seconds,
-            "peak_memory_gib": peak_gib(device), "occupancy": occupancy(handler.records)}
+    n_tokens = sum(len(t.split(",")) for t in got.values())
+    out = {"engine": engine_name, "requests": len(requests), "finished": len(got), "generated_tokens": n_tokens,
+           "seconds": seconds,
+           "tokens_per_s": n_tokens / seconds, "peak_memory_gib": peak_gib(), "stats": handler.records[-1:]}
+    return out, got
 
 
-def run_generate(model, prompts: list[list[int]], new_tokens: int, device: str) -> dict:
-    """Plain HF generate, batch = len(prompts) (equal-length prompts: no padding), sampling T 0.6 top-p 0.95."""
-    ids = torch.tensor(prompts, device=device)
-    sync(device)
-    if device.startswith("cuda"):
-        torch.cuda.reset_peak_memory_stats()
+def peak_gib() -> float | None:
+    return torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None
+
+
+def steady_figures(run: dict, weight_bytes: int, kv_per_token: int, bandwidth: float) -> dict:
+    """Steady state (a rollout waiting for a row): tok/s with prefill and host work, decode-only tok/s, and the
+    decode's ratio to the bandwidth roofline (weights + live KV bytes of every step at the measured bandwidth)."""
+    st = run["stats"][-1]
+    if not st["steps_while_pending"]:
+        return {"note": "no rollout ever waited for a row: no steady state in this run"}
+    roof_s = (st["steps_while_pending"] * weight_bytes + st["kv_tokens_while_pending"] * kv_per_token) / bandwidth
+    rows = st["rows"]
+    return {"tokens_per_s": st["tokens_while_pending"] / st["seconds_while_pending"],
+            "decode_tokens_per_s": st["live_row_steps_while_pending"] / st["decode_seconds_while_pending"],
+            "step_ms": 1e3 * st["decode_seconds_while_pending"] / st["steps_while_pending"],
+            "roofline_step_ms": 1e3 * roof_s / st["steps_while_pending"],
+            "roofline_ratio": roof_s / st["decode_seconds_while_pending"],
+            "occupancy": st["live_row_steps_while_pending"] / (st["steps_while_pending"] * rows),
+            "occupancy_all_steps": st["live_row_steps"] / max(1, st["decode_steps"] * rows),
+            "mean_live_kv_tokens_per_step": st["kv_tokens_while_pending"] / st["steps_while_pending"],
+            "seconds": st["seconds_while_pending"], "decode_seconds": st["decode_seconds_while_pending"]}
+
+
+def note_projection(tokens_per_s: float, prefill_seconds: float = 0.0) -> dict:
+    """GPU-hours of the note's experiment: its tokens at `tokens_per_s`, plus `prefill_seconds` per prompt
+    (227 x 5 prompts; 0 when tokens_per_s already includes prefill)."""
+    mean = json.loads(LENGTHS.read_text())["summary"]["continuation_mean"]
+    tokens = NOTE["sentences"] * NOTE["rollouts"] * NOTE["conditions"] * mean
+    seconds = tokens / tokens_per_s + NOTE["sentences"] * NOTE["conditions"] * prefill_seconds
+    return {"experiment": "227 sentences x 12 rollouts x 5 conditions (none, receiver, 3 random draws)",
+            "generated_tokens": tokens, "at_tokens_per_s": tokens_per_s, "prefill_seconds_per_prompt":
+            prefill_seconds, "gpu_hours": seconds / 3600}
+
+
+def run_generate(model, prompt: list[int], rows: int, new_tokens: int) -> dict:
+    """Plain HF generate: `rows` copies of one prompt (no padding), sampling T 0.6 top-p 0.95."""
+    ids = torch.tensor([prompt] * rows, device=model.device)
+    free_memory()
+    torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
     with torch.inference_mode():
         out = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=True, temperature=0.6, top_p=0.95,
                              max_new_tokens=new_tokens, min_new_tokens=new_tokens, pad_token_id=0)
-    sync(device)
+    sync()
     seconds = time.perf_counter() - start
-    n_tokens = (out.shape[1] - ids.shape[1]) * ids.shape[0]
-    return {"generated_tokens": int(n_tokens), "seconds": seconds, "tokens_per_s": n_tokens / seconds,
-            "peak_memory_gib": peak_gib(device), "attn_implementation": model.config._attn_implementation}
+    n = (out.shape[1] - ids.shape[1]) * rows
+    return {"generated_tokens": int(n), "seconds": seconds, "tokens_per_s": n / seconds, "rows": rows,
+            "new_tokens": new_tokens, "peak_memory_gib": peak_gib(),
+            "attn_implementation": model.config._attn_implementation}
 
 
-def peak_gib(device: str) -> float | None:
-    return torch.cuda.max_memory_allocated() / 2**30 if device.startswith("cuda") else None
-
-
-def roofline(cfg, n_params: int, rows: int, slots: int, prefix: float, mean_suffix: float, bytes_per: int) -> dict:
-    """Best-case decode tokens/s from memory traffic: weights + shared prefix KV (once per slot) + row suffixes."""
-    kv_per_token = 2 * cfg.num_hidden_layers * cfg.num_key_value_heads * (cfg.hidden_size // cfg.num_attention_heads) \
-        * bytes_per
-    step_bytes = n_params * bytes_per + kv_per_token * (slots * prefix + rows * mean_suffix)
-    unshared_bytes = n_params * bytes_per + kv_per_token * rows * (prefix + mean_suffix)
-    return {"step_bytes": step_bytes, "step_seconds": step_bytes / HBM_BYTES_PER_S,
-            "tokens_per_s": rows * HBM_BYTES_PER_S / step_bytes,
-            "tokens_per_s_unshared_prefix": rows * HBM_BYTES_PER_S / unshared_bytes}
-
-
-def profile_step(loaded, device: str, rows_per_slot: int, slots: int, prefix: int, suffix: int) -> dict:
-    """torch.profiler summary (top 20 ops by device time) of one eager decode step, and the CUDA-graph step time."""
-    from torch.profiler import ProfilerActivity, profile
-
-    model = loaded.model
-    state = engine.allocate_state(model, slots, rows_per_slot, engine.prefix_bucket(prefix), suffix)
-    state.prefix_len.fill_(prefix)
-    state.suffix_pos.fill_(suffix - 1)
-    step = engine.DecodeStep(model, state, 0.6, 0.95, use_graphs=False)
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.startswith("cuda") else [])
-    with torch.inference_mode(), engine.cascade_attention(model):
-        step(engine.prefix_bucket(prefix), suffix)
-        sync(device)
-        with profile(activities=activities) as prof:
-            step(engine.prefix_bucket(prefix), suffix)
-            sync(device)
-    key = "device_time_total" if device.startswith("cuda") else "cpu_time_total"
-    rows = sorted(prof.key_averages(), key=lambda e: getattr(e, key, 0.0), reverse=True)[:20]
-    out = {"top_ops": [{"op": e.key[:120], "calls": e.count, "time_ms": getattr(e, key, 0.0) / 1e3} for e in rows]}
-    if device.startswith("cuda"):
-        out["graph_step_ms"] = time_graph_step(model, state, prefix, suffix)
-    return out
-
-
-def time_graph_step(model, state, prefix: int, suffix: int) -> float:
-    """Median device time of one CUDA-graph decode step (layers + sampling), 20 replays, CUDA events."""
-    step = engine.DecodeStep(model, state, 0.6, 0.95, use_graphs=True)
+def measure_bandwidth() -> dict:
+    """Device memory bandwidth from a 4 GiB device-to-device copy (bytes read + written), median of 10."""
+    x = torch.empty(2 << 30, dtype=torch.bfloat16, device="cuda")
+    y = torch.empty_like(x)
     times = []
-    with torch.inference_mode(), engine.cascade_attention(model):
-        step(engine.prefix_bucket(prefix), suffix)
-        for _ in range(20):
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            step(engine.prefix_bucket(prefix), suffix)
-            end.record()
-            torch.cuda.synchronize()
-            times.append(start.elapsed_time(end))
-    return statistics.median(times)
+    for i in range(13):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        y.copy_(x)
+        end.record()
+        torch.cuda.synchronize()
+        times.append(start.elapsed_time(end) / 1e3) if i >= 3 else None
+    del x, y
+    torch.cuda.empty_cache()
+    return {"copy_bytes_per_s": 2 * (4 << 30) / statistics.median(times), "method": "4 GiB copy, read + write"}
 
 
-def check_against_reference(loaded, tok, cfg, device: str, rng: random.Random, only_logits: bool = False) -> dict:
-    """Same requests through the engine with CUDA graphs, without, and the plain-HF reference loop.
-
-    Reports the relative logit error of the cascade path vs the model's own forward and the fraction of
-    identical tokens (bf16 logits differ at rounding level between paths, so random weights' near-ties can flip).
-    """
-    from anchors.gpu.generate import reference_logits
-
-    # Logits first (this also decides whether the fused kernel works here): the eager engine's teacher-forced
-    # logits vs the plain forward, relative error, for fused-kernel (CUDA) and plain-matmul attention.
-    out: dict = {}
-    prompt, gen = [rng.randrange(cfg.vocab_size) for _ in range(300)], [rng.randrange(cfg.vocab_size) for _ in range(32)]
-    want = reference_logits(loaded.model, prompt, gen)
-    for fused in ([True, False] if device.startswith("cuda") else [False]):
-        engine.FUSED_KERNEL = fused
-        try:
-            got = teacher_forced_logits(loaded.model, prompt, gen, device)
-            out[f"cascade_logits_rel_err_{'fused' if fused else 'matmul'}"] = float((got - want).norm() / want.norm())
-        except RuntimeError as exc:
-            out["fused_error"] = str(exc)[:300]
-    engine.FUSED_KERNEL = "fused_error" not in out and device.startswith("cuda")
-    # The noise floor: HF's own incremental decoding (its cache) vs its own full forward, same dtype.
-    got = hf_incremental_logits(loaded.model, prompt, gen, device)
-    out["hf_incremental_logits_rel_err"] = float((got - want).norm() / want.norm())
-    if only_logits:
-        return out
-    requests = make_requests(tok, cfg.vocab_size, [300, 310], 2, [[32, 32], [32, 32]], rng)
-    runs = {}
-    for name, kw in (("graphs", {"use_cuda_graphs": True}), ("eager", {"use_cuda_graphs": False}),
-                     ("reference", {"engine_name": "reference"})):
-        if name == "graphs" and not device.startswith("cuda"):
-            continue
-        runs[name] = {(r.sent_idx, r.rollout_idx): ro.rollout.split(",") for r, ro in generate_rollouts(
-            loaded, requests, progress=False, stop_at_eos=False, **kw)}
-    for name in runs:
-        same = [a == b for key in runs["reference"] for a, b in zip(runs[name][key], runs["reference"][key])]
-        out[f"{name}_tokens_equal_to_reference"] = sum(same) / len(same)
-    if "graphs" in runs:
-        out["graphs_equal_eager"] = runs["graphs"] == runs["eager"]
-    return out
-
-
-def hf_incremental_logits(model, prompt: list[int], gen: list[int], device: str) -> torch.Tensor:
-    """The model's own forward with its own cache, fed gen[:-1] one token at a time: logits [len(gen), V]."""
-    with torch.inference_mode():
-        out = model(input_ids=torch.tensor([prompt], device=device), use_cache=True)
-        got = [out.logits[0, -1].float()]
-        for token in gen[:-1]:
-            out = model(input_ids=torch.tensor([[token]], device=device), past_key_values=out.past_key_values,
-                        use_cache=True)
-            got.append(out.logits[0, -1].float())
-    return torch.stack(got)
-
-
-def teacher_forced_logits(model, prompt: list[int], gen: list[int], device: str) -> torch.Tensor:
-    """Engine logits [len(gen), V]: prefill, then feed gen[:-1] one token at a time (eager)."""
-    state = engine.allocate_state(model, 1, 1, engine.prefix_bucket(len(prompt)), 64)
-    got = []
-    with torch.inference_mode(), engine.cascade_attention(model):
-        got.append(engine.prefill(model, state, 0, prompt))
-        for t, token in enumerate(gen[:-1]):
-            state.suffix_pos.fill_(t)
-            state.p_view, state.s_view = engine.prefix_bucket(len(prompt)), 64
-            state.build_masks()
-            pos = (state.prefix_len + t)[:, None]
-            got.append(engine.run_layers(model, torch.tensor([[token]], device=device), pos, state)[0])
-    return torch.stack(got)
-
-
-def draw_lengths(rng: random.Random, n_sentences: int, rollouts: int, cap: int) -> tuple[list[int], list[list[int]]]:
-    """Prompt lengths of n sentences and an independent continuation length per rollout, from lengths.json."""
-    pairs = json.loads(LENGTHS.read_text())["pairs"]
-    prompts = [rng.choice(pairs)[0] for _ in range(n_sentences)]
-    conts = [[min(cap, rng.choice(pairs)[1]) for _ in range(rollouts)] for _ in range(n_sentences)]
-    return prompts, conts
-
-
-def versions(device: str) -> dict:
+def versions() -> dict:
     import transformers
 
     out = {"torch": torch.__version__, "transformers": transformers.__version__, "python": platform.python_version()}
-    if device.startswith("cuda"):
+    try:
+        import triton
+        out["triton"] = triton.__version__
+    except ImportError:
+        out["triton"] = None
+    if torch.cuda.is_available():
         out.update(cuda=torch.version.cuda, device_name=torch.cuda.get_device_name(), gpu_memory_gib=round(
             torch.cuda.get_device_properties(0).total_memory / 2**30, 1))
     return out
 
 
-def fixed_run(loaded, tok, cfg, n_params, prompts: int, rollouts: int, prefix: int, new: int, batch: int,
-              device: str, rng: random.Random) -> tuple[dict, list[RolloutRequest]]:
-    requests = make_requests(tok, cfg.vocab_size, [prefix] * prompts, rollouts, [[new] * rollouts] * prompts, rng)
-    result = run_engine(loaded, requests, batch, device)
-    rows, slots = prompts * rollouts, prompts
-    result["roofline"] = roofline(cfg, n_params, rows, slots, prefix, new / 2, 2 if device.startswith("cuda") else 4)
-    result["roofline_ratio"] = result["tokens_per_s"] / result["roofline"]["tokens_per_s"]
-    result["shape"] = {"prompts": prompts, "rollouts_per_prompt": rollouts, "prefix_tokens": prefix,
-                       "new_tokens": new, "batch_size": batch}
-    return result, requests
+class Results:
+    """The results dict, written to disk after every step; a failing step records its traceback."""
+
+    def __init__(self, path: Path, res: dict):
+        self.path, self.res = path, res
+        self.save()
+
+    def save(self) -> None:
+        self.path.write_text(json.dumps(self.res, indent=1, default=str))
+
+    def step(self, key: str, fn, *args, **kw):
+        start = time.perf_counter()
+        logging.info("bench step %s ...", key)
+        try:
+            self.res[key] = fn(*args, **kw)
+        except Exception as exc:  # a bench step that fails must not lose the other steps' numbers
+            self.res[key] = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()[-3000:]}
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        if isinstance(self.res[key], dict):
+            self.res[key]["bench_seconds"] = time.perf_counter() - start
+        self.save()
+        logging.info("bench step %s done in %.1f s", key, time.perf_counter() - start)
+        return self.res[key]
 
 
-def distribution_run(loaded, tok, cfg, n_params, sentences: int, cap: int, batch: int, device: str,
-                     rng: random.Random) -> dict:
-    prompt_lens, conts = draw_lengths(rng, sentences, NOTE_ROLLOUTS, cap)
-    requests = make_requests(tok, cfg.vocab_size, prompt_lens, NOTE_ROLLOUTS, conts, rng)
-    result = run_engine(loaded, requests, batch, device)
-    flat = [c for row in conts for c in row]
-    result["shape"] = {"sentences": sentences, "rollouts_per_sentence": NOTE_ROLLOUTS, "cap": cap, "batch_size": batch,
-                       "prefix_tokens_mean": statistics.fmean(prompt_lens), "new_tokens_mean": statistics.fmean(flat),
-                       "new_tokens_max": max(flat)}
-    return result
+# ---------------------------------------------------------------------------------------------- steps
 
 
-def note_estimate(tokens_per_s: float) -> dict:
-    summary = json.loads(LENGTHS.read_text())["summary"]
-    tokens = NOTE_SENTENCES * NOTE_ROLLOUTS * NOTE_CONDITIONS * summary["continuation_mean"]
-    return {"experiment": f"{NOTE_SENTENCES} sentences x {NOTE_ROLLOUTS} rollouts x {NOTE_CONDITIONS} conditions "
-                          "(none, receiver, ONE random draw; each extra random draw adds a third)",
-            "continuation_mean_tokens": summary["continuation_mean"], "generated_tokens": tokens,
-            "at_tokens_per_s": tokens_per_s, "gpu_hours": tokens / tokens_per_s / 3600}
+def exactness_fp32(shape: str, device: str, tiny: bool) -> dict:
+    """fp32, 4 layers of the shape: engine tokens vs the eager reference (graphs, eager, static engine, alone vs
+    batched, under head ablation) and teacher-forced logits vs the model's own forward."""
+    from anchors.gpu.ablation import ablate_heads
+
+    cfg = shape_config(shape, tiny, layers=4)
+    model, tok, rng = build_model(cfg, device, torch.float32), IdTokenizer(), random.Random(1)
+    loaded = SimpleNamespace(model=model, tokenizer=tok)
+    requests = make_requests(tok, cfg.vocab_size, [300, 700], [[40] * 3, [40] * 3], rng)
+    last = cfg.num_hidden_layers - 1
+    heads = [(1, 0), (1, 3), (min(2, last), 1), (min(3, last), 2)]
+    condition = SimpleNamespace(apply=lambda m: ablate_heads(m, heads))
+    runs = {name: run_engine(loaded, requests, 64, **kw)[1] for name, kw in (
+        ("cascade_graphs", {"use_cuda_graphs": device == "cuda"}), ("cascade_eager", {"use_cuda_graphs": False}),
+        ("static", {"engine_name": "static"}), ("reference", {"engine_name": "reference"}),
+        ("ablated_cascade_graphs", {"condition": condition, "use_cuda_graphs": device == "cuda"}),
+        ("ablated_reference", {"condition": condition, "engine_name": "reference"}))}
+    runs["alone"] = run_engine(loaded, requests[4:5], 1)[1]
+
+    def equal(a: str, b: str) -> float:
+        pairs = [(x, y) for k in runs[a] for x, y in zip(runs[a][k].split(","), runs[b][k].split(","))]
+        return sum(x == y for x, y in pairs) / len(pairs)
+
+    out = {f"{n}_tokens_equal_to_reference": equal(n, "reference") for n in ("cascade_graphs", "cascade_eager",
+                                                                          "static", "alone")}
+    out["ablated_cascade_tokens_equal_to_ablated_reference"] = equal("ablated_cascade_graphs", "ablated_reference")
+    out["ablation_changed_tokens"] = runs["ablated_reference"] != {k: runs["reference"][k] for k in
+                                                                   runs["ablated_reference"]}
+    out.update(logit_errors(model, cfg, rng, 300, 24))
+    return out
+
+
+def logit_errors(model, cfg, rng: random.Random, prompt_len: int, n_gen: int) -> dict:
+    """Relative logit error vs the model's full forward: engine fused / unfused, HF's own incremental decoding."""
+    from anchors.gpu.generate import reference_logits
+    from anchors.gpu.runner import teacher_forced_logits
+
+    prompt = [rng.randrange(cfg.vocab_size) for _ in range(prompt_len)]
+    gen = [rng.randrange(cfg.vocab_size) for _ in range(n_gen)]
+    want = reference_logits(model, prompt, gen)
+    rel = lambda got: float((got - want).norm() / want.norm())                 # noqa: E731
+    out = {f"engine_{'fused' if f else 'model_layers'}_logits_rel_err": rel(
+        teacher_forced_logits(model, [prompt], [[gen[:-1]]], fused=f)[0, 0]) for f in (True, False)}
+    with torch.inference_mode():
+        hf = model(input_ids=torch.tensor([prompt], device=model.device), use_cache=True)
+        got = [hf.logits[0, -1].float()]
+        for token in gen[:-1]:
+            hf = model(input_ids=torch.tensor([[token]], device=model.device), past_key_values=hf.past_key_values,
+                       use_cache=True)
+            got.append(hf.logits[0, -1].float())
+    out["hf_incremental_logits_rel_err (noise floor)"] = rel(torch.stack(got))
+    return out
+
+
+def steady_step(loaded, n_requests: int, batch: int, bandwidth: float, rng: random.Random) -> dict:
+    """The step-time breakdown of a steady-state step at the batch run D gets: slots at drawn prompt lengths,
+    rows at length-biased positions (a row is met at a uniform point of a rollout drawn with weight = length)."""
+    from anchors.gpu import step_profile
+    from anchors.gpu.paged import free_device_bytes, kv_bytes_per_token, plan_pool
+
+    free_memory()
+    model = loaded.model
+    pairs = json.loads(LENGTHS.read_text())["pairs"]
+    conts = [c for _, c in pairs]
+    prompts = [rng.choice(pairs)[0] for _ in range(max(1, n_requests // NOTE["rollouts"]))]
+    plan = plan_pool(model, batch, n_requests, NOTE["rollouts"], prompts, max(conts),
+                     free_device_bytes(model.device))
+    slot_prompts = [rng.choice(pairs)[0] for _ in range(plan.slots)]
+    positions = [rng.randrange(length) for length in rng.choices(conts, weights=conts, k=plan.rows)]
+    runner = step_profile.steady_state_runner(model, plan, slot_prompts, positions)
+    out = {"rows": plan.rows, "slots": plan.slots, "pages": plan.pages, **step_profile.time_step(runner)}
+    kv_tokens = sum(p + 1 for p in positions) + sum(slot_prompts)
+    roof_ms = 1e3 * (weight_bytes(model) + kv_tokens * kv_bytes_per_token(model)) / bandwidth
+    out.update(live_kv_tokens=kv_tokens, roofline_step_ms=roof_ms, roofline_ratio=roof_ms / out["graph_step_ms"],
+               tokens_per_s=plan.rows / out["graph_step_ms"] * 1e3, **step_profile.profile_step(runner))
+    out["attention_layer0_splits"] = step_profile.time_attention(runner, [(4, 2), (2, 1), (8, 4)])
+    return out
+
+
+def weight_bytes(model) -> int:
+    """Bytes of weights read per decode step: all parameters but the input embedding (rows are gathered)."""
+    embed = model.model.embed_tokens.weight
+    return sum(p.numel() * p.element_size() for p in model.parameters() if p is not embed)
+
+
+def run_d(loaded, requests, batch: int, bandwidth: float, time_limit_s: float) -> dict:
+    from anchors.gpu.paged import kv_bytes_per_token
+
+    run, _ = run_engine(loaded, requests, batch, time_limit_s=time_limit_s)
+    run["steady_state"] = steady_figures(run, weight_bytes(loaded.model), kv_bytes_per_token(loaded.model),
+                                         bandwidth)
+    lengths = [r.max_new_tokens for r in requests]
+    run["workload"] = {"sentences": len({r.sent_idx for r in requests}), "rollouts": len(requests),
+                       "new_tokens_mean": statistics.fmean(lengths), "new_tokens_max": max(lengths)}
+    steady, st = run["steady_state"], run["stats"][-1]
+    prefill = st["prefill_seconds"] / max(1, st["prefills"])
+    run["note_projection_steady_state"] = note_projection(steady["tokens_per_s"]) if "tokens_per_s" in steady \
+        else None
+    run["note_projection_steady_decode_plus_prefill"] = note_projection(steady["decode_tokens_per_s"], prefill) \
+        if "tokens_per_s" in steady else None
+    run["note_projection_end_to_end"] = note_projection(run["tokens_per_s"])
+    return run
+
+
+def check_steps(results: Results, args: argparse.Namespace, device: str) -> None:
+    from anchors.gpu.kernels import triton_usable
+
+    bandwidth = results.step("bandwidth", measure_bandwidth)["copy_bytes_per_s"] if device == "cuda" else 1e12
+    results.step("kernel_selftest", lambda: {"triton_usable": triton_usable(device)})
+    results.step("fp32_exactness_qwen14b_4_layers", exactness_fp32, "qwen14b", device, args.tiny)
+    free_memory()
+    cfg = shape_config("qwen14b", args.tiny)
+    model = build_model(cfg, device, torch.float32 if args.tiny else torch.bfloat16)
+    loaded, rng = SimpleNamespace(model=model, tokenizer=IdTokenizer()), random.Random(2)
+    results.step("bf16_logits_qwen14b", logit_errors, model, cfg, rng, 64 if args.tiny else 2000, 64)
+    if device == "cuda":
+        results.step("steady_step_qwen14b", steady_step, loaded, 12 * int(args.sentences.split(",")[0]), args.batch,
+                     bandwidth, rng)
+    prompt_lens, conts = draw_lengths(rng, 4, *((24, 64) if args.tiny else (args.subset_cap,)))
+    requests = make_requests(loaded.tokenizer, cfg.vocab_size, prompt_lens, conts, rng)
+    results.step("short_run_qwen14b", lambda: {**run_engine(loaded, requests, args.batch)[0],
+                                               "note": "4 sentences x 12, capped at --subset-cap"})
+
+
+def run_d_steps(results: Results, args: argparse.Namespace, device: str) -> None:
+    """Exactness checks first (unless --no-check), then per shape: run D, its step breakdown, and the subsets
+    through today's engine and `model.generate`. Steps that would start after --deadline-s are skipped."""
+    from anchors.gpu.kernels import triton_usable
+
+    start = time.perf_counter()
+    late = lambda: time.perf_counter() - start > args.deadline_s               # noqa: E731
+    bandwidth = results.step("bandwidth", measure_bandwidth)["copy_bytes_per_s"] if device == "cuda" else 1e12
+    if not args.no_check:
+        results.step("kernel_selftest", lambda: {"triton_usable": triton_usable(device)})
+        results.step("fp32_exactness_qwen14b_4_layers", exactness_fp32, "qwen14b", device, args.tiny)
+    for shape, sentences, limit in zip(args.shapes.split(","), args.sentences.split(","),
+                                       args.time_limits.split(",")):
+        free_memory()
+        cfg = shape_config(shape, args.tiny)
+        model = build_model(cfg, device, torch.float32 if args.tiny else torch.bfloat16)
+        tok, rng = IdTokenizer(), random.Random(0)
+        loaded = SimpleNamespace(model=model, tokenizer=tok)
+        if not args.no_check and shape == "qwen14b":
+            results.step("bf16_logits_qwen14b", logit_errors, model, cfg, random.Random(2),
+                         64 if args.tiny else 2000, 64)
+        prompt_lens, conts = draw_lengths(rng, int(sentences), *((24, 64) if args.tiny else ()))
+        requests = make_requests(tok, cfg.vocab_size, prompt_lens, conts, rng)
+        if not late():
+            results.step(f"{shape}_D", run_d, loaded, requests, args.batch, bandwidth, float(limit))
+        if device == "cuda" and not late():
+            results.step(f"{shape}_step_breakdown", steady_step, loaded, len(requests), args.batch, bandwidth, rng)
+        subset = [replace(r, max_new_tokens=min(r.max_new_tokens, args.subset_cap)) for r in requests
+                  if r.sent_idx < args.subset_sentences]
+        for name, batch in (("static", 48), ("cascade", args.batch)):
+            if not late():
+                results.step(f"{shape}_subset_{name}", lambda: {**run_engine(loaded, subset, batch, name)[0],
+                             "subset": f"sentences 0-{args.subset_sentences - 1} of D x 12, capped at "
+                                       f"{args.subset_cap} tokens", "batch_size": batch})
+        small = [replace(r, max_new_tokens=args.generate_cap) for r in requests if r.sent_idx == 0]
+        if device == "cuda" and not late():
+            results.step(f"{shape}_subset_generate", run_generate, model, tok.prompts[small[0].prompt], len(small),
+                         args.generate_cap)
+            results.step(f"{shape}_subset_generate_engine", lambda: run_engine(loaded, small, args.batch)[0])
+        results.res[f"{shape}_summary"] = summarize(results.res, shape)
+        results.save()
+        model = loaded = None                                                 # free the weights before the next shape
+        torch.cuda.empty_cache() if device == "cuda" else None
+
+
+def summarize(res: dict, shape: str) -> dict:
+    """The headline figures of one shape, and the speed-ups measured on the same subsets in the same run."""
+    get = lambda key, *path: _dig(res.get(f"{shape}_{key}", {}), *path)     # noqa: E731
+    out = {"D_end_to_end_tokens_per_s": get("D", "tokens_per_s"),
+           "D_steady_state_tokens_per_s": get("D", "steady_state", "tokens_per_s"),
+           "D_steady_decode_roofline_ratio": get("D", "steady_state", "roofline_ratio"),
+           "D_rows": get("D", "stats", 0, "rows"), "D_peak_memory_gib": get("D", "peak_memory_gib"),
+           "note_gpu_hours_steady_state": get("D", "note_projection_steady_state", "gpu_hours")}
+    for a, b in (("subset_cascade", "subset_static"), ("subset_generate_engine", "subset_generate")):
+        x, y = get(a, "tokens_per_s"), get(b, "tokens_per_s")
+        out[f"speedup_{a}_over_{b}"] = x / y if x and y else None
+    return out
+
+
+def _dig(value, *path):
+    for key in path:
+        try:
+            value = value[key]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return value
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tiny", action="store_true", help="tiny config on CPU (smoke test of the script)")
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--prefix", type=int, default=2000)
-    parser.add_argument("--new", type=int, default=256)
-    parser.add_argument("--dist-cap", type=int, default=2048, help="cap on drawn continuation lengths (run C)")
-    parser.add_argument("--long-batch", type=int, default=24, help="batch of the uncapped distribution run (C2)")
-    parser.add_argument("--long-sentences", type=int, default=4, help="sentences of run C2 (12 rollouts each)")
-    parser.add_argument("--long-cap", type=int, default=10**6, help="cap of the 'uncapped' run C2 (smoke runs)")
-    parser.add_argument("--skip-baseline", action="store_true")
-    parser.add_argument("--only-logits", action="store_true", help="only the logit-error check, then stop")
-    parser.add_argument("--fp32", action="store_true", help="float32 weights (with --only-logits: exactness check)")
+    parser.add_argument("--tiny", action="store_true", help="tiny configs on CPU (smoke test of the script)")
+    parser.add_argument("--check", action="store_true", help="exactness checks and a perf probe (call 1)")
+    parser.add_argument("--shapes", default=",".join(SHAPES))
+    parser.add_argument("--sentences", default="24,32", help="run D: sentences x 12 rollouts, per shape")
+    parser.add_argument("--time-limits", default="1e9,1e9", help="run D: stop each shape's run after this long")
+    parser.add_argument("--batch", type=int, default=256, help="cap on rows (the engine sizes by memory below it)")
+    parser.add_argument("--no-check", action="store_true", help="run D without the exactness checks first")
+    parser.add_argument("--subset-sentences", type=int, default=4, help="static-engine subset: sentences of D")
+    parser.add_argument("--subset-cap", type=int, default=1024, help="static-engine subset: token cap")
+    parser.add_argument("--generate-cap", type=int, default=512, help="generate subset: sentence 0, this cap")
+    parser.add_argument("--deadline-s", type=float, default=1e9, help="skip remaining steps after this long")
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    device = "cpu" if args.tiny else "cuda"
-    torch.set_num_threads(1 if args.tiny else torch.get_num_threads())
-    cfg = qwen14b_config(args.tiny)
-    t0 = time.perf_counter()
-    model = build_model(cfg, device, torch.float32 if args.tiny or args.fp32 else torch.bfloat16)
-    n_params = sum(p.numel() for p in model.parameters())
-    tok = IdTokenizer()
-    loaded = SimpleNamespace(model=model, tokenizer=tok)
-    rng = random.Random(0)
-    res = {"device": device, "versions": versions(device), "model": "DeepSeek-R1-Distill-Qwen-14B shape, random "
-           "bf16 weights" if not args.tiny else "tiny Qwen2 (smoke)", "n_params": n_params,
-           "build_seconds": time.perf_counter() - t0, "hbm_bytes_per_s_assumed": HBM_BYTES_PER_S}
-    out_path = args.out / ("bench_rollouts_tiny.json" if args.tiny else "bench_rollouts_h100.json")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args.out.mkdir(parents=True, exist_ok=True)
-
-    def save():
-        out_path.write_text(json.dumps(res, indent=1, default=str))
-
-    if args.only_logits:
-        out_path = args.out / f"logit_check_{'fp32' if args.fp32 else 'bf16'}.json"
-        res["correctness"] = check_against_reference(loaded, tok, cfg, device, rng, only_logits=True)
-        save()
-        print(json.dumps(res, indent=1, default=str))
-        return
-    fixed_run(loaded, tok, cfg, n_params, 1, 4, 64, 40, 64, device, rng)     # warm-up: kernels, allocator
-    res["correctness"] = check_against_reference(loaded, tok, cfg, device, rng)
-    save()
-    print("correctness", res["correctness"], flush=True)
-    res["A_engine_batch64"], requests = fixed_run(loaded, tok, cfg, n_params, 4, 16, args.prefix, args.new, 64,
-                                                  device, rng)
-    save()
-    if not args.skip_baseline:
-        prompts = [tok.prompts[r.prompt] for r in requests]
-        try:
-            res["A_generate_batch64"] = run_generate(model, prompts, args.new, device)
-        except torch.OutOfMemoryError as exc:
-            torch.cuda.empty_cache()
-            res["A_generate_batch64"] = {"error": f"out of memory: {str(exc)[:200]}"}
-            res["A_generate_batch32"] = run_generate(model, prompts[:32], args.new, device)
-        base = res.get("A_generate_batch64", {}).get("tokens_per_s") or res["A_generate_batch32"]["tokens_per_s"]
-        res["A_speedup"] = res["A_engine_batch64"]["tokens_per_s"] / base
-        save()
-    res["B_engine_5x12"], _ = fixed_run(loaded, tok, cfg, n_params, 5, 12, args.prefix, args.new, 64, device, rng)
-    save()
-    res["C_distribution_capped"] = distribution_run(loaded, tok, cfg, n_params, 5, args.dist_cap, 64, device, rng)
-    save()
-    res["C2_distribution_uncapped"] = c2 = distribution_run(loaded, tok, cfg, n_params, args.long_sentences,
-                                                            args.long_cap, args.long_batch, device, rng)
-    res["note_estimate"] = note_estimate(c2["tokens_per_s"])
-    # The experiment's 8,172 rollouts keep rows busy except in one final tail; this run's tail weighs far more.
-    # Scaling by occupancy assumes the step time does not depend on how many rows are live (memory-bound decode).
-    occ = c2["occupancy"]
-    res["note_estimate_steady_state"] = note_estimate(c2["tokens_per_s"] * occ["live_fraction_while_pending"]
-                                                      / occ["live_fraction"])
-    res["note_estimate_capped_run"] = note_estimate(res["C_distribution_capped"]["tokens_per_s"])
-    save()
-    res["profile_decode_step"] = {"shape": "4 slots x 16 rows, prefix 2000, suffix view 256",
-                                  **profile_step(loaded, device, 16, 4, args.prefix, 256)}
-    save()
-    print(json.dumps({k: v for k, v in res.items() if k != "profile_decode_step"}, indent=1, default=str))
+    device = "cpu" if args.tiny else "cuda"
+    name = "bench_rollouts_h200_check.json" if args.check else "bench_rollouts_h200.json"
+    results = Results(args.out / name.replace("h200", "tiny") if args.tiny else args.out / name,
+                      {"versions": versions(), "device": device, "args": vars(args)})
+    if args.check:
+        check_steps(results, args, device)
+    else:
+        run_d_steps(results, args, device)
 
 
 if __name__ == "__main__":

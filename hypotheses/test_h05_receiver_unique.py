@@ -35,6 +35,6 @@ def test_H5(experiment, report):
     result = stats.beyond_random(exp.boot(), exp.receiver, "none", exp.randoms, CATEGORY)
     verdict = check(CLAIM, result, exp, conditions, CATEGORY)
     figure = plots.draws(result.details["random_effects"], result.details["receiver_effect"],
-                         f"{exp.model} / {exp.embedder}: plan-generation effect", "mean importance change")
+                         f"{exp.model} / {exp.embedder}: plan-generation effect", "mean importance change", exp=exp)
     report.attach(verdict, [figure], exp.context(conditions, category=CATEGORY, details=result.details))
     conclude(verdict)

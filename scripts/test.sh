@@ -13,4 +13,6 @@ run() {
   return "$rc"
 }
 run "$PY" -m pytest tests/ -q -m "not slow and not reference_full and not gpu"
-run "$PY" -m pytest hypotheses/ -q -m "sim or tiny" --html=reports/ci-report.html --self-contained-html
+# Its own report directory: report.html and results.json of one run stay together, apart from the main
+# job's reports/ (the README's first command).
+run "$PY" -m pytest hypotheses/ -q -m "sim or tiny" --report-dir reports/test

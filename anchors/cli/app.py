@@ -30,9 +30,10 @@ def _root() -> None:
 
 def _register(app: typer.Typer) -> None:
     """Every command, registered explicitly (name -> function), in the order `anchors --help` lists them."""
-    from anchors.cli import heads, importance, rollouts, text
+    from anchors.cli import fetch, heads, importance, rollouts, text
 
-    for name, command in (("sentences", text.sentences_command), ("label", text.label_command),
+    for name, command in (("fetch", fetch.fetch_command), ("sentences", text.sentences_command),
+                          ("label", text.label_command),
                           ("importance", importance.importance_command),
                           ("reproduce", importance.reproduce_command), ("heads", heads.heads_command),
                           ("rollouts", rollouts.rollouts_command)):
@@ -66,6 +67,20 @@ def expand_list_options(argv: list[str]) -> list[str]:
     return out[:-1]
 
 
+OPTIONAL_VALUES = {"--ray": "local"}
+"""Options whose value may be left out (click options cannot): a bare `--ray` is read as `--ray local`."""
+
+
+def fill_optional_values(argv: list[str]) -> list[str]:
+    """Give each option of OPTIONAL_VALUES that has no value (last, or followed by another option) its default."""
+    out: list[str] = []
+    for i, arg in enumerate(argv):
+        out.append(arg)
+        if arg in OPTIONAL_VALUES and (i + 1 == len(argv) or argv[i + 1].startswith("-")):
+            out.append(OPTIONAL_VALUES[arg])
+    return out
+
+
 def _exceptions(name: str) -> tuple[type[BaseException], ...]:
     """The click exception class `name` from click and from typer's vendored copy."""
     found = (getattr(module.exceptions, name, None) for module in _CLICK_MODULES)
@@ -76,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, mapping expected errors to one line and exit code 2."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
-        args = expand_list_options(sys.argv[1:] if argv is None else list(argv))
+        args = fill_optional_values(expand_list_options(sys.argv[1:] if argv is None else list(argv)))
         result = app(args=args, prog_name="anchors", standalone_mode=False)
     except AnchorsError as exc:
         print(f"anchors: error: {exc}", file=sys.stderr)

@@ -23,6 +23,19 @@ _TABLE_COLUMNS = (("idx", "chunk_idx", "{:>4}"), ("acc", "accuracy", "{:>6.3f}")
                   ("n_nxt", "n_next", "{:>5}"), ("next", "next_idx", "{:>4}"))
 
 
+DEMO_COLUMNS = ("frac", "over")
+"""Table columns of the values a demo folder determines (formats.DEMO_COMPUTED)."""
+
+
+def demo_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of a demo folder with every answer-dependent value missing (None, printed "-"): the rebuilt rollouts
+    carry a placeholder answer, so accuracy and the KL and accuracy importances would be artefacts of it."""
+    from anchors.disk.formats import DEMO_COMPUTED, LABELED_KEYS
+
+    blank = {key for key in LABELED_KEYS if key not in DEMO_COMPUTED and key.endswith(("accuracy", "_kl"))}
+    return [{**row, **{key: None for key in blank if key in row}} for row in rows]
+
+
 def _cell(fmt: str, value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-".rjust(len(fmt.format(0)))
@@ -40,6 +53,8 @@ def format_table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
                  f"dissimilar_fraction={summary['dissimilar_fraction']:.4f} "
                  f"({summary['n_dissimilar']}/{summary['n_valid']} valid resamples) "
                  f"sentences={summary['n_sentences']} missing={summary['n_missing']} faithful={summary['faithful']}")
+    if "demo" in summary:
+        lines.append(summary["demo"])
     return "\n".join(lines)
 
 
@@ -70,7 +85,8 @@ def _guard_reference(path: Path) -> None:
 
 
 def importance_command(
-    problem_dir: Path = typer.Argument(..., help="A math-rollouts problem folder (problem.json, chunk_<i>/...)."),
+    problem_dir: Path = typer.Argument(..., help="A math-rollouts problem folder (problem.json, chunk_<i>/...), or "
+                                       "a published demo folder (chunks_resampled.json)."),
     embedder: str = typer.Option("sent", help="Sentence embedder: sent (all-MiniLM-L6-v2) or llm (model embeddings)."),
     threshold: Optional[float] = typer.Option(None, help="Cosine below which a resample is dissimilar (default 0.8)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
@@ -82,14 +98,20 @@ def importance_command(
 ) -> None:
     """Per-sentence black-box importance (METHOD.md §4) of one problem folder."""
     from anchors.disk.formats import (
+        is_demo_dir,
         labeled_rows,
+        load_demo_dir,
         load_problem_dir,
         write_chunks_labeled,
     )
     from anchors.disk.provenance import make_provenance
     from anchors.pipelines.importance import analyse
 
-    data = load_problem_dir(problem_dir)  # validate the input before any model is loaded
+    demo = problem_dir.is_dir() and is_demo_dir(problem_dir)
+    data = load_demo_dir(problem_dir) if demo else load_problem_dir(problem_dir)  # validated before any model loads
+    if write and demo:
+        raise InputError("--write", "would replace the published chunks_labeled.json of a demo folder with values "
+                         "computed without answers", "print the values (no --write), or --json them to a file")
     if write:
         _guard_reference(problem_dir)
     if calibrate_to is not None and threshold is not None:
@@ -101,6 +123,10 @@ def importance_command(
         emb.threshold = calibrated_threshold(data, emb, _embedder(calibrate_to, model, None)[0])
     result = analyse(data, emb, faithful=faithful)
     rows = labeled_rows(data.sentences, result.records, data.tags)
+    if demo:
+        rows = demo_rows(rows)
+        result.summary["demo"] = (f"published demo folder: no answers are published, so only "
+                                  f"{' and '.join(DEMO_COLUMNS)} are computed (every listed resample counted valid)")
     if write:
         settings = {k: result.summary[k] for k in ("embedder", "embedder_source", "threshold", "faithful", "alpha")}
         settings["calibrated_to"] = calibrate_to

@@ -62,6 +62,14 @@ def rollouts_command(
     batch_size: int = typer.Option(64, "--batch-size", min=1),
     force: bool = typer.Option(False, "--force", help="Append despite a provenance mismatch (recorded)."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    ray: Optional[str] = typer.Option(None, "--ray", metavar="[ADDRESS]",
+                                      help="Generate on Ray actors, one per GPU: a bare --ray joins RAY_ADDRESS or "
+                                           "starts Ray here; 'auto' or host:port joins a running cluster."),
+    ray_actors: Optional[int] = typer.Option(None, "--ray-actors", min=1,
+                                             help="Actors (default: one per GPU, or per CPU without GPUs)."),
+    ray_storage: str = typer.Option("auto", "--ray-storage",
+                                    help="Who writes the store: actors (one machine or a shared filesystem), "
+                                         "driver, or auto (driver when the cluster has more than one node)."),
 ) -> None:
     """Generate the missing rollouts of each sentence (resumable; a re-run with nothing missing is instant)."""
     from anchors.core.prompts import PROMPT_MODES, SamplingSettings
@@ -73,6 +81,8 @@ def rollouts_command(
 
     if prompt_mode not in PROMPT_MODES:
         raise InputError("--prompt-mode", f"unknown mode {prompt_mode!r}", f"use one of {', '.join(PROMPT_MODES)}")
+    options = _ray_options(ray, ray_actors, ray_storage, progress)
+    device = device if options is None else _ray_device(options)
     facts = describe_model(model, device, dtype)
     cond = condition_for_model(condition, heads, facts)
     sampling = SamplingSettings(max_new_tokens=max_new_tokens, n_rollouts=n)
@@ -81,12 +91,50 @@ def rollouts_command(
     cot = base_cot(folder)
     base = "incorrect" if folder.base_solution.is_correct is False else "correct"
     spec = spec.model_copy(update={"base": base, "condition": cond.name, "condition_info": cond.provenance()})
-    made = fill_store(RolloutStore(store, spec, force=force), [cot], cond,
-                      lambda: load_model(model, device=device, dtype=facts.dtype), n,
-                      parse_sentence_range(sentences, len(cot.sentences)), batch_size=batch_size, progress=progress)
+    wanted, run_store = parse_sentence_range(sentences, len(cot.sentences)), RolloutStore(store, spec, force=force)
+    made = (fill_store(run_store, [cot], cond, lambda: load_model(model, device=device, dtype=facts.dtype), n, wanted,
+                       batch_size=batch_size, progress=progress) if options is None else
+            _fill_on_ray(run_store, cot, cond, model, facts.dtype, n, wanted, batch_size, options))
     if not made:
         typer.echo(f"nothing to generate: {n} rollouts stored for each of the asked sentences of problem "
                    f"{cot.problem_id}")
         return
     typer.echo(f"generated {made} rollouts for problem {cot.problem_id} into "
                f"{RolloutStore(store, spec).condition_dir}")
+
+
+def _ray_options(address: str | None, actors: int | None, storage: str, progress: bool):
+    """RayOptions for --ray (None without it)."""
+    if address is None:
+        return None
+    if storage not in ("auto", "actors", "driver"):
+        raise InputError("--ray-storage", f"unknown value {storage!r}", "use auto, actors or driver")
+    from anchors.pipelines.distributed import RayOptions
+
+    return RayOptions(address=address, actors=actors, storage=storage, progress=progress)
+
+
+def _ray_device(options) -> str:
+    """The actors' device ("cuda" or "cpu"): it decides the dtype ("auto": float16 on CUDA, float32 on CPU)."""
+    from anchors.pipelines.distributed import cluster_plan, connect
+
+    return cluster_plan(connect(options), options)["device"]
+
+
+def _fill_on_ray(store, cot, cond, model: str, dtype: str, n: int, wanted: range, batch_size: int, options) -> int:
+    """fill_store on Ray actors; failed units are printed, then exit 1 (what was made is stored)."""
+    from anchors.pipelines.distributed import fill_jobs
+    from anchors.pipelines.units import FillJob
+    from anchors.pipelines.worker import named_loader
+
+    report = fill_jobs([FillJob(store, [cot], cond, n, wanted)], named_loader(model, dtype), options, batch_size)
+    if not report.units:
+        return 0
+    cluster = report.cluster
+    typer.echo(f"ray: {cluster['actors']} actors on {cluster['nodes']} nodes, {cluster['storage']} storage, "
+               f"{report.units} units, {report.retries} retried, {len(report.failed)} failed")
+    for failure in report.failed:
+        typer.echo(f"failed: {failure.unit.label()} after {failure.attempts} attempts: {failure.error}", err=True)
+    if report.failed:
+        raise typer.Exit(1)
+    return report.added

@@ -18,18 +18,44 @@ LABELERS = ("offline", "llm")
 
 
 def sentences_command(
-    file: Path = typer.Argument(..., help="A text file: a raw CoT, or a full_cot with prompt and <think>."),
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON list of strings."),
+    file: Path = typer.Argument(..., help="A text file (a raw CoT, or a full_cot with prompt and <think>), or a JSON "
+                                "file with a 'full_cot' field (base_solution.json)."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list of strings (the exact text)."),
 ) -> None:
-    """Split a chain of thought into sentences exactly as the published Thought Anchors data (METHOD §2.1)."""
-    sentences = split_sentences(read_text(file))
+    """Split a chain of thought into sentences exactly as the published Thought Anchors data (METHOD §2.1).
+
+    One sentence per line after its index and a tab; newlines, carriage returns and tabs inside a sentence are
+    shown as \\n, \\r and \\t (--json gives the exact text)."""
+    sentences = split_sentences(_cot_of(file))
     if not sentences:
         raise InputError(file, "no chain-of-thought text to split", "pass a file with a non-empty CoT")
     if as_json:
         typer.echo(json.dumps(sentences, ensure_ascii=False))
         return
     for idx, sentence in enumerate(sentences):
-        typer.echo(f"{idx}\t{sentence}")
+        typer.echo(f"{idx}\t{escape_line(sentence)}")
+
+
+def escape_line(text: str) -> str:
+    """The text on one line: newline, carriage return and tab written as \\n, \\r, \\t."""
+    return text.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+
+
+def _cot_of(file: Path) -> str:
+    """The text to split: a JSON file's `full_cot` (one line naming the field when it has none), else the text."""
+    text = read_text(file)
+    if file.suffix.lower() != ".json" and not text.lstrip().startswith("{"):
+        return text
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        if file.suffix.lower() == ".json":
+            raise InputError(file, "malformed JSON", "pass a base_solution.json or a plain-text CoT") from None
+        return text  # a text CoT that happens to start with "{"
+    if not isinstance(data, dict) or not isinstance(data.get("full_cot"), str):
+        raise InputError(file, "JSON without a string 'full_cot' field",
+                         "pass a base_solution.json (its full_cot is split) or a plain-text CoT")
+    return data["full_cot"]
 
 
 def _field(data: dict, key: str, where: Path) -> object:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -34,6 +34,12 @@ class Arm:
     """Per sentence: cosine(resampled sentence, removed sentence) of each valid rollout, [n_valid_i]."""
     accuracy: float
     """Fraction correct over every decidable rollout of this condition (NaN when none is decidable)."""
+    resamples: tuple[tuple[Resample, ...], ...] | None = None
+    """Per sentence, every stored rollout in stored order (valid or not): what the report's per-sentence explorer
+    shows. None when the builder did not keep them."""
+    folders: tuple[str, ...] = ()
+    """Problem folders the rollouts were read from (their provenance sidecars: model, revision, heads); empty for
+    simulated arms."""
 
     @property
     def dissimilar_fraction(self) -> float:
@@ -168,3 +174,20 @@ def _draw_spread(exp: Experiment, conditions: tuple[str, ...]) -> dict[str, Any]
 
 def _num(x: float) -> float | None:
     return None if math.isnan(x) else round(float(x), 4)
+
+
+class Resample(NamedTuple):
+    """One rollout of one sentence under one condition, as the report's per-sentence explorer shows it."""
+
+    text: str | None
+    """The resampled sentence (first sentence of the continuation); None when the rollout does not record it."""
+    similarity: float
+    """cosine(resampled, removed sentence) under the experiment's embedder; NaN when there is no resample."""
+    answer: str | None
+    """The extracted answer; "" or None when there is none."""
+    correct: bool | None
+    """is_correct as stored; None when undecidable."""
+    valid: bool
+    """In V_i: a non-empty answer and no error (counted in importance)."""
+    n_tokens: int | None
+    """Generated tokens of the rollout; None when not recorded."""

@@ -215,9 +215,9 @@ def importance_arrays(sentences: Sequence[SentenceData | None], alpha: float = A
         out["accuracy"][i] = accuracy(cur, faithful)
         for key, value in _counterfactual(cur, nxt_data, alpha, faithful).items():
             out[key][i] = value
-        if nxt_data is not None:
+        if nxt_data is not None and (faithful or _answered(cur) and _answered(nxt_data)):
             out["rs_kl"][i] = kl_codes(cur.raw_code, nxt_data.raw_code, alpha)
-        elif faithful:
+        elif faithful:  # the paper's KL of an empty answer distribution is 0; here it is missing (NaN)
             out["rs_kl"][i] = 0.0
         counts["n_valid"][i] = cur.valid.sum()
         counts["n_dissimilar"][i] = (cur.valid & cur.dissimilar).sum()
@@ -225,6 +225,11 @@ def importance_arrays(sentences: Sequence[SentenceData | None], alpha: float = A
         counts["n_next"][i] = nxt_data.valid.sum() if nxt_data is not None else 0
     out["rs_acc"] = resampling_accuracy(out["accuracy"], present, faithful)
     return {**out, **counts, "next_idx": nxt, "missing": ~present}
+
+
+def _answered(data: SentenceData) -> bool:
+    """Whether any rollout of the sentence has a non-empty answer (else its answer distribution is empty)."""
+    return bool((data.raw_code >= 0).any())
 
 
 def importance_records(arrays: dict[str, np.ndarray]) -> list[SentenceImportance]:

@@ -234,8 +234,8 @@ def load_problem_dir(path: str | Path) -> ProblemDir:
     sentences = folder.sentences
     folders = {int(m.group(1)): p for p in path.iterdir() if p.is_dir() and (m := _SENTENCE_DIR.match(p.name))}
     if not folders:
-        hint = ("this is the published demo format: `anchors importance` reads it directly"
-                if (path / CHUNKS_RESAMPLED).is_file() else "generate rollouts first (anchors rollouts)")
+        hint = ("this is the published demo format: `anchors importance` reads it directly (load_demo_dir)"
+                if is_demo_dir(path) else "generate rollouts first (anchors rollouts)")
         raise InputError(path, "no chunk_<i> sentence folders", hint)
     rollouts: dict[int, list[Rollout]] = {}
     for idx, sub in sorted(folders.items()):
@@ -272,6 +272,27 @@ def demo_rollouts(demo_path: str | Path) -> tuple[list[str], dict[int, list[Roll
         rollouts[idx] = [Rollout(sentence_removed=sentences[idx], sentence_resampled=t, answer=DEMO_ANSWER,
                                  is_correct=None) for t in texts]
     return sentences, rollouts
+
+
+DEMO_COMPUTED = ("different_trajectories_fraction", "overdeterminedness")
+"""The only chunks_labeled.json values a demo folder's answer-less rollouts determine (the rest need answers)."""
+
+
+def is_demo_dir(path: str | Path) -> bool:
+    """A published demo trace (chunks_resampled.json, no chunk_<i> rollout folders)."""
+    path = Path(path)
+    return (path / CHUNKS_RESAMPLED).is_file() and not any(
+        p.is_dir() and _SENTENCE_DIR.match(p.name) for p in path.iterdir())
+
+
+def load_demo_dir(path: str | Path) -> ProblemDir:
+    """A published demo trace read as a problem folder: its sentences and tags (chunks_labeled.json) and answer-less
+    rollouts rebuilt from chunks_resampled.json (`demo_rollouts`). Only `DEMO_COMPUTED` values follow from them."""
+    path = Path(path)
+    sentences, rollouts = demo_rollouts(path)
+    _, tags = read_chunks_labeled(path / CHUNKS_LABELED)
+    return ProblemDir(path, read_problem(path / PROBLEM), read_base_solution(path / BASE_SOLUTION), sentences,
+                      CHUNKS_LABELED, tags, rollouts)
 
 
 def write_demo_rollouts(demo_path: str | Path, out_dir: str | Path, provenance: Provenance) -> Path:

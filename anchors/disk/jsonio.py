@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -49,15 +50,33 @@ def read_text(path: str | Path) -> str:
 
 def write_json_atomic(path: str | Path, data: Any, indent: int | None = 2) -> None:
     """Write JSON so that the file is always either complete-old or complete-new."""
+    write_text_atomic(path, json.dumps(data, indent=indent, ensure_ascii=False))
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write UTF-8 text through a temporary file, fsync and `os.replace`, with the mode a plain `open` would give
+    (0666 less the umask: `mkstemp` alone makes 0600, which hid results from the rest of a group)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=indent, ensure_ascii=False)
+            fh.write(text)
             fh.flush()
+            os.fchmod(fh.fileno(), 0o666 & ~_umask())
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    """The process umask. Reading it means setting it, so it is set back at once (under a lock: threads share it)."""
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+_UMASK_LOCK = threading.Lock()

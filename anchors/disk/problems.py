@@ -1,5 +1,5 @@
-"""The base solution a trace's sentences come from (METHOD §1.4): imported from a math-rollouts folder, fetched
-from the published dataset, or generated, checked and cached in the rollout store.
+"""The base solution a trace's sentences come from (METHOD §1.4): imported from a math-rollouts folder (a published
+one fetched by `anchors.disk.hub`, or any other), or generated, checked and cached in the rollout store.
 
 Generation itself is the engine's: `ensure_base_solution` takes a `generate_fn(prompt, seed) -> completion` and
 does the rest: seeds, answer extraction on the completion only, correctness check, resampling until the
@@ -13,65 +13,40 @@ from __future__ import annotations
 import hashlib
 import logging
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from anchors.core.prompts import build_prompt
-from anchors.disk.formats import BASE_SOLUTION, CHUNKS, CHUNKS_LABELED, PROBLEM, read_problem_folder
+from anchors.disk.formats import BASE_SOLUTION, read_problem_folder
 from anchors.disk.jsonio import read_json, write_json_atomic
 from anchors.disk.provenance import make_provenance
-from anchors.disk.store import PAPER_SAMPLING_FOLDER, SEED_SPACE, RolloutStore
-from anchors.errors import AnchorsError, InputError
+from anchors.disk.store import SEED_SPACE, RolloutStore
+from anchors.errors import AnchorsError
 from anchors.records import BaseSolution, Problem
 
 log = logging.getLogger(__name__)
 
-HUB_REPO = "uzaymacar/math-rollouts"
 BASE_PROVENANCE = "base_solution.provenance.json"
 GenerateFn = Callable[[str, int], str]
 """generate_fn(prompt, seed) -> the completion text (CoT, `</think>`, visible answer), prompt not included."""
 
 
-def import_base_solution(store: RolloutStore, problem_id: str | int, folder: str | Path) -> list[str]:
-    """Copy a published trace's problem, base solution and sentences into the store; returns the sentences."""
+def import_base_solution(store: RolloutStore, problem_id: str | int, folder: str | Path,
+                         source: dict | None = None) -> list[str]:
+    """Copy a published trace's problem, base solution and sentences into the store; returns the sentences.
+
+    `source` (e.g. the dataset, commit and path it was fetched from) goes into the provenance sidecar
+    (`base_solution.provenance.json`), so the store says where an imported base solution came from.
+    """
     from anchors.core.sentences import cot_text
 
     found = read_problem_folder(folder)
     store.write_problem(problem_id, found.problem, found.base_solution, found.sentences,
                         cot_text(found.base_solution.full_cot))
+    target = store.problem_dir(problem_id) / BASE_PROVENANCE
+    if source is not None and not target.is_file():
+        settings = {"imported_from": dict(source), "sentences_source": found.sentences_source}
+        write_json_atomic(target, {"provenance": make_provenance(settings).model_dump(mode="json")})
     return found.sentences
-
-
-def hub_problem_path(problem_id: str | int, model_short_name: str, base: str = "correct") -> str:
-    """Path of one problem inside the published dataset's folder tree (METHOD §1.7)."""
-    if base not in ("correct", "incorrect"):
-        raise InputError("base", f"{base!r} is not 'correct' or 'incorrect'")
-    return f"{model_short_name}/{PAPER_SAMPLING_FOLDER}/{base}_base_solution/problem_{problem_id}"
-
-
-def fetch_problem_from_hub(problem_id: str | int, model_short_name: str, base: str = "correct",
-                           repo: str = HUB_REPO, revision: str | None = None,
-                           include_rollouts: bool = False) -> Path:
-    """Download one problem folder of the published dataset into the HF cache; returns the local folder.
-
-    Only that problem's files are fetched (problem.json, base_solution.json, chunks*.json, and with
-    `include_rollouts` its chunk_<i>/solutions.json). Honours HF_HOME and HF_HUB_OFFLINE (offline: cache only).
-    """
-    from huggingface_hub import snapshot_download
-
-    prefix = hub_problem_path(problem_id, model_short_name, base)
-    patterns = [f"{prefix}/{name}" for name in (PROBLEM, BASE_SOLUTION, CHUNKS, CHUNKS_LABELED)]
-    if include_rollouts:
-        patterns.append(f"{prefix}/chunk_*/solutions.json")
-    try:
-        snapshot = snapshot_download(repo_id=repo, repo_type="dataset", revision=revision, allow_patterns=patterns)
-    except Exception as exc:  # network, auth and cache errors all end the same way for the user
-        raise AnchorsError(f"dataset {repo}: cannot fetch {prefix} ({type(exc).__name__}); check the network, or "
-                           f"run `hf download {repo} --repo-type dataset --include '{prefix}/*'`") from None
-    folder = Path(snapshot) / prefix
-    if not (folder / BASE_SOLUTION).is_file():
-        raise InputError(f"{repo}:{prefix}", "no base_solution.json in the dataset",
-                         "check the problem id, model short name (e.g. deepseek-r1-distill-qwen-14b) and base")
-    return folder
 
 
 def base_seed(seed_base: int, problem_id: str | int, want: str, attempt: int) -> int:

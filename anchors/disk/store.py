@@ -141,11 +141,13 @@ def condition_folder(spec: RunSpec) -> str:
 class RolloutStore:
     """Rollouts of one RunSpec under `root`; every method takes the problem id and sentence index."""
 
-    def __init__(self, root: str | Path, spec: RunSpec, force: bool = False):
+    def __init__(self, root: str | Path, spec: RunSpec, force: bool = False, run_info: dict[str, Any] | None = None):
         self.root = Path(root)
         self.spec = spec
         self.force = force
         """Append despite a provenance mismatch (recorded in the sidecar's "appends")."""
+        self.run_info = dict(run_info or {})
+        """How the rollouts were made, recorded in each append entry as "run" (e.g. the Ray cluster); not compared."""
         self.condition_dir = self.root / spec.store_folder / sampling_folder(spec.sampling) / condition_folder(spec)
 
     def with_condition(self, condition: str = "none", condition_info: dict[str, Any] | None = None,
@@ -153,7 +155,7 @@ class RolloutStore:
         """The same run under another condition (default: the unablated "none" folder, home of base solutions)."""
         spec = self.spec.model_copy(update={"condition": condition, "condition_info": dict(condition_info or {}),
                                             "forced_answer": forced_answer})
-        return RolloutStore(self.root, spec, self.force)
+        return RolloutStore(self.root, spec, self.force, self.run_info)
 
     def problem_dir(self, problem_id: str | int) -> Path:
         """`problem_<id>` folder of this run."""
@@ -250,6 +252,8 @@ class RolloutStore:
                  "dirty": now.dirty, "n_added": n_new, "forced": mismatch}
         if mismatch:
             entry["settings"] = now.settings
+        if self.run_info:
+            entry["run"] = self.run_info
         if sidecar is None:
             sidecar = {"provenance": now.model_dump(mode="json"), "sent_idx": sent_idx, "appends": []}
         sidecar = {**sidecar, "n_rollouts": len(rollouts), "appends": [*sidecar.get("appends", []), entry]}

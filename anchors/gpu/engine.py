@@ -1,256 +1,206 @@
-"""Shared-prefix (cascade) decoding with a static KV cache, through transformers' attention-function interface.
+"""Shared-prefix ("cascade") decoding over a paged KV pool, through transformers' attention-function interface.
 
 Layout. A batch has B rows and G prompt slots of R query places each (the rows of one slot are rollouts of one
-prompt). Per layer:
-* prefix KV, stored ONCE per slot:   prefix_k/v [G, n_kv, P_alloc, d_head]
-* per-row generated (suffix) KV:     suffix_k/v [B, n_kv, S_alloc, d_head]
+prompt). Every layer's keys and values live in one pool of pages `[n_pages, n_kv, page, d_head]`
+(anchors.gpu.paged sizes it from free memory and hands pages out):
+* a slot's prompt KV is stored ONCE, in the pages of `prefix_table[slot]`;
+* a row's generated KV is in the pages of `suffix_table[row]`, one more page every `page` tokens, all returned
+  the moment its rollout ends.
 Rows map to slots through index tensors (`row_slot`, `place_row`, `row_place`), updated in place, so a row that
-finishes can take a rollout of any loaded prompt while the CUDA graph stays static. G*R may exceed B: the spare
-places let a new prompt start on the rows freed by other prompts' short rollouts.
-A decode step gathers each slot's queries from its rows, attends them to the slot's prefix with one batched
-matmul per slot and KV head ([R*group, d] x [d, P], so the prefix is read once per step, not once per row),
-scatters the result back to rows, attends each row to its own suffix separately,
-and merges the two parts with a shared running max (log-sum-exp merge). GQA is handled by folding the query
-heads of one KV head into the row axis: KV heads are never repeated.
+finishes can take a rollout of any loaded prompt while the CUDA graph stays static.
+
+A decode step attends each row to its slot's prefix (read once per slot for all its rows) and to its own suffix,
+and merges the two with their log-sum-exps:
+* CUDA: the Triton kernels of anchors.gpu.kernels.paged_attention read only each item's live pages (ragged,
+  split-K), and the small ops of each layer are fused (anchors.gpu.fused_layers) when the model's layers have
+  the plain Llama/Qwen2 structure; the sampler is one Triton kernel (anchors.gpu.sampling);
+* CPU (and CUDA without Triton): the same pages are gathered into dense views and attended with plain matmuls,
+  exactly the arithmetic of the static engine (anchors.gpu.static_engine), so CPU float32 rollouts are unchanged.
 
 How it plugs into the model. We call the model's own embedding, rotary embedding, decoder layers, final norm and
-lm_head; the decoder layers call their own q/k/v/o projections (so forward pre-hooks on `self_attn.o_proj`, the
-head-ablation conditions, fire at prefill and at every decode step). Only the attention function is ours,
-registered under ATTENTION_NAME with `AttentionInterface` and selected for the duration of `cascade_attention`.
-No `forward` is replaced. The KV state travels to the attention function as the `anchors_kv` keyword argument.
+lm_head (or, on the fused path, the layers' own q/k/v/o and MLP projection modules); forward pre-hooks on
+`self_attn.o_proj` (the head-ablation conditions) fire at prefill and at every decode step. Only the attention
+function is ours, registered under ATTENTION_NAME and selected for the duration of `cascade_attention`. No
+`forward` is replaced. The KV state reaches the attention function as the `anchors_kv` keyword argument.
 
-CUDA graphs. On CUDA, a decode step (layers + sampling) is captured once per (prefix bucket, suffix bucket)
-and replayed; the per-step inputs live in static tensors updated in place. Graphs are captured inside the
-caller's condition context, so hooks registered by the condition are part of the graph (a hook must therefore
-be pure tensor work, as head ablation is).
+CUDA graphs. A decode step (layers + sampling) is captured once and replayed (on the torch path, once per
+(prefix view, suffix view) bucket); per-step inputs live in static tensors updated in place. Graphs are captured
+inside the caller's condition context, so the condition's hooks are part of the graph (a hook must be pure
+tensor work, as head ablation is).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import torch
-import torch.nn.functional as F
 
 from anchors.gpu.sampling import sample_tokens
+from anchors.gpu.static_engine import (_matmul_part, _to_rows, _to_slots, prefix_bucket,  # noqa: F401
+                                       suffix_bucket)
 
-ATTENTION_NAME = "anchors_cascade"
-PREFIX_BUCKET = 256
-"""Prefix lengths are rounded up to this (fewer CUDA graphs; masked keys cost one extra read of <= 255 tokens)."""
-MIN_SUFFIX_BUCKET = 32
-"""Smallest generated-length bucket; buckets double from here."""
-FUSED_KERNEL = True
-"""On CUDA, use the memory-efficient SDPA kernel (with log-sum-exp) for both attention parts."""
+log = logging.getLogger(__name__)
 
-
-def suffix_bucket(n: int) -> int:
-    """Smallest power-of-two bucket (>= MIN_SUFFIX_BUCKET) holding n positions."""
-    size = MIN_SUFFIX_BUCKET
-    while size < n:
-        size *= 2
-    return size
-
-
-def prefix_bucket(n: int) -> int:
-    """n rounded up to a multiple of PREFIX_BUCKET."""
-    return -(-n // PREFIX_BUCKET) * PREFIX_BUCKET
+ATTENTION_NAME = "anchors_paged"
+FUSED_CHECK_REL_ERR = 0.2
+"""The fused layers must reproduce the model's own layers' logits to this relative error at the first step, else
+the engine uses the model's layers. It catches structural mismatches (a different norm, rotary convention or
+activation gives errors of order 1), not rounding: in bf16 two equal computations of the random-weight 14B
+differ by ~0.06 (its own incremental decoding vs its full forward: 0.055, bench/results/bench_rollouts_h100.json)."""
 
 
 @dataclass
-class KVState:
-    """Static KV buffers and the per-step index tensors the attention function reads."""
+class PagedState:
+    """The KV pool, page tables and per-step index tensors that the attention function reads."""
 
     n_slots: int
     rows_per_slot: int                  # R: query places per slot
-    prefix_k: list[torch.Tensor]
-    prefix_v: list[torch.Tensor]
-    suffix_k: list[torch.Tensor]
-    suffix_v: list[torch.Tensor]
-    prefix_len: torch.Tensor            # [G] int64, true prompt length per slot
-    suffix_pos: torch.Tensor            # [B] int64, where the token fed this step is written
-    row_slot: torch.Tensor              # [B] int64, the slot whose prefix each row continues
-    place_row: torch.Tensor             # [G*R] int64, the row whose query fills each slot place (any row if empty)
-    row_place: torch.Tensor             # [B] int64, the place (g*R + j) of each row (any place if the row idles)
+    page_size: int
+    k: list[torch.Tensor]               # per layer [n_pages, n_kv, page, d_head]
+    v: list[torch.Tensor]
+    prefix_table: torch.Tensor          # [G, Wp] int32 page ids of each slot's prompt
+    suffix_table: torch.Tensor          # [B, Ws] int32 page ids of each row's generated tokens
+    prefix_len: torch.Tensor            # [G] int64 prompt length per slot (1 while free: finite attention)
+    pos: torch.Tensor                   # [B] int64 suffix position written this step (0 for idle rows)
+    row_slot: torch.Tensor              # [B] int64 the slot whose prefix each row continues
+    place_row: torch.Tensor             # [G*R] int64 the row whose query fills each place (any row if empty)
+    row_place: torch.Tensor             # [B] int64 the place (g*R + j) of each row (any place if idle)
+    use_triton: bool = False            # Triton attention kernels (CUDA)
+    fused: bool = False                 # fused decode layers (anchors.gpu.fused_layers)
     mode: str = "decode"                # "prefill" or "decode"
     prefill_slot: int = 0
-    p_view: int = 0                     # prefix keys read this step (bucketed)
-    s_view: int = 0                     # suffix keys read this step (bucketed)
-    masks: dict[str, torch.Tensor] = field(default_factory=dict)
+    p_view: int = 0                     # torch path: prefix keys read this step (bucketed)
+    s_view: int = 0                     # torch path: suffix keys read this step (bucketed)
+    step: dict[str, Any] = field(default_factory=dict)   # per-step derived tensors (prepare_step)
 
     @property
     def n_rows(self) -> int:
-        return self.suffix_pos.shape[0]
+        return self.pos.shape[0]
 
-    @property
-    def suffix_alloc(self) -> int:
-        return self.suffix_k[0].shape[2]
+    def prepare_step(self) -> None:
+        """Derive this step's write locations, ragged lengths and masks from pos (CUDA-graph capturable)."""
+        page = self.page_size
+        st = self.step
+        st["write_page"] = self.suffix_table.gather(1, (self.pos // page)[:, None])[:, 0].long()   # [B]
+        st["write_off"] = self.pos % page                                                        # [B]
+        if self.use_triton:
+            from anchors.gpu.kernels.paged_attention import PagedItems
 
-    def build_masks(self) -> None:
-        """Additive key masks for this step: prefix [G,1,1,Pv], suffix [B,1,1,Sv] (0 keep, -inf drop)."""
-        device = self.prefix_len.device
-        p_idx = torch.arange(self.p_view, device=device)
-        s_idx = torch.arange(self.s_view, device=device)
+            suffix_len = (self.pos + 1).to(torch.int32)
+            prefix_len = self.prefix_len.to(torch.int32)
+            st["prefix"] = PagedItems(self.prefix_table, prefix_len, self.place_row.view(self.n_slots, -1),
+                                      torch.argsort(prefix_len, descending=True))
+            st["suffix"] = PagedItems(self.suffix_table, suffix_len, st.setdefault(
+                "row_ids", torch.arange(self.n_rows, device=self.pos.device)[:, None]),
+                torch.argsort(suffix_len, descending=True))
+            return
+        device = self.pos.device
         # masked_fill, not torch.tensor(...): no host-to-device copy, so this is legal inside CUDA-graph capture.
-        drop_p = p_idx[None, :] >= self.prefix_len[:, None]                    # [G, Pv]
-        drop_s = s_idx[None, :] > self.suffix_pos[:, None]                     # [B, Sv]
-        self.masks["prefix"] = torch.zeros(drop_p.shape, device=device).masked_fill(drop_p, float("-inf"))[:, None, None]
-        self.masks["suffix"] = torch.zeros(drop_s.shape, device=device).masked_fill(drop_s, float("-inf"))[:, None, None]
+        drop_p = torch.arange(self.p_view, device=device)[None, :] >= self.prefix_len[:, None]      # [G, Pv]
+        drop_s = torch.arange(self.s_view, device=device)[None, :] > self.pos[:, None]              # [B, Sv]
+        st["prefix_mask"] = torch.zeros(drop_p.shape, device=device).masked_fill(drop_p, float("-inf"))[:, None, None]
+        st["suffix_mask"] = torch.zeros(drop_s.shape, device=device).masked_fill(drop_s, float("-inf"))[:, None, None]
 
 
-def allocate_state(model: Any, n_slots: int, rows_per_slot: int, prefix_alloc: int, suffix_alloc: int,
-                   n_rows: int | None = None) -> KVState:
-    """Preallocate the per-layer prefix and suffix KV buffers on the model's device and dtype.
-
-    n_rows defaults to n_slots * rows_per_slot; the row-to-slot map starts as row r -> slot r // rows_per_slot.
-    """
+def allocate_state(model: Any, n_slots: int, rows_per_slot: int, n_rows: int, n_pages: int, page_size: int,
+                   prefix_pages: int, suffix_pages: int, use_triton: bool = False) -> PagedState:
+    """The pool (zeros: a gathered page beyond a sequence's end is masked, never NaN) and empty tables."""
     cfg = model.config
     n_kv = cfg.num_key_value_heads
     d_head = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
     param = next(model.parameters())
     kw = {"device": param.device, "dtype": param.dtype}
-    n_layers = cfg.num_hidden_layers
-    rows = n_slots * rows_per_slot if n_rows is None else n_rows
-    places = n_slots * rows_per_slot
     idx = {"dtype": torch.int64, "device": param.device}
-    return KVState(
-        n_slots=n_slots, rows_per_slot=rows_per_slot,
-        prefix_k=[torch.zeros(n_slots, n_kv, prefix_alloc, d_head, **kw) for _ in range(n_layers)],
-        prefix_v=[torch.zeros(n_slots, n_kv, prefix_alloc, d_head, **kw) for _ in range(n_layers)],
-        suffix_k=[torch.zeros(rows, n_kv, suffix_alloc, d_head, **kw) for _ in range(n_layers)],
-        suffix_v=[torch.zeros(rows, n_kv, suffix_alloc, d_head, **kw) for _ in range(n_layers)],
-        prefix_len=torch.ones(n_slots, dtype=torch.int64, device=param.device),
-        suffix_pos=torch.zeros(rows, dtype=torch.int64, device=param.device),
-        row_slot=(torch.arange(rows, **idx) // rows_per_slot).clamp(max=n_slots - 1),
-        place_row=torch.arange(places, **idx).clamp(max=rows - 1),
-        row_place=torch.arange(rows, **idx).clamp(max=places - 1),
-    )
+    shape = (n_pages, n_kv, page_size, d_head)
+    places = n_slots * rows_per_slot
+    return PagedState(
+        n_slots=n_slots, rows_per_slot=rows_per_slot, page_size=page_size,
+        k=[torch.zeros(shape, **kw) for _ in range(cfg.num_hidden_layers)],
+        v=[torch.zeros(shape, **kw) for _ in range(cfg.num_hidden_layers)],
+        prefix_table=torch.zeros(n_slots, prefix_pages, dtype=torch.int32, device=param.device),
+        suffix_table=torch.zeros(n_rows, suffix_pages, dtype=torch.int32, device=param.device),
+        prefix_len=torch.ones(n_slots, **idx), pos=torch.zeros(n_rows, **idx),
+        row_slot=(torch.arange(n_rows, **idx) // rows_per_slot).clamp(max=n_slots - 1),
+        place_row=torch.arange(places, **idx).clamp(max=n_rows - 1),
+        row_place=torch.arange(n_rows, **idx).clamp(max=places - 1), use_triton=use_triton)
 
 
-def suffix_alloc_that_fits(model: Any, rows: int, want: int, fraction: float = 0.8) -> int:
-    """The suffix allocation to start with: `want` positions, halved (not below 1024) while the buffers would take
-    more than `fraction` of the free CUDA memory; on CPU, `want`. Longer rollouts then grow the buffers."""
-    param = next(model.parameters())
-    if param.device.type != "cuda":
-        return want
-    cfg = model.config
-    d_head = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
-    per_position = 2 * cfg.num_hidden_layers * rows * cfg.num_key_value_heads * d_head * param.element_size()
-    free = torch.cuda.mem_get_info(param.device)[0]
-    while want > 1024 and want * per_position > fraction * free:
-        want //= 2
-    return want
-
-
-def grow_suffix(state: KVState, new_alloc: int) -> None:
-    """Reallocate the suffix buffers to new_alloc positions, keeping their content (invalidates CUDA graphs)."""
-    for buffers in (state.suffix_k, state.suffix_v):
-        for i, old in enumerate(buffers):
-            new = old.new_zeros(old.shape[0], old.shape[1], new_alloc, old.shape[3])
-            new[:, :, : old.shape[2]] = old
-            buffers[i] = new
-
-
-def _cascade_attention(module: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-                       attention_mask: Any, scaling: float | None = None, dropout: float = 0.0,
-                       anchors_kv: KVState | None = None, **kwargs: Any) -> tuple[torch.Tensor, None]:
+def _paged_attention(module: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                     attention_mask: Any, scaling: float | None = None, dropout: float = 0.0,
+                     anchors_kv: PagedState | None = None, **kwargs: Any) -> tuple[torch.Tensor, None]:
     """Attention function (AttentionInterface signature). query [B,H,q,d], key/value [B,n_kv,q,d] -> [B,q,H,d]."""
     if anchors_kv is None:
         raise RuntimeError(f"{ATTENTION_NAME} attention needs the anchors_kv state (use anchors.gpu.engine only)")
-    layer = module.layer_idx
     scale = scaling if scaling is not None else query.shape[-1] ** -0.5
     if anchors_kv.mode == "prefill":
-        return _prefill_attention(anchors_kv, layer, query, key, value, scale)
-    return _decode_attention(anchors_kv, layer, query, key, value, scale)
+        return _prefill_attention(anchors_kv, module.layer_idx, query, key, value, scale)
+    return _decode_attention(anchors_kv, module.layer_idx, query, key, value, scale)
 
 
-def _prefill_attention(state: KVState, layer: int, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-                       scale: float) -> tuple[torch.Tensor, None]:
-    """One prompt (batch 1): causal attention, and its KV written once into the slot's prefix buffer."""
-    n = key.shape[2]
-    state.prefix_k[layer][state.prefill_slot, :, :n] = key[0]
-    state.prefix_v[layer][state.prefill_slot, :, :n] = value[0]
-    out = F.scaled_dot_product_attention(query, key, value, is_causal=True, scale=scale, enable_gqa=True)
+def _prefill_attention(state: PagedState, layer: int, query: torch.Tensor, key: torch.Tensor,
+                       value: torch.Tensor, scale: float) -> tuple[torch.Tensor, None]:
+    """One prompt (batch 1): causal attention, and its KV written once into the slot's pages."""
+    pages, offsets = state.step["prefill_page"], state.step["prefill_off"]     # [T] each
+    state.k[layer][pages, :, offsets] = key[0].transpose(0, 1)                  # [T, n_kv, d]
+    state.v[layer][pages, :, offsets] = value[0].transpose(0, 1)
+    out = torch.nn.functional.scaled_dot_product_attention(query, key, value, is_causal=True, scale=scale,
+                                                           enable_gqa=True)
     return out.transpose(1, 2), None                                           # [1, n, H, d]
 
 
-def _decode_attention(state: KVState, layer: int, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+def _decode_attention(state: PagedState, layer: int, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                       scale: float) -> tuple[torch.Tensor, None]:
-    """One new token per row, against the shared slot prefix plus the row's own suffix."""
+    """One new token per row: write its KV at the row's position, attend to the slot prefix and the row suffix."""
     n_rows, n_heads, _, d = query.shape
-    n_kv = key.shape[1]
+    st = state.step
+    state.k[layer][st["write_page"], :, st["write_off"]] = key[:, :, 0]
+    state.v[layer][st["write_page"], :, st["write_off"]] = value[:, :, 0]
+    if state.use_triton:
+        from anchors.gpu.kernels.paged_attention import paged_attention
+
+        out = paged_attention(query.reshape(n_rows, n_heads, d).contiguous(), state.k[layer], state.v[layer],
+                              st["prefix"], st["suffix"], state.row_place, scale)
+        return out.view(n_rows, 1, n_heads, d), None
+    return _dense_attention(state, layer, query, scale), None
+
+
+def _gather(pool: torch.Tensor, table: torch.Tensor, view: int) -> torch.Tensor:
+    """Pages of each table row as a dense view: [N, n_kv, view, d] (pool [n_pages, n_kv, page, d])."""
+    n_pages = -(-view // pool.shape[2])
+    pages = pool[table[:, :n_pages].long()]                                    # [N, np, n_kv, page, d]
+    return pages.transpose(1, 2).reshape(table.shape[0], pool.shape[1], -1, pool.shape[3])[:, :, :view]
+
+
+def _dense_attention(state: PagedState, layer: int, query: torch.Tensor, scale: float) -> torch.Tensor:
+    """The torch path: the static engine's arithmetic on gathered pages (same view lengths, so same floats)."""
+    n_rows, n_heads, _, d = query.shape
+    n_kv = state.k[layer].shape[1]
     group = n_heads // n_kv
     G, R = state.n_slots, state.rows_per_slot
-    rows = torch.arange(n_rows, device=query.device)
-    state.suffix_k[layer][rows, :, state.suffix_pos] = key[:, :, 0]
-    state.suffix_v[layer][rows, :, state.suffix_pos] = value[:, :, 0]
-
     q_row = query.reshape(n_rows, n_kv, group, d)                              # [B, n_kv, group, d]
     q_slot = _to_slots(q_row.index_select(0, state.place_row), G, R, n_kv, group)  # [G, n_kv, R*group, d]
-    k_pre = state.prefix_k[layer][:, :, : state.p_view]                        # [G, n_kv, Pv, d]
-    v_pre = state.prefix_v[layer][:, :, : state.p_view]
-    k_suf = state.suffix_k[layer][:, :, : state.s_view]                        # [B, n_kv, Sv, d]
-    v_suf = state.suffix_v[layer][:, :, : state.s_view]
-
-    if FUSED_KERNEL and query.is_cuda:
-        o_pre, lse_pre = _fused_part(q_slot, k_pre, v_pre, state.masks["prefix"], scale)
-        o_suf, lse_suf = _fused_part(q_row, k_suf, v_suf, state.masks["suffix"], scale)
-    else:
-        o_pre, lse_pre = _matmul_part(q_slot, k_pre, v_pre, state.masks["prefix"], scale)
-        o_suf, lse_suf = _matmul_part(q_row, k_suf, v_suf, state.masks["suffix"], scale)
+    k_pre, v_pre = (_gather(p, state.prefix_table, state.p_view) for p in (state.k[layer], state.v[layer]))
+    k_suf, v_suf = (_gather(p, state.suffix_table, state.s_view) for p in (state.k[layer], state.v[layer]))
+    o_pre, lse_pre = _matmul_part(q_slot, k_pre, v_pre, state.step["prefix_mask"], scale)
+    o_suf, lse_suf = _matmul_part(q_row, k_suf, v_suf, state.step["suffix_mask"], scale)
     # Log-sum-exp merge of the two parts, per (row, head); both lse finite (>= 1 unmasked key each).
     o_pre = _to_rows(o_pre, G, R, n_kv, group).index_select(0, state.row_place)   # [B, n_kv, group, d]
     lse_pre = _to_rows(lse_pre, G, R, n_kv, group).index_select(0, state.row_place)
     m = torch.maximum(lse_pre, lse_suf)
     w_pre, w_suf = torch.exp(lse_pre - m)[..., None], torch.exp(lse_suf - m)[..., None]
     out = (o_pre.float() * w_pre + o_suf.float() * w_suf) / (w_pre + w_suf)     # [B, n_kv, group, d]
-    return out.to(query.dtype).reshape(n_rows, 1, n_heads, d), None
-
-
-def _matmul_part(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor,
-                 scale: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Attention of q [N, n_kv, L, d] over k/v [N, n_kv, S, d] with additive mask [N, 1, 1, S].
-
-    Returns (normalised output [N, n_kv, L, d] float32, log-sum-exp [N, n_kv, L] float32). Plain ops: the CPU path.
-    """
-    scores = torch.matmul(q, k.transpose(-1, -2)).float() * scale + mask     # [N, n_kv, L, S]
-    lse = torch.logsumexp(scores, dim=-1)
-    probs = torch.exp(scores - lse[..., None])
-    return torch.matmul(probs.to(v.dtype), v).float(), lse
-
-
-def _fused_part(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor,
-                scale: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Same contract as _matmul_part, through PyTorch's memory-efficient attention kernel (CUDA).
-
-    Why: it keeps scores in float32 inside the kernel (a bf16 score matmul loses ~0.4% per score, which the
-    softmax amplifies) and never writes the [L, S] score matrix to memory. It returns the log-sum-exp we merge on.
-    """
-    bias = mask.to(q.dtype).expand(q.shape[0], q.shape[1], q.shape[2], k.shape[2])
-    out, lse = torch.ops.aten._scaled_dot_product_efficient_attention(q, k, v, bias, True, 0.0, False,
-                                                                      scale=scale)[:2]
-    return out, lse[..., : q.shape[2]].float()
-
-
-def _to_rows(x: torch.Tensor, G: int, R: int, n_kv: int, group: int) -> torch.Tensor:
-    """[G, n_kv, R*group, ...] -> [G*R, n_kv, group, ...]."""
-    tail = x.shape[3:]
-    return x.reshape(G, n_kv, R, group, *tail).transpose(1, 2).reshape(G * R, n_kv, group, *tail)
-
-
-def _to_slots(x: torch.Tensor, G: int, R: int, n_kv: int, group: int) -> torch.Tensor:
-    """[G*R, n_kv, group, ...] -> [G, n_kv, R*group, ...]."""
-    tail = x.shape[3:]
-    return x.reshape(G, R, n_kv, group, *tail).transpose(1, 2).reshape(G, n_kv, R * group, *tail)
+    return out.to(query.dtype).reshape(n_rows, 1, n_heads, d)
 
 
 @contextlib.contextmanager
 def cascade_attention(model: Any) -> Iterator[None]:
-    """Select the cascade attention function on `model` for the duration; restores the previous one."""
+    """Select the paged cascade attention function on `model` for the duration; restores the previous one."""
     from transformers import AttentionInterface
 
-    AttentionInterface.register(ATTENTION_NAME, _cascade_attention)
+    AttentionInterface.register(ATTENTION_NAME, _paged_attention)
     previous = model.config._attn_implementation
     model.config._attn_implementation = ATTENTION_NAME
     try:
@@ -259,8 +209,13 @@ def cascade_attention(model: Any) -> Iterator[None]:
         model.config._attn_implementation = previous
 
 
-def run_layers(model: Any, input_ids: torch.Tensor, position_ids: torch.Tensor, state: KVState) -> torch.Tensor:
-    """Embedding, decoder layers, final norm and lm_head of the last position. ids/pos [B, T] -> logits [B, V]."""
+def run_layers(model: Any, input_ids: torch.Tensor, position_ids: torch.Tensor, state: PagedState) -> torch.Tensor:
+    """Embedding, decoder layers, final norm and lm_head of the last position. ids/pos [B, T] -> logits [B, V]
+    in the model's dtype (the fused decode layers when state.fused, else the model's own layers)."""
+    if state.fused and state.mode == "decode":
+        from anchors.gpu.fused_layers import decode_logits
+
+        return decode_logits(model, input_ids, position_ids, state)
     inner = model.model
     hidden = inner.embed_tokens(input_ids)                                     # [B, T, hidden]
     position_embeddings = inner.rotary_emb(hidden, position_ids)
@@ -270,20 +225,24 @@ def run_layers(model: Any, input_ids: torch.Tensor, position_ids: torch.Tensor, 
         if isinstance(hidden, tuple):                                          # older transformers return tuples
             hidden = hidden[0]
     hidden = inner.norm(hidden[:, -1:])
-    return model.lm_head(hidden)[:, 0].float()                                 # [B, V]
+    return model.lm_head(hidden)[:, 0]                                         # [B, V]
 
 
-def prefill(model: Any, state: KVState, slot: int, prompt_ids: list[int]) -> torch.Tensor:
-    """Run one prompt, store its KV in `slot`, and return the next-token logits [V] (float32)."""
-    device = state.prefix_len.device
+def prefill(model: Any, state: PagedState, slot: int, prompt_ids: list[int]) -> torch.Tensor:
+    """Run one prompt, store its KV in the slot's pages (prefix_table[slot] must hold enough), return the
+    next-token logits [V]."""
+    device = state.pos.device
+    n = len(prompt_ids)
     ids = torch.tensor([prompt_ids], dtype=torch.int64, device=device)
-    pos = torch.arange(len(prompt_ids), device=device)[None, :]
+    pos = torch.arange(n, device=device)
+    state.step["prefill_page"] = state.prefix_table[slot].long()[pos // state.page_size]
+    state.step["prefill_off"] = pos % state.page_size
     state.mode, state.prefill_slot = "prefill", slot
     try:
-        logits = run_layers(model, ids, pos, state)
+        logits = run_layers(model, ids, pos[None, :], state)
     finally:
         state.mode = "decode"
-    state.prefix_len[slot] = len(prompt_ids)
+    state.prefix_len[slot] = n
     return logits[0]
 
 
@@ -293,45 +252,79 @@ class StepInputs:
 
     tokens: torch.Tensor    # [B] int64, the token fed this step
     seeds: torch.Tensor     # [B] int64
-    steps: torch.Tensor     # [B] int64, index of the token being sampled (0 = first generated token)
     out: torch.Tensor       # [B] int64, the sampled next token
 
 
 class DecodeStep:
-    """One decode step for all rows (eager, or CUDA-graph replay keyed by the (prefix, suffix) view)."""
+    """One decode step for all rows: eager, or CUDA-graph replay (one graph on the Triton path; one per
+    (prefix view, suffix view) on the torch path)."""
 
-    def __init__(self, model: Any, state: KVState, temperature: float, top_p: float, use_graphs: bool):
+    def __init__(self, model: Any, state: PagedState, temperature: float, top_p: float, use_graphs: bool,
+                 try_fused: bool = False):
         self.model, self.state = model, state
         self.temperature, self.top_p = temperature, top_p
         self.use_graphs = use_graphs
-        device = state.prefix_len.device
-        zeros = torch.zeros(state.n_rows, dtype=torch.int64, device=device)
-        self.inputs = StepInputs(zeros.clone(), zeros.clone(), zeros.clone(), zeros.clone())
+        self.try_fused = try_fused
+        zeros = torch.zeros(state.n_rows, dtype=torch.int64, device=state.pos.device)
+        self.inputs = StepInputs(zeros.clone(), zeros.clone(), zeros.clone())
         self.graphs: dict[tuple[int, int], torch.cuda.CUDAGraph] = {}
         self._pool = None
+        self.fused_check: dict[str, Any] | None = None
+
+    def _logits(self) -> torch.Tensor:
+        state = self.state
+        state.prepare_step()
+        position = (state.prefix_len[state.row_slot] + state.pos)[:, None]    # [B, 1]
+        return run_layers(self.model, self.inputs.tokens[:, None], position, state)
 
     def _compute(self) -> None:
-        state, inp = self.state, self.inputs
-        state.build_masks()
-        position = (state.prefix_len[state.row_slot] + state.suffix_pos)[:, None]  # [B, 1]
-        logits = run_layers(self.model, inp.tokens[:, None], position, state)
-        inp.out.copy_(sample_tokens(logits, inp.seeds, inp.steps, self.temperature, self.top_p))
+        logits = self._logits()
+        # The sampler's step is the rollout's own token index, so a rollout's draws do not depend on its row.
+        self.inputs.out.copy_(sample_tokens(logits, self.inputs.seeds, self.state.pos + 1, self.temperature,
+                                            self.top_p))
 
-    def __call__(self, p_view: int, s_view: int) -> torch.Tensor:
-        """Run the step reading p_view prefix and s_view suffix keys; returns the sampled tokens [B]."""
+    def __call__(self, p_view: int = 0, s_view: int = 0) -> torch.Tensor:
+        """Run the step (the views matter only on the torch path); returns the sampled tokens [B]."""
         self.state.p_view, self.state.s_view = p_view, s_view
+        if self.try_fused and self.fused_check is None:
+            self._check_fused()
         if not self.use_graphs:
             self._compute()
             return self.inputs.out
-        key = (p_view, s_view)
+        key = (0, 0) if self.state.use_triton else (p_view, s_view)
         if key not in self.graphs:
-            self.graphs[key] = self._capture()
+            try:
+                self.graphs[key] = self._capture()
+            except torch.OutOfMemoryError:
+                raise
+            except RuntimeError as exc:                 # a kernel that cannot be captured: run eagerly, loudly
+                log.warning("CUDA-graph capture failed (%s); decoding eagerly", str(exc)[:300])
+                self.use_graphs = False
+                self._compute()
+                return self.inputs.out
         self.graphs[key].replay()
         return self.inputs.out
 
-    def invalidate(self) -> None:
-        """Drop captured graphs (after the KV buffers were reallocated)."""
-        self.graphs.clear()
+    def _check_fused(self) -> None:
+        """Compare the fused layers' logits with the model's own layers' on this first step; keep the faster
+        path only if they agree (FUSED_CHECK_REL_ERR)."""
+        from anchors.gpu.fused_layers import fused_unsupported
+
+        reason = fused_unsupported(self.model)
+        if reason is None:
+            self.state.fused = False
+            want = self._logits().float()
+            self.state.fused = True
+            got = self._logits().float()
+            rel = float((got - want).norm() / want.norm().clamp(min=1e-30))
+            reason = None if rel <= FUSED_CHECK_REL_ERR else f"logits differ from the model's layers: {rel:.3g}"
+            self.fused_check = {"fused": reason is None, "rel_err_vs_model_layers": rel}
+        else:
+            self.fused_check = {"fused": False}
+        self.state.fused = reason is None
+        if reason is not None:
+            self.fused_check["reason"] = reason
+            log.warning("fused decode layers not used: %s", reason)
 
     def _capture(self) -> torch.cuda.CUDAGraph:
         # Warm-up on a side stream, as CUDA-graph capture requires; the step is idempotent (same KV writes).

@@ -1,8 +1,8 @@
 """Model registry and loading: a name, HF id or local path in, a `LoadedModel` out.
 
 Names (`MODEL_SPECS`): qwen14b, llama8b, qwen3_14b (Hugging Face ids, revision "main" resolved to the snapshot
-hash found in the local HF cache and recorded), tiny-qwen2 / tiny-llama (random 2-layer models built on first
-use, see `anchors.gpu.tiny`), organism (the project-trained model shipped at anchors/organism/weights/).
+hash found in the local HF cache and recorded), tiny-qwen2 / tiny-llama / tiny-qwen3 (random 2-layer models built
+on first use, see `anchors.gpu.tiny`), organism (the project-trained model shipped at anchors/organism/weights/).
 Any other HF id ("owner/name") or existing local directory is accepted as is.
 
 Weights are never downloaded implicitly: loading reads the HF cache (HF_HOME / HF_HUB_CACHE) with
@@ -25,7 +25,7 @@ from anchors.errors import AnchorsError, InputError
 log = logging.getLogger(__name__)
 
 ORGANISM_DIR = Path(__file__).resolve().parents[1] / "organism" / "weights"
-TINY_NAMES = ("tiny-qwen2", "tiny-llama")
+TINY_NAMES = ("tiny-qwen2", "tiny-llama", "tiny-qwen3")
 DTYPES = ("auto", "float16", "bfloat16", "float32")
 
 
@@ -34,15 +34,22 @@ class ModelSpec:
     """A registry entry: a short name and the Hugging Face id and revision it stands for."""
 
     name: str
+    """Registry name, e.g. "qwen14b"."""
     model_id: str
+    """Hugging Face id, e.g. "deepseek-ai/DeepSeek-R1-Distill-Qwen-14B"."""
     revision: str = "main"
     """Branch, tag or commit; a branch is resolved to the cached snapshot's commit hash when loaded."""
+    traces_from: str | None = None
+    """Registry name of the model whose published traces (base solutions, head-discovery traces) this model
+    reads, for a model the published dataset lacks; None: its own."""
 
 
 MODEL_SPECS: dict[str, ModelSpec] = {
     "qwen14b": ModelSpec("qwen14b", "deepseek-ai/DeepSeek-R1-Distill-Qwen-14B"),
     "llama8b": ModelSpec("llama8b", "deepseek-ai/DeepSeek-R1-Distill-Llama-8B"),
-    "qwen3_14b": ModelSpec("qwen3_14b", "Qwen/Qwen3-14B"),
+    # uzaymacar/math-rollouts has no Qwen3 folder: Qwen3-14B resamples the Qwen-14B distill's published CoTs
+    # (same tokenizer family), as the note resamples "the original full text CoT" of the dataset.
+    "qwen3_14b": ModelSpec("qwen3_14b", "Qwen/Qwen3-14B", traces_from="qwen14b"),
 }
 
 # The math-rollouts folder names of the paper's models (METHOD §1.7); other models use a slug of their id.
@@ -146,6 +153,17 @@ def store_folder(model_id: str, name: str | None = None) -> str:
         return STORE_NAMES[model_id]
     base = name if name and "/" not in name and not Path(name).is_absolute() else Path(model_id).name
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in base.lower())
+
+
+def published_folder(name: str) -> str | None:
+    """The published dataset's folder (METHOD §1.7) whose traces a registry name reads: its own for the two
+    distills, its `traces_from` model's otherwise (Qwen3-14B); None for a model the dataset has no traces for."""
+    spec = MODEL_SPECS.get(name)
+    if spec is None:
+        return None
+    if spec.traces_from:
+        return published_folder(spec.traces_from)
+    return STORE_NAMES.get(spec.model_id)
 
 
 def store_folder_for(name: str) -> str:

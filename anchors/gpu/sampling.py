@@ -14,6 +14,16 @@ Exactly what is reproducible:
 
 The draw is Gumbel-max: argmax(logit / T + G) with G = -log(-log U) samples softmax(logit / T) exactly,
 restricted here to the top-p nucleus (tokens outside get -inf before the argmax).
+
+Two implementations of one rule. The nucleus keeps a token iff the probability mass of the tokens ranked above
+it is < top_p (HF's TopPLogitsWarper rule):
+* CPU (and CUDA without Triton): a full sort and cumulative sum (`top_p_mask`); tied logits at the boundary are
+  ranked by the sort's order;
+* CUDA: one Triton kernel (anchors.gpu.kernels.sampler) that finds the same threshold by a search over the
+  float's bits, with no sort; it keeps every token tied with the boundary token, its masses are summed in
+  another order (a token whose mass-above is within float rounding of top_p can fall on the other side),
+  and its log is the GPU's. The noise uniforms are bit-identical. Rows stay independent of each other, so a
+  rollout still depends only on its seed and its logits.
 """
 
 from __future__ import annotations
@@ -69,10 +79,25 @@ def top_p_mask(scaled: torch.Tensor, top_p: float) -> torch.Tensor:
 
 def sample_tokens(logits: torch.Tensor, seeds: torch.Tensor, step: torch.Tensor | int,
                   temperature: float, top_p: float) -> torch.Tensor:
-    """Next token per row. logits: [batch, vocab] (any float dtype); seeds: [batch] int64. Returns [batch] int64.
+    """Next token per row. logits: [batch, vocab] (any float dtype); seeds: [batch] int64; step: int or [batch]
+    int64. Returns [batch] int64. The Triton kernel on CUDA, else `sample_tokens_torch` (see the module doc).
 
     temperature 0 is greedy decoding (argmax, no noise).
     """
+    if temperature > 0 and logits.is_cuda:
+        from anchors.gpu.kernels import triton_usable
+
+        if triton_usable(logits.device):
+            from anchors.gpu.kernels.sampler import sample
+
+            steps = torch.as_tensor(step, dtype=torch.int64, device=logits.device).expand(logits.shape[0])
+            return sample(logits, seeds.to(torch.int64), steps.contiguous(), temperature, top_p)
+    return sample_tokens_torch(logits, seeds, step, temperature, top_p)
+
+
+def sample_tokens_torch(logits: torch.Tensor, seeds: torch.Tensor, step: torch.Tensor | int,
+                        temperature: float, top_p: float) -> torch.Tensor:
+    """`sample_tokens` in plain torch ops, with a full sort for the nucleus (the CPU path)."""
     logits = logits.float()
     if temperature <= 0:
         return logits.argmax(dim=-1)

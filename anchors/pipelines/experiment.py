@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from anchors.core.experiment import Arm, Experiment
+from anchors.core.experiment import Arm, Experiment, Resample
 from anchors.errors import AnchorsError, Unavailable
 
 log = logging.getLogger(__name__)
@@ -32,17 +32,30 @@ def arm_from_folders(datas: list, embedder: Any, condition: str) -> Arm:
     from anchors.core.bootstrap import pool_traces, trace_arrays
     from anchors.pipelines.importance import sentence_cosines, trace_data
 
-    parts, per_sentence, eligible, correct = [], [], 0, 0
+    parts, per_sentence, eligible, correct, resamples = [], [], 0, 0, []
     for data in datas:
         cosines = sentence_cosines(data, embedder)
         sentences = trace_data(data, cosines, embedder.threshold)
+        resamples += stored_resamples(data, cosines, sentences)
         per_sentence += [np.asarray(cosines[i])[s.valid & ~np.isnan(cosines[i])] if s is not None else np.zeros(0)
                          for i, s in enumerate(sentences)]
         eligible += sum(int(s.acc_eligible.sum()) for s in sentences if s is not None)
         correct += sum(int((s.correct & s.acc_eligible).sum()) for s in sentences if s is not None)
         parts.append(trace_arrays(sentences))
     accuracy = correct / eligible if eligible else math.nan
-    return Arm(condition, parts[0] if len(parts) == 1 else pool_traces(parts), tuple(per_sentence), accuracy)
+    return Arm(condition, parts[0] if len(parts) == 1 else pool_traces(parts), tuple(per_sentence), accuracy,
+               resamples=tuple(resamples), folders=tuple(str(d.path) for d in datas))
+
+
+def stored_resamples(data: Any, cosines: dict[int, np.ndarray], sentences: list) -> list[tuple[Resample, ...]]:
+    """Every stored rollout of each sentence of one folder as a `Resample` (the report's explorer shows them), in
+    stored order; `sentences` are `trace_data`'s (their `valid` is aligned with the rollouts)."""
+    out = []
+    for i in range(len(data.sentences)):
+        rollouts = data.rollouts.get(i, [])
+        out.append(tuple(Resample(r.sentence_resampled, float(cosines[i][k]), r.answer, r.is_correct,
+                                  bool(sentences[i].valid[k]), r.n_tokens) for k, r in enumerate(rollouts)))
+    return out
 
 
 def calibrated_llm_embedder(loaded: Any, sent: Any, nones: list) -> tuple[Any, str]:
@@ -118,7 +131,11 @@ def sim_experiment(spec: Any, problem: str, variant: str, n_boot: int, metric: s
         raw = sim.simulate_raw(spec, condition)
         cosines = tuple(raw["similarity"][i][raw["valid"][i]] for i in range(spec.n_sentences))
         accuracy = float(raw["correct"].sum() / raw["valid"].sum()) if raw["valid"].any() else math.nan
-        arms[condition] = Arm(condition, sim.simulate_arrays(spec, condition), cosines, accuracy)
+        rollouts, similarity = sim.simulate_rollouts(spec, condition)
+        resamples = tuple(tuple(Resample(r.sentence_resampled, float(similarity[i][k]), r.answer, r.is_correct,
+                                         bool(raw["valid"][i, k]), r.n_tokens) for k, r in enumerate(rows))
+                          for i, rows in enumerate(rollouts))
+        arms[condition] = Arm(condition, sim.simulate_arrays(spec, condition), cosines, accuracy, resamples=resamples)
     return Experiment(model="sim", problem=problem, embedder="sent",
                       sentences=tuple(s.text for s in sim.sim_sentences(spec)), tags=tuple(sim.sim_tags(spec)),
                       arms=arms, source=f"sim:{variant}", labeler="planted tags (simulated reasoner)",

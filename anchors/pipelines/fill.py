@@ -5,12 +5,13 @@ subprocess. Order of work, so that bad input never touches the store: the store 
 checks provenance first, and writes nothing); only then is the model loaded (lazily, through `load`), every
 prompt checked against its context, the problem files written, and each rollout appended as it finishes (each
 append atomic, so a kill loses at most the rollouts in flight and a re-run makes exactly those).
+`anchors.pipelines.distributed` runs the same pieces (`missing`, `rollout_requests`, `sentence_rollouts`) on Ray.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,30 +68,32 @@ def fill_store(store: RolloutStore, cots: Sequence[BaseCoT], condition: Any, loa
         raise Unavailable(f"{n_missing} rollouts of condition {condition.name} are not in the store "
                           f"{store.root} and --no-generate was given: {how_to_fill}")
     loaded = load()
-    _check_model(store, loaded)
-    requests = _requests(store, {c.problem_id: c for c in cots}, todo)
-    _check_context(loaded, requests, store.spec.sampling.max_new_tokens)
+    check_model(store.spec, loaded)
+    requests = rollout_requests(store, cots, todo)
+    check_context(loaded, requests, store.spec.sampling.max_new_tokens)
     for cot in cots:
         store.write_problem(cot.problem_id, cot.problem, cot.base_solution, cot.sentences, cot.source_text)
     log.info("generating %d rollouts under %s into %s", len(requests), condition.name, store.condition_dir)
     return _generate(store, loaded, requests, condition, batch_size, progress)
 
 
-def _check_model(store: RolloutStore, loaded: Any) -> None:
-    spec = store.spec
+def check_model(spec: Any, loaded: Any) -> None:
+    """InputError unless `loaded` is the model (id, revision, dtype) the store's RunSpec `spec` is for."""
     if (loaded.model_id, loaded.revision, loaded.dtype) != (spec.model_id, spec.revision, spec.dtype):
         raise InputError(f"model {loaded.name!r}", f"loaded {loaded.model_id}@{loaded.revision} ({loaded.dtype}) but "
                          f"the store run is for {spec.model_id}@{spec.revision} ({spec.dtype})",
                          "re-run; the model folder changed while starting")
 
 
-def _requests(store: RolloutStore, cots: dict[str, BaseCoT], todo: Todo) -> list:
+def rollout_requests(store: RolloutStore, cots: Sequence[BaseCoT], todo: Todo) -> list:
+    """One `RolloutRequest` per rollout in `todo`, with its deterministic seed and the store's prompt mode."""
     from anchors.gpu.generate import RolloutRequest
 
     mode = store.spec.prompt_mode
+    by_id = {c.problem_id: c for c in cots}
     out = []
     for (pid, i), ks in todo.items():
-        cot = cots[pid]
+        cot = by_id[pid]
         prompt = rollout_prompt(cot.problem.problem, cot.sentences, i, mode)
         out += [RolloutRequest(problem_id=pid, sent_idx=i, rollout_idx=k, prompt=prompt, seed=store.seed(pid, i, k),
                                sentence_removed=cot.sentences[i],
@@ -99,7 +102,8 @@ def _requests(store: RolloutStore, cots: dict[str, BaseCoT], todo: Todo) -> list
     return out
 
 
-def _check_context(loaded: Any, requests: list, max_new_tokens: int) -> None:
+def check_context(loaded: Any, requests: list, max_new_tokens: int) -> None:
+    """InputError when a prompt plus `max_new_tokens` does not fit the model's context."""
     for request in {r.prompt: r for r in requests}.values():  # one per distinct prompt (one per sentence)
         n = len(loaded.tokenizer(request.prompt).input_ids)
         if n + max_new_tokens > loaded.max_context:
@@ -112,32 +116,46 @@ def _generate(store: RolloutStore, loaded: Any, requests: list, condition: Any, 
               progress: bool) -> int:
     """Run the engine; append each sentence's rollouts as soon as its last one finishes (one atomic write per
     sentence; a kill loses only the sentences still in flight, and a re-run makes exactly those)."""
+    return sum(store.append(*key, rollouts) for key, rollouts in
+               sentence_rollouts(loaded, requests, condition, store.spec.sampling, batch_size, progress))
+
+
+def sentence_rollouts(loaded: Any, requests: list, condition: Any, sampling: Any, batch_size: int,
+                      progress: bool) -> Iterator[tuple[tuple[str, int], list]]:
+    """Run the engine; yield ((problem id, sentence index), its rollouts) as each sentence's last rollout finishes."""
     from anchors.gpu.generate import generate_rollouts
 
     pending: dict[tuple[str, int], int] = {}
     for r in requests:
         pending[(r.problem_id, r.sent_idx)] = pending.get((r.problem_id, r.sent_idx), 0) + 1
     done: dict[tuple[str, int], list] = {}
-    made = 0
-    for request, rollout in generate_rollouts(loaded, requests, condition=condition, sampling=store.spec.sampling,
+    for request, rollout in generate_rollouts(loaded, requests, condition=condition, sampling=sampling,
                                               batch_size=batch_size, progress=progress):
         key = (request.problem_id, request.sent_idx)
         done.setdefault(key, []).append(rollout)
         if len(done[key]) == pending[key]:
-            made += store.append(*key, done.pop(key))
-    return made
+            yield key, done.pop(key)
 
 
 def fill_condition(loaded: Any, store_root: str | Path, condition: Any, cots: Sequence[BaseCoT], sampling: Any,
                    prompt_mode: str, *, no_generate: bool = False, how_to_fill: str = "",
-                   batch_size: int = 64) -> dict[str, Path]:
+                   batch_size: int = 64, ray: Any = None) -> dict[str, Path]:
     """`fill_store` for an already loaded model: every sentence of every CoT, `sampling.n_rollouts` each.
+    With `ray` (`distributed.RayOptions`) the missing rollouts are made by Ray actors loading the model by name.
     Returns problem id -> its folder under the condition."""
     from anchors.disk.store import RunSpec
 
     spec = RunSpec.for_model(loaded, sampling=sampling, condition=condition.name, prompt_mode=prompt_mode,
                              condition_info=condition.provenance())
     store = RolloutStore(store_root, spec)
+    if ray is not None and not no_generate:
+        from anchors.pipelines.distributed import fill_jobs, raise_on_failures
+        from anchors.pipelines.units import FillJob
+        from anchors.pipelines.worker import named_loader
+
+        job = FillJob(store, list(cots), condition, sampling.n_rollouts)
+        raise_on_failures(fill_jobs([job], named_loader(loaded.name, loaded.dtype), ray, batch_size))
+        return problem_folders(store, cots)
     fill_store(store, cots, condition, lambda: loaded, sampling.n_rollouts, no_generate=no_generate,
                how_to_fill=how_to_fill, batch_size=batch_size)
     return problem_folders(store, cots)

@@ -36,7 +36,9 @@ class ImportanceResult:
     """Per-sentence importance records and a summary of the run."""
 
     records: list[SentenceImportance]
+    """One record per sentence of the trace, in order (missing sentences included, with NaN values)."""
     summary: dict[str, Any]
+    """Embedder, threshold, dissimilar fraction, counts of sentences and missing sentences, mode."""
     arrays: dict[str, np.ndarray]
     """The raw `importance_arrays` output, [n_sentences] each."""
 

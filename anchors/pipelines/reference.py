@@ -73,15 +73,21 @@ class TraceComparison:
     """Ours vs published for one trace, per compared sentence ([n_compared] arrays)."""
 
     trace: str
+    """model/kind/problem_<id> of the published trace."""
     ours_frac: np.ndarray
+    """Our different_trajectories_fraction per compared sentence."""
     pub_frac: np.ndarray
+    """The published different_trajectories_fraction."""
     ours_over: np.ndarray
+    """Our overdeterminedness."""
     pub_over: np.ndarray
+    """The published overdeterminedness."""
     denominators_match: np.ndarray
     """The list length is the only denominator that fits the published values: ours must be exact."""
     bound: np.ndarray
     """Largest gap explained by unknown dropped rollouts (`dropped_bound`; 0 where denominators match)."""
     dissimilar_fraction: float
+    """Share of this trace's valid resamples that the embedder calls dissimilar."""
 
     def errors(self) -> np.ndarray:
         """Largest absolute gap of the two columns per sentence. [n_compared]."""

@@ -1,8 +1,12 @@
 """Figures for the hypothesis report: plain data in, `matplotlib.figure.Figure` out. Presentation layer.
 
 Never `savefig`, never `pyplot` (no global figure registry, so figures are safe under pytest-xdist workers and
-are garbage-collected with their test); the report plugin turns each Figure into an embedded PNG. All plot
-styling goes through the single `style()` context, so importing this module changes nothing.
+are garbage-collected with their test); the report plugin turns each Figure into an embedded PNG shown at its
+physical size (1 figure inch = 96 CSS px), so the 10 pt text set by the single `style()` context is 10 pt on the
+page at 100% zoom. Importing this module changes nothing.
+
+Every axis names its quantity and unit; no axis uses offset notation (the old H7/H8 axes read "1e-12+1");
+every random-head draw has its own colour and legend entry; an empty category is marked "n = 0".
 """
 
 from __future__ import annotations
@@ -13,16 +17,27 @@ from collections.abc import Iterator, Mapping, Sequence
 
 import matplotlib
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
-# Eight taxonomy tags (METHOD.md §5.1) in a fixed order and colour, so every figure reads the same way.
+# Eight taxonomy tags (METHOD.md §5.1) in a fixed order, so every figure reads the same way.
 CATEGORY_ORDER = ("problem_setup", "plan_generation", "fact_retrieval", "active_computation",
                   "result_consolidation", "uncertainty_management", "self_checking", "final_answer_emission")
-CONDITION_COLOURS = {"none": "#4c72b0", "receiver": "#dd8452", "random": "#55a868"}
+# Okabe-Ito colours (distinguishable under the common colour-vision deficiencies): none blue, receiver vermillion,
+# each random draw its own colour.
+NONE_COLOUR, RECEIVER_COLOUR, OTHER_COLOUR = "#0072B2", "#D55E00", "#7F7F7F"
+DRAW_COLOURS = ("#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#8C564B", "#BCBD22", "#17BECF")
+FULL_WIDTH = 10.0
+"""Inches: 960 CSS px on the page, the width of the report's text column."""
 
 _STYLE = {
-    "figure.dpi": 80,  # 80 dpi keeps each embedded PNG near 40 kB; 30 figures stay under a few MB of HTML
-    "font.size": 8,
-    "axes.titlesize": 9,
+    "font.size": 10,  # 10 pt at 100% zoom: the page shows a figure at 96 px per figure inch
+    "axes.titlesize": 11,
+    "axes.labelsize": 10,
+    "xtick.labelsize": 10,
+    "ytick.labelsize": 10,
+    "legend.fontsize": 10,
+    "axes.formatter.useoffset": False,
     "axes.spines.top": False,
     "axes.spines.right": False,
     "axes.grid": True,
@@ -37,155 +52,163 @@ def style() -> Iterator[None]:
         yield
 
 
-def _colour(condition: str) -> str:
-    """Colour by condition family ("random-k20-s1" -> random)."""
-    for family, colour in CONDITION_COLOURS.items():
-        if condition.startswith(family):
-            return colour
-    return "#8172b2"
+def colour(condition: str, conditions: Sequence[str] = ()) -> str:
+    """A condition's colour: none blue, receiver vermillion, each random draw (by its position among the random
+    conditions of `conditions`, else by its seed suffix) its own colour."""
+    if condition.startswith("none"):
+        return NONE_COLOUR
+    if condition.startswith("receiver"):
+        return RECEIVER_COLOUR
+    if condition.startswith("random"):
+        draws = sorted(c for c in conditions if c.startswith("random"))
+        if condition in draws:
+            index = draws.index(condition)
+        else:
+            suffix = condition.rsplit("-s", 1)[-1]
+            index = int(suffix) if suffix.isdigit() else 0
+        return DRAW_COLOURS[index % len(DRAW_COLOURS)]
+    return OTHER_COLOUR
 
 
-def _pretty(tag: str) -> str:
+def pretty(tag: str) -> str:
     """"plan_generation" -> "Plan Generation" (METHOD.md §4.8)."""
     return tag.replace("_", " ").title()
 
 
-def _ordered(categories: Sequence[str]) -> list[str]:
+def ordered_categories(categories: Sequence[str]) -> list[str]:
     known = [c for c in CATEGORY_ORDER if c in categories]
     return known + sorted(c for c in categories if c not in CATEGORY_ORDER)
 
 
-def category_boxes(values: Mapping[str, Mapping[str, Sequence[float]]], title: str,
-                   ylabel: str = "counterfactual importance") -> Figure:
+def _finite(xs: Sequence[float]) -> list[float]:
+    return [float(x) for x in xs if not math.isnan(float(x))]
+
+
+def category_boxes(values: Mapping[str, Mapping[str, Sequence[float]]], title: str, ylabel: str) -> Figure:
     """Box plots of a per-sentence value by category, one box per condition within each category.
 
-    values: {condition: {category: per-sentence values}}; NaN values are dropped and counted in the labels.
+    values: {condition: {category: per-sentence values}}; NaN values are dropped. Each category's tick label gives
+    its analysed sentences per condition; a (category, condition) with none is marked "n = 0" where its box would be.
     """
     conditions = list(values)
-    categories = _ordered(sorted({c for per in values.values() for c in per}))
-    fig = Figure(figsize=(max(6.0, 1.1 * len(categories) * max(1, len(conditions)) ** 0.5), 3.6))
+    categories = ordered_categories(sorted({c for per in values.values() for c in per}))
+    fig = Figure(figsize=(FULL_WIDTH, 4.8))
     ax = fig.add_subplot()
     width = 0.8 / max(1, len(conditions))
     for j, condition in enumerate(conditions):
-        data, positions = [], []
+        offset = (j - (len(conditions) - 1) / 2) * width
         for i, category in enumerate(categories):
-            xs = [x for x in values[condition].get(category, ()) if not math.isnan(x)]
-            data.append(xs if xs else [math.nan])
-            positions.append(i + (j - (len(conditions) - 1) / 2) * width)
-        boxes = ax.boxplot(data, positions=positions, widths=width * 0.9, patch_artist=True,
-                           showfliers=True, flierprops={"markersize": 2})
-        for patch in boxes["boxes"]:
-            patch.set_facecolor(_colour(condition))
-            patch.set_alpha(0.7)
-        ax.plot([], [], color=_colour(condition), lw=6, label=condition)
-    counts = [max(len(values[c].get(cat, ())) for c in conditions) for cat in categories]
+            xs = _finite(values[condition].get(category, ()))
+            if not xs:
+                ax.text(i + offset, 0.02, "n = 0", transform=ax.get_xaxis_transform(), rotation=90,
+                        ha="center", va="bottom", fontsize=10, color="#444444")
+                continue
+            boxes = ax.boxplot([xs], positions=[i + offset], widths=width * 0.9, patch_artist=True,
+                               showfliers=True, flierprops={"markersize": 3}, medianprops={"color": "#000000"})
+            boxes["boxes"][0].set_facecolor(colour(condition, conditions))
+            boxes["boxes"][0].set_alpha(0.75)
+    counts = []
+    for cat in categories:
+        ns = [len(_finite(values[c].get(cat, ()))) for c in conditions]
+        counts.append(str(ns[0]) if len(set(ns)) == 1 else "/".join(map(str, ns)))
     ax.set_xticks(range(len(categories)))
-    ax.set_xticklabels([f"{_pretty(c)}\n(n={n})" for c, n in zip(categories, counts)], rotation=30, ha="right")
+    ax.set_xticklabels([f"{pretty(c).replace(' ', chr(10))}\nn = {n}" for c, n in zip(categories, counts)])
+    ax.set_xlim(-0.6, len(categories) - 0.4)
+    ax.set_xlabel("sentence category (n = analysed sentences; per condition in legend order where they differ)")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.legend(loc="upper right", fontsize=7)
-    fig.tight_layout()
+    _legend_below(fig, [Patch(color=colour(c, conditions), alpha=0.75, label=c) for c in conditions])
     return fig
 
 
+def _legend_below(fig: Figure, handles: list) -> None:
+    """The legend in rows of 5 under the axes, which then take the figure's full width."""
+    rows = math.ceil(len(handles) / 5)
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 5), frameon=False)
+    fig.tight_layout(rect=(0, (0.1 + 0.28 * rows) / fig.get_figheight(), 1, 1))
+
+
 def importance_along_cot(series: Mapping[str, Sequence[float]], runs: Mapping[str, Sequence[tuple[int, int]]],
-                         title: str, zoom: tuple[int, int] | None = None) -> Figure:
+                         title: str, ylabel: str, boundaries: Sequence[int] = (),
+                         zoom: tuple[int, int] | None = None) -> Figure:
     """Importance per sentence index along the CoT, conditions overlaid; dropdown runs shaded.
 
     series: {condition: value per sentence (NaN = no rollouts, drawn as a gap)}.
-    runs: {condition: [(start, end_exclusive), ...]} dropdown runs to shade in that condition's colour.
+    runs: {condition: [(start, end_exclusive), ...]} dropdown runs, shaded in that condition's colour.
+    boundaries: first sentence index of every pooled trace after the first (dashed lines).
     zoom: sentence range [start, end) for the lower panel (the note zooms on sentences 100-125).
     """
-    fig = Figure(figsize=(8.0, 4.8 if zoom else 2.8))
+    conditions = list(series)
+    fig = Figure(figsize=(FULL_WIDTH, 6.8 if zoom else 4.2))
     axes = [fig.add_subplot(2 if zoom else 1, 1, 1)]
     if zoom:
         axes.append(fig.add_subplot(2, 1, 2))
     for k, ax in enumerate(axes):
         for condition, ys in series.items():
-            xs = range(len(ys))
-            ax.plot(xs, ys, lw=0.9, marker=".", ms=2, color=_colour(condition), label=condition, alpha=0.85)
+            ax.plot(range(len(ys)), ys, lw=1.0, marker=".", ms=3, color=colour(condition, conditions),
+                    label=condition, alpha=0.9)
             for start, end in runs.get(condition, ()):
-                ax.axvspan(start - 0.5, end - 0.5, color=_colour(condition), alpha=0.15, lw=0)
-        ax.set_ylabel("importance")
+                ax.axvspan(start - 0.5, end - 0.5, color=colour(condition, conditions), alpha=0.15, lw=0)
+        for b in boundaries:
+            ax.axvline(b - 0.5, color="#333333", ls="--", lw=0.8)
+        ax.set_ylabel(ylabel)
+        ax.set_xlabel("sentence index" + (" (pooled traces, dashed lines between traces)" if boundaries else ""))
         if k == 1 and zoom:
-            ax.set_xlim(zoom[0] - 0.5, zoom[1] - 0.5)
+            ax.set_xlim(zoom[0] - 0.5, min(zoom[1], max(len(ys) for ys in series.values())) - 0.5)
             ax.set_title(f"zoom: sentences {zoom[0]}–{zoom[1] - 1}")
     axes[0].set_title(title)
-    axes[0].legend(loc="upper right", fontsize=7)
-    axes[-1].set_xlabel("sentence index")
-    fig.tight_layout()
+    handles, _ = axes[0].get_legend_handles_labels()
+    handles += [Patch(color=colour(c, conditions), alpha=0.15, label=f"dropdown run ({c})") for c in runs if runs[c]]
+    if boundaries:
+        handles.append(Line2D([], [], color="#333333", ls="--", lw=0.8, label="trace boundary"))
+    _legend_below(fig, handles)
     return fig
-
-
-def table_figure(columns: Sequence[str], rows: Sequence[Sequence[object]], title: str,
-                 col_widths: Sequence[float] | None = None) -> Figure:
-    """A table rendered as a figure (difference tables, greatest increase/decrease tables)."""
-    height = 0.6 + 0.22 * (len(rows) + 1)
-    fig = Figure(figsize=(8.0, height))
-    ax = fig.add_subplot()
-    ax.axis("off")
-    cells = [[_cell(v) for v in row] for row in rows] or [["(no rows)"] + [""] * (len(columns) - 1)]
-    table = ax.table(cellText=cells, colLabels=list(columns), loc="upper center", cellLoc="left",
-                     colWidths=list(col_widths) if col_widths else None)
-    table.auto_set_font_size(False)
-    table.set_fontsize(7)
-    table.scale(1.0, 1.15)
-    ax.set_title(title)
-    return fig
-
-
-def _cell(value: object) -> str:
-    if isinstance(value, float):
-        return "NaN" if math.isnan(value) else f"{value:.3g}"
-    text = str(value)
-    return text if len(text) <= 70 else text[:67] + "..."
-
-
-def difference_table(diffs: Mapping[str, tuple[float, float, float, int]], title: str) -> Figure:
-    """Per-category mean importance difference (none - ablated) with its 95% CI and n.
-
-    diffs: {category: (difference, ci_low, ci_high, n)}.
-    """
-    rows = [(_pretty(c), *diffs[c]) for c in _ordered(list(diffs))]
-    return table_figure(("category", "none − ablated", "CI low", "CI high", "n"), rows, title,
-                        col_widths=(0.34, 0.18, 0.16, 0.16, 0.1))
-
-
-def extremes_table(rows: Sequence[tuple[int, str, str, float, float]], title: str) -> Figure:
-    """Greatest increases/decreases: (sentence idx, category, text, importance none, change)."""
-    body = [(i, _pretty(cat), text, before, change) for i, cat, text, before, change in rows]
-    return table_figure(("sent", "category", "text", "none", "change"), body, title,
-                        col_widths=(0.05, 0.21, 0.52, 0.1, 0.1))
 
 
 def similarity_spread(values: Mapping[str, Sequence[float]], title: str,
-                      ylabel: str = "cosine(resampled, original)") -> Figure:
+                      ylabel: str = "cosine similarity\n(resample vs removed sentence)") -> Figure:
     """Distribution of cosine similarities per group (condition or embedder), as boxes with jittered points."""
     groups = list(values)
-    fig = Figure(figsize=(max(4.0, 1.2 * len(groups)), 3.0))
+    fig = Figure(figsize=(max(6.0, 1.6 * len(groups) + 2.0), 4.0))
     ax = fig.add_subplot()
-    data = [[x for x in values[g] if not math.isnan(x)] or [math.nan] for g in groups]
-    ax.boxplot(data, positions=range(len(groups)), widths=0.5, showfliers=False)
+    data = [_finite(values[g]) for g in groups]
     for i, xs in enumerate(data):
+        if not xs:
+            ax.text(i, 0.5, "n = 0", transform=ax.get_xaxis_transform(), ha="center", fontsize=10)
+            continue
+        ax.boxplot([xs], positions=[i], widths=0.5, showfliers=False)
         jitter = [i + 0.15 * math.sin(7.0 * k) for k in range(len(xs))]  # deterministic jitter
-        ax.scatter(jitter, xs, s=3, alpha=0.4, color=_colour(groups[i]))
+        ax.scatter(jitter, xs, s=6, alpha=0.4, color=colour(groups[i], groups))
     ax.set_xticks(range(len(groups)))
-    ax.set_xticklabels([f"{g}\n(n={len(values[g])})" for g in groups], fontsize=7)
+    ax.set_xticklabels([f"{g}\nn = {len(xs)} resamples" for g, xs in zip(groups, data)])
+    ax.set_xlim(-0.6, len(groups) - 0.4)
+    _pad_flat_axis(ax, [x for xs in data for x in xs])
+    ax.set_xlabel("group")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     fig.tight_layout()
     return fig
 
 
-def draws_distribution(draws: Sequence[float], receiver: float, title: str, xlabel: str) -> Figure:
-    """A statistic over random-head draws as points, with the receiver-head value as a line (H5)."""
-    fig = Figure(figsize=(5.0, 2.4))
+def _pad_flat_axis(ax, ys: Sequence[float], min_span: float = 0.02) -> None:
+    """Values that are all (nearly) equal get a y range of at least `min_span`, so the ticks read 0.99, 1.00,
+    1.01 instead of offset notation on a 1e-12 range (the old H7/H8 axes)."""
+    if ys and max(ys) - min(ys) < min_span:
+        high = min((max(ys) + min(ys)) / 2 + min_span, 1.0 + min_span / 10)  # a cosine never exceeds 1
+        ax.set_ylim(high - 2 * min_span, high)
+
+
+def draws_distribution(draws: Mapping[str, float], receiver: float, title: str, xlabel: str) -> Figure:
+    """A statistic per random-head draw (one colour and legend entry each) against the receiver-head value (H5)."""
+    names = list(draws)
+    fig = Figure(figsize=(8.0, 2.8))
     ax = fig.add_subplot()
-    ax.scatter(list(draws), [0.0] * len(draws), color=_colour("random"), label="random draws", zorder=3)
-    ax.axvline(receiver, color=_colour("receiver"), lw=2, label="receiver heads")
+    for name in names:
+        ax.scatter([draws[name]], [0.0], color=colour(name, names), s=60, label=name, zorder=3)
+    ax.axvline(receiver, color=RECEIVER_COLOUR, lw=2, label="receiver heads")
     ax.set_yticks([])
     ax.set_xlabel(xlabel)
     ax.set_title(title)
-    ax.legend(loc="upper right", fontsize=7)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     return fig

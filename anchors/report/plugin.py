@@ -1,26 +1,33 @@
-"""pytest plugin: the hypothesis report (pytest-html columns, summary matrix, embedded figures, results.json).
+"""pytest plugin: the hypothesis report (report.html, a research document; results.json, the same verdicts as data).
 
 Registered from the root conftest through `pytest_plugins`. A hypothesis test calls `report.attach(verdict,
-figures, context)` (the `report` fixture): the verdict row goes into `item.user_properties` as one JSON string
-and each Figure into pytest-html's `extras` as an embedded PNG. Rows are collected in the process that writes
-the HTML (the xdist controller, or the only process) in `pytest_runtest_logreport`, because worker-process
-globals never reach the controller; user_properties travel with every serialized report.
+figures, context)` (the `report` fixture): the verdict row goes into `item.user_properties` as one JSON string,
+figures (matplotlib Figures, rendered to PNG here) and tables (anchors.report.tables.Table) onto the test's call
+report. `report.table(key, spec)` adds a table to results.json's top-level "tables". The `experiment` fixture calls
+`record_experiment(node, exp)` once per experiment and process: its digest (conditions, provenance, the note's
+tables; anchors.report.digest) and its per-sentence explorer data (anchors.report.explorer) travel on that test's
+setup report. Everything is collected in the process that writes the files (the xdist controller, or the only
+process) in `pytest_runtest_logreport`, because worker-process globals never reach the controller; attributes of a
+report travel with it (as pytest-html's extras do).
+
+The console prints one line per verdict; a research verdict that does not hold is reported as "not held", with
+no traceback; a harness error keeps pytest's traceback.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import io
 import json
 import logging
-import math
-import re
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from anchors.report.rows import claim_order, column_of, row_from_phase, row_label, verdict_row
 
 log = logging.getLogger(__name__)
 
@@ -30,252 +37,214 @@ PARAMS_KEY = "anchors_params"
 """user_properties key holding the claim id and parameters, set before setup (so skipped tests have a row)."""
 TRACE_KEY = "anchors_trace"
 """user_properties key holding the experiment's provenance (labeler, source), set when the fixture is built."""
-_COLUMNS = ("statistic", "estimate", "95% CI", "threshold", "verdict")
+PNG_DPI = 120
+"""Figures are shown at 96 CSS px per inch; 120 dpi keeps them sharp at 100-125% zoom for ~60 kB per figure."""
+
+_ATTACHED = pytest.StashKey[list]()
+_TABLES = pytest.StashKey[dict]()
+_EXPERIMENTS = pytest.StashKey[list]()
+_SENT = pytest.StashKey[set]()
+_STATUS = {"fail": ("not held", "f", "NOT HELD"), "confounded": ("confounded", "c", "CONFOUNDED"),
+           "underpowered": ("underpowered", "u", "UNDERPOWERED"), "skip": ("undecided", "s", "UNDECIDED"),
+           "xfail": ("expected", "x", "EXPECTED")}
+"""pytest status categories of research verdicts: no traceback and no second summary line for them."""
 
 
-def _png(fig: Any) -> str:
-    """A matplotlib Figure as base64 PNG (the Agg canvas renders it; nothing touches disk)."""
+def figure_attachment(fig: Any) -> dict[str, Any]:
+    """A matplotlib Figure as an embedded PNG (the Agg canvas renders it; nothing touches disk), with its size in
+    inches (the page shows it at 96 px per inch, so 10 pt text is 10 pt at 100% zoom) and its title as alt text."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
+    from anchors.report.figures import style
+
     buf = io.BytesIO()
-    FigureCanvasAgg(fig).print_png(buf)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+    with style():
+        FigureCanvasAgg(fig).print_figure(buf, format="png", dpi=PNG_DPI)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    return {"kind": "figure", "png": base64.b64encode(buf.getvalue()).decode("ascii"),
+            "width_in": float(fig.get_figwidth()), "height_in": float(fig.get_figheight()),
+            "alt": titles[0] if titles else "figure"}
 
 
-def _num(x: Any) -> float | None:
-    """JSON has no NaN: missing numbers are null."""
-    if x is None:
-        return None
-    x = float(x)
-    return None if math.isnan(x) else x
+def attachment(obj: Any) -> dict[str, Any]:
+    """A figure or a table, as the page embeds it."""
+    from anchors.report.tables import Table
 
-
-def verdict_row(verdict: Any, context: dict[str, Any]) -> dict[str, Any]:
-    """One results.json row from a claims.Verdict and the experiment context (model, embedder, ...)."""
-    return {
-        "claim": verdict.claim_id,
-        "statistic": verdict.statistic,
-        "estimate": _num(verdict.estimate),
-        "ci_low": _num(verdict.ci_low),
-        "ci_high": _num(verdict.ci_high),
-        "threshold": verdict.threshold,
-        "direction": verdict.direction,
-        "decide_on": verdict.decide_on,
-        "verdict": verdict.outcome,
-        "message": verdict.message,
-        "n": verdict.n,
-        "n_unit": verdict.n_unit,
-        "p_value": _num(verdict.p_value),
-        "confounds": list(verdict.confounds) + list(context.pop("confounds", [])),
-        **context,
-    }
+    if isinstance(obj, Table):
+        return {"kind": "table", "table": obj.model_dump(mode="json")}
+    if hasattr(obj, "savefig"):
+        return figure_attachment(obj)
+    raise TypeError(f"report.attach takes matplotlib Figures and anchors.report.tables.Table, not {type(obj).__name__}")
 
 
 class Reporter:
-    """The `report` fixture: attaches a verdict and its figures to the running test."""
+    """The `report` fixture: attaches a verdict, its figures and tables to the running test."""
 
-    def __init__(self, item: pytest.Item, extras: list):
+    def __init__(self, item: pytest.Item):
         self._item = item
-        self._extras = extras
 
     def attach(self, verdict: Any, figures: Iterable[Any] = (), context: dict[str, Any] | None = None) -> None:
-        """Record the verdict row (user_properties) and embed each figure (pytest-html extras)."""
-        import pytest_html
-
+        """Record the verdict row (user_properties) and the figures and tables shown in its claim's section."""
         row = verdict_row(verdict, dict(context or {}))
         self._item.user_properties.append((ROW_KEY, json.dumps(row, default=str)))
-        with_style = _figure_style()
-        for fig in figures:
-            with with_style():
-                self._extras.append(pytest_html.extras.png(_png(fig)))
+        self._item.stash.setdefault(_ATTACHED, []).extend(attachment(f) for f in figures)
 
+    def table(self, key: str, spec: dict[str, Any]) -> None:
+        """Add a table to results.json's "tables" and to the page: spec = {"title", "columns", "rows", "note"}; a
+        cell is a number, a string, None or {"estimate", "ci_low", "ci_high"}."""
+        from anchors.report.tables import Table
 
-def _figure_style():
-    from anchors.report.figures import style
-
-    return style
+        self._item.stash.setdefault(_TABLES, {})[key] = Table(**spec).model_dump(mode="json")
 
 
 @pytest.fixture
-def report(request: pytest.FixtureRequest, extras: list) -> Reporter:
-    """Attach verdicts and figures to this test's report row."""
-    return Reporter(request.node, extras)
+def report(request: pytest.FixtureRequest) -> Reporter:
+    """Attach verdicts, figures and tables to this test's report."""
+    return Reporter(request.node)
+
+
+def record_experiment(node: pytest.Item, exp: Any) -> None:
+    """Send an experiment's digest and explorer data with this test's report, once per experiment and process."""
+    from anchors.report.digest import digest, experiment_key
+    from anchors.report.explorer import explorer_payload
+
+    sent = node.config.stash.setdefault(_SENT, set())
+    key = experiment_key(exp)
+    if key in sent:
+        return
+    sent.add(key)
+    node.stash.setdefault(_EXPERIMENTS, []).append({"digest": digest(exp), "explorer": explorer_payload(exp)})
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
+    """Move what the test attached onto its phase report, so it reaches the controller under xdist."""
+    report = yield
+    for key, name in ((_EXPERIMENTS, "anchors_experiments"), (_ATTACHED, "anchors_attachments"),
+                      (_TABLES, "anchors_tables")):
+        if key in item.stash:
+            setattr(report, name, item.stash[key])
+            del item.stash[key]
+    return report
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.getgroup("anchors", "anchors hypothesis suite").addoption(
-        "--report-dir", default="reports", help="where report.html (default --html) and results.json go")
+        "--report-dir", default="reports", help="where report.html and results.json go (default: reports/)")
 
 
-def _is_controller(config: pytest.Config) -> bool:
-    return not hasattr(config, "workerinput")
-
-
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    if _is_controller(config):
-        config.pluginmanager.register(ReportCollector(config), "anchors-report-collector")
+    if hasattr(config, "workerinput"):
+        return
+    config.pluginmanager.register(ReportCollector(config), "anchors-report-collector")
+    html = config.getoption("htmlpath", default=None)
+    if html and Path(html).resolve() == report_path(config, "report.html").resolve():
+        # The research page owns this file; pytest-html's test log may go anywhere else (--html PATH).
+        log.info("report.html in --report-dir is the anchors report; pytest-html writes nothing there")
+        config.option.htmlpath = None
+
+
+def report_path(config: pytest.Config, name: str) -> Path:
+    return Path(config.getoption("report_dir", default=None) or "reports") / name
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tag every hypothesis item with its claim id and parameters, so even a skipped test gets a row."""
+    """Tag every hypothesis item with its claim (id, title, rule, the note's sentence) and parameters, so even a
+    skipped test gets a row."""
+    from anchors.report.tags import claim_tag
+
     for item in items:
-        # A module's CLAIM; a test function may carry its own (H0 has two parts).
-        claim = getattr(getattr(item, "function", None), "CLAIM", None) or \
-            getattr(getattr(item, "module", None), "CLAIM", None)
-        if claim is None:
-            continue
-        params = dict(getattr(getattr(item, "callspec", None), "params", {}) or {})
-        tag = {"claim": claim.id, "title": claim.title, "statistic": claim.statistic,
-               "threshold": claim.threshold, **params}
-        if getattr(getattr(item, "function", None), "CLAIM", None) is not None:
-            tag["part"] = item.originalname.removeprefix(f"test_{claim.id}_").replace("_", " ")
-        item.user_properties.append((PARAMS_KEY, json.dumps(tag, default=str)))
+        tag = claim_tag(item)
+        if tag is not None:
+            item.user_properties.append((PARAMS_KEY, json.dumps(tag, default=str)))
 
 
 def _props(report: pytest.TestReport) -> dict[str, Any]:
-    out = {}
-    for key, value in getattr(report, "user_properties", ()):
-        if key in (ROW_KEY, PARAMS_KEY, TRACE_KEY):
-            out[key] = json.loads(value)
-    return out
+    names = {ROW_KEY: "row", PARAMS_KEY: "params", TRACE_KEY: "trace"}
+    return {names[k]: json.loads(v) for k, v in getattr(report, "user_properties", ()) if k in names}
 
 
-def _row_from_report(report: pytest.TestReport) -> dict[str, Any] | None:
+def row_from_report(report: pytest.TestReport) -> dict[str, Any] | None:
     """The row for a finished phase, or None when this phase decides nothing."""
-    props = _props(report)
-    if PARAMS_KEY not in props:
-        return None
-    decided = {**props[PARAMS_KEY], **props[ROW_KEY]} if ROW_KEY in props else None
-    if decided and hasattr(report, "wasxfail"):
-        # An expected outcome (e.g. a claim the simulated reasoner makes false): keep the verdict, say so.
-        return {"test": report.nodeid, **decided, "expected": str(report.wasxfail)}
-    if report.when == "call" and report.passed and decided:
-        return {"test": report.nodeid, **decided}
-    if report.when == "call" and report.failed and decided and decided["verdict"] == "fail":
-        return {"test": report.nodeid, **decided}
-    if report.skipped or report.failed:
-        base = decided or {**props[PARAMS_KEY], **props.get(TRACE_KEY, {}), "confounds": []}
-        # A failure other than a failed claim (exception in a fixture or statistic) is a harness error.
-        return {"test": report.nodeid, **base, "verdict": "skip" if report.skipped else "error",
-                "message": _reason(report)}
-    return None
-
-
-def _reason(report: pytest.TestReport) -> str:
-    if report.skipped and isinstance(report.longrepr, tuple):
-        return re.sub(r"^(Skipped|[\w.]*Unavailable): ", "", str(report.longrepr[2]))
-    text = str(report.longrepr or "").strip()
-    return text.splitlines()[-1][:500] if text else ""
+    longrepr = report.longrepr
+    if report.skipped and isinstance(longrepr, tuple):
+        text = str(longrepr[2])
+    else:
+        text = str(longrepr or "")
+    return row_from_phase(report.nodeid, report.when, report.outcome, _props(report), text,
+                          getattr(report, "wasxfail", None))
 
 
 class ReportCollector:
-    """Controller-side collector: rows from every test report, the HTML summary, and results.json."""
+    """Controller-side collector: rows, figures, tables and experiments from every report; the console lines;
+    results.json and report.html at the end."""
 
     def __init__(self, config: pytest.Config):
         self.config = config
-        self.by_test: dict[str, dict[str, Any]] = {}
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.attachments: dict[str, list[dict[str, Any]]] = {}
+        self.tables: dict[str, dict[str, Any]] = {}
+        self.experiments: list[dict[str, Any]] = []
+        self.started = time.time()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        row = _row_from_report(report)
+        self.experiments += getattr(report, "anchors_experiments", [])
+        self.attachments.setdefault(report.nodeid, []).extend(getattr(report, "anchors_attachments", []))
+        self.tables.update(getattr(report, "anchors_tables", {}))
+        row = row_from_report(report)
         if row is not None:
-            self.by_test[row["test"]] = row
+            self.rows[row["test"]] = row
 
-    def pytest_html_results_summary(self, prefix: list, summary: list, postfix: list,
-                                    session: pytest.Session) -> None:
-        if self.by_test:
-            rows = list(self.by_test.values())
-            prefix.append(summary_matrix(rows) + _provenance_html(rows))
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_report_teststatus(self, report: pytest.TestReport, config: pytest.Config) -> tuple | None:
+        row = row_from_report(report)
+        return None if row is None else _STATUS.get(row["verdict"])
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.rows:
+            return
+        from anchors.report.summary import OUTCOMES
+
+        terminalreporter.section("verdicts (one line each; report: " + str(report_path(self.config, "report.html"))
+                                 + ")")
+        for row in sorted(self.rows.values(), key=lambda r: (claim_order(r), column_of(r))):
+            label = f"{row_label(row)} [{' · '.join(column_of(row))}]"
+            word = OUTCOMES.get(row["verdict"], OUTCOMES["error"]).word
+            terminalreporter.write_line(f"{label:<34} {word:<15} {' '.join(str(row.get('message', '')).split())}")
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if not self.by_test:
+        if not self.rows:
             return
-        from anchors.disk.jsonio import write_json_atomic
-        from anchors.disk.provenance import make_provenance
+        from anchors.disk.jsonio import write_json_atomic, write_text_atomic
+        from anchors.report.page import render_page
+        from anchors.report.results import build_results
 
-        path = Path(self.config.getoption("report_dir", default=None) or "reports") / "results.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(path, {"provenance": make_provenance({"args": list(self.config.args)}).model_dump(),
-                                 "rows": sorted(self.by_test.values(), key=lambda r: r["test"])})
-        log.info("wrote %d verdict rows to %s", len(self.by_test), path)
+        results, explorer = build_results(self.config, list(self.rows.values()), self.experiments, self.tables,
+                                          self.started)
+        path = report_path(self.config, "results.json")
+        write_json_atomic(path, results)  # both files get the umask's mode (anchors.disk.jsonio)
+        write_text_atomic(report_path(self.config, "report.html"), render_page(results, self.attachments, explorer))
+        log.info("wrote %d verdict rows to %s and report.html", len(self.rows), path)
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-html may be disabled (-p no:html)
 def pytest_html_results_table_header(cells: list) -> None:
-    for i, name in enumerate(_COLUMNS):
-        cells.insert(2 + i, f'<th class="sortable" data-column-type="{name.split()[-1].lower()}">{name}</th>')
+    """Verdict columns in pytest-html's test log, for a run that asks for one (--html elsewhere)."""
+    for i, name in enumerate(("statistic", "estimate", "95% CI", "verdict")):
+        cells.insert(2 + i, f"<th>{name}</th>")
 
 
-def _ci_text(row: dict[str, Any]) -> str:
-    lo, hi = row.get("ci_low"), row.get("ci_high")
-    return "" if lo is None or hi is None else f"{lo:.3g} – {hi:.3g}"
-
-
+@pytest.hookimpl(optionalhook=True)
 def pytest_html_results_table_row(report: pytest.TestReport, cells: list) -> None:
-    row = _row_from_report(report) or {}
-    estimate = row.get("estimate")
-    values = (row.get("statistic", ""), "" if estimate is None else f"{estimate:.3g}", _ci_text(row),
-              row.get("threshold", ""), row.get("verdict", ""))
+    import html
+
+    from anchors.report.tables import estimate_text, number
+
+    row = row_from_report(report) or {}
+    ci = estimate_text({"estimate": row.get("estimate"), "ci_low": row.get("ci_low"), "ci_high": row.get("ci_high")})
+    values = (row.get("statistic", ""), number(row.get("estimate")), ci, row.get("verdict", ""))
     for i, value in enumerate(values):
         cells.insert(2 + i, f"<td>{html.escape(str(value))}</td>")
-
-
-_VERDICT_COLOURS = {"pass": "#c8e6c9", "fail": "#ffcdd2", "skip": "#eeeeee", "error": "#ffe0b2"}
-
-
-def _row_label(r: dict[str, Any]) -> str:
-    """Claim id, its part (when a module has several claims) and the ablation kind, e.g. "H6 · receiver"."""
-    label = r["claim"]
-    if r.get("part"):
-        label += f" · {r['part']}"
-    if r.get("ablation"):
-        label += f" · {r['ablation']}"
-    return label
-
-
-def _claim_order(label: str) -> tuple[int, str]:
-    head = label.split(" ")[0].lstrip("H")
-    return (int(head) if head.isdigit() else 99, label)
-
-
-def summary_matrix(table_rows: Sequence[dict[str, Any]]) -> str:
-    """Claims x (model, embedder) as an HTML table of verdicts, each cell titled with its message."""
-    labels = sorted({_row_label(r) for r in table_rows}, key=_claim_order)
-    columns = sorted({(str(r.get("model", "")), str(r.get("embedder", "-"))) for r in table_rows})
-    cell = {(_row_label(r), str(r.get("model", "")), str(r.get("embedder", "-"))): r for r in table_rows}
-    head = "".join(f"<th>{html.escape(m)}<br>{html.escape(e)}</th>" for m, e in columns)
-    body = []
-    for label in labels:
-        tds = []
-        for m, e in columns:
-            r = cell.get((label, m, e))
-            if r is None:
-                tds.append("<td></td>")
-                continue
-            v = r["verdict"]
-            text = f"{v} (expected)" if r.get("expected") else v
-            tip = html.escape(r.get("message", "") + (f" | {r['expected']}" if r.get("expected") else ""), quote=True)
-            flag = " ⚑" if r.get("confounds") else ""
-            colour = "#e0e0f0" if r.get("expected") else _VERDICT_COLOURS.get(v, "#fff")
-            tds.append(f'<td style="background:{colour}" title="{tip}">{html.escape(text)}{flag}</td>')
-        body.append(f"<tr><th style='text-align:left'>{html.escape(label)}</th>{''.join(tds)}</tr>")
-    return (f'<h2>Verdicts</h2><table class="anchors-matrix" border="1" cellpadding="3">'
-            f"<tr><th>claim</th>{head}</tr>{''.join(body)}</table>"
-            "<p>pass: the whole 95% CI is on the claimed side of the threshold; fail: it is not; skip: not "
-            "decidable here (reason on hover and in the row); (expected): a simulated case whose outcome is "
-            "fixed by what the simulation plants; ⚑: a confound was flagged. Details: reports/results.json.</p>")
-
-
-def _provenance_html(table_rows: Sequence[dict[str, Any]]) -> str:
-    labelers = {}
-    seeds = set()
-    for r in table_rows:
-        for key, value in (r.get("labelers") or {}).items():
-            labelers[key] = value
-        seeds.update(r.get("bootstrap_seeds") or [])
-    items = "".join(f"<li>{html.escape(k)}: {html.escape(str(v))}</li>" for k, v in sorted(labelers.items()))
-    confounds = sorted({c for r in table_rows for c in (r.get("confounds") or [])})
-    flags = "".join(f"<li>{html.escape(c)}</li>" for c in confounds) or "<li>none</li>"
-    return (f"<h3>Category labels</h3><ul>{items or '<li>no labels used</li>'}</ul>"
-            f"<h3>Bootstrap seeds</h3><p>{', '.join(map(str, sorted(seeds))) or 'none'}</p>"
-            f"<h3>Confound flags</h3><ul>{flags}</ul>")

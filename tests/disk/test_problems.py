@@ -1,4 +1,5 @@
-"""Base solutions: read from a published folder, fetched from the hub (mocked: no network), generated and cached."""
+"""Base solutions: read from a published folder, imported into the store, generated and cached (fetching from the
+published dataset: tests/disk/test_hub.py)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,12 @@ from anchors.core.prompts import build_prompt
 from anchors.disk.problems import (
     base_seed,
     ensure_base_solution,
-    fetch_problem_from_hub,
-    hub_problem_path,
     import_base_solution,
     read_base_provenance,
 )
 from anchors.disk.formats import read_problem_folder
 from anchors.disk.store import RolloutStore, RunSpec
-from anchors.errors import AnchorsError, InputError
+from anchors.errors import AnchorsError
 from anchors.records import Problem
 from anchors.settings import demo_dir
 
@@ -50,40 +49,6 @@ def test_read_and_import_published_trace(tmp_path):
     assert import_base_solution(store, trace.name.removeprefix("problem_"), trace) == sentences
     assert json.loads((store.problem_dir(trace.name.removeprefix("problem_")) / "chunks.json").read_text())[
         "chunks"] == sentences
-
-
-def test_fetch_from_hub_asks_for_one_problem(tmp_path, monkeypatch):
-    calls = []
-
-    def fake_snapshot_download(**kwargs):
-        calls.append(kwargs)
-        folder = tmp_path / "snap" / hub_problem_path(330, "deepseek-r1-distill-qwen-14b")
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "base_solution.json").write_text("{}")
-        return str(tmp_path / "snap")
-
-    monkeypatch.setattr("huggingface_hub.snapshot_download", fake_snapshot_download)
-    folder = fetch_problem_from_hub(330, "deepseek-r1-distill-qwen-14b", include_rollouts=True)
-    prefix = "deepseek-r1-distill-qwen-14b/temperature_0.6_top_p_0.95/correct_base_solution/problem_330"
-    assert folder == tmp_path / "snap" / prefix
-    (call,) = calls
-    assert call["repo_id"] == "uzaymacar/math-rollouts" and call["repo_type"] == "dataset"
-    assert all(p.startswith(prefix + "/") for p in call["allow_patterns"])
-    assert f"{prefix}/chunk_*/solutions.json" in call["allow_patterns"]
-    with pytest.raises(InputError, match="no base_solution.json"):
-        fetch_problem_from_hub(331, "deepseek-r1-distill-qwen-14b")
-
-
-def test_fetch_failure_is_one_line(monkeypatch):
-    def offline(**kwargs):
-        raise OSError("offline\nmore lines")
-
-    monkeypatch.setattr("huggingface_hub.snapshot_download", offline)
-    with pytest.raises(AnchorsError) as info:
-        fetch_problem_from_hub(1, "m", base="incorrect")
-    assert "\n" not in str(info.value) and "hf download uzaymacar/math-rollouts" in str(info.value)
-    with pytest.raises(InputError):
-        hub_problem_path(1, "m", base="wrong")
 
 
 class FakeEngine:

@@ -11,6 +11,7 @@ import torch
 from anchors.core.prompts import SamplingSettings
 from anchors.gpu import engine
 from anchors.gpu.generate import RolloutRequest, generate_rollouts, reference_logits
+from anchors.gpu.runner import teacher_forced_logits
 from anchors.gpu.sampling import hashed_uniform, sample_tokens, top_p_mask
 
 pytestmark = pytest.mark.tiny
@@ -63,32 +64,20 @@ def test_sampler_follows_the_softmax():
     assert torch.allclose(freq, probs, atol=0.03), freq
 
 
-def test_cascade_logits_match_the_plain_model(loaded):
-    """Prefill + decode through the cascade attention gives the model's own logits (fp32: 1e-4 tolerance)."""
+def test_engine_logits_match_the_plain_model(loaded):
+    """Prefill + paged decode (2 prompts x 2 rows, 5 steps across page boundaries) gives the model's own logits
+    (fp32: 1e-4 tolerance)."""
     model, tok = loaded.model, loaded.tokenizer
     prompts = [tok("a short prompt").input_ids, tok("a somewhat longer prompt with more words in it").input_ids]
-    rows, steps = 2, 5
+    rows, steps = 2, 20                                                        # 20 > one CPU page of 16 tokens
     continuations = [[[(11 + 7 * s + 3 * k + 5 * g) % 500 for k in range(steps)] for s in range(rows)]
                      for g in range(len(prompts))]
-    # References first: inside cascade_attention the model's own forward would use the cascade function too.
-    first_want = [reference_logits(model, ids, [1])[0] for ids in prompts]
-    # Row t + 1 of reference_logits(prompt, cont + [any]) is the prediction after feeding cont[t].
-    want = [[reference_logits(model, ids, continuations[g][s] + [0]) for s in range(rows)] for g, ids in enumerate(prompts)]
-    state = engine.allocate_state(model, len(prompts), rows, engine.prefix_bucket(20), 8)
-    with torch.inference_mode(), engine.cascade_attention(model):
-        for g, ids in enumerate(prompts):
-            torch.testing.assert_close(engine.prefill(model, state, g, ids), first_want[g], atol=1e-4, rtol=1e-4)
-        step = engine.DecodeStep(model, state, 0.6, 0.95, use_graphs=False)
-        for t in range(steps):
-            step.inputs.tokens.copy_(torch.tensor([continuations[g][s][t] for g in range(2) for s in range(rows)]))
-            state.suffix_pos.fill_(t)
-            state.p_view, state.s_view = engine.prefix_bucket(20), 8
-            state.build_masks()
-            position = (state.prefix_len.repeat_interleave(rows) + t)[:, None]
-            logits = engine.run_layers(model, step.inputs.tokens[:, None], position, state)
-            for g in range(len(prompts)):
-                for s in range(rows):
-                    torch.testing.assert_close(logits[g * rows + s], want[g][s][t + 1], atol=1e-4, rtol=1e-4)
+    got = teacher_forced_logits(model, prompts, continuations)                # [G, R, steps + 1, V]
+    for g, ids in enumerate(prompts):
+        for s in range(rows):
+            # Row t of reference_logits(prompt, cont + [any]) is the prediction after feeding cont[:t].
+            want = reference_logits(model, ids, continuations[g][s] + [0])
+            torch.testing.assert_close(got[g, s], want, atol=1e-4, rtol=1e-4)
 
 
 def test_a_rollout_alone_equals_the_same_rollout_in_a_batch(loaded):

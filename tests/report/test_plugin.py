@@ -1,4 +1,5 @@
-"""anchors.report.plugin: verdict rows, the summary matrix, and results.json under pytest-xdist (rows reach the controller)."""
+"""anchors.report.plugin: rows, figures and tables reach the controller under xdist; the console prints one line per
+verdict and a traceback only for a harness error; report.html and results.json (valid against its schema)."""
 
 from __future__ import annotations
 
@@ -9,54 +10,111 @@ import sys
 import textwrap
 from pathlib import Path
 
-from anchors.core.claims import Claim
-from anchors.report.plugin import summary_matrix, verdict_row
+import jsonschema
+import pytest
 
-CLAIM = Claim("H1", statistic="ratio", threshold=2.0, direction="ge")
+from anchors.core.claims import Claim
+from anchors.report.rows import verdict_row
+from anchors.report.summary import verdict_matrix
+
+# Not named CLAIM: the report plugin would take this module for a hypothesis module.
+RATIO = Claim("H1", statistic="ratio", threshold=2.0, direction="ge", title="a doubling")
+SCHEMA = json.loads((Path(__file__).parents[2] / "anchors" / "report" / "results.schema.json").read_text())
 
 
 def test_verdict_row_has_no_nan_and_merges_confounds():
-    v = CLAIM.check(math.nan, ci=(0.0, 1.0), n=3, confounds=["a"])
+    v = RATIO.check(math.nan, ci=(0.0, 1.0), n=3, confounds=["a"])
     row = verdict_row(v, {"model": "sim", "confounds": ["b"]})
     assert row["estimate"] is None and row["verdict"] == "skip" and row["confounds"] == ["a", "b"]
     json.dumps(row, allow_nan=False)
 
 
 def test_summary_matrix_places_each_verdict():
-    rows = [verdict_row(CLAIM.check(2.5, ci=(2.1, 3.0), n=9), {"model": "m1", "embedder": "sent"}),
-            verdict_row(CLAIM.check(1.5, ci=(1.1, 3.0), n=9), {"model": "m2", "embedder": "sent"})]
-    html = summary_matrix(rows)
-    assert html.index(">pass<") < html.index(">fail<")  # m1 column before m2
+    rows = [{**verdict_row(RATIO.check(2.5, ci=(2.1, 3.0), n=9), {"model": "m1", "embedder": "sent"}), "test": "a"},
+            {**verdict_row(RATIO.check(1.5, ci=(1.1, 3.0), n=9), {"model": "m2", "embedder": "sent"}), "test": "b"}]
+    html = verdict_matrix(rows)
+    assert html.index(">holds<") < html.index(">not held<")  # m1 column before m2
     assert "ratio=2.50 &gt;= 2.00" in html
 
 
 SUITE = '''
+"""A claim module.
+
+Note: "Ablating doubles it."
+"""
 import pytest
 from anchors.core.claims import Claim
 from matplotlib.figure import Figure
-CLAIM = Claim("H1", statistic="ratio", threshold=2.0, direction="ge")
+CLAIM = Claim("H1", statistic="ratio", threshold=2.0, direction="ge", title="a doubling", rule="ratio >= 2")
 
-@pytest.mark.parametrize("model", ["a", "b", "c", "d"])
+@pytest.mark.parametrize("model", ["a", "b", "c", "d", "e"])
 def test_claim(model, report):
-    value = {"a": 3.0, "b": 1.0, "c": 2.5, "d": float("nan")}[model]
+    value = {"a": 3.0, "b": 1.0, "c": 2.5, "d": float("nan"), "e": 1.0}[model]
+    if model == "e":
+        value = 1 / 0  # a broken harness, not a verdict
     v = CLAIM.check(value, ci=(value - 0.2, value + 0.2), n=5)
     fig = Figure(); fig.add_subplot().plot([0, 1])
     report.attach(v, [fig], {"model": model, "embedder": "sent"})
+    report.table(f"t-{model}", {"title": "a table", "columns": ["x", "y"],
+                                "rows": [[1, {"estimate": 0.5, "ci_low": 0.1, "ci_high": 0.9}]]})
     if v.outcome == "skip":
         pytest.skip(v.message)
     assert v.passed, v.message
 '''
 
 
-def test_rows_reach_the_controller_under_xdist(tmp_path: Path):
-    (tmp_path / "conftest.py").write_text('pytest_plugins = ["anchors.report.plugin"]\n')
-    (tmp_path / "test_suite.py").write_text(textwrap.dedent(SUITE))
-    out = tmp_path / "out"
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("suite")
+    (root / "conftest.py").write_text('pytest_plugins = ["anchors.report.plugin"]\n')
+    (root / "test_suite.py").write_text(textwrap.dedent(SUITE))
+    out = root / "out"
+    # --html at our page's path: the research page keeps it (pytest-html may write its log elsewhere).
     done = subprocess.run([sys.executable, "-m", "pytest", "-n", "2", "-q", "-p", "no:cacheprovider",
-                           f"--html={out / 'report.html'}", "--self-contained-html", "--report-dir", str(out),
-                           "-o", "addopts="], cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 1, done.stdout[-2000:]  # b fails
-    rows = {r["model"]: r for r in json.loads((out / "results.json").read_text())["rows"]}
-    assert {m: r["verdict"] for m, r in rows.items()} == {"a": "pass", "b": "fail", "c": "pass", "d": "skip"}
+                           "--report-dir", str(out), f"--html={out / 'report.html'}", "-o", "addopts=-ra"],
+                          cwd=root, capture_output=True, text=True, timeout=300)
+    return done, out
+
+
+def test_rows_reach_the_controller_under_xdist(run):
+    done, out = run
+    assert done.returncode == 1, done.stdout[-2000:]  # b does not hold, e broke
+    results = json.loads((out / "results.json").read_text())
+    rows = {r["model"]: r for r in results["rows"]}
+    assert {m: r["verdict"] for m, r in rows.items()} == {"a": "pass", "b": "fail", "c": "pass", "d": "skip",
+                                                          "e": "error"}
+    assert "ZeroDivisionError" in rows["e"]["traceback"] and "traceback" not in rows["b"]
+    assert rows["a"]["note"] == "Ablating doubles it." and rows["a"]["rule"] == "ratio >= 2"
+    assert set(results["tables"]) == {"t-a", "t-b", "t-c", "t-d"}  # e broke before its table
+    jsonschema.validate(results, SCHEMA)
+
+
+def test_the_console_prints_one_line_per_verdict_and_a_traceback_only_for_the_harness_error(run):
+    done, _ = run
+    lines = done.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if "verdicts (one line each" in line)
+    verdicts = lines[start + 1:start + 6]
+    assert [line.split("]", 1)[1].split()[0] for line in verdicts] == ["holds", "not", "holds", "undecided",
+                                                                       "harness"], verdicts
+    assert "ZeroDivisionError" in done.stdout
+    assert "AssertionError" not in done.stdout and "ratio=1.00 < 2.00" in done.stdout
+    assert "1 not held" in lines[-1] and "1 failed" in lines[-1], lines[-1]
+
+
+def test_the_page_shows_sections_figures_and_the_harness_traceback(run):
+    _, out = run
     html = (out / "report.html").read_text()
-    assert html.count("data:image/png;base64") >= 3 and "<h2>Verdicts</h2>" in html
+    assert "<h2>Verdicts</h2>" in html and 'id="matrix"' in html  # our page, not pytest-html's log
+    assert html.count("data:image/png;base64") == 4 and 'id="claim-H1"' in html
+    assert "“Ablating doubles it.”" in html and "Harness error, not a verdict" in html
+    failed_card = html.split('id="v-test_suite-py-test_claim-b"', 1)[1].split("</article>", 1)[0]
+    assert "ratio=1.00 &lt; 2.00" in failed_card and "Traceback" not in failed_card
+    assert html.count('<pre class="traceback">') == 1
+
+
+def test_a_results_file_with_an_unknown_outcome_fails_the_schema(run):
+    _, out = run
+    results = json.loads((out / "results.json").read_text())
+    results["rows"][0]["verdict"] = "probably"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(results, SCHEMA)

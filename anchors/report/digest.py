@@ -1,0 +1,178 @@
+"""An experiment's digest for the report: what was run, where it came from, and the note's tables, as JSON.
+
+Computed once per (model, embedder, source) in the process that built the `Experiment` (an xdist worker or the only
+process) and sent to the process that writes the page. It holds per condition the confounds every claim is read
+against (accuracy, dissimilar fraction, valid rollouts, mean rollout length), the heads ablated and the stored
+provenance of the rollouts (the chunk sidecars of anchors.disk.store: model, revision, commit, versions, append
+times), and per category the mean importance with its two-level bootstrap CI (anchors.core.stats), the
+"Difference (none − ablated)" of the note's tables, and the greatest increases and decreases.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from anchors.core.experiment import Experiment
+from anchors.errors import AnchorsError, Unavailable
+
+log = logging.getLogger(__name__)
+
+EXTREMES_K = 10
+"""Sentences in each greatest-increase / greatest-decrease table (the note shows a handful; 10 of ~80-300)."""
+GENERATION_KEYS = ("device", "gpu", "gpu_name", "wall_s", "elapsed_s", "hostname")
+"""Sidecar provenance settings that say where and how long generation ran, shown when a writer records them."""
+
+
+def num(x: Any, digits: int = 4) -> float | None:
+    """JSON-safe number: NaN and None are null, others rounded."""
+    if x is None:
+        return None
+    x = float(x)
+    return None if math.isnan(x) or math.isinf(x) else round(x, digits)
+
+
+def experiment_key(exp: Experiment) -> str:
+    """One digest per (model, embedder, source): the simulated "null" variant is its own experiment."""
+    return f"{exp.model}|{exp.embedder}|{exp.source}"
+
+
+def digest(exp: Experiment) -> dict[str, Any]:
+    """The digest of one experiment (see the module docstring)."""
+    from anchors.report.plots import trace_starts
+
+    try:
+        bi = exp.boot()
+    except (Unavailable, ValueError) as exc:  # no usable sentence (e.g. a random model without answers)
+        log.info("%s: no bootstrap for the report's tables (%s)", experiment_key(exp), exc)
+        bi = None
+    rel = exp.reliability
+    return {
+        "key": experiment_key(exp), "model": exp.model, "embedder": exp.embedder, "problem": exp.problem,
+        "source": exp.source, "labeler": exp.labeler, "metric": exp.metric, "n_boot": exp.n_boot,
+        "reliability": None if rel is None else {"split_half_r": num(rel[0]), "n_heads": int(rel[1])},
+        "settings": _json_safe(exp.settings),
+        "n_sentences": len(exp.sentences), "n_traces": len(trace_starts(exp)) + 1,
+        "bootstrap_seed": None if bi is None else int(bi.seed),
+        "conditions": {c: condition_facts(exp, c) for c in exp.arms},
+        "categories": {} if bi is None else category_tables(exp, bi),
+        "extremes": {} if bi is None else extremes(exp, bi),
+    }
+
+
+def condition_facts(exp: Experiment, condition: str) -> dict[str, Any]:
+    """Accuracy, dissimilar fraction, valid / stored rollouts, mean rollout length, heads, stored provenance."""
+    arm = exp.arms[condition]
+    lengths = [r.n_tokens for per in (arm.resamples or ()) for r in per if r.n_tokens is not None]
+    stored = stored_provenance(arm.folders)
+    heads = stored.pop("heads", None)
+    if heads is None:
+        heads = (exp.settings.get("heads") or {}).get(condition)
+    return {
+        "accuracy": num(arm.accuracy), "dissimilar_fraction": num(arm.dissimilar_fraction),
+        "valid_rollouts": int(np.asarray(arm.trace.valid).sum()),
+        "n_rollouts": int(np.asarray(arm.trace.n_rollouts).sum()),
+        "mean_length": num(float(np.mean(lengths)), 1) if lengths else None,
+        "heads": None if heads is None else [[int(h[0]), int(h[1])] for h in heads],
+        "stored": stored,
+    }
+
+
+def stored_provenance(folders: tuple[str, ...]) -> dict[str, Any]:
+    """What the store's chunk sidecars say about one condition's rollouts: model, revision, commit, versions, seed
+    base, heads, and the first and last append time (the span generation took, at least)."""
+    from anchors.disk.jsonio import read_json
+
+    sidecars = [p for f in folders for p in sorted(Path(f).glob("chunk_*/provenance.json"))]
+    if not sidecars:
+        return {}
+    times, first = [], None
+    for path in sidecars:
+        try:
+            side = read_json(path, dict)
+        except AnchorsError as exc:
+            log.warning("unreadable sidecar in the report's provenance: %s", exc)
+            continue
+        first = first or side.get("provenance") or {}
+        times += [a["created"] for a in side.get("appends") or () if isinstance(a, dict) and a.get("created")]
+    if first is None:
+        return {}
+    settings = first.get("settings") or {}
+    info = settings.get("condition_info") or {}
+    out = {"model_id": first.get("model_id"), "revision": first.get("revision"), "git_commit": first.get("git_commit"),
+           "dirty": first.get("dirty"), "versions": first.get("versions") or {}, "dtype": settings.get("dtype"),
+           "sampling": settings.get("sampling"), "seed_base": settings.get("seed_base"),
+           "first_append": min(times) if times else first.get("created"),
+           "last_append": max(times) if times else first.get("created"), "n_sidecars": len(sidecars)}
+    out.update({k: settings[k] for k in GENERATION_KEYS if k in settings})
+    if info.get("heads") is not None:
+        out["heads"] = info["heads"]
+    return out
+
+
+def category_tables(exp: Experiment, bi: Any) -> dict[str, Any]:
+    """Per category (and "all"): mean importance under every condition and the ablations (the random draws
+    pooled), and "Difference (none − ablated)" per ablation, each with its two-level bootstrap 95% CI."""
+    from anchors.core import stats
+
+    groups = {"none": "none", **{c: c for c in exp.arms if c != "none"}, **ablation_groups(exp)}
+    out: dict[str, Any] = {"means": {}, "differences": {}}
+    for category in sorted(set(exp.tags)) + ["all"]:
+        cat = None if category == "all" else category
+        for name, conds in groups.items():
+            out["means"].setdefault(name, {})[category] = _estimate(stats.category_mean(bi, conds, cat))
+        for name, conds in ablation_groups(exp).items():
+            d = stats.mean_difference(bi, "none", conds, cat, n_perm=100)  # its p is not shown
+            out["differences"].setdefault(name, {})[category] = _estimate(d)
+    return out
+
+
+def ablation_groups(exp: Experiment) -> dict[str, Any]:
+    """The ablations the note compares with none: each receiver condition, and "random" = the mean over the
+    random draws (a single draw is itself)."""
+    groups: dict[str, Any] = {c: c for c in exp.arms if c.startswith("receiver")}
+    if len(exp.randoms) > 1:
+        groups["random"] = list(exp.randoms)
+    elif exp.randoms:
+        groups[exp.randoms[0]] = exp.randoms[0]
+    return groups
+
+
+def _estimate(r: Any) -> dict[str, Any]:
+    return {"estimate": num(r.estimate), "ci_low": num(r.ci_low), "ci_high": num(r.ci_high), "n": int(r.n)}
+
+
+def extremes(exp: Experiment, bi: Any, k: int = EXTREMES_K) -> dict[str, Any]:
+    """Per ablation (`ablation_groups`): the k greatest increases and decreases of point importance from none,
+    with the full sentence text. A random ablation's importance is the mean over its draws."""
+    out = {}
+    before = bi.point["none"]
+    for name, conds in ablation_groups(exp).items():
+        conds = [conds] if isinstance(conds, str) else conds
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a sentence undefined under every draw stays NaN
+            after = np.nanmean([bi.point[c] for c in conds], axis=0)
+        change = after - before
+        order = [int(i) for i in np.argsort(change, kind="stable") if not math.isnan(change[i])]
+        rows = lambda idx: [{"sent_idx": i, "category": exp.tags[i], "text": exp.sentences[i],
+                             "none": num(before[i]), "ablated": num(after[i]), "change": num(change[i])} for i in idx]
+        out[name] = {"conditions": conds, "increase": rows(order[::-1][:k]), "decrease": rows(order[:k])}
+    return out
+
+
+def _json_safe(value: Any) -> Any:
+    """Settings as plain JSON (tuples as lists, NaN as null, other objects as text)."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else value
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    return str(value)

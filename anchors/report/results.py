@@ -1,0 +1,157 @@
+"""results.json: the report as data (schema: results.schema.json beside this module).
+
+Top level: `schema_version`, `title`, `summary` (the summary paragraph's sentences), `provenance` (of this run:
+code, commit, dirty flag, versions), `run` (arguments, options, times), `experiments` (one digest per model,
+embedder and source: anchors.report.digest), `tables` (the note's tables and every `report.table`) and `rows`
+(one per test). The explorer's per-sentence data goes only into the page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Sequence
+from importlib import metadata
+from typing import Any
+
+from anchors.report.explorer import merge_payloads
+from anchors.report.figures import ordered_categories, pretty
+from anchors.report.plots import metric_label
+from anchors.report.summary import summary_sentences
+from anchors.report.tables import Estimate, Table
+
+SCHEMA_VERSION = 2
+RUN_OPTIONS = ("markexpr", "store", "problem", "rollouts", "random_draws", "metric", "n_boot", "no_generate",
+               "device", "report_dir")
+"""Command-line options recorded in `run.options` (those this run defines)."""
+REPORT_PACKAGES = ("pytest", "pytest-xdist", "matplotlib", "scipy", "pydantic")
+"""Versions recorded beside anchors.disk.provenance's (torch, transformers, sentence-transformers, numpy, ...)."""
+
+
+def _iso(t: float) -> str:
+    return dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def run_info(config: Any, started: float) -> dict[str, Any]:
+    """Arguments, options, start, end and wall time of this pytest run."""
+    options = {}
+    for name in RUN_OPTIONS:
+        value = getattr(config.option, name, None)
+        if value not in (None, ""):
+            options[name] = value if isinstance(value, (bool, int, float, str)) else str(value)
+    versions = {}
+    for name in REPORT_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    now = time.time()
+    return {"args": [str(a) for a in config.args], "options": options, "started": _iso(started),
+            "finished": _iso(now), "wall_s": round(now - started, 1), "packages": versions}
+
+
+def title(rows: Sequence[dict[str, Any]], experiments: Sequence[dict[str, Any]]) -> str:
+    """What was tested on which models and problem, e.g. "Receiver-head ablation and thought anchors: claims
+    H0–H11 of the research note on organism, problem organism-0..7 (pooled)"."""
+    decided = [r for r in rows if r["verdict"] != "skip"] or list(rows)
+    claims = sorted({str(r["claim"]) for r in decided}, key=lambda c: int(c[1:]) if c[1:].isdigit() else 99)
+    models = sorted({str(r.get("model")) for r in decided})
+    problems = sorted({d["problem"] for d in experiments if d["model"] in models and
+                       not d["source"].endswith(":null")}) or sorted({str(r.get("problem")) for r in decided
+                                                                     if r.get("problem")})
+    span = claims[0] if len(claims) == 1 else f"{claims[0]}–{claims[-1]}"
+    where = f"problem {', '.join(problems)}" if problems else "no experiment"
+    return (f"Receiver-head ablation and thought anchors: claims {span} of the research note on "
+            f"{', '.join(models)}, {where}")
+
+
+def _dataset_names(experiments: Sequence[dict[str, Any]]) -> dict[tuple[str, str], str]:
+    sources: dict[str, set] = {}
+    for d in experiments:
+        sources.setdefault(d["model"], set()).add(d["source"])
+    return {(d["model"], d["source"]): d["model"] + (f" ({d['source']})" if len(sources[d["model"]]) > 1 else "")
+            for d in experiments}
+
+
+def _label(name: str, digest: dict[str, Any]) -> str:
+    if name == "random":
+        n = sum(c.startswith("random") for c in digest["conditions"])
+        return f"random (mean of {n} draws)"
+    return name
+
+
+def note_tables(experiments: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The note's tables from the digests: per model and ablation, category means under none and the ablation
+    with the "Difference (none − ablated)" row, per embedder; and the greatest increases and decreases."""
+    names = _dataset_names(experiments)
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for d in sorted(experiments, key=lambda d: d["embedder"]):
+        if d.get("categories"):
+            grouped.setdefault(names[(d["model"], d["source"])], []).append(d)
+    out = {}
+    for name, digests in grouped.items():
+        for ablation in digests[0]["categories"]["differences"]:
+            label = _label(ablation, digests[0])
+            out[f"note/{name}/{ablation}/means"] = _means_table(name, ablation, label, digests).model_dump(mode="json")
+            for way in ("increase", "decrease"):
+                table = _extremes_table(name, ablation, label, way, digests)
+                out[f"note/{name}/{ablation}/{way}"] = table.model_dump(mode="json")
+    return out
+
+
+def _means_table(name: str, ablation: str, label: str, digests: list[dict[str, Any]]) -> Table:
+    """Rows: categories (and all sentences); columns: per embedder, none, the ablation, and the Difference."""
+    means = digests[0]["categories"]["means"]
+    categories = ordered_categories([c for c in means["none"] if c != "all"]) + ["all"]
+    columns = ["category (n)"]
+    for d in digests:
+        columns += [f"{d['embedder']} · none", f"{d['embedder']} · {label}", f"{d['embedder']} · Difference (none − ablated)"]
+    rows = []
+    for c in categories:
+        row: list[Any] = [("all sentences" if c == "all" else pretty(c)) + f" ({means['none'][c]['n']})"]
+        for d in digests:
+            cats = d["categories"]
+            row += [_est(cats["means"]["none"].get(c)), _est(cats["means"][ablation].get(c)),
+                    _est(cats["differences"][ablation].get(c))]
+        rows.append(row)
+    return Table(title=f"{name}: mean importance by category, none vs {label}", columns=columns, rows=rows,
+                 note=f"{metric_label(digests[0]['metric'])}; mean over the category's analysed sentences "
+                      f"[95% CI, two-level bootstrap]; n = sentences with an importance under every condition.")
+
+
+def _extremes_table(name: str, ablation: str, label: str, way: str, digests: list[dict[str, Any]]) -> Table:
+    rows = []
+    for d in digests:
+        for e in d["extremes"][ablation][way]:
+            rows.append([d["embedder"], e["sent_idx"], pretty(e["category"]), e["text"], e["none"], e["ablated"],
+                         e["change"]])
+    return Table(title=f"{name}: greatest {way}s in importance, none → {label}",
+                 columns=["embedder", "sentence", "category", "text", "none", label, "change"], rows=rows,
+                 note=f"{metric_label(digests[0]['metric'])}; change = {label} − none, per sentence (point "
+                      f"estimates: a top-k list selects on noise, so read it beside the claims' CIs).")
+
+
+def _est(value: dict[str, Any] | None) -> Estimate | None:
+    return None if value is None else Estimate(**{k: value.get(k) for k in ("estimate", "ci_low", "ci_high")})
+
+
+def build_results(config: Any, rows: list[dict[str, Any]], experiments: list[dict[str, Any]],
+                  tables: dict[str, dict[str, Any]], started: float) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """results.json's content, and the explorer's datasets (for the page only)."""
+    from anchors.disk.provenance import make_provenance
+
+    digests: dict[str, dict[str, Any]] = {}
+    for e in experiments:
+        digests.setdefault(e["digest"]["key"], e["digest"])
+    ordered = sorted(digests.values(), key=lambda d: (d["model"], d["source"], d["embedder"]))
+    results = {
+        "schema_version": SCHEMA_VERSION,
+        "title": title(rows, ordered),
+        "summary": summary_sentences(rows, ordered),
+        "provenance": make_provenance({"args": [str(a) for a in config.args]}).model_dump(mode="json"),
+        "run": run_info(config, started),
+        "experiments": ordered,
+        "tables": {**note_tables(ordered), **tables},
+        "rows": sorted(rows, key=lambda r: r["test"]),
+    }
+    return results, merge_payloads([e["explorer"] for e in experiments])

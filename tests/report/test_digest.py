@@ -1,0 +1,56 @@
+"""anchors.report.digest: the conditions, provenance and note tables of one experiment, as JSON."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from anchors.core import sim
+from anchors.pipelines.experiment import sim_experiment
+from anchors.report.digest import digest, stored_provenance
+
+SPEC = sim.SimSpec.default(n_random=2, n_sentences=60, n_rollouts=6)
+
+
+@pytest.fixture(scope="module")
+def exp():
+    return sim_experiment(SPEC, "7", "default", n_boot=100, metric="drop")
+
+
+def test_conditions_carry_accuracy_validity_and_length(exp):
+    d = digest(exp)
+    json.dumps(d, allow_nan=False)
+    assert list(d["conditions"]) == list(exp.arms)
+    for c, facts in d["conditions"].items():
+        assert facts["accuracy"] == pytest.approx(exp.arms[c].accuracy, abs=1e-4)
+        assert facts["valid_rollouts"] == int(exp.arms[c].trace.valid.sum()) and facts["n_rollouts"] == 60 * 6
+        assert facts["mean_length"] == 100.0 and facts["stored"] == {}  # the simulator stores nothing
+
+
+def test_note_tables_have_the_difference_per_ablation(exp):
+    cats = digest(exp)["categories"]
+    assert sorted(cats["differences"]) == ["random", "receiver-k20"]  # the 2 draws pooled as "random"
+    none, rec, diff = (cats["means"]["none"]["all"], cats["means"]["receiver-k20"]["all"],
+                       cats["differences"]["receiver-k20"]["all"])
+    assert diff["estimate"] == pytest.approx(none["estimate"] - rec["estimate"], abs=2e-4)
+    assert diff["ci_low"] <= diff["estimate"] <= diff["ci_high"]
+
+
+def test_extremes_are_ordered_and_keep_the_full_text(exp):
+    ext = digest(exp)["extremes"]["receiver-k20"]
+    ups = [e["change"] for e in ext["increase"]]
+    assert ups == sorted(ups, reverse=True) and len(ups) == 10
+    assert all(e["text"] == exp.sentences[e["sent_idx"]] for e in ext["increase"] + ext["decrease"])
+
+
+def test_stored_provenance_reads_the_sidecars(tmp_path):
+    from anchors.disk.store import stored_conditions
+    from tests.helpers.simstore import fill_store
+
+    fill_store(tmp_path, "sim/model", "sim-model", "7", sim.SimSpec.default(n_random=1, n_sentences=4, n_rollouts=2))
+    folder = stored_conditions(tmp_path, "sim-model", "7")["receiver-k20"]
+    stored = stored_provenance((str(folder),))
+    assert stored["model_id"] == "sim/model" and stored["revision"] == "simulated"
+    assert stored["first_append"] <= stored["last_append"] and stored["n_sidecars"] == 4
+    assert stored_provenance(()) == {}

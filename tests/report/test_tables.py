@@ -1,0 +1,37 @@
+"""anchors.report.tables: typed tables, numbers as the page shows them, escaped full text."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from pydantic import ValidationError
+
+from anchors.report.tables import Estimate, Table, estimate_text, number, table_html
+
+
+def test_numbers_read_without_offsets_and_missing_is_a_dash():
+    assert [number(x) for x in (0.12345, 12.0, 1234.5, 2.01e13, 1e-5, 0.0, None, math.nan, 7)] == \
+        ["0.123", "12", "1234", "2.01e+13", "1.00e-05", "0", "–", "–", "7"]
+
+
+def test_an_estimate_reads_with_its_ci():
+    assert estimate_text({"estimate": 0.5, "ci_low": 0.1, "ci_high": 0.9}) == "0.5 [0.1, 0.9]"
+    assert estimate_text({"estimate": 0.5, "ci_low": None, "ci_high": None}) == "0.5"
+    assert estimate_text(Estimate(estimate=math.nan)) == "–"
+
+
+def test_a_row_of_the_wrong_length_is_refused():
+    with pytest.raises(ValidationError, match="row 0 has 1 cells for 2 columns"):
+        Table(title="t", columns=["a", "b"], rows=[[1]])
+
+
+def test_cells_keep_full_text_escaped_and_nan_becomes_none():
+    text = "So <b>x</b> & y " * 20  # 320 characters: the old PNG tables cut at 70
+    t = Table(title="t", columns=["text", "v", "e"],
+              rows=[[text, math.nan, {"estimate": 0.2, "ci_low": 0.1, "ci_high": 0.3}]])
+    assert t.rows[0][1] is None and isinstance(t.rows[0][2], Estimate)
+    page = table_html(t)
+    assert "So &lt;b&gt;x&lt;/b&gt; &amp; y " * 20 in page and "<b>x" not in page
+    assert "0.2 [0.1, 0.3]" in page and "–" in page
+    assert t.model_dump(mode="json")["rows"][0][1] is None  # JSON has no NaN
