@@ -22,9 +22,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--problem", default="6481", help="MATH problem id (the note used 6481)")
     group.addoption("--random-draws", type=int, default=3, help="seeded random-head sets per model (>= 2 for H5)")
     group.addoption("--n-boot", type=int, default=1000, help="bootstrap replicates per CI (1000: CI ends to ~0.01)")
-    group.addoption("--metric", choices=("drop", "kl"), default="drop",
-                    help="importance: drop = accuracy lost when the sentence is changed (-cf_acc, default: KL "
-                         "saturates near ln(12e9) with 12 rollouts, METHOD pitfall 7), or kl = the paper's cf_kl")
+    group.addoption("--metric", choices=("drop", "kl", "kl_laplace"), default="drop",
+                    help="the PRIMARY importance metric (every claim is also decided under the other two and shown "
+                         "beside it): drop = accuracy lost when the sentence is changed (-cf_acc, default: KL "
+                         "saturates near ln(12e9) with 12 rollouts, METHOD pitfall 7), kl = the note's cf_kl "
+                         "(alpha 1e-9), kl_laplace = cf_kl with Laplace smoothing --laplace")
+    group.addoption("--laplace", type=float, default=1.0, help="smoothing constant of kl_laplace (1 = add-one)")
+    group.addoption("--accuracy-band", type=float, default=0.10,
+                    help="an accuracy shift against none whose 95%% CI lies beyond +-band ends a claim 'confounded'")
+    group.addoption("--dissimilar-band", type=float, default=0.10,
+                    help="the same for the embedder's dissimilar fraction")
+    group.addoption("--valid-band", type=float, default=0.10,
+                    help="the same for the share of valid rollouts (a boxed answer)")
+    group.addoption("--length-band", type=float, default=0.50,
+                    help="the same for the mean rollout length, relative to none (0.5 = +-50%%)")
+    group.addoption("--equivalence-margin", type=float, default=0.5,
+                    help="H12's smallest effect of interest, in units of the none scale (mean |importance|)")
+    group.addoption("--validation", default=None,
+                    help="measured power per claim (default: bench/results/validation.json when present); a fail "
+                         "at power < 0.8 is reported 'underpowered'")
     group.addoption("--device", default=None, help="torch device for generation (default: cuda if available)")
     group.addoption("--sentences", default=None, metavar="A:B",
                     help="generate rollouts for sentences A..B-1 only (small runs; the others count as missing)")

@@ -241,6 +241,10 @@ class HeadsArtifact(Record):
     """Folders held out of discovery (the test problem, by default)."""
     reliability: HeadReliability
     """Split-half reliability of the kurtosis ranking."""
+    trace_kurtosis: list[list[list[float | None]]] | None = None
+    """[n_traces][n_layers][n_heads] kurtosis of each scanned trace (None where undefined), in `traces` order: the
+    unit of H0a's CI (a bootstrap of traces). None only in artifacts written before heads CACHE_VERSION 2; H0a then
+    skips, saying to re-run `anchors heads`."""
     notes: list[str]
     """Plain-language notes on the choices made."""
     cache_key: str

@@ -37,7 +37,7 @@ from types import SimpleNamespace
 
 import torch
 
-from anchors.gpu.generate import RolloutRequest, generate_rollouts
+from anchors.gpu.generate import RolloutRequest, _cache_of, generate_rollouts
 
 LENGTHS = Path(__file__).parent / "data" / "lengths.json"
 NOTE = {"sentences": 227, "rollouts": 12, "conditions": 5}
@@ -332,8 +332,7 @@ def logit_errors(model, cfg, rng: random.Random, prompt_len: int, n_gen: int) ->
         hf = model(input_ids=torch.tensor([prompt], device=model.device), use_cache=True)
         got = [hf.logits[0, -1].float()]
         for token in gen[:-1]:
-            hf = model(input_ids=torch.tensor([[token]], device=model.device), past_key_values=hf.past_key_values,
-                       use_cache=True)
+            hf = model(torch.tensor([[token]], device=model.device), None, None, _cache_of(hf), use_cache=True)
             got.append(hf.logits[0, -1].float())
     out["hf_incremental_logits_rel_err (noise floor)"] = rel(torch.stack(got))
     return out
@@ -352,7 +351,9 @@ def steady_step(loaded, n_requests: int, batch: int, bandwidth: float, rng: rand
     prompts = [rng.choice(pairs)[0] for _ in range(max(1, n_requests // NOTE["rollouts"]))]
     plan = plan_pool(model, batch, n_requests, NOTE["rollouts"], prompts, max(conts),
                      free_device_bytes(model.device))
-    slot_prompts = [rng.choice(pairs)[0] for _ in range(plan.slots)]
+    # Slot prompts come from the prompts the pool was planned for: a longer one overflows the planned page table
+    # (the H200 run failed here: 84 pages for a table 68 wide).
+    slot_prompts = [rng.choice(prompts) for _ in range(plan.slots)]
     positions = [rng.randrange(length) for length in rng.choices(conts, weights=conts, k=plan.rows)]
     runner = step_profile.steady_state_runner(model, plan, slot_prompts, positions)
     out = {"rows": plan.rows, "slots": plan.slots, "pages": plan.pages, **step_profile.time_step(runner)}

@@ -5,7 +5,8 @@ plan generation, which shows an increase."
 
 Statistic: per category (all but plan generation), the mean cf importance under random ablation (averaged over
 the seeded draws) in units of the no-ablation scale, mean |importance| over all sentences
-(`anchors.core.stats.relative_mean`), two-level bootstrap 95% CI. The verdict is the worst category's.
+(`anchors.core.stats.relative_mean`), two-level bootstrap 95% CI. The verdict is the worst category's; its p is
+the largest part's (every part must hold).
 Decision: pass when, for every category with >= 3 sentences, the whole CI lies within +-0.10. Why 0.10:
 "about 0" relative to what importance is without ablation; a tenth of that scale is below the 1/12 accuracy step
 that 12 rollouts can resolve, so nothing smaller could be measured.
@@ -14,27 +15,37 @@ that 12 rollouts can resolve, so nothing smaller could be measured.
 from __future__ import annotations
 
 from anchors.core import stats
-from anchors.core.claims import Claim
-from anchors.report import plots
-from fixtures.verdicts import check, conclude, worst
+from anchors.core.claims import Claim, Verdict
+from anchors.core.decision import DEFAULT, RuleSettings, verdict_from
+from fixtures.verdicts import finish, worst
 
 EXCEPT = "plan_generation"
-SIM_EXPECT_FAIL = {"*": "random ablation plants derail 0 outside plan generation, but with 12 rollouts per "
-                        "sentence a category mean's CI is wider than +-0.10 of the none scale: 'about 0' cannot be "
-                        "established at this sample size"}
+SIM_EXPECT_FAIL = {"*": "cf importance subtracts what next(i) leaks in (METHOD 4.2): plan generation's planted rise "
+                        "under random ablation lowers its predecessors, so every other category's true mean is "
+                        "-0.22 to -0.24 of the none scale (anchors.core.sim.planted_truths), outside +-0.10"}
 CLAIM = Claim("H3", title="random ablation sends all but plan generation to ~0", statistic="rel_mean",
               threshold=0.10, direction="within",
               rule="for every category but plan generation: |mean under random| / none scale, whole CI <= 0.10",
               rationale="0.10 of the no-ablation scale is below what 12 rollouts resolve (1/12 steps)")
+CASES = {"H3": {}}
 
 
-def test_H3(experiment, report):
-    exp = experiment
+def decide(exp, settings: RuleSettings = DEFAULT) -> Verdict:
+    if not exp.randoms:
+        return CLAIM.skip(f"{exp.model}: no random-head draw was run")
     conditions = ("none",) + tuple(exp.randoms)
     bi = exp.boot()
     parts = {c: stats.relative_mean(bi, exp.randoms, "none", c) for c in sorted(set(exp.tags)) if c != EXCEPT}
-    verdicts = [check(CLAIM, r, exp, conditions, c) for c, r in parts.items()]
-    verdict = worst([v for v in verdicts if v.outcome != "skip"] or verdicts)
-    report.attach(verdict, [plots.category_boxes(exp, conditions)],
-                  exp.context(conditions, parts={c: v.message for c, v in zip(parts, verdicts)}))
-    conclude(verdict)
+    verdicts = {c: verdict_from(CLAIM, r, exp, conditions, settings, c) for c, r in parts.items()}
+    decided = [v for v in verdicts.values() if v.outcome != "skip"]
+    verdict = worst(decided or list(verdicts.values()))
+    ps = [v.p_value for v in decided if v.p_value is not None]
+    return verdict.model_copy(update=dict(
+        p_value=max(ps) if ps else None,
+        details=dict(verdict.details, parts={c: v.message for c, v in verdicts.items()})))
+
+
+def test_H3(experiment, verdicts, report):
+    from anchors.report import plots
+
+    finish(report, verdicts["H3"], experiment, lambda c: [plots.category_boxes(experiment, c)])

@@ -4,29 +4,38 @@ Note: "random ablation leads the counterfactual importance of all sentence categ
 plan generation, which shows an increase."
 
 Statistic: mean cf importance of plan-generation sentences, random ablation (mean over the seeded draws) minus
-none (`anchors.core.stats.mean_difference`), two-level bootstrap 95% CI; paired sign-flip p beside it.
-Decision: pass when the whole CI lies above 0 (a direction claim, as the note states it).
+none (`anchors.core.stats.mean_difference`), two-level bootstrap 95% CI; paired sign-flip p and the
+accuracy-adjusted difference in the details.
+Decision: pass when the whole CI lies above 0 (a direction claim, as the note states it); Holm over the
+non-primary claims.
 """
 
 from __future__ import annotations
 
 from anchors.core import stats
-from anchors.core.claims import Claim
-from anchors.report import plots
-from fixtures.verdicts import check, conclude
+from anchors.core.claims import Claim, Verdict
+from anchors.core.decision import DEFAULT, RuleSettings, verdict_from, with_accuracy_adjusted
+from fixtures.verdicts import finish
 
 CATEGORY = "plan_generation"
 CLAIM = Claim("H4", title="random ablation raises plan-generation importance", statistic="diff",
               threshold=0.0, direction="gt",
               rule="mean cf importance of plan generation, random (mean of draws) - none: whole 95% CI > 0",
               rationale="a direction claim; averaging the draws keeps one lucky head set from deciding it")
+CASES = {"H4": {}}
 
 
-def test_H4(experiment, report):
-    exp = experiment
+def decide(exp, settings: RuleSettings = DEFAULT) -> Verdict:
+    if not exp.randoms:
+        return CLAIM.skip(f"{exp.model}: no random-head draw was run")
     conditions = ("none",) + tuple(exp.randoms)
     result = stats.mean_difference(exp.boot(), exp.randoms, "none", CATEGORY)
-    verdict = check(CLAIM, result, exp, conditions, CATEGORY)
-    report.attach(verdict, [plots.category_boxes(exp, conditions), plots.along_cot(exp, conditions)],
-                  exp.context(conditions, category=CATEGORY, details=result.details))
-    conclude(verdict)
+    return verdict_from(CLAIM, with_accuracy_adjusted(result, exp, conditions, CATEGORY), exp, conditions, settings,
+                        CATEGORY)
+
+
+def test_H4(experiment, verdicts, report):
+    from anchors.report import plots
+
+    finish(report, verdicts["H4"], experiment,
+           lambda c: [plots.category_boxes(experiment, c), plots.along_cot(experiment, c)], category=CATEGORY)

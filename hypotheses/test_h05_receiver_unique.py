@@ -4,37 +4,52 @@ Note: "This appears to be a unique behavior to ablating receiver heads, as rando
 counterfactual importance of all sentence categories to go to 0, except for plan generation."
 
 Statistic: the receiver effect on plan generation (mean cf importance, receiver - none) ranked among the same
-effect for each seeded random-head draw (`anchors.core.stats.beyond_random`): the fraction of draws whose effect is
-below the receiver's, with a bootstrap CI over replicates; the exact rank p = (1 + #draws >= receiver)/(1 + draws).
-Decision: pass when the whole CI is >= 1.0, i.e. the receiver effect exceeds every draw in at least 97.5% of
-replicates. Why: "unique to receiver heads" means no random set of the same size does it. With 3 draws the rank p
-cannot go below 0.25 (recorded in the details): more draws (--random-draws) make the claim testable at 0.05.
+effect of each seeded random-head draw (`anchors.core.stats.draw_rank`). The DRAWS are the unit: under the null
+that the receiver heads are one more head set of the same size, the receiver effect is exchangeable with the
+draws', so the rank p = (1 + #draws with effect >= receiver's) / (1 + draws) is exact.
+Decision: pass when the rank p <= 0.05 (then Holm over the non-primary claims). With fewer than 19 draws the rank
+p cannot reach 0.05 (floor 1 / (1 + draws)), so the claim skips and says how many draws are needed.
 """
 
 from __future__ import annotations
 
 from anchors.core import stats
-from anchors.core.claims import Claim
-from anchors.report import plots
-from fixtures.verdicts import check, conclude
+from anchors.core.claims import Claim, Verdict
+from anchors.core.decision import DEFAULT, RuleSettings, verdict_from
+from fixtures.verdicts import finish
 
 CATEGORY = "plan_generation"
-SIM_EXPECT_FAIL = {"*": "with 3 random draws the CI of the fraction of draws beaten reaches below 1 (rank p floor "
-                        "0.25), although the planted receiver effect (+0.5 derail) exceeds the random one (+0.3)"}
-CLAIM = Claim("H5", title="the plan-generation effect is unique to receiver heads", statistic="frac_below",
-              threshold=1.0, direction="ge", n_unit="sentences",
-              rule="fraction of random draws with a smaller plan-generation effect: whole 95% CI >= 1",
-              rationale="'unique' means beyond every random head set of the same size")
+CLAIM = Claim("H5", title="the plan-generation effect is unique to receiver heads", statistic="rank_p",
+              threshold=0.05, direction="le", decide_on="estimate", digits=3, n_unit="random draws",
+              rule="exact rank p of the receiver plan-generation effect among the random draws' effects <= 0.05",
+              rationale="'unique' means beyond random head sets of the same size; the draws are the unit")
+CASES = {"H5": {}}
 
 
-def test_H5(experiment, report):
-    exp = experiment
-    if len(exp.randoms) < 2:
-        conclude(CLAIM.skip(f"{exp.model}: {len(exp.randoms)} random draw(s); H5 needs >= 2 (--random-draws)"))
+def decide(exp, settings: RuleSettings = DEFAULT) -> Verdict:
+    draws = len(exp.randoms)
+    if draws < settings.min_draws:
+        return CLAIM.skip(f"{exp.model}: {draws} random draw(s); the rank p over draws cannot go below "
+                          f"1/(1+{draws}) = {1 / (1 + draws):.2f}, so H5 needs >= {settings.min_draws} draws "
+                          f"(--random-draws {settings.min_draws}) for p <= 0.05")
     conditions = ("none", exp.receiver) + tuple(exp.randoms)
-    result = stats.beyond_random(exp.boot(), exp.receiver, "none", exp.randoms, CATEGORY)
-    verdict = check(CLAIM, result, exp, conditions, CATEGORY)
-    figure = plots.draws(result.details["random_effects"], result.details["receiver_effect"],
-                         f"{exp.model} / {exp.embedder}: plan-generation effect", "mean importance change", exp=exp)
-    report.attach(verdict, [figure], exp.context(conditions, category=CATEGORY, details=result.details))
-    conclude(verdict)
+    result = stats.draw_rank(exp.boot(), exp.receiver, "none", exp.randoms, CATEGORY)
+    verdict = verdict_from(CLAIM, result, exp, conditions, settings)
+    if verdict.outcome != "skip" and result.details["n_sentences"] < settings.min_category:
+        return CLAIM.skip(f"{CATEGORY} has {result.details['n_sentences']} analysed sentences "
+                          f"(< {settings.min_category})")
+    return verdict
+
+
+def test_H5(experiment, verdicts, report):
+    from anchors.report import plots
+
+    verdict = verdicts["H5"]
+
+    def figures(conditions):
+        d = verdict.details
+        return [plots.draws(d["random_effects"], d["receiver_effect"],
+                            f"{experiment.model} / {experiment.embedder}: plan-generation effect",
+                            "mean importance change", exp=experiment)] if "random_effects" in d else []
+
+    finish(report, verdict, experiment, figures, category=CATEGORY)

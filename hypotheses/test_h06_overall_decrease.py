@@ -3,33 +3,37 @@
 Note: "The counterfactual importance across all sentences decreases after ablation."
 
 Statistic: mean cf importance over every analysed sentence, ablated minus none (`anchors.core.stats.mean_difference`,
-category None); random ablation is the mean over the seeded draws. Two-level bootstrap 95% CI, paired
-sign-flip p. Parametrized over the ablation kind. Decision: pass when the whole CI lies below 0.
+category None); random ablation is the mean over the seeded draws. Two-level bootstrap 95% CI, paired sign-flip p
+and the accuracy-adjusted difference in the details. Parametrized over the ablation kind.
+Decision: pass when the whole CI lies below 0 (then Holm). An ablation that only lowers accuracy lowers every
+importance with it: that is a confound, not this claim, so a material accuracy shift ends it "confounded".
 """
 
 from __future__ import annotations
 
 from anchors.core import stats
-from anchors.core.claims import Claim
-from anchors.report import plots
-from fixtures.verdicts import check, conclude
+from anchors.core.claims import Claim, Verdict
+from anchors.core.decision import DEFAULT, RuleSettings, verdict_from, with_accuracy_adjusted
+from fixtures.verdicts import finish
 
-SIM_EXPECT_FAIL = {"receiver": "receiver ablation plants a rise for plan generation (+0.5 derail) and a fall for "
-                               "active computation (-0.30): the net change over all sentences is about 0"}
 CLAIM = Claim("H6", title="importance over all sentences falls after ablation", statistic="diff",
               threshold=0.0, direction="lt",
               rule="mean cf importance of all sentences, ablated - none: whole 95% CI < 0",
               rationale="a direction claim over the whole CoT")
+CASES = {"H6·receiver": {"ablation": "receiver"}, "H6·random": {"ablation": "random"}}
 
 
-def test_H6(experiment, ablation, report):
-    exp = experiment
+def decide(exp, ablation: str, settings: RuleSettings = DEFAULT) -> Verdict:
     ablated = exp.ablations.get(ablation)
     if not ablated:
-        conclude(CLAIM.skip(f"{exp.model}: no {ablation} condition was run"))
+        return CLAIM.skip(f"{exp.model}: no {ablation} condition was run")
     conditions = ("none",) + ablated
     result = stats.mean_difference(exp.boot(), list(ablated), "none", None)
-    verdict = check(CLAIM, result, exp, conditions)
-    report.attach(verdict, [plots.along_cot(exp, conditions)],
-                  exp.context(conditions, ablation=ablation, details=result.details))
-    conclude(verdict)
+    return verdict_from(CLAIM, with_accuracy_adjusted(result, exp, conditions, None), exp, conditions, settings)
+
+
+def test_H6(experiment, ablation, verdicts, report):
+    from anchors.report import plots
+
+    finish(report, verdicts[f"H6·{ablation}"], experiment, lambda c: [plots.along_cot(experiment, c)],
+           ablation=ablation)

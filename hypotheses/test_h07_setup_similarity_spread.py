@@ -4,41 +4,45 @@ Note: "Ablating in general caused the Cosine Similarity of the problem setup cat
 a consistent cos_similarity of 1 to having a cos_similarity that varies significantly more."
 
 Statistic: cosine(resampled sentence, removed sentence) of every valid resample of a problem-setup sentence,
-none vs ablated (random: all draws pooled). Brown–Forsythe test (Levene, median-centred) with the spread ratio
-ablated/none (mean absolute deviation from the median) as estimate and a bootstrap 95% CI
-(`anchors.core.stats.spread_test`). Decision: pass when the whole CI of the ratio lies above 1.0 ("varies more");
-the Brown–Forsythe p is reported beside it.
+none vs ablated (random: every draw's resamples of a sentence pooled); the SD of the ablated cosines minus the SD
+of the none cosines (`anchors.core.contrasts.cosine_spread`), 95% CI by resampling SENTENCES (paired: the same
+sentence draw on both sides), since the resamples of one sentence share its text. A difference of SDs stays
+finite when the none side is nearly constant (a ratio of spreads read 7.8e13 on rounding noise).
+Decision: whole CI > 0 (then Holm). Sizes count sentences: fewer than 3 problem-setup sentences with >= 2
+resamples on both sides skip; both spreads below 1e-6 (resamples identical to the original) skip.
 """
 
 from __future__ import annotations
 
-from anchors.core import stats
-from anchors.core.claims import Claim
-from anchors.report import plots
-from fixtures.verdicts import conclude
+from anchors.core.claims import Claim, Verdict
+from anchors.core.decision import DEFAULT, RuleSettings, spread_verdict
+from fixtures.verdicts import finish
 
 CATEGORY = "problem_setup"
-CLAIM = Claim("H7", title="problem-setup similarity varies more after ablation", statistic="spread_ratio",
-              threshold=1.0, direction="gt", n_unit="resamples",
-              rule="Brown-Forsythe spread ratio ablated / none of problem-setup cosines: whole 95% CI > 1",
-              rationale="'varies significantly more' is a spread claim; Brown-Forsythe is robust to the skew "
-                        "of cosines piled near 1")
+CLAIM = Claim("H7", title="problem-setup similarity varies more after ablation", statistic="d_sd",
+              threshold=0.0, direction="gt", digits=3,
+              rule="SD of problem-setup resample cosines, ablated - none: whole 95% CI (sentence bootstrap) > 0",
+              rationale="'varies significantly more' is a spread claim; sentences are the unit")
+CASES = {"H7·receiver": {"ablation": "receiver"}, "H7·random": {"ablation": "random"}}
 
 
-def test_H7(experiment, ablation, report):
-    exp = experiment
+def decide(exp, ablation: str, settings: RuleSettings = DEFAULT) -> Verdict:
     ablated = exp.ablations.get(ablation)
     if not ablated:
-        conclude(CLAIM.skip(f"{exp.model}: no {ablation} condition was run"))
-    before = plots.category_cosines(exp, "none", CATEGORY)
-    after = [x for c in ablated for x in plots.category_cosines(exp, c, CATEGORY)]
-    if min(len(before), len(after)) < 2:
-        conclude(CLAIM.skip(f"fewer than 2 valid {CATEGORY} resamples in a group ({len(before)}, {len(after)})"))
-    result = stats.spread_test(before, after)
+        return CLAIM.skip(f"{exp.model}: no {ablation} condition was run")
     conditions = ("none",) + ablated
-    verdict = CLAIM.check(result.estimate, result.ci, result.n, p_value=result.p_value,
-                          confounds=exp.confounds(conditions))
-    figure = plots.similarity_spread({"none": before, ablation: after},
-                                     f"{exp.model} / {exp.embedder}: problem-setup resample similarity")
-    report.attach(verdict, [figure], exp.context(conditions, ablation=ablation, details=result.details))
-    conclude(verdict)
+    return spread_verdict(CLAIM, exp.category_cosines(("none",), CATEGORY),
+                          exp.category_cosines(ablated, CATEGORY), exp, conditions, settings, CATEGORY)
+
+
+def test_H7(experiment, ablation, verdicts, report):
+    from anchors.report import plots
+
+    def figures(conditions):
+        after = [x for c in conditions[1:] for x in plots.category_cosines(experiment, c, CATEGORY)]
+        return [plots.similarity_spread({"none": plots.category_cosines(experiment, "none", CATEGORY),
+                                         ablation: after},
+                                        f"{experiment.model} / {experiment.embedder}: problem-setup resample "
+                                        f"similarity")]
+
+    finish(report, verdicts[f"H7·{ablation}"], experiment, figures, ablation=ablation)

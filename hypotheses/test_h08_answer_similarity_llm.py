@@ -4,35 +4,47 @@ Note: "Using Cosine Similarity, the final answer emission category has more vari
 Values directly from the tokenizer."
 
 Statistic: cosine(resampled, removed) of every valid resample of a final-answer-emission sentence under no
-ablation, llm vs sent embedder; Brown–Forsythe test with the spread ratio llm/sent and a bootstrap 95% CI
-(`anchors.core.stats.spread_test`). Parametrized over the model only. Decision: whole CI of the ratio above 1.0.
-Caveat recorded in the report: raw cosines of LLM input embeddings are anisotropic (METHOD appendix 12), so a
-spread difference can come from the embedding geometry, not from the resamples.
+ablation, once under each embedder: the SAME resamples, so the comparison is paired; SD(llm) - SD(sent)
+(`anchors.core.contrasts.cosine_spread`), 95% CI by resampling sentences (the same draw for both embedders).
+Parametrized over the model only (decided on the llm experiment with the sent one as partner).
+Decision: whole CI > 0 (then Holm). Sizes count sentences (>= 3 with >= 2 resamples). Caveat recorded in the
+report: raw cosines of LLM input embeddings are anisotropic (METHOD appendix 12), so a spread difference can come
+from the embedding geometry, not from the resamples.
 """
 
 from __future__ import annotations
 
-from anchors.core import stats
-from anchors.core.claims import Claim
-from anchors.report import plots
-from fixtures.verdicts import conclude
+from anchors.core.claims import Claim, Verdict
+from anchors.core.decision import DEFAULT, RuleSettings, spread_verdict
+from fixtures.verdicts import finish
 
 CATEGORY = "final_answer_emission"
-CLAIM = Claim("H8", title="final-answer similarity varies more under llm than sent", statistic="spread_ratio",
-              threshold=1.0, direction="gt", n_unit="resamples",
-              rule="Brown-Forsythe spread ratio llm / sent of final-answer cosines under none: whole 95% CI > 1",
-              rationale="'more variance' is a spread claim; Brown-Forsythe is robust to skewed cosines")
+CLAIM = Claim("H8", title="final-answer similarity varies more under llm than sent", statistic="d_sd",
+              threshold=0.0, direction="gt", digits=3,
+              rule="SD of final-answer resample cosines under none, llm - sent (paired resamples): whole 95% CI "
+                   "(sentence bootstrap) > 0",
+              rationale="'more variance' is a spread claim; the resamples are shared, sentences are the unit")
+CASES = {"H8": {}}
 
 
-def test_H8(lab, model, report):
+def decide(exp, partner=None, settings: RuleSettings = DEFAULT) -> Verdict:
+    """exp: one embedder's experiment, partner: the other's (same rollouts); H8 is decided on the llm one."""
+    if partner is None or {exp.embedder, partner.embedder} != {"sent", "llm"}:
+        return CLAIM.skip(f"{exp.model}: H8 compares the sent and llm embedders on the same resamples; only "
+                          f"{exp.embedder} is available here")
+    sent, llm = (exp, partner) if exp.embedder == "sent" else (partner, exp)
+    return spread_verdict(CLAIM, sent.category_cosines(("none",), CATEGORY),
+                          llm.category_cosines(("none",), CATEGORY), llm, ("none",), settings, CATEGORY)
+
+
+def test_H8(lab, model, verdicts, report):
+    from anchors.report import plots
+
     sent, llm = lab.experiment(model, "sent"), lab.experiment(model, "llm")
-    a = plots.category_cosines(sent, "none", CATEGORY)
-    b = plots.category_cosines(llm, "none", CATEGORY)
-    if min(len(a), len(b)) < 2:
-        conclude(CLAIM.skip(f"fewer than 2 valid {CATEGORY} resamples in a group ({len(a)}, {len(b)})"))
-    result = stats.spread_test(a, b)
-    verdict = CLAIM.check(result.estimate, result.ci, result.n, p_value=result.p_value,
-                          confounds=sent.confounds(("none",)) + llm.confounds(("none",)))
-    figure = plots.similarity_spread({"sent": a, "llm": b}, f"{model}: final-answer-emission resample similarity")
-    report.attach(verdict, [figure], sent.context(("none",), embedder="sent vs llm", details=result.details))
-    conclude(verdict)
+
+    def figures(conditions):
+        return [plots.similarity_spread({"sent": plots.category_cosines(sent, "none", CATEGORY),
+                                         "llm": plots.category_cosines(llm, "none", CATEGORY)},
+                                        f"{model}: final-answer-emission resample similarity")]
+
+    finish(report, verdicts["H8"], llm, figures, embedder="sent vs llm")

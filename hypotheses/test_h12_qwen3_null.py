@@ -1,41 +1,63 @@
-"""H12: for Qwen3-14B, receiver-head ablation changes no category's importance significantly (after Holm).
+"""H12: for Qwen3-14B, receiver-head ablation changes no category's importance (an equivalence claim).
 
 Note: "Ablating the receiver heads for Qwen3 14B had no significance."
 
-Statistic: for each category with >= 3 sentences, the paired sign-flip p of mean cf importance, receiver - none
-(`anchors.core.stats.mean_difference`); Holm step-down adjustment over the categories (`anchors.core.stats.holm`). The
-estimate is the smallest Holm-adjusted p. Decision: pass when it is >= 0.05 (no category significant at family
-level 0.05). Caveat, stated in the report: a null result from 12 rollouts per sentence is weak evidence of no
-effect; the per-category CIs show how large an effect could have been missed.
+"No significance" is not evidence of no effect, so the claim is decided as equivalence: for every category with
+>= 3 sentences, two one-sided tests (TOST, `anchors.core.stats.equivalence`) that the change of the category mean
+(receiver - none) lies within +-delta, delta = 0.5 x the none scale (mean |importance| over analysed sentences):
+the smallest effect of interest is half of what a typical sentence's importance is (the note's own effects,
+"doubling" and "go to 0", are changes of the whole category mean). p = the largest category's TOST p
+(intersection-union: every category must be equivalent); decision: p <= 0.05 (then Holm).
+The minimum detectable effect (80% power) of the least precise category is reported, and the power of this TOST
+at a true change of 0: a fail whose power is below 0.8 is "underpowered", its own outcome.
 The simulated case stands in for Qwen3-14B with no planted ablation effect (SIM_VARIANT = "null").
 """
 
 from __future__ import annotations
 
 from anchors.core import stats
-from anchors.core.claims import Claim
-from anchors.report import plots
-from fixtures.verdicts import MIN_CATEGORY, conclude
+from anchors.core.claims import Claim, Verdict
+from anchors.core.contrasts import none_scale
+from anchors.core.decision import DEFAULT, RuleSettings, verdict_from
+from fixtures.verdicts import finish
 
 MODELS = ("qwen3_14b", "sim", "tiny")
 SIM_VARIANT = "null"
-CLAIM = Claim("H12", title="qwen3_14b: receiver ablation changes no category (Holm)", statistic="min_holm_p",
-              threshold=0.05, direction="ge", decide_on="estimate", digits=3, n_unit="categories",
-              rule="smallest Holm-adjusted sign-flip p over categories (receiver - none) >= 0.05",
-              rationale="'no significance' at family-wise level 0.05 over the categories")
+CLAIM = Claim("H12", title="qwen3_14b: receiver ablation changes no category (equivalence)", statistic="tost_p",
+              threshold=0.05, direction="le", decide_on="estimate", digits=3, n_unit="categories",
+              rule="every category's mean change (receiver - none) within +-0.5 x none scale: largest TOST p <= 0.05",
+              rationale="'no significance' read as equivalence, with a stated smallest effect of interest")
+CASES = {"H12": {}}
 
 
-def test_H12(experiment, report):
-    exp = experiment
+def decide(exp, settings: RuleSettings = DEFAULT) -> Verdict:
     conditions = ("none", exp.receiver)
     bi = exp.boot()
-    parts = {c: stats.mean_difference(bi, exp.receiver, "none", c) for c in sorted(set(exp.tags))}
-    parts = {c: r for c, r in parts.items() if r.n >= MIN_CATEGORY and r.p_value is not None}
+    margin = settings.equivalence_margin * none_scale(bi)
+    parts = {c: stats.equivalence(bi, exp.receiver, "none", margin, c) for c in sorted(set(exp.tags))}
+    parts = {c: r for c, r in parts.items() if r.n >= settings.min_category and r.p_value is not None}
     if not parts:
-        conclude(CLAIM.skip(f"{exp.model}: no category has >= {MIN_CATEGORY} analysed sentences"))
-    adjusted = dict(zip(parts, stats.holm([r.p_value for r in parts.values()])))
-    verdict = CLAIM.check(min(adjusted.values()), n=len(parts), confounds=exp.confounds(conditions))
-    diffs = {c: (-r.estimate, -r.ci_high, -r.ci_low, r.n) for c, r in parts.items()}  # none - ablated
-    report.attach(verdict, [plots.difference_table(exp, diffs, exp.receiver)],
-                  exp.context(conditions, holm_p=adjusted, seeds=[bi.seed]))
-    conclude(verdict)
+        return CLAIM.skip(f"{exp.model}: no category has >= {settings.min_category} analysed sentences")
+    worst_cat = max(parts, key=lambda c: parts[c].p_value)
+    power = min(r.details["power_at_zero"] for r in parts.values())
+    mde = max(r.details["mde"] for r in parts.values())
+    result = parts[worst_cat].model_copy(update=dict(n=len(parts), details=dict(
+        margin=margin, margin_fraction=settings.equivalence_margin, mde=mde, power_at_zero=power,
+        worst_category=worst_cat, categories={c: {k: r.details[k] for k in ("diff", "ci90", "mde")} | {"p": r.p_value}
+                                              for c, r in parts.items()})))
+    verdict = verdict_from(CLAIM, result, exp, conditions, settings)
+    message = f"{verdict.message}; margin +-{margin:.3g}, minimum detectable effect {mde:.3g} ({worst_cat} worst)"
+    return verdict.model_copy(update=dict(power=power, message=message))
+
+
+def test_H12(experiment, verdicts, report):
+    from anchors.report import plots
+
+    verdict = verdicts["H12"]
+
+    def figures(conditions):
+        cats = verdict.details.get("categories", {})
+        diffs = {c: (-d["diff"], -d["ci90"][1], -d["ci90"][0], 0) for c, d in cats.items()}  # none - ablated
+        return [plots.difference_table(experiment, diffs, conditions[1])] if diffs else []
+
+    finish(report, verdict, experiment, figures)

@@ -20,7 +20,7 @@ except ImportError:
 from anchors.errors import AnchorsError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-                  help="Thought Anchors hypothesis harness: sentences, rollouts, importance, heads, labels.")
+                  help="Thought Anchors hypothesis harness: sentences, rollouts, importance, heads, labels, plans.")
 
 
 @app.callback()
@@ -30,13 +30,13 @@ def _root() -> None:
 
 def _register(app: typer.Typer) -> None:
     """Every command, registered explicitly (name -> function), in the order `anchors --help` lists them."""
-    from anchors.cli import fetch, heads, importance, rollouts, text
+    from anchors.cli import fetch, heads, importance, plan, rollouts, text
 
     for name, command in (("fetch", fetch.fetch_command), ("sentences", text.sentences_command),
                           ("label", text.label_command),
                           ("importance", importance.importance_command),
                           ("reproduce", importance.reproduce_command), ("heads", heads.heads_command),
-                          ("rollouts", rollouts.rollouts_command)):
+                          ("rollouts", rollouts.rollouts_command), ("plan", plan.plan_command)):
         app.command(name)(command)
 
 

@@ -10,6 +10,8 @@ the interval is conservative (wider than nominal), which is the side we prefer f
 The importance maths is `anchors.core.metrics` (METHOD.md §4.2–4.3, non-faithful mode: NaN where there is no next(i)
 or no valid rollout; 0 when the dissimilar set or V_next is empty), re-written over arrays [B, n_sent, R] so
 thousands of replicates take seconds; tests/test_stats.py checks it equals `metrics.importance_arrays` to 1e-12.
+Level 1 draws counts of each kind of rollout rather than rollout indices (`rollout_bootstrap`): the same
+distribution, at a cost that does not grow with the rollouts per sentence.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from anchors.core.metrics import ALPHA, SentenceData, next_indices
+from anchors.core.metrics import ALPHA, LAPLACE, SentenceData, next_indices
 
-Metric = Literal["kl", "acc", "drop"]
-"""kl: cf_kl (nats, >= 0); acc: cf_acc = acc(dissimilar) - acc(next), <0 when important (paper sign);
-drop: -cf_acc, the accuracy lost when the sentence is changed, >0 when important."""
+Metric = Literal["kl", "kl_laplace", "acc", "drop"]
+"""kl: cf_kl (nats, >= 0, the note's alpha 1e-9); kl_laplace: cf_kl with Laplace smoothing (alpha 1 unless given);
+acc: cf_acc = acc(dissimilar) - acc(next), <0 when important (paper sign); drop: -cf_acc, the accuracy lost when
+the sentence is changed, >0 when important."""
 DEFAULT_SEED = 20250
 """Seed of every bootstrap unless the caller passes one; reported in each result's details."""
 
@@ -107,9 +110,17 @@ def _kl(cp: np.ndarray, cq: np.ndarray, alpha: float) -> np.ndarray:
     return np.where((n1[..., 0] > 0) & (n2[..., 0] > 0), out, 0.0)
 
 
+def default_alpha(metric: str, alpha: float | None = None) -> float:
+    """The KL smoothing of a metric: `alpha` when given, else LAPLACE for "kl_laplace" and the note's ALPHA."""
+    if alpha is not None:
+        return float(alpha)
+    return LAPLACE if metric == "kl_laplace" else ALPHA
+
+
 def importance_from_indices(t: TraceArrays, idx: np.ndarray, metric: Metric = "kl",
-                            alpha: float = ALPHA) -> np.ndarray:
+                            alpha: float | None = None) -> np.ndarray:
     """cf importance of every sentence for rollout indices idx [B, n_sent, R] -> [B, n_sent] (NaN = undefined)."""
+    alpha = default_alpha(metric, alpha)
     n_sent, width = t.shape
     slot = (np.arange(width)[None, :] < t.n_rollouts[:, None])[None]  # [1, n, R]
     v = _gather(t.valid, idx) & slot
@@ -136,23 +147,87 @@ def importance_from_indices(t: TraceArrays, idx: np.ndarray, metric: Metric = "k
     return np.where((n_valid == 0) | ~has_next[None, :] | (t.n_rollouts[None, :] == 0), np.nan, value)
 
 
-def point_importance(t: TraceArrays, metric: Metric = "kl", alpha: float = ALPHA) -> np.ndarray:
+def point_importance(t: TraceArrays, metric: Metric = "kl", alpha: float | None = None) -> np.ndarray:
     """cf importance from the rollouts as stored: [n_sent]."""
     idx = np.broadcast_to(np.arange(t.shape[1]), t.shape)[None]
     return importance_from_indices(t, idx, metric, alpha)[0]
 
 
-def rollout_bootstrap(t: TraceArrays, n_boot: int, seed: int = DEFAULT_SEED, metric: Metric = "kl",
-                      alpha: float = ALPHA, block: int = 256) -> np.ndarray:
-    """Level 1: resample each sentence's rollouts, recompute importance. Returns [n_boot, n_sent]."""
-    rng = np.random.default_rng(seed)
+def rollout_kinds(t: TraceArrays, with_code: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Each sentence's distinct kinds of rollout and their shares, for the counts form of level 1.
+
+    A kind is (valid, dissimilar, correct, answer code) packed in one int: bit 0 valid, bit 1 dissimilar, bit 2
+    correct, code + 1 from bit 3 (without `with_code` the code is left out: "drop"/"acc" do not read it).
+    Returns kinds [n_sent, C] (-1 = padding) and shares [n_sent, C] (rows sum to 1; a sentence with no
+    rollouts gets share 1 on a padding kind), C = the most kinds of any sentence (<= R).
+    """
     n_sent, width = t.shape
+    slot = np.arange(width)[None, :] < t.n_rollouts[:, None]
+    valid = t.valid & slot
+    code = np.where(valid, t.code, -1) + 1 if with_code else 0
+    key = np.where(slot, valid + 2 * (valid & t.dissimilar) + 4 * (t.correct & valid) + 8 * code, -1)
+    order = np.sort(key, axis=1)  # [n, R], padding (-1) first
+    first = order >= 0
+    first[:, 1:] &= order[:, 1:] != order[:, :-1]
+    width_kinds = max(int(first.sum(1).max(initial=0)), 1)
+    kinds = np.full((n_sent, width_kinds), -1, dtype=np.int64)
+    rows, cols = np.nonzero(first)
+    kinds[rows, np.cumsum(first, axis=1)[rows, cols] - 1] = order[rows, cols]
+    hits = (kinds[:, :, None] == key[:, None, :]) & (kinds[:, :, None] >= 0)
+    share = hits.sum(-1) / np.maximum(t.n_rollouts, 1)[:, None]
+    share[t.n_rollouts == 0, 0] = 1.0
+    return kinds, share
+
+
+def importance_from_counts(t: TraceArrays, kinds: np.ndarray, counts: np.ndarray, metric: Metric = "kl",
+                           alpha: float | None = None) -> np.ndarray:
+    """cf importance of every sentence from how many rollouts of each kind (`rollout_kinds`) it has,
+    counts [B, n_sent, C] -> [B, n_sent] (NaN = undefined). Equals `importance_from_indices` for the indices
+    that realise these counts (tests/core/test_stats.py): importance reads only counts, never rollout order."""
+    alpha = default_alpha(metric, alpha)
+    k = np.maximum(kinds, 0)
+    valid, dissimilar, correct = ((k & 1) > 0) & (kinds >= 0), (k & 2) > 0, (k & 4) > 0
+    f = counts.astype(np.float64)
+    n_valid, n_dis = (f * valid).sum(-1), (f * dissimilar).sum(-1)
+    has_next = t.next_idx >= 0
+    nxt = np.where(has_next, t.next_idx, 0)
+    n_next = n_valid[:, nxt]
+    if metric in ("acc", "drop"):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            acc_d = (f * (dissimilar & correct)).sum(-1) / n_dis
+            acc_v = (f * (valid & correct)).sum(-1) / n_valid
+        value = acc_d - acc_v[:, nxt] if metric == "acc" else acc_v[:, nxt] - acc_d
+    else:
+        n_codes = max(int(t.code.max(initial=-1)) + 1, 1)
+        onehot = ((k >> 3) - 1)[..., None] == np.arange(n_codes)  # [n, C, K]
+        in_valid = (onehot & valid[..., None]).astype(np.float64)
+        in_dis = (onehot & (valid & dissimilar)[..., None]).astype(np.float64)
+        cp = np.matmul(f[:, :, None, :], in_dis)[:, :, 0]  # [B, n, K] answers of the dissimilar resamples
+        cv = np.matmul(f[:, :, None, :], in_valid)[:, :, 0]  # [B, n, K] answers of every valid resample
+        value = _kl(cp, cv[:, nxt] + (cv - cp), alpha)
+    value = np.where((n_dis == 0) | (n_next == 0), 0.0, value)
+    return np.where((n_valid == 0) | ~has_next[None, :] | (t.n_rollouts[None, :] == 0), np.nan, value)
+
+
+def rollout_bootstrap(t: TraceArrays, n_boot: int, seed: int = DEFAULT_SEED, metric: Metric = "kl",
+                      alpha: float | None = None, block: int = 256) -> np.ndarray:
+    """Level 1: resample each sentence's rollouts, recompute importance. Returns [n_boot, n_sent].
+
+    Drawn as counts: resampling n_i rollouts with replacement is a Multinomial(n_i, kind shares) over the
+    sentence's kinds of rollout (`rollout_kinds`), and importance reads only those counts. Same distribution
+    as resampling indices, at a cost in kinds (<= 5 for drop) instead of rollouts: 600 replicates of 200
+    sentences x 100 rollouts take 0.6 s instead of 2.1 s (drop) and 0.5 s instead of 5.6 s (kl).
+    """
+    rng = np.random.default_rng(seed)
+    n_sent = t.shape[0]
+    kinds, share = rollout_kinds(t, with_code=metric not in ("acc", "drop"))
+    n_codes = max(int(t.code.max(initial=-1)) + 1, 1) if metric not in ("acc", "drop") else 1
+    block = max(1, min(block, int(2e7 // (n_sent * n_codes * kinds.shape[1]))))  # [b, n, C, K] under 2e7
     out = np.empty((n_boot, n_sent))
-    counts = np.maximum(t.n_rollouts, 1)[None, :, None]
     for start in range(0, n_boot, block):
         b = min(block, n_boot - start)
-        idx = (rng.random((b, n_sent, width)) * counts).astype(np.int64)  # [b, n, R], each < n_rollouts
-        out[start:start + b] = importance_from_indices(t, idx, metric, alpha)
+        counts = rng.multinomial(t.n_rollouts, share, size=(b, n_sent))  # [b, n, C]
+        out[start:start + b] = importance_from_counts(t, kinds, counts, metric, alpha)
     return out
 
 
@@ -190,7 +265,7 @@ class BootImportance:
     seed: int
     """Seed used (rollout level: seed + 7919 * position of the condition in the dict; sentence level: seed + 1)."""
     metric: str
-    """"kl" or "acc"."""
+    """"kl", "kl_laplace", "acc" or "drop"."""
 
     @property
     def n_boot(self) -> int:
@@ -198,7 +273,8 @@ class BootImportance:
 
 
 def bootstrap_conditions(traces: dict[str, TraceArrays], tags: Sequence[str], n_boot: int = 2000,
-                         seed: int = DEFAULT_SEED, metric: Metric = "kl", alpha: float = ALPHA) -> BootImportance:
+                         seed: int = DEFAULT_SEED, metric: Metric = "kl",
+                         alpha: float | None = None) -> BootImportance:
     """Point importance and two-level replicates for every condition of one trace (same sentences, paired)."""
     n_sent = len(tags)
     for name, t in traces.items():

@@ -14,13 +14,16 @@ alone is mostly noise, so deciding on it (`decide_on="estimate"`) is kept only a
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 Direction = Literal["ge", "le", "gt", "lt", "within"]
 DecideOn = Literal["ci", "estimate"]
-Outcome = Literal["pass", "fail", "skip"]
+Outcome = Literal["pass", "fail", "confounded", "underpowered", "skip"]
+"""pass: established; fail: not established; confounded: a condition the claim uses shifted materially against
+`none` (accuracy, dissimilar fraction, valid rollouts or length), so the result cannot be read as the note's effect;
+underpowered: not established at a sample size where the measured power is below 0.8; skip: not decidable."""
 
 # Symbol when the rule holds, and when it does not ("within" means |x| <= threshold).
 _SYMBOLS: dict[str, tuple[str, str]] = {
@@ -64,7 +67,7 @@ class Verdict(BaseModel):
     statistic: str
     """Name of the statistic ("ratio", "diff", ...)."""
     outcome: Outcome
-    """"pass", "fail", or "skip" (not decidable: the reason is in skip_reason)."""
+    """"pass", "fail", "confounded", "underpowered" or "skip" (not decidable: the reason is in skip_reason)."""
     estimate: float
     """Point estimate of the statistic; NaN when skipped before measuring."""
     ci_low: float = math.nan
@@ -89,11 +92,33 @@ class Verdict(BaseModel):
     """Why the claim could not be decided; None unless outcome is "skip"."""
     confounds: list[str] = Field(default_factory=list)
     """Confound flags raised while measuring (e.g. "base accuracy 0.02 under receiver-k20")."""
+    metric: str = ""
+    """What the claim was decided on: "drop", "kl", "kl_laplace" (importance metrics), or "cosine" / "kurtosis"
+    for claims that use no importance."""
+    primary: bool = False
+    """True for the note's pre-registered primary claims (H1, H2): never Holm-adjusted."""
+    p_adjusted: float | None = None
+    """Holm-adjusted p over the non-primary claims of one model x embedder x metric; None for primary claims
+    and claims without a p-value."""
+    power: float | None = None
+    """Measured power of this claim's rule at this sample size (bench/results/validation.json, or computed from
+    the data where the docstring of the claim says so); None when unmeasured."""
+    conditions: list[str] = Field(default_factory=list)
+    """The conditions the verdict used ("none", "receiver-k20", ...)."""
+    details: dict[str, Any] = Field(default_factory=dict)
+    """Everything else needed to read the number (seeds, parts, per-condition values), JSON-ready."""
+    metrics: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """The same claim under every metric decided: {metric: {verdict, estimate, ci_low, ci_high, p_adjusted}}."""
 
     @property
     def passed(self) -> bool:
         """True only for outcome "pass"."""
         return self.outcome == "pass"
+
+    @property
+    def decided(self) -> bool:
+        """True for pass and fail: the outcomes that say something about the claim itself."""
+        return self.outcome in ("pass", "fail")
 
 
 class Claim(BaseModel):
@@ -137,7 +162,7 @@ class Claim(BaseModel):
 
     def _base(self, **kw: object) -> dict[str, object]:
         return dict(claim_id=self.id, statistic=self.statistic, threshold=self.threshold,
-                    direction=self.direction, n_unit=self.n_unit, **kw)
+                    direction=self.direction, n_unit=self.n_unit, primary=self.primary, **kw)
 
     def skip(self, reason: str, confounds: list[str] | None = None) -> Verdict:
         """A verdict that says the claim could not be decided, and why."""

@@ -9,12 +9,16 @@ disk; `anchors.pipelines.experiment` builds it from the store, the engine or the
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from anchors.core.metrics import ALPHA, LAPLACE
 from anchors.errors import Unavailable
+
+METRICS = ("drop", "kl", "kl_laplace")
+"""Importance metrics every claim is decided under (settings pick the primary one)."""
 
 FLOOR, CEILING = 0.05, 0.95
 """Accuracy outside (0.05, 0.95) under a condition makes every importance ~0 (METHOD appendix 8): flagged."""
@@ -34,6 +38,13 @@ class Arm:
     """Per sentence: cosine(resampled sentence, removed sentence) of each valid rollout, [n_valid_i]."""
     accuracy: float
     """Fraction correct over every decidable rollout of this condition (NaN when none is decidable)."""
+    lengths: np.ndarray | None = None
+    """[n_sent, R] generated tokens per rollout (`Rollout.n_tokens`), aligned with `trace`; NaN where unknown or
+    padding; None when the source records no lengths."""
+    eligible: np.ndarray | None = None
+    """[n_sent] rollouts whose correctness is decidable (the accuracy denominator); None = the valid rollouts."""
+    n_correct: np.ndarray | None = None
+    """[n_sent] correct rollouts among `eligible`; None = correct valid rollouts."""
     resamples: tuple[tuple[Resample, ...], ...] | None = None
     """Per sentence, every stored rollout in stored order (valid or not): what the report's per-sentence explorer
     shows. None when the builder did not keep them."""
@@ -75,8 +86,15 @@ class Experiment:
     n_boot: int = 1000
     """Bootstrap replicates for every CI (--n-boot)."""
     metric: str = "drop"
-    """Importance metric (--metric): "drop" = -cf_acc (accuracy lost, >0 = important) or "kl" = cf_kl (nats)."""
+    """Importance metric: "drop" = -cf_acc (accuracy lost, >0 = important), "kl" = the note's cf_kl (alpha 1e-9,
+    nats) or "kl_laplace" = cf_kl with Laplace smoothing `laplace` (nats)."""
+    laplace: float = LAPLACE
+    """Smoothing constant of the "kl_laplace" metric (--laplace; 1 = add-one)."""
+    trace_kurtosis: np.ndarray | None = None
+    """[n_traces, n_layers, n_heads] per-trace head kurtosis of the receiver-head scan (the unit of H0a's CI);
+    None when the heads artifact predates it or there are no heads."""
     _boots: dict = field(default_factory=dict, compare=False, repr=False)
+    _memo: dict = field(default_factory=dict, compare=False, repr=False)
 
     def boot(self, *conditions: str) -> Any:
         """Two-level bootstrap (anchors.core.bootstrap), paired over conditions (default: every condition, so
@@ -87,12 +105,54 @@ class Experiment:
         key = tuple(conditions)
         if key not in self._boots:
             boot = bootstrap_conditions(self.traces(*conditions), list(self.tags), self.n_boot, DEFAULT_SEED,
-                                        metric=self.metric)
+                                        metric=self.metric, alpha=self.alpha)
             if not boot.usable.any():
                 raise Unavailable(f"{self.model}: no sentence has a defined importance under every condition "
                                   f"({self._validity()})")
             self._boots[key] = boot
         return self._boots[key]
+
+    @property
+    def alpha(self) -> float:
+        """KL smoothing of this experiment's metric: the note's 1e-9, or `laplace` for "kl_laplace"."""
+        return self.laplace if self.metric == "kl_laplace" else ALPHA
+
+    def with_metric(self, metric: str) -> "Experiment":
+        """The same experiment decided on another importance metric (its own bootstrap cache; shared measures)."""
+        if metric not in METRICS:
+            raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+        if metric == self.metric:
+            return self
+        twins = self._memo.setdefault("twins", {self.metric: self})
+        if metric not in twins:
+            twins[metric] = replace(self, metric=metric, _boots={}, _memo=self._memo)
+        return twins[metric]
+
+    def measures(self) -> Any:
+        """Per-condition accuracy, dissimilar fraction, valid fraction and mean length with CIs
+        (anchors.core.confounds.ConditionMeasures), memoised."""
+        from anchors.core.confounds import ConditionMeasures
+
+        if "measures" not in self._memo:
+            self._memo["measures"] = ConditionMeasures(self.arms, self.n_boot)
+        return self._memo["measures"]
+
+    def point(self, condition: str) -> np.ndarray:
+        """Importance of every sentence under one condition, from the rollouts as stored, [n_sent] (NaN = none)."""
+        from anchors.core.bootstrap import point_importance
+
+        return point_importance(self.arms[condition].trace, self.metric, self.alpha)
+
+    def category_cosines(self, conditions: tuple[str, ...], category: str) -> list[np.ndarray]:
+        """Per sentence of `category`, in order: its valid resamples' cosines under `conditions`, pooled."""
+        return [np.concatenate([np.asarray(self.arms[c].cosines[i], np.float64) for c in conditions])
+                for i, tag in enumerate(self.tags) if tag == category]
+
+    @property
+    def rollouts_per_sentence(self) -> int:
+        """Median rollouts per sentence under `none` (the n of "underpowered at n rollouts")."""
+        counts = self.arms["none"].trace.n_rollouts
+        return int(np.median(counts[counts > 0])) if (counts > 0).any() else 0
 
     def _validity(self) -> str:
         """Valid rollouts per condition, e.g. "valid rollouts: none 0/32, receiver-k1 0/32"."""
@@ -143,17 +203,21 @@ class Experiment:
                              f"0 by construction for most sentences")
         return flags
 
-    def context(self, conditions: tuple[str, ...], **extra: Any) -> dict[str, Any]:
-        """The results.json / report context of a verdict on these conditions."""
+    def context(self, conditions: tuple[str, ...] | list[str], **extra: Any) -> dict[str, Any]:
+        """The results.json / report context of a verdict on these conditions (its confound flags travel on the
+        verdict itself; `conditions_table` holds every measure of `none` and these conditions with CIs)."""
+        conditions = tuple(conditions)
+        shown = tuple(dict.fromkeys(("none",) + conditions)) if "none" in self.arms else conditions
+        table = self.measures().table()
         return {
             "model": self.model, "embedder": self.embedder, "problem": self.problem,
             "conditions": list(conditions), "source": self.source,
             "accuracy": {c: _num(self.arms[c].accuracy) for c in conditions},
             "dissimilar_fraction": {c: _num(self.arms[c].dissimilar_fraction) for c in conditions},
-            "confounds": self.confounds(conditions),
+            "conditions_table": {c: table[c] for c in shown},
             "labelers": {f"{self.model}/problem {self.problem}": self.labeler},
-            "metric": self.metric,
-            "provenance": {"source": self.source, "metric": self.metric, "n_boot": self.n_boot, **self.settings},
+            "provenance": {"source": self.source, "metric": self.metric, "n_boot": self.n_boot,
+                           "laplace": self.laplace, **self.settings},
             "bootstrap_seeds": sorted({b.seed for b in self._boots.values()}),
             "random_draw_means": _draw_spread(self, conditions),
             **extra,

@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import stats as sps
 
-from anchors.core.bootstrap import DEFAULT_SEED, BootImportance, TraceArrays
+from anchors.core.bootstrap import DEFAULT_SEED, BootImportance
 
 Conds = str | Sequence[str]
 
@@ -40,6 +40,8 @@ class StatResult(BaseModel):
     """p-value of the test named in details["test"], when one applies."""
     details: dict[str, Any] = Field(default_factory=dict)
     """Everything else needed to read the number: seeds, replicate counts, per-condition parts."""
+    replicates: Any = Field(default=None, exclude=True, repr=False)
+    """[B] bootstrap replicates of the statistic (numpy), for the p-value of a decision; None when none exist."""
 
     @property
     def ci(self) -> tuple[float, float]:
@@ -91,7 +93,7 @@ def _cond_mean(bi: BootImportance, conds: Conds, mask: np.ndarray, boot: bool, a
 def _result(name: str, est: float, reps: np.ndarray, n: int, bi: BootImportance, **details: Any) -> StatResult:
     lo, hi, bad = percentile_ci(reps)
     return StatResult(name=name, estimate=float(est), ci_low=lo, ci_high=hi, n=n,
-                      p_value=details.pop("p_value", None),
+                      p_value=details.pop("p_value", None), replicates=np.asarray(reps, dtype=np.float64),
                       details=dict(seed=bi.seed, n_boot=bi.n_boot, metric=bi.metric, n_undefined=bad, **details))
 
 
@@ -100,16 +102,6 @@ def category_mean(bi: BootImportance, conds: Conds, category: Category = None) -
     m = _mask(bi, category)
     return _result("mean", _cond_mean(bi, conds, m, False), _cond_mean(bi, conds, m, True), int(m.sum()), bi,
                    category=category, conditions=_as_list(conds))
-
-
-def mean_ratio(bi: BootImportance, conds: Conds, ref: Conds, category: Category = None) -> StatResult:
-    """H1: category mean under `conds` / under `ref` (e.g. receiver / none)."""
-    m = _mask(bi, category)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        est = _cond_mean(bi, conds, m, False) / _cond_mean(bi, ref, m, False)
-        reps = _cond_mean(bi, conds, m, True) / _cond_mean(bi, ref, m, True)
-    return _result("ratio", est, reps, int(m.sum()), bi, category=category,
-                   numerator=_as_list(conds), denominator=_as_list(ref))
 
 
 def mean_difference(bi: BootImportance, conds: Conds, ref: Conds, category: Category = None,
@@ -125,6 +117,104 @@ def mean_difference(bi: BootImportance, conds: Conds, ref: Conds, category: Cate
                    conditions=_as_list(conds), reference=_as_list(ref))
 
 
+def log_ratio(bi: BootImportance, conds: Conds, ref: Conds, category: Category = None) -> StatResult:
+    """H1: category mean under `conds` / under `ref`, with a CI from the bootstrap of the LOG ratio.
+
+    A ratio of importances means "k times as important" only when both means are positive: details carry both
+    means and the share of replicates in which either is <= 0 (there the log ratio is undefined, so the CI is NaN
+    when that share exceeds 2.5%). Two negative means give a positive ratio that means nothing (-0.10 -> -0.30 is
+    "ratio 3"), which the old ratio rule passed.
+    """
+    m = _mask(bi, category)
+    num, den = _cond_mean(bi, conds, m, False), _cond_mean(bi, ref, m, False)
+    num_b, den_b = _cond_mean(bi, conds, m, True), _cond_mean(bi, ref, m, True)
+    positive = (num_b > 0) & (den_b > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = np.where(positive, np.log(np.where(positive, num_b, 1.0) / np.where(positive, den_b, 1.0)), np.nan)
+        est = num / den if num > 0 and den > 0 else math.nan
+    lo, hi, bad = percentile_ci(logs)
+    return StatResult(name="ratio", estimate=float(est), ci_low=math.exp(lo) if not math.isnan(lo) else math.nan,
+                      ci_high=math.exp(hi) if not math.isnan(hi) else math.nan, n=int(m.sum()),
+                      replicates=np.exp(logs),
+                      details=dict(seed=bi.seed, n_boot=bi.n_boot, metric=bi.metric, n_undefined=bad,
+                                   category=category, numerator=_as_list(conds), denominator=_as_list(ref),
+                                   mean_numerator=float(num), mean_denominator=float(den),
+                                   share_nonpositive=float(np.mean(~positive)), ci="percentile of log ratio"))
+
+
+def draw_rank(bi: BootImportance, receiver: str, ref: str, randoms: Sequence[str],
+              category: Category = None) -> StatResult:
+    """H5: the receiver effect (category mean, receiver - ref) ranked among the same effect of each random draw.
+
+    The draws are the unit: under the null that receiver heads are one more random head set, the receiver effect
+    is exchangeable with the draws' effects, so p = (1 + #draws with effect >= receiver's) / (1 + draws) is exact.
+    Estimate: that p (its floor is 1 / (1 + draws): 19 draws are needed for p <= 0.05). No rollout bootstrap: the
+    rollouts are not the unit of "unique to receiver heads".
+    """
+    if not randoms:
+        raise ValueError("draw_rank needs at least one random condition")
+    m = _mask(bi, category)
+    base = _cond_mean(bi, ref, m, False)
+    rec = float(_cond_mean(bi, receiver, m, False) - base)
+    rnd = np.array([_cond_mean(bi, r, m, False) - base for r in randoms], dtype=np.float64)
+    p = float((1 + np.sum(rnd >= rec)) / (1 + rnd.size))
+    return StatResult(name="rank_p", estimate=p, n=int(rnd.size), p_value=p,
+                      details=dict(category=category, receiver_effect=rec, random_effects=rnd.tolist(),
+                                   random_mean=float(rnd.mean()), random_sd=float(rnd.std(ddof=1)) if rnd.size > 1
+                                   else None, p_floor=1 / (1 + rnd.size), test="exact rank among random draws",
+                                   n_sentences=int(m.sum())))
+
+
+def equivalence(bi: BootImportance, conds: Conds, ref: Conds, margin: float, category: Category = None,
+                power_z: float = 0.8416) -> StatResult:
+    """H12: two one-sided tests (TOST) that the category mean changes by less than `margin` (in importance units).
+
+    p = max(p_lower, p_upper), each (1 + #replicates beyond the margin on that side) / (1 + B); the CI is the 90%
+    percentile interval (TOST at 0.05). Details give the minimum detectable effect at power 0.8 (2.80 bootstrap
+    SDs: 1.96 + 0.84) and the power of this TOST when the true change is 0 (normal approximation).
+    """
+    m = _mask(bi, category)
+    est = float(_cond_mean(bi, conds, m, False) - _cond_mean(bi, ref, m, False))
+    reps = _cond_mean(bi, conds, m, True) - _cond_mean(bi, ref, m, True)
+    ok = reps[np.isfinite(reps)]
+    if ok.size == 0:
+        return StatResult(name="tost_p", estimate=math.nan, n=int(m.sum()), details=dict(category=category))
+    p_low = (1 + np.sum(ok <= -margin)) / (1 + ok.size)
+    p_high = (1 + np.sum(ok >= margin)) / (1 + ok.size)
+    lo, hi = np.percentile(ok, [5, 95])
+    sd = float(np.std(ok, ddof=1)) if ok.size > 1 else math.nan
+    power = float(max(0.0, 2 * sps.norm.cdf(margin / sd - 1.6449) - 1)) if sd > 0 else 1.0
+    return StatResult(name="tost_p", estimate=float(max(p_low, p_high)), n=int(m.sum()), replicates=reps,
+                      p_value=float(max(p_low, p_high)),
+                      details=dict(category=category, diff=est, ci90=(float(lo), float(hi)), margin=margin,
+                                   mde=float((1.96 + power_z) * sd), power_at_zero=power, seed=bi.seed,
+                                   n_boot=bi.n_boot, test="TOST on bootstrap replicates"))
+
+
+def accuracy_adjusted(bi: BootImportance, conds: Conds, ref: Conds, accuracy: dict[str, float],
+                      category: Category = None, ratio: bool = False) -> dict[str, Any]:
+    """The category mean of each condition divided by that condition's accuracy, then differenced (or divided).
+
+    Adjustment, stated: importance / accuracy. A derailed rollout costs the accuracy drop about `accuracy` (the
+    chance it would otherwise have been right), so an ablation that only scales accuracy scales every importance
+    by the same factor; dividing by it removes that factor and leaves what is category-specific. (For the KL
+    metrics the same division is reported; there it is a rescaling, not a derivation.)
+    """
+    m = _mask(bi, category)
+
+    def scaled(conditions: Conds, boot: bool):
+        return np.mean([_mean((bi.boot if boot else bi.point)[c], m) / accuracy[c] for c in _as_list(conditions)],
+                       axis=0)
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        est = scaled(conds, False) / scaled(ref, False) if ratio else scaled(conds, False) - scaled(ref, False)
+        reps = scaled(conds, True) / scaled(ref, True) if ratio else scaled(conds, True) - scaled(ref, True)
+    lo, hi, _ = percentile_ci(reps)
+    return {"estimate": None if math.isnan(est) else float(est), "ci_low": None if math.isnan(lo) else lo,
+            "ci_high": None if math.isnan(hi) else hi, "adjustment": "mean importance / accuracy of the condition",
+            "accuracy": {c: accuracy[c] for c in _as_list(conds) + _as_list(ref)}}
+
+
 def relative_mean(bi: BootImportance, conds: Conds, ref: Conds, category: Category = None) -> StatResult:
     """H3: mean under `conds` in units of the `ref` scale, mean |importance| over ALL analysed sentences.
 
@@ -137,59 +227,6 @@ def relative_mean(bi: BootImportance, conds: Conds, ref: Conds, category: Catego
         reps = _cond_mean(bi, conds, m, True) / _cond_mean(bi, ref, scale_mask, True, absolute=True)
     return _result("rel_mean", est, reps, int(m.sum()), bi, category=category, conditions=_as_list(conds),
                    scale=float(_cond_mean(bi, ref, scale_mask, False, absolute=True)))
-
-
-def beyond_random(bi: BootImportance, receiver: str, ref: str, randoms: Sequence[str],
-                  category: Category = None) -> StatResult:
-    """H5: the receiver effect (mean diff vs ref) against the distribution of the same effect per random draw.
-
-    Estimate: fraction of random draws whose effect is strictly below the receiver's (1.0 = beyond all).
-    p = (1 + #random effects >= receiver effect) / (1 + n_random): the exact rank p, whose floor is
-    1/(1 + n_random); with 5 draws no result can reach p < 0.17, which the details say.
-    """
-    if not randoms:
-        raise ValueError("beyond_random needs at least one random condition")
-    m = _mask(bi, category)
-
-    def effects(boot: bool):
-        base = _cond_mean(bi, ref, m, boot)
-        return _cond_mean(bi, receiver, m, boot) - base, np.array([_cond_mean(bi, r, m, boot) - base
-                                                                    for r in randoms])
-
-    rec, rnd = effects(False)
-    rec_b, rnd_b = effects(True)
-    est = float(np.mean(rnd < rec))
-    p = float((1 + np.sum(rnd >= rec)) / (1 + len(randoms)))
-    return _result("percentile", est, np.mean(rnd_b < rec_b[None, :], axis=0), int(m.sum()), bi, p_value=p,
-                   category=category, receiver_effect=float(rec), random_effects=rnd.tolist(),
-                   test="empirical rank among random draws", p_floor=1 / (1 + len(randoms)))
-
-
-def spread_test(a: np.ndarray, b: np.ndarray, n_boot: int = 2000, seed: int = DEFAULT_SEED) -> StatResult:
-    """H7/H8: Brown–Forsythe (Levene, center=median) of b vs a. Estimate: spread ratio b/a.
-
-    Spread = mean |x - median(x)|, the quantity Brown–Forsythe compares. CI: bootstrap of each sample.
-    """
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
-    if a.size < 2 or b.size < 2:
-        return StatResult(name="spread_ratio", estimate=math.nan, n=int(a.size + b.size),
-                          details=dict(reason="fewer than 2 finite values in a sample"))
-    w, p = sps.levene(a, b, center="median")
-
-    def spread(x: np.ndarray) -> np.ndarray:
-        return np.mean(np.abs(x - np.median(x, axis=-1, keepdims=True)), axis=-1)
-
-    rng = np.random.default_rng(seed)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        est = spread(b) / spread(a)
-        reps = spread(b[rng.integers(0, b.size, (n_boot, b.size))]) / spread(a[rng.integers(0, a.size,
-                                                                                           (n_boot, a.size))])
-    lo, hi, bad = percentile_ci(reps)
-    return StatResult(name="spread_ratio", estimate=float(est), ci_low=lo, ci_high=hi, n=int(a.size + b.size),
-                      p_value=float(p), details=dict(W=float(w), test="Brown-Forsythe", seed=seed, n_boot=n_boot,
-                                                     n_a=int(a.size), n_b=int(b.size), n_undefined=bad))
 
 
 def holm(pvalues: Sequence[float]) -> np.ndarray:
@@ -224,16 +261,3 @@ def signflip_pvalue(diffs: np.ndarray, n_perm: int = 5000, seed: int = DEFAULT_S
     else:
         hits = np.sum(np.abs(null) >= abs(obs) - tol)
     return float((1 + hits) / (1 + n_perm))
-
-
-def base_accuracy_flags(traces: dict[str, TraceArrays], low: float = 0.1, high: float = 0.9) -> list[str]:
-    """Confound flags (METHOD.md appendix item 8): conditions whose overall accuracy over valid rollouts is
-    below `low` or above `high`, where every CI collapses toward 0 and dropdowns appear by themselves."""
-    flags = []
-    for name, t in traces.items():
-        slot = np.arange(t.shape[1])[None, :] < t.n_rollouts[:, None]
-        n = int((t.valid & slot).sum())
-        acc = float((t.correct & t.valid & slot).sum() / n) if n else math.nan
-        if not (low <= acc <= high):
-            flags.append(f"base accuracy {acc:.2f} under {name} (outside {low:.2f}–{high:.2f})")
-    return flags

@@ -44,13 +44,21 @@ class RolloutRequest:
     """One rollout to generate."""
 
     problem_id: str
+    """Store id of the problem (its folder is problem_<problem_id>)."""
     sent_idx: int
+    """The sentence removed from the prefix (0-based)."""
     rollout_idx: int
+    """Which of the sentence's rollouts this is (k in the store's seed derivation)."""
     prompt: str
+    """The full completion prompt: template, problem, `<think>`, the prefix without sentence `sent_idx`."""
     seed: int
+    """Counter-based sampling seed: the rollout depends on it and its step, never on its batch."""
     sentence_removed: str | None = None
+    """The removed sentence's text, recorded in the Rollout (chunk_removed on disk)."""
     prefix_without_sentence: str | None = None
+    """The prefix the prompt ends with, recorded in the Rollout (prefix_without_chunk on disk)."""
     gt_answer: str | None = None
+    """Ground truth; the rollout's answer is checked against it (None: not checked)."""
     max_new_tokens: int | None = None
     """Per-request cap overriding sampling.max_new_tokens (the benchmark fixes lengths this way)."""
 
@@ -122,16 +130,23 @@ def _generate_reference(model: Any, tokenizer: Any, requests: list[RolloutReques
     for request in requests:
         ids = torch.tensor([tokenizer(request.prompt).input_ids], device=device)
         out = model(input_ids=ids, use_cache=True)
-        cache, generated = out.past_key_values, []
+        cache, generated = _cache_of(out), []
         seeds = torch.tensor([request.seed], dtype=torch.int64, device=device)
         for step in range(cap_of(request, sampling)):
             token = int(sample_tokens(out.logits[:, -1], seeds, step, sampling.temperature, sampling.top_p)[0])
             generated.append(token)
             if token in eos or step + 1 == cap_of(request, sampling):
                 break
-            out = model(input_ids=torch.tensor([[token]], device=device), past_key_values=cache, use_cache=True)
-            cache = out.past_key_values
+            # The cache goes in positionally: transformers 5.24 renamed the keyword `past_key_values` to `cache`
+            # (with a FutureWarning), 5.17 (the GPU image) has only the old name; the position is the same in both.
+            out = model(torch.tensor([[token]], device=device), None, None, cache, use_cache=True)
+            cache = _cache_of(out)
         yield request, generated
+
+
+def _cache_of(out: Any) -> Any:
+    """The KV cache of a forward's output: key "cache" (transformers >= 5.24) or "past_key_values" (older)."""
+    return out["cache"] if "cache" in out else out["past_key_values"]
 
 
 def reference_logits(model: Any, prompt_ids: list[int], generated: list[int]) -> torch.Tensor:

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from anchors.core.confounds import IDENTICAL
 from anchors.core.experiment import Arm, Experiment, Resample
 from anchors.errors import AnchorsError, Unavailable
 
@@ -28,22 +29,31 @@ SENT_THRESHOLD_NOTE = "fixed 0.8 (the paper's, tuned for all-MiniLM-L6-v2)"
 
 def arm_from_folders(datas: list, embedder: Any, condition: str) -> Arm:
     """One condition's Arm pooled over problem folders (`ProblemDir`s): their sentences in order, next(i) kept
-    inside each trace (anchors.core.bootstrap.pool_traces), accuracy over every decidable rollout of every folder."""
+    inside each trace (anchors.core.bootstrap.pool_traces), accuracy over every decidable rollout of every folder,
+    and each rollout's generated length (`Rollout.n_tokens`, NaN where a record has none)."""
     from anchors.core.bootstrap import pool_traces, trace_arrays
     from anchors.pipelines.importance import sentence_cosines, trace_data
 
-    parts, per_sentence, eligible, correct, resamples = [], [], 0, 0, []
+    parts, per_sentence, lengths, eligible, correct, resamples = [], [], [], [], [], []
     for data in datas:
         cosines = sentence_cosines(data, embedder)
         sentences = trace_data(data, cosines, embedder.threshold)
         resamples += stored_resamples(data, cosines, sentences)
         per_sentence += [np.asarray(cosines[i])[s.valid & ~np.isnan(cosines[i])] if s is not None else np.zeros(0)
                          for i, s in enumerate(sentences)]
-        eligible += sum(int(s.acc_eligible.sum()) for s in sentences if s is not None)
-        correct += sum(int((s.correct & s.acc_eligible).sum()) for s in sentences if s is not None)
+        eligible += [int(s.acc_eligible.sum()) if s is not None else 0 for s in sentences]
+        correct += [int((s.correct & s.acc_eligible).sum()) if s is not None else 0 for s in sentences]
+        lengths += [[math.nan if r.n_tokens is None else float(r.n_tokens) for r in data.rollouts.get(i, [])]
+                    for i in range(len(sentences))]
         parts.append(trace_arrays(sentences))
-    accuracy = correct / eligible if eligible else math.nan
-    return Arm(condition, parts[0] if len(parts) == 1 else pool_traces(parts), tuple(per_sentence), accuracy,
+    trace = parts[0] if len(parts) == 1 else pool_traces(parts)
+    total = sum(eligible)
+    accuracy = sum(correct) / total if total else math.nan
+    padded = np.full(trace.shape, np.nan)  # [n_sent, R], aligned with the trace's rollout slots
+    for i, row in enumerate(lengths):
+        padded[i, :len(row)] = row
+    return Arm(condition, trace, tuple(per_sentence), accuracy, lengths=padded,
+               eligible=np.asarray(eligible, dtype=np.int64), n_correct=np.asarray(correct, dtype=np.int64),
                resamples=tuple(resamples), folders=tuple(str(d.path) for d in datas))
 
 
@@ -72,7 +82,26 @@ def calibrated_llm_embedder(loaded: Any, sent: Any, nones: list) -> tuple[Any, s
         return llm, "fixed 0.8 (no resamples to calibrate on)"
     target = float(np.mean(sent_cos < sent.threshold))
     llm.threshold = calibrate_threshold(llm_cos, target)
-    return llm, f"calibrated to {llm.threshold:.4f} so that its dissimilar fraction under none = sent's {target:.3f}"
+    note = f"calibrated to {llm.threshold:.6g} so that its dissimilar fraction under none = sent's {target:.3f}"
+    if abs(1.0 - llm.threshold) <= IDENTICAL:
+        # The llm cosines are all ~1 (e.g. 1 - 1.7e-15 on the organism): a threshold there splits rounding noise.
+        # Flagged, not refused: the raw cosines still serve H8, and every importance claim on it skips (confounds).
+        log.warning("llm threshold %.17g is within %g of 1: its dissimilar split is rounding noise",
+                    llm.threshold, IDENTICAL)
+        note += f"; DEGENERATE: within {IDENTICAL:g} of 1, so its dissimilar split is rounding noise"
+    return llm, note
+
+
+def head_inputs(artifact: Any) -> dict[str, Any]:
+    """Experiment fields from a heads artifact (records.HeadsArtifact): the split-half r with its head count, and
+    the per-trace kurtosis [n_traces, n_layers, n_heads] that H0a's trace bootstrap needs (None when absent)."""
+    rel = artifact.reliability
+    kurtosis = None
+    if artifact.trace_kurtosis is not None:
+        kurtosis = np.array([[[math.nan if v is None else v for v in row] for row in layer]
+                             for layer in artifact.trace_kurtosis], dtype=np.float64)
+    return {"reliability": None if rel.split_half_r is None else (float(rel.split_half_r), int(rel.n_heads)),
+            "trace_kurtosis": kurtosis}
 
 
 def sentence_tags(data: Any) -> tuple[list[str], str]:
@@ -109,14 +138,14 @@ def load_conditions(found: dict[str, Path], model: str) -> dict[str, Any]:
 
 def store_experiment(model: str, problem: str, embedder_name: str, data: dict[str, Any], embedder: Any,
                      threshold_note: str, reliability: tuple[float, int] | None, settings: dict[str, Any],
-                     n_boot: int, metric: str) -> Experiment:
+                     n_boot: int, metric: str, trace_kurtosis: np.ndarray | None = None) -> Experiment:
     """The experiment of one problem's stored conditions (`load_conditions`) under one embedder."""
     base = data["none"]
     arms = {c: arm_from_folders([d], embedder, c) for c, d in data.items()}
     tags, labeler = sentence_tags(base)
     return Experiment(model=model, problem=problem, embedder=embedder_name, sentences=tuple(base.sentences),
                       tags=tuple(tags), arms=arms, source=f"store:{base.path.parent.parent.name}", labeler=labeler,
-                      reliability=reliability,
+                      reliability=reliability, trace_kurtosis=trace_kurtosis,
                       settings={"embedder_threshold": embedder.threshold, "embedder_source": embedder.source,
                                 "threshold_note": threshold_note, **settings},
                       n_boot=n_boot, metric=metric)
@@ -131,11 +160,13 @@ def sim_experiment(spec: Any, problem: str, variant: str, n_boot: int, metric: s
         raw = sim.simulate_raw(spec, condition)
         cosines = tuple(raw["similarity"][i][raw["valid"][i]] for i in range(spec.n_sentences))
         accuracy = float(raw["correct"].sum() / raw["valid"].sum()) if raw["valid"].any() else math.nan
+        lengths = np.asarray(raw["n_tokens"], dtype=np.float64) if "n_tokens" in raw else None
         rollouts, similarity = sim.simulate_rollouts(spec, condition)
         resamples = tuple(tuple(Resample(r.sentence_resampled, float(similarity[i][k]), r.answer, r.is_correct,
                                          bool(raw["valid"][i, k]), r.n_tokens) for k, r in enumerate(rows))
                           for i, rows in enumerate(rollouts))
-        arms[condition] = Arm(condition, sim.simulate_arrays(spec, condition), cosines, accuracy, resamples=resamples)
+        arms[condition] = Arm(condition, sim.simulate_arrays(spec, condition), cosines, accuracy, lengths=lengths,
+                              resamples=resamples)
     return Experiment(model="sim", problem=problem, embedder="sent",
                       sentences=tuple(s.text for s in sim.sim_sentences(spec)), tags=tuple(sim.sim_tags(spec)),
                       arms=arms, source=f"sim:{variant}", labeler="planted tags (simulated reasoner)",

@@ -36,8 +36,9 @@ from anchors.settings import cache_dir
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
-"""Bump when anything that changes a heads artifact changes (scan maths, sentence mapping, scoring)."""
+CACHE_VERSION = 2
+"""Bump when anything that changes a heads artifact changes (scan maths, sentence mapping, scoring).
+2: the artifact carries per-trace kurtosis (the unit of the reliability CI)."""
 DEFAULT_EXCLUDE = ("6481",)
 """Problems held out of head discovery: 6481 is the test problem of the research note (appendix item 5)."""
 SENTENCE_SOURCES = ("split", "file")
@@ -117,6 +118,7 @@ def make_heads_artifact(loaded: Any, per_trace: np.ndarray, settings: dict[str, 
         kind=HEADS_ARTIFACT_KIND, model_id=loaded.model_id, revision=loaded.revision, dtype=loaded.dtype,
         n_layers=loaded.n_layers, n_heads=loaded.n_heads, n_kv_heads=loaded.n_kv_heads, top_k=settings["top_k"],
         heads=heads, mean_kurtosis=_nan_to_none(mk), settings=settings, traces=traces, excluded_traces=excluded,
+        trace_kurtosis=[_nan_to_none(k) for k in np.asarray(per_trace, dtype=np.float64)],
         reliability=HeadReliability(split_half_r=None if math.isnan(r) else r, n_heads=n_rel, n_traces=len(traces),
                                     method="even vs odd traces, Pearson r over layer>=1 heads (METHOD 6.6)"),
         notes=["layer 0 excluded from selection" if settings["exclude_layer0"] else "layer 0 eligible (HEAD behaviour)",

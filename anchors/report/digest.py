@@ -149,7 +149,10 @@ def _estimate(r: Any) -> dict[str, Any]:
 
 def extremes(exp: Experiment, bi: Any, k: int = EXTREMES_K) -> dict[str, Any]:
     """Per ablation (`ablation_groups`): the k greatest increases and decreases of point importance from none,
-    with the full sentence text. A random ablation's importance is the mean over its draws."""
+    with the full sentence text and a 95% CI per row (rollout bootstrap, the sentence in place). A random ablation's
+    importance is the mean over its draws."""
+    from anchors.core.stats import percentile_ci
+
     out = {}
     before = bi.point["none"]
     for name, conds in ablation_groups(exp).items():
@@ -157,10 +160,13 @@ def extremes(exp: Experiment, bi: Any, k: int = EXTREMES_K) -> dict[str, Any]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # a sentence undefined under every draw stays NaN
             after = np.nanmean([bi.point[c] for c in conds], axis=0)
+            reps = np.nanmean([bi.rollout_boot[c] for c in conds], axis=0) - bi.rollout_boot["none"]  # [B, n]
         change = after - before
         order = [int(i) for i in np.argsort(change, kind="stable") if not math.isnan(change[i])]
+        ci = {i: percentile_ci(reps[:, i])[:2] for i in order[:k] + order[-k:]}
         rows = lambda idx: [{"sent_idx": i, "category": exp.tags[i], "text": exp.sentences[i],
-                             "none": num(before[i]), "ablated": num(after[i]), "change": num(change[i])} for i in idx]
+                             "none": num(before[i]), "ablated": num(after[i]), "change": num(change[i]),
+                             "change_ci": [num(ci[i][0]), num(ci[i][1])]} for i in idx]
         out[name] = {"conditions": conds, "increase": rows(order[::-1][:k]), "decrease": rows(order[:k])}
     return out
 

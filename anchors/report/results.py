@@ -123,12 +123,14 @@ def _extremes_table(name: str, ablation: str, label: str, way: str, digests: lis
     rows = []
     for d in digests:
         for e in d["extremes"][ablation][way]:
+            low, high = e.get("change_ci") or (None, None)
             rows.append([d["embedder"], e["sent_idx"], pretty(e["category"]), e["text"], e["none"], e["ablated"],
-                         e["change"]])
+                         Estimate(estimate=e["change"], ci_low=low, ci_high=high)])
     return Table(title=f"{name}: greatest {way}s in importance, none → {label}",
                  columns=["embedder", "sentence", "category", "text", "none", label, "change"], rows=rows,
-                 note=f"{metric_label(digests[0]['metric'])}; change = {label} − none, per sentence (point "
-                      f"estimates: a top-k list selects on noise, so read it beside the claims' CIs).")
+                 note=f"{metric_label(digests[0]['metric'])}; change = {label} − none, per sentence [95% CI, "
+                      f"rollout bootstrap with the sentence in place]; a top-k list selects on noise, so read the "
+                      f"CIs.")
 
 
 def _est(value: dict[str, Any] | None) -> Estimate | None:

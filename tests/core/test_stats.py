@@ -17,9 +17,11 @@ from anchors.core.bootstrap import (
 )
 from anchors.core.metrics import SentenceData, importance_arrays
 from anchors.core.patterns import (
-    dropdown_change,
     dropdown_runs,
+    expected_runs,
+    near_zero,
     run_lengths,
+    swap_labels,
     topk_enrichment,
 )
 
@@ -114,11 +116,13 @@ def test_bootstrap_ci_covers_the_truth():
     assert hits >= 88  # nominal 95; percentile CI at n=40 undercovers slightly (binomial sd ~2.2)
 
 
-def test_ratio_difference_relative_on_hand_values():
+def test_log_ratio_difference_relative_on_hand_values():
     tags = ["p", "p", "q", "q"]
     point = {"none": np.array([1.0, 3.0, 2.0, -2.0]), "recv": np.array([4.0, 4.0, 1.0, 1.0])}
     bi = _hand_bi(point, tags)
-    assert stats.mean_ratio(bi, "recv", "none", "p").estimate == pytest.approx(2.0)
+    r = stats.log_ratio(bi, "recv", "none", "p")
+    assert r.estimate == pytest.approx(2.0) and r.details["mean_denominator"] == pytest.approx(2.0)
+    assert r.ci_low <= 2.0 <= r.ci_high and r.details["share_nonpositive"] == 0
     d = stats.mean_difference(bi, "recv", "none", "q")
     assert d.estimate == pytest.approx(1.0) and d.n == 2
     rel = stats.relative_mean(bi, "recv", "none", "q")
@@ -126,28 +130,86 @@ def test_ratio_difference_relative_on_hand_values():
     assert rel.details["scale"] == pytest.approx(2.0)
 
 
-def test_ratio_ci_is_nan_when_denominator_often_zero():
+def test_log_ratio_is_undefined_unless_both_means_are_positive():
+    bi = _hand_bi({"none": np.array([-0.1, -0.1, -0.1]), "recv": np.array([-0.3, -0.3, -0.3])}, ["p"] * 3)
+    r = stats.log_ratio(bi, "recv", "none", "p")
+    assert np.isnan(r.estimate) and np.isnan(r.ci_low) and r.details["share_nonpositive"] == 1.0
     bi = _hand_bi({"none": np.array([1.0, -1.0, 0.0]), "recv": np.array([1.0, 1.0, 1.0])}, ["p"] * 3)
-    r = stats.mean_ratio(bi, "recv", "none", "p")
-    assert np.isnan(r.ci_low) and r.details["n_undefined"] > 0
+    assert np.isnan(stats.log_ratio(bi, "recv", "none", "p").ci_low)
 
 
-def test_beyond_random_rank():
+def test_draw_rank_is_the_exact_rank_over_draws():
     tags = ["p"] * 3
     point = {"none": np.zeros(3), "recv": np.full(3, 2.0)}
     point |= {f"r{s}": np.full(3, float(s)) for s in range(4)}  # random effects 0,1,2,3
-    r = stats.beyond_random(_hand_bi(point, tags, n_boot=50), "recv", "none", [f"r{s}" for s in range(4)], "p")
-    assert r.estimate == pytest.approx(0.5)  # 0 and 1 strictly below 2
-    assert r.p_value == pytest.approx((1 + 2) / 5)  # 2 and 3 are >= 2
+    r = stats.draw_rank(_hand_bi(point, tags, n_boot=50), "recv", "none", [f"r{s}" for s in range(4)], "p")
+    assert r.estimate == r.p_value == pytest.approx((1 + 2) / 5)  # 2 and 3 are >= 2
+    assert r.n == 4 and r.details["p_floor"] == pytest.approx(0.2) and r.details["receiver_effect"] == 2.0
 
 
-def test_brown_forsythe_matches_anova_on_median_deviations():
+def test_equivalence_tost_and_minimum_detectable_effect():
     rng = np.random.default_rng(0)
-    a, b = rng.normal(0, 1, 30), rng.normal(0, 3, 25)
-    r = stats.spread_test(a, b, n_boot=500, seed=1)
-    f, p = sps.f_oneway(np.abs(a - np.median(a)), np.abs(b - np.median(b)))
-    assert r.details["W"] == pytest.approx(f) and r.p_value == pytest.approx(p)
-    assert r.estimate > 1 and r.ci_low > 1 and r.p_value < 0.01
+    tags = ["x"] * 40
+    none = rng.normal(0.5, 0.2, 40)
+    recv = none + 0.01 + rng.normal(0, 0.1, 40)  # sentence-level noise: the mean diff has an SD of ~0.016
+    bi = _hand_bi({"none": none, "recv": recv}, tags, n_boot=1000)
+    r = stats.equivalence(bi, "recv", "none", margin=0.2, category="x")
+    assert r.p_value < 0.01 and r.details["diff"] == pytest.approx(np.mean(recv - none))
+    assert r.details["mde"] < 0.2 and r.details["power_at_zero"] > 0.8
+    wide = stats.equivalence(bi, "recv", "none", margin=0.005, category="x")
+    assert wide.p_value > 0.5 and wide.details["power_at_zero"] < 0.2
+
+
+def test_accuracy_adjusted_removes_a_uniform_accuracy_scale():
+    tags = ["x"] * 4
+    none = np.array([0.4, 0.2, 0.3, 0.1])
+    bi = _hand_bi({"none": none, "recv": none * 0.35}, tags, n_boot=100)
+    raw = stats.mean_difference(bi, "recv", "none", None)
+    adjusted = stats.accuracy_adjusted(bi, "recv", "none", {"none": 0.8, "recv": 0.8 * 0.35})
+    assert raw.estimate < -0.1 and adjusted["estimate"] == pytest.approx(0.0, abs=1e-12)
+    assert "accuracy" in adjusted["adjustment"]
+
+
+def test_cosine_spread_by_hand():
+    from anchors.core.contrasts import cosine_spread
+
+    before = [np.array([1.0, 1.0, 1.0]), np.array([0.9, 0.9]), np.array([0.8, 0.8])]
+    after = [np.array([0.9, 1.0, 0.8]), np.array([0.9, 0.7]), np.array([0.8, 0.6])]
+    r = cosine_spread(before, after)
+    d = np.array([0.1, np.std([0.9, 0.7], ddof=1), np.std([0.8, 0.6], ddof=1)])
+    assert r.estimate == pytest.approx(d.mean()) and r.n == 3
+    half = sps.t.ppf(0.975, 2) * d.std(ddof=1) / np.sqrt(3)
+    assert (r.ci_low, r.ci_high) == pytest.approx((d.mean() - half, d.mean() + half))
+    assert cosine_spread(before[:1], after[:1]).details["reason"].startswith("1 sentence")
+
+
+def test_tied_topk_weights_share_ties():
+    from anchors.core.contrasts import tied_topk_weights
+
+    w = tied_topk_weights(np.array([[5.0, 3.0, 3.0, 3.0, 1.0, -np.inf]]), 2)[0]
+    assert w.tolist() == pytest.approx([1.0, 1 / 3, 1 / 3, 1 / 3, 0.0, 0.0])
+    assert tied_topk_weights(np.array([[1.0, 2.0, 3.0]]), 2)[0].tolist() == [0.0, 1.0, 1.0]
+
+
+def test_near_zero_uses_each_sentences_own_interval_and_excludes_degenerate_ones():
+    tags = ["x"] * 4
+    point = {"none": np.array([0.5, 0.05, 0.0, 0.3])}
+    bi = _hand_bi(point, tags, n_boot=200)
+    rng = np.random.default_rng(0)
+    bi.rollout_boot["none"][:] += np.array([0.01, 0.1, 0.0, 0.01]) * rng.standard_normal((200, 4))
+    small, degenerate = near_zero(bi, "none")
+    assert small[0] == 0 and small[1] == 1 and np.isnan(small[2]) and small[3] == 0
+    assert degenerate.tolist() == [False, False, True, False]  # 0 by construction, every replicate equal
+
+
+def test_expected_runs_and_block_label_swaps():
+    table = expected_runs(10, 3)
+    assert table[0] == 0 and table[10] == 10 and table[2] == 0 and 0 < table[5] < 5
+    perms, block_of = swap_labels(3, 12, 50, 4, seed=1)
+    assert perms.shape[2] == 3 and all(sorted(p) == [0, 1, 2] for row in perms for p in row)
+    # positions stay, and inside a block every position takes its conditions from the same permutation
+    assert (np.diff(block_of, axis=1) >= 0).all() and (np.diff(block_of, axis=1) <= 1).all()
+    assert all(np.bincount(row)[1:-1].max() == 4 for row in block_of)
 
 
 def test_holm_by_hand():
@@ -175,13 +237,11 @@ def test_runs_by_hand():
     assert longest.tolist() == [4, 0, 11] and total.tolist() == [7, 0, 11]
 
 
-def test_dropdown_change_and_enrichment_on_hand_values():
+def test_enrichment_on_hand_values():
     tags = ["a"] * 6 + ["b"] * 4
     none = np.array([0.5, 0.4, 0.6, 0.5, 0.4, 0.6, 0.5, 0.5, 0.5, 0.5])
     recv = np.array([0.0, 0.0, 0.0, 0.0, 0.4, 0.6, 0.9, 0.9, 0.5, 0.5])
     bi = _hand_bi({"none": none, "recv": recv}, tags, n_boot=20)
-    ch = dropdown_change(bi, "recv", "none", eps=0.05)
-    assert ch.estimate == 4 and ch.ci_low == ch.ci_high == 4 and ch.details["runs_cond"] == [(0, 4)]
     up = topk_enrichment(bi, "recv", "none", "b", k=2, direction="increase")
     assert up.details["observed"] == 2 and up.estimate == pytest.approx(1.0 / 0.4)
     assert up.p_value == pytest.approx(sps.hypergeom.sf(1, 10, 4, 2))
@@ -202,14 +262,3 @@ def test_bootstrap_conditions_shapes_and_pairing():
     assert not np.array_equal(bi.rollout_boot["none"], bi.rollout_boot["same"])
     with pytest.raises(ValueError, match="tags"):
         bootstrap_conditions({"none": t}, tags[:-1], n_boot=4)
-
-
-def test_base_accuracy_flags():
-    rng = np.random.default_rng(6)
-    sents = [_random_sentence(rng, 12) for _ in range(10)]
-    t = trace_arrays(sents)
-    dead = trace_arrays([s.take(np.arange(12)) for s in sents])
-    dead = type(dead)(dead.n_rollouts, dead.valid, np.zeros_like(dead.correct), dead.code, dead.dissimilar,
-                      dead.next_idx)
-    flags = stats.base_accuracy_flags({"none": t, "receiver-k20": dead})
-    assert len(flags) == 1 and flags[0].startswith("base accuracy 0.00 under receiver-k20")

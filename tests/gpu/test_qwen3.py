@@ -12,7 +12,7 @@ from tests.gpu.test_ablation import test_hook_equals_weight_edit as hook_equals_
 from tests.gpu.test_ablation import test_removes_exactly_the_head_contribution as removes_exactly_the_head
 from tests.gpu.test_attention import test_blockwise_equals_eager as blockwise_equals_eager
 from tests.gpu.test_generate import test_a_rollout_alone_equals_the_same_rollout_in_a_batch as alone_equals_batch
-from tests.gpu.test_generate import test_cascade_logits_match_the_plain_model as cascade_equals_plain
+from tests.gpu.test_generate import test_engine_logits_match_the_plain_model as engine_equals_plain
 from tests.helpers.whitebox_models import tiny_model
 
 pytestmark = pytest.mark.tiny
@@ -68,7 +68,7 @@ def test_ablation_hook_equals_the_weight_edit():
 
 
 def test_engine_logits_equal_the_plain_model(loaded):
-    cascade_equals_plain(loaded)
+    engine_equals_plain(loaded)
 
 
 def test_engine_rollouts_equal_the_reference_loop(loaded):

@@ -42,6 +42,9 @@ def test_extremes_are_ordered_and_keep_the_full_text(exp):
     ups = [e["change"] for e in ext["increase"]]
     assert ups == sorted(ups, reverse=True) and len(ups) == 10
     assert all(e["text"] == exp.sentences[e["sent_idx"]] for e in ext["increase"] + ext["decrease"])
+    # a CI per row (rollout bootstrap), around the row's change
+    assert all(e["change_ci"][0] <= e["change_ci"][1] for e in ext["increase"] + ext["decrease"])
+    assert sum(e["change_ci"][0] <= e["change"] <= e["change_ci"][1] for e in ext["increase"]) >= 8
 
 
 def test_stored_provenance_reads_the_sidecars(tmp_path):

@@ -1,0 +1,78 @@
+"""`anchors plan`: how many rollouts per sentence and random draws would decide each claim at the target power,
+planned from what the store holds (anchors.core.power), before any GPU-hour is spent."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from anchors.errors import InputError
+
+
+def _ints(text: str, flag: str) -> tuple[int, ...]:
+    """"12,25,50" -> (12, 25, 50), each >= 1."""
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        values = ()
+    if not values or min(values) < 1:
+        raise InputError(f"{flag} {text}", "expected positive integers separated by commas", f"e.g. {flag} 12,25,50")
+    return values
+
+
+def format_plan(rows: list[dict[str, Any]], rollouts: tuple[int, ...], draws: tuple[int, ...]) -> str:
+    """The plan as a table: per case the measured outcome, what reaches the target, power over the grid, a note."""
+    cols = [f"{n}x{d}" for d in draws for n in rollouts]
+    head = f"{'case':<13} {'measured':<12} {'estimate':>9} {'rollouts':>8} {'draws':>5}  " + " ".join(
+        f"{c:>7}" for c in cols) + "  note"
+    lines = [head]
+    for r in rows:
+        est = "-" if r["estimate"] is None else f"{r['estimate']:.3g}"
+        power = " ".join(_cell(r["power"].get(c)) for c in cols)
+        lines.append(f"{r['case']:<13} {r['measured']:<12} {est:>9} {_dash(r['rollouts_needed']):>8} "
+                     f"{_dash(r['draws_needed']):>5}  {power}  {r['note']}")
+    return "\n".join(lines)
+
+
+def _cell(value: float | None) -> str:
+    return f"{'-':>7}" if value is None or math.isnan(value) else f"{value:>7.2f}"
+
+
+def _dash(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
+def plan_command(
+    model: str = typer.Option(..., "--model", help="Registry name (qwen14b, llama8b, tiny-qwen2...), HF id or path."),
+    problem: str = typer.Option(..., "--problem", help="Problem id in the store (e.g. 6481)."),
+    store: Path = typer.Option(Path("store"), "--store", help="The rollout store directory."),
+    embedder: str = typer.Option("sent", "--embedder", help="sent (all-MiniLM-L6-v2) or llm (the model's own)."),
+    target_power: float = typer.Option(0.8, "--target-power", help="Power a plan must reach (0-1)."),
+    rollouts: str = typer.Option("12,25,50,100,200", "--rollouts", help="Rollouts per sentence to plan for."),
+    draws: str = typer.Option("3,19", "--draws", help="Random-head draws to plan for."),
+    sims: int = typer.Option(10, "--sims", help="Planned experiments per grid point (power to about +-0.15 at 10)."),
+    n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap replicates per CI (the suite's default)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the planned experiments."),
+) -> None:
+    """Plan rollouts and random draws per claim: plug-in simulation from the stored rollouts, decided by the
+    suite's own rules (it assumes the measured effects are the true ones)."""
+    from anchors.pipelines.plan import plan_rows, store_experiment_for, suite_decide
+
+    if not 0 < target_power < 1:
+        raise InputError(f"--target-power {target_power}", "must lie strictly between 0 and 1", "e.g. 0.8")
+    if sims < 1 or n_boot < 10:
+        raise InputError("--sims/--n-boot", f"too small ({sims}, {n_boot})", "use --sims >= 1 and --n-boot >= 10")
+    grid_n, grid_d = _ints(rollouts, "--rollouts"), _ints(draws, "--draws")
+    if not store.is_dir():
+        raise InputError(store, "store folder not found", "pass the --store that `anchors rollouts` filled")
+    exp = store_experiment_for(store, model, problem, embedder, n_boot)
+    rows = plan_rows(exp, suite_decide(n_boot), target_power, grid_n, grid_d, sims, seed)
+    n = exp.rollouts_per_sentence
+    shown_draws = grid_d if exp.randoms else (0,)
+    typer.echo(f"{model} problem {problem} ({embedder}): {len(exp.sentences)} sentences x {n} rollouts, conditions "
+               f"{', '.join(exp.arms)}; power of the suite's verdict (metric {exp.metric}) over {sims} planned "
+               f"experiments per point (<rollouts>x<draws>), target {target_power:g}")
+    typer.echo(format_plan(rows, grid_n, shown_draws))

@@ -1,0 +1,175 @@
+"""Confounds that decide: per-condition measurements with CIs, their shifts against `none`, degenerate inputs.
+
+Per condition of an `Experiment` (anchors.core.experiment) this module measures, with a 95% CI from a bootstrap of
+sentences (a sentence's rollouts stay together; the same sentence draw for every condition, so shifts are paired):
+
+* accuracy: correct / decidable rollouts (the condition's `Arm.accuracy`);
+* dissimilar fraction: resamples the embedder calls dissimilar / valid rollouts (per embedder: the experiment's);
+* valid fraction: valid rollouts (a non-empty boxed answer) / rollouts, with the counts;
+* mean length: generated tokens per rollout (`Arm.lengths`; NaN when the rollouts carry no token count).
+
+A shift against `none` is MATERIAL when its whole 95% CI lies outside the band (settings: +-0.10 by default for
+accuracy, dissimilar and valid fraction; +-0.50 relative for length). A claim that uses such a condition ends
+"confounded" (anchors.core.decision). A shift whose point estimate is outside the band but whose CI reaches into it
+is reported as a flag that does not decide.
+
+Degenerate inputs end in a skip with the reason: an empty dissimilar set, resamples all identical to the
+original, a calibrated embedder threshold within 1e-6 of 1. Pure: numpy and records, no torch, no disk.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from anchors.core.stats import percentile_ci
+
+IDENTICAL = 1e-6
+"""A cosine within 1e-6 of 1 is an identical sentence: float32 embeddings give cos = 1 +- 1e-7 for equal texts,
+and the organism's `llm` threshold was once 'calibrated' to 1 - 1.7e-15, i.e. to rounding noise."""
+MEASURES = ("accuracy", "dissimilar_fraction", "valid_fraction", "mean_length")
+SEED = 20251
+"""Seed of the sentence bootstrap behind every condition CI."""
+
+
+class Estimate(BaseModel):
+    """A number with its 95% CI."""
+
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
+
+    estimate: float
+    """Point estimate (NaN when undefined)."""
+    ci_low: float = math.nan
+    """2.5th percentile of the sentence bootstrap."""
+    ci_high: float = math.nan
+    """97.5th percentile of the sentence bootstrap."""
+
+    def json(self) -> dict[str, float | None]:  # type: ignore[override]
+        """{"estimate", "ci_low", "ci_high"} with NaN as None (JSON has no NaN)."""
+        return {k: _num(getattr(self, k)) for k in ("estimate", "ci_low", "ci_high")}
+
+
+class Shift(BaseModel):
+    """One measure of one condition against `none`."""
+
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
+
+    measure: str
+    """"accuracy", "dissimilar_fraction", "valid_fraction" or "mean_length"."""
+    condition: str
+    """The ablated condition."""
+    none: float
+    """The measure under `none`."""
+    value: float
+    """The measure under the condition."""
+    shift: Estimate
+    """condition - none (for mean_length: (condition - none) / none, a relative change), with its CI."""
+    band: float
+    """Half-width of the band of shifts that are not material."""
+    material: bool
+    """The whole CI lies outside [-band, band]: the claim using this condition ends confounded."""
+    beyond_point: bool
+    """The point estimate lies outside the band (a flag when not material)."""
+
+    @property
+    def sentence(self) -> str:
+        """"accuracy 0.71 -> 0.25 under receiver-k20 (shift -0.46, 95% CI -0.50 to -0.42, beyond +-0.10)"."""
+        rel = " relative" if self.measure == "mean_length" else ""
+        where = "beyond" if self.material else "CI reaches into"
+        digits = 1 if self.measure == "mean_length" else 2
+        return (f"{self.measure.replace('_', ' ')} {self.none:.{digits}f} -> {self.value:.{digits}f} under "
+                f"{self.condition} ({rel.strip() + ' ' if rel else ''}shift {self.shift.estimate:+.2f}, 95% CI "
+                f"{self.shift.ci_low:+.2f} to {self.shift.ci_high:+.2f}, {where} the +-{self.band:.2f}{rel} band)")
+
+
+def _num(x: float) -> float | None:
+    return None if x is None or math.isnan(x) else round(float(x), 6)
+
+
+def _counts(arm: Any) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """measure -> (numerator [n_sent], denominator [n_sent]) per sentence of one Arm."""
+    t = arm.trace
+    slot = np.arange(t.shape[1])[None, :] < t.n_rollouts[:, None]
+    valid = (t.valid & slot).sum(axis=1).astype(np.float64)
+    eligible = arm.eligible if arm.eligible is not None else valid
+    correct = arm.n_correct if arm.n_correct is not None else (t.correct & t.valid & slot).sum(axis=1)
+    lengths = arm.lengths if arm.lengths is not None else np.full(t.shape, np.nan)
+    known = np.isfinite(lengths) & slot
+    return {"accuracy": (np.asarray(correct, np.float64), np.asarray(eligible, np.float64)),
+            "dissimilar_fraction": ((t.dissimilar & t.valid & slot).sum(axis=1).astype(np.float64), valid),
+            "valid_fraction": (valid, t.n_rollouts.astype(np.float64)),
+            "mean_length": (np.where(known, lengths, 0.0).sum(axis=1), known.sum(axis=1).astype(np.float64))}
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """sum(num) / sum(den) over the last axis; NaN where the denominator is 0."""
+    top, bottom = num.sum(axis=-1), den.sum(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(bottom > 0, top / np.where(bottom > 0, bottom, 1), np.nan)
+
+
+class ConditionMeasures:
+    """Every measure of every condition, with sentence-bootstrap replicates shared across conditions."""
+
+    def __init__(self, arms: dict[str, Any], n_boot: int, seed: int = SEED):
+        n_sent = next(iter(arms.values())).trace.shape[0]
+        idx = np.random.default_rng(seed).integers(0, n_sent, (n_boot, n_sent))  # [B, n_sent], paired draw
+        self.point: dict[str, dict[str, float]] = {}
+        self.reps: dict[str, dict[str, np.ndarray]] = {}
+        self.counts: dict[str, dict[str, int]] = {}
+        for name, arm in arms.items():
+            counts = _counts(arm)
+            self.point[name] = {m: float(_ratio(*counts[m])) for m in MEASURES}
+            self.reps[name] = {m: _ratio(counts[m][0][idx], counts[m][1][idx]) for m in MEASURES}
+            self.counts[name] = {"valid_rollouts": int(counts["valid_fraction"][0].sum()),
+                                 "n_rollouts": int(counts["valid_fraction"][1].sum())}
+
+    def estimate(self, condition: str, measure: str) -> Estimate:
+        lo, hi, _ = percentile_ci(self.reps[condition][measure])
+        return Estimate(estimate=self.point[condition][measure], ci_low=lo, ci_high=hi)
+
+    def shift(self, condition: str, measure: str, band: float, reference: str = "none") -> Shift:
+        """The paired shift of one measure against the reference, judged against +-band."""
+        p0, p1 = self.point[reference][measure], self.point[condition][measure]
+        r0, r1 = self.reps[reference][measure], self.reps[condition][measure]
+        relative = measure == "mean_length"
+        with np.errstate(divide="ignore", invalid="ignore"):
+            est = (p1 - p0) / p0 if relative else p1 - p0
+            reps = (r1 - r0) / r0 if relative else r1 - r0
+        lo, hi, _ = percentile_ci(reps)
+        material = not math.isnan(lo) and (lo > band or hi < -band)
+        return Shift(measure=measure, condition=condition, none=p0, value=p1,
+                     shift=Estimate(estimate=float(est), ci_low=lo, ci_high=hi), band=band, material=material,
+                     beyond_point=bool(abs(est) > band) if not math.isnan(est) else False)
+
+    def table(self) -> dict[str, dict[str, Any]]:
+        """results.json `conditions_table`: {condition: {accuracy, dissimilar_fraction, mean_length: {estimate,
+        ci_low, ci_high}, valid_rollouts, n_rollouts}}."""
+        return {c: {"accuracy": self.estimate(c, "accuracy").json(),
+                    "dissimilar_fraction": self.estimate(c, "dissimilar_fraction").json(),
+                    "valid_fraction": self.estimate(c, "valid_fraction").json(),
+                    "mean_length": self.estimate(c, "mean_length").json(),
+                    **self.counts[c]} for c in self.point}
+
+
+def degenerate_reason(exp: Any, conditions: tuple[str, ...]) -> str | None:
+    """Why these conditions of `exp` cannot carry a verdict, or None: a calibrated threshold within 1e-6 of 1,
+    resamples all identical to the original, or an empty dissimilar set."""
+    threshold = exp.settings.get("embedder_threshold")
+    if threshold is not None and abs(1.0 - float(threshold)) <= IDENTICAL:
+        return (f"the {exp.embedder} threshold is {float(threshold):.17g}, within {IDENTICAL:g} of 1: its cosines "
+                f"are all ~1, so its dissimilar split is rounding noise")
+    for name in conditions:
+        arm = exp.arms[name]
+        cosines = np.concatenate([np.asarray(c, np.float64) for c in arm.cosines] or [np.zeros(0)])
+        cosines = cosines[np.isfinite(cosines)]
+        if cosines.size and np.all(cosines >= 1.0 - IDENTICAL):
+            return (f"every resample under {name} is identical to the removed sentence (all {cosines.size} cosines "
+                    f"within {IDENTICAL:g} of 1): nothing was resampled")
+        if int((arm.trace.dissimilar & arm.trace.valid).sum()) == 0:
+            return (f"the dissimilar set is empty under {name} with {exp.embedder}: counterfactual importance is 0 "
+                    f"by construction")
+    return None

@@ -1,0 +1,93 @@
+"""The power planner as a runner: an `Experiment` from the store, then `anchors.core.power.plan` under the suite's
+own decision rules (`fixtures.decisions.decide_all`). Called by `anchors plan` and by the report (`plan_rows`).
+
+The rules are the hypothesis modules of the repository (hypotheses/test_h*.py, read through fixtures/decisions.py),
+so the planner needs a checkout: beside an editable install it finds them next to the `anchors` package.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from anchors.core.experiment import Experiment
+from anchors.core.power import DRAWS, ROLLOUTS, plan
+from anchors.errors import InputError, Unavailable
+
+log = logging.getLogger(__name__)
+
+
+def suite_decide(n_boot: int | None = None, **settings: Any) -> Callable[[Experiment], dict[str, Any]]:
+    """fixtures.decisions.decide_all with RuleSettings(**settings) (its defaults are the suite's, except that only
+    the primary metric is decided unless `metrics` is given: a verdict is the primary metric's, and Holm runs per
+    metric, so the others do not change it and would triple the cost); `n_boot` overrides the experiment's
+    bootstrap replicates."""
+    from dataclasses import replace
+
+    from anchors.core.decision import RuleSettings
+
+    root = Path(__file__).resolve().parents[2]
+    if not (root / "fixtures" / "decisions.py").is_file():
+        raise Unavailable(f"the planner decides with the suite's rules (fixtures/decisions.py and hypotheses/), "
+                          f"which are not beside this installation ({root}): run it from a repository checkout")
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    decide_all = importlib.import_module("fixtures.decisions").decide_all
+    primary = settings.get("primary_metric", RuleSettings().primary_metric)
+    rules = RuleSettings(**{"metrics": (primary,), **settings})
+
+    def decide(exp: Experiment) -> dict[str, Any]:
+        if n_boot is not None and exp.n_boot != n_boot:
+            exp = replace(exp, n_boot=n_boot, _boots={}, _memo={})
+        return decide_all(exp, rules)
+
+    return decide
+
+
+def plan_rows(exp: Experiment, decide: Callable[[Experiment], dict[str, Any]] | None = None, target: float = 0.8,
+              rollouts: Sequence[int] = ROLLOUTS, draws: Sequence[int] = DRAWS, sims: int = 10,
+              seed: int = 0) -> list[dict[str, Any]]:
+    """One dict per claim case (anchors.core.power.PlanRow fields), for the report and `anchors plan`."""
+    decide = decide or suite_decide()
+    return [row.row() for row in plan(exp, decide, target, rollouts, draws, sims, seed)]
+
+
+def store_experiment_for(store: str | Path, model: str, problem: str, embedder: str = "sent", n_boot: int = 1000,
+                         metric: str = "drop") -> Experiment:
+    """The experiment of every condition stored for (model, problem) under `embedder`, as the suite builds it."""
+    from anchors.disk.heads import read_heads_artifact
+    from anchors.disk.store import stored_conditions
+    from anchors.gpu.embedders import EMBEDDER_NAMES, get_embedder
+    from anchors.gpu.model import store_folder_for
+    from anchors.pipelines.experiment import (
+        SENT_THRESHOLD_NOTE,
+        calibrated_llm_embedder,
+        head_inputs,
+        load_conditions,
+        store_experiment,
+    )
+
+    if embedder not in EMBEDDER_NAMES:
+        raise InputError(f"--embedder {embedder}", "unknown embedder", f"use one of: {', '.join(EMBEDDER_NAMES)}")
+    folder = store_folder_for(model)
+    found = stored_conditions(store, folder, problem)
+    if "none" not in found:
+        raise InputError(Path(store) / folder, f"no 'none' rollouts of problem {problem} for {model}",
+                         f"fill it first: anchors rollouts --model {model} --problem {problem} --store {store}")
+    data = load_conditions(found, model)
+    sent = get_embedder("sent")
+    if embedder == "sent":
+        emb, note = sent, SENT_THRESHOLD_NOTE
+    else:
+        from anchors.gpu.model import load_model
+
+        emb, note = calibrated_llm_embedder(load_model(model, device="cpu"), sent, [data["none"]])
+    heads_file = Path(store) / folder / "receiver_heads.json"
+    heads = head_inputs(read_heads_artifact(heads_file)) if heads_file.is_file() else {
+        "reliability": None, "trace_kurtosis": None}
+    n = max(len(rows) for rows in data["none"].rollouts.values()) if data["none"].rollouts else 0
+    return store_experiment(model, str(problem), embedder, data, emb, note, heads["reliability"],
+                            {"rollouts_per_sentence": n}, n_boot, metric, trace_kurtosis=heads["trace_kurtosis"])

@@ -1,0 +1,221 @@
+"""Validation of the rules that decide: power and false-pass rate of every claim case on the simulated reasoner.
+
+    nice -n 19 python bench/validate.py [--seeds 200] [--workers 2]  -> bench/results/validation.json
+    python bench/validate.py --table [bench/results/validation.json]   # the README table
+
+Each seed builds the experiment the suite builds (`anchors.pipelines.experiment.sim_experiment` on
+`anchors.core.sim.scenario_spec`) and calls `fixtures.decisions.decide_all` on it: the hypothesis modules' own
+`decide`, with their confound, degenerate-input and Holm rules; nothing here re-implements a rule. A "pass" is
+outcome == "pass" of the verdict (the primary metric's); "confounded", "skip", "fail" and "underpowered" are not.
+
+Steps, each (scenario, rollouts per sentence, random draws, metrics) over every seed:
+  * main: every scenario (planted; the nulls: null, accuracy_shift, dissimilar_shift and the sub-band
+    accuracy_shift_small, dissimilar_shift_small) x --rollouts, --draws random draws,
+    the primary metric only (Holm runs per metric, so the other metrics do not change its verdicts);
+  * limit: planted at --limit-rollouts (1,000) and --more-draws draws on --limit-seeds seeds: once rollout noise
+    is gone, a claim the simulator makes true passes and one it makes false does not (the strict-xfail evidence);
+  * draws: planted and null at --more-draws random draws (H5's rank p needs >= 19) on --draws-seeds seeds, the
+    primary metric only;
+  * metrics: every scenario at --metric-rollouts with all three metrics, on --metric-seeds seeds, for the
+    side-by-side comparison that justifies the primary metric;
+  * stability: --stability-seeds planted and null experiments at the fewest rollouts decided at --n-boot and at
+    each --stability-boots: the share of verdicts that agree (how low n_boot may go) and the CPU per experiment;
+  * planner: on --planner-seeds planted experiments at the fewest rollouts, the power planner
+    (anchors.core.power.plan, --planner-sims planned experiments per point) predicts every case's power at each
+    of --rollouts; the summary sets the mean prediction beside the measured power (the planner's calibration).
+Power of a case is its pass rate in the scenario where its claim is true (`TRUE_UNDER`: H12 claims "no effect", so
+the null), its false-pass rate the pass rate in every other scenario (the worst over rollouts in `false_pass`).
+Partial results (every seed's outcomes) are written after every step to --partial; a rerun resumes from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # one BLAS thread per worker: the workers are the parallelism
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+log = logging.getLogger("bench.validate")
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from validation_summary import SCENARIOS, TARGET, TRUE_UNDER, markdown_table, step_key, summarise  # noqa: E402, F401
+
+OUT = ROOT / "bench" / "results" / "validation.json"
+from fixtures.decisions import rules_fingerprint  # noqa: E402  (the suite checks validation.json with it)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", type=int, default=200, help="simulated experiments per step")
+    p.add_argument("--first-seed", type=int, default=1000)
+    p.add_argument("--rollouts", type=int, nargs="+", default=[12, 25, 50, 100])
+    p.add_argument("--draws", type=int, default=3, help="random draws in the main steps (the suite's default)")
+    p.add_argument("--more-draws", type=int, default=19, help="random draws of the draws steps (0: none)")
+    p.add_argument("--draws-seeds", type=int, default=100, help="seeds of the draws steps (21 conditions each)")
+    p.add_argument("--metric-seeds", type=int, default=100, help="seeds of the three-metric steps (0: none)")
+    p.add_argument("--metric-rollouts", type=int, nargs="+", default=[12, 50])
+    p.add_argument("--limit-seeds", type=int, default=20, help="planted seeds at --limit-rollouts (0: none)")
+    p.add_argument("--limit-rollouts", type=int, default=1000, help="rollouts per sentence of the limit step")
+    p.add_argument("--stability-seeds", type=int, default=20,
+                   help="seeds per scenario (planted, null) decided at every --stability-boots (0: none)")
+    p.add_argument("--stability-boots", type=int, nargs="+", default=[300, 600, 2000])
+    p.add_argument("--planner-seeds", type=int, default=10, help="planted seeds the planner plans from (0: none)")
+    p.add_argument("--planner-sims", type=int, default=10, help="planned experiments per grid point")
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates per CI (the suite's default)")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--out", type=Path, default=OUT)
+    p.add_argument("--partial", type=Path, default=None, help="default: <out>.partial.json")
+    p.add_argument("--summarise-only", action="store_true",
+                   help="write --out from the steps the partial file holds, running nothing")
+    return p.parse_args(argv)
+
+
+def plan_steps(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Every step as {scenario, rollouts, draws, metrics, seeds}: main, limit, draws, metrics, stability, planner."""
+    from anchors.core.decision import DEFAULT
+
+    primary = (DEFAULT.primary_metric,)
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    steps = [dict(scenario=s, rollouts=n, draws=args.draws, metrics=primary, seeds=seeds)
+             for n in args.rollouts for s in SCENARIOS]
+    if args.limit_seeds:
+        steps.append(dict(scenario="planted", rollouts=args.limit_rollouts, draws=max(args.draws, args.more_draws),
+                          metrics=primary, seeds=seeds[: args.limit_seeds]))
+    if args.more_draws:
+        steps += [dict(scenario=s, rollouts=n, draws=args.more_draws, metrics=primary,
+                       seeds=seeds[: args.draws_seeds]) for n in args.rollouts for s in ("planted", "null")]
+    if args.metric_seeds:
+        few = seeds[: args.metric_seeds]
+        steps += [dict(scenario=s, rollouts=n, draws=args.draws, metrics=tuple(DEFAULT.metrics), seeds=few)
+                  for n in args.metric_rollouts for s in SCENARIOS]
+    if args.stability_seeds:
+        steps += [dict(kind="stability", scenario=s, rollouts=min(args.rollouts), draws=args.draws, metrics=primary,
+                       seeds=seeds[: args.stability_seeds], boots=tuple(args.stability_boots))
+                  for s in ("planted", "null")]
+    if args.planner_seeds:
+        steps.append(dict(kind="planner", scenario="planted", rollouts=min(args.rollouts), draws=args.draws,
+                          metrics=primary, seeds=seeds[: args.planner_seeds], grid=tuple(args.rollouts),
+                          sims=args.planner_sims))
+    return steps
+
+
+def work(task: dict[str, Any]) -> tuple[int, dict[str, Any], float]:
+    """One seed of one step, in a worker: (seed, what it measured, CPU seconds)."""
+    start = time.process_time()
+    kind = task.get("kind")
+    out = plan_seed(task) if kind == "planner" else stability_seed(task) if kind == "stability" else decide_seed(task)
+    return task["seed"], out, time.process_time() - start
+
+
+def _experiment(task: dict[str, Any]) -> Any:
+    """The experiment the suite builds for this task's scenario, rollouts, draws and seed."""
+    from anchors.core import sim
+    from anchors.pipelines.experiment import sim_experiment
+
+    spec = sim.scenario_spec(task["scenario"], n_random=task["draws"], n_rollouts=task["rollouts"],
+                             seed=task["seed"])
+    return sim_experiment(spec, "sim", task["scenario"], task["n_boot"], task["metrics"][0])
+
+
+def plan_seed(task: dict[str, Any]) -> dict[str, Any]:
+    """The planner's predicted power per case at every rollouts of the grid, planned from one experiment."""
+    from anchors.core.power import plan
+    from anchors.pipelines.plan import suite_decide
+
+    decide = suite_decide(metrics=tuple(task["metrics"]), primary_metric=task["metrics"][0], power={})
+    rows = plan(_experiment(task), decide, TARGET, task["grid"], (task["draws"],), task["sims"], task["seed"])
+    return {r.case: {str(n): r.power.get(f"{n}x{task['draws']}") for n in task["grid"]} for r in rows}
+
+
+def stability_seed(task: dict[str, Any]) -> dict[str, Any]:
+    """The same experiment decided at n_boot and at every other `boots`: outcomes and CPU seconds per n_boot."""
+    out = {}
+    for boots in (task["n_boot"], *task["boots"]):
+        start = time.process_time()
+        outcomes = decide_seed({**task, "n_boot": boots})
+        out[str(boots)] = {"outcomes": {c: o["outcome"] for c, o in outcomes.items()},
+                           "cpu_s": round(time.process_time() - start, 3)}
+    return out
+
+
+def decide_seed(task: dict[str, Any]) -> dict[str, Any]:
+    """One simulated experiment through decide_all: {case: {metric: outcome, "outcome", "random"}}."""
+    from anchors.core.decision import RuleSettings
+    from fixtures import decisions
+
+    metrics = tuple(task["metrics"])
+    exp = _experiment(task)
+    # power={}: no measured power, so no fail is relabelled "underpowered" from the file this run rewrites.
+    verdicts = decisions.decide_all(exp, RuleSettings(metrics=metrics, primary_metric=metrics[0], power={}))
+    return {case: {**{m: s["verdict"] for m, s in v.metrics.items()}, "outcome": v.outcome,
+                   "estimate": None if v.estimate != v.estimate else round(float(v.estimate), 5),
+                   "random": any(c.startswith("random") for c in v.conditions)}
+            for case, v in verdicts.items()}
+
+
+def run_step(step: dict[str, Any], done: dict[str, Any], n_boot: int, workers: int,
+             save: Callable[[], None]) -> None:
+    """Decide every seed of one step not yet in `done` (seed -> outcomes), in `workers` processes."""
+    todo = [s for s in step["seeds"] if str(s) not in done["seeds"]]
+    tasks = [{**{k: v for k, v in step.items() if k != "seeds"}, "seed": s, "n_boot": n_boot} for s in todo]
+    wall = time.perf_counter()
+    if workers <= 1:
+        results = map(work, tasks)
+    else:
+        pool = ProcessPoolExecutor(max_workers=workers)
+        results = pool.map(work, tasks, chunksize=4)
+    for seed, outcomes, cpu in results:
+        done["seeds"][str(seed)] = outcomes
+        done["cpu_s"] = done.get("cpu_s", 0.0) + cpu
+    if workers > 1:
+        pool.shutdown()
+    done["wall_s"] = done.get("wall_s", 0.0) + time.perf_counter() - wall
+    save()
+    log.info("%s: %d seeds, %.1f CPU s per seed", step_key(step), len(done["seeds"]),
+             done["cpu_s"] / max(len(done["seeds"]), 1))
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Every step (resuming from the partial file), then the summary written to --out."""
+    from anchors.disk.jsonio import write_json_atomic
+
+    partial_path = args.partial or args.out.with_suffix(".partial.json")
+    fingerprint = rules_fingerprint()
+    partial = json.loads(partial_path.read_text()) if partial_path.is_file() else {
+        "n_boot": args.n_boot, "rules": fingerprint, "steps": {}}
+    if (partial["n_boot"], partial.get("rules")) != (args.n_boot, fingerprint) and not args.summarise_only:
+        raise SystemExit(f"{partial_path} was made with n_boot={partial['n_boot']} by rules {partial.get('rules')} "
+                         f"(now n_boot={args.n_boot}, rules {fingerprint}): remove it to start again")
+    steps = plan_steps(args)
+    for step in steps if not args.summarise_only else ():
+        done = partial["steps"].setdefault(step_key(step), {"seeds": {}})
+        run_step(step, done, args.n_boot, args.workers, lambda: write_json_atomic(partial_path, partial))
+    summary = summarise(partial, steps, args, fingerprint)
+    write_json_atomic(args.out, summary)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if argv is None and sys.argv[1:2] == ["--table"]:  # print the README table of an existing result
+        path = Path(sys.argv[2]) if len(sys.argv) > 2 else OUT
+        print(markdown_table(json.loads(path.read_text())))
+        return
+    run(parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,203 @@
+"""The summary of bench/validate.py's partial results: validation.json (per claim case its power, false-pass
+rates, what reaches power 0.8, the limit, the planner's calibration) and the README table. Pure: dicts in, dicts out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+from typing import Any
+
+SCENARIOS = ("planted", "null", "accuracy_shift", "dissimilar_shift", "accuracy_shift_small", "dissimilar_shift_small")
+"""anchors.core.sim.SCENARIOS: planted effects and five nulls (two with shifts inside the confound bands)."""
+TRUE_UNDER = {"H12": "null"}
+"""The scenario in which a case's claim is true; every other case: "planted"."""
+TARGET = 0.8
+"""Power that `rollouts_for_power_0.8` and `draws_for_power_0.8` ask for."""
+FALSE_PASS_TARGET = 0.05
+"""Issue 11: a false "pass" in at most 5% of experiments, for every claim under every null."""
+def step_key(step: dict[str, Any]) -> str:
+    head = f"{step['kind']}|" if step.get("kind") else ""
+    return f"{head}{step['scenario']}|n={step['rollouts']}|draws={step['draws']}|{'+'.join(step['metrics'])}"
+
+
+def _stability(steps: dict[str, Any], args: argparse.Namespace, primary: str) -> dict[str, Any]:
+    """Per n_boot: the share of verdicts equal to those at --n-boot on the same experiments, and CPU per experiment."""
+    rows = [o for s in ("planted", "null") for o in steps.get(
+        f"stability|{s}|n={min(args.rollouts)}|draws={args.draws}|{primary}", {"seeds": {}})["seeds"].values()]
+    if not args.stability_seeds or not rows:
+        return {}
+    ref = str(args.n_boot)
+    out = {}
+    for boots in (ref, *map(str, args.stability_boots)):
+        pairs = [(r[ref]["outcomes"][c], r[boots]["outcomes"][c]) for r in rows for c in r[ref]["outcomes"]]
+        out[boots] = {"agreement_with_n_boot": round(sum(a == b for a, b in pairs) / len(pairs), 4),
+                      "verdicts": len(pairs), "cpu_s_per_experiment": round(sum(r[boots]["cpu_s"] for r in rows)
+                                                                            / len(rows), 3)}
+    return out
+
+
+def _rate(step: dict[str, Any] | None, case: str, field: str, value: str = "pass") -> float | None:
+    """Share of the step's seeds whose `field` of `case` equals `value` (None: step or case absent)."""
+    if not step or not step["seeds"]:
+        return None
+    rows = [o[case] for o in step["seeds"].values() if case in o]
+    return round(sum(r.get(field) == value for r in rows) / len(rows), 4) if rows else None
+
+
+def _wilson_upper(rate: float, n: int, z: float = 1.96) -> float:
+    """Upper end of the Wilson 95% interval of a rate measured on n seeds (0 of 200 -> 0.019)."""
+    centre = rate + z * z / (2 * n)
+    spread = z * math.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n))
+    return min(1.0, (centre + spread) / (1 + z * z / n))
+
+
+def _first_reaching(rates: dict[str, float | None]) -> int | None:
+    """The smallest key (rollouts or draws) whose rate reaches TARGET, or None."""
+    hits = [int(k) for k, v in rates.items() if v is not None and v >= TARGET]
+    return min(hits) if hits else None
+
+
+def summarise_case(case: str, steps: dict[str, Any], args: argparse.Namespace, primary: str) -> dict[str, Any]:
+    """One case's row of validation.json."""
+    def step(scenario: str, n: int, draws: int, metrics: str = primary) -> dict[str, Any] | None:
+        return steps.get(f"{scenario}|n={n}|draws={draws}|{metrics}")
+
+    true = TRUE_UNDER.get(case, "planted")
+    power = {str(n): _rate(step(true, n, args.draws), case, "outcome") for n in args.rollouts}
+    by_rollouts = {s: {str(n): _rate(step(s, n, args.draws), case, "outcome") for n in args.rollouts}
+                   for s in SCENARIOS if s != true}
+    draws = {str(args.draws): power}
+    if args.more_draws and true in ("planted", "null"):
+        draws[str(args.more_draws)] = {str(n): _rate(step(true, n, args.more_draws), case, "outcome")
+                                       for n in args.rollouts}
+    uses_random = any(o.get(case, {}).get("random") for st in steps.values() for o in st["seeds"].values())
+    reach = {int(d): _first_reaching(p) for d, p in draws.items()}  # draws -> rollouts reaching TARGET
+    feasible = [d for d, n in reach.items() if n is not None]
+    draws_needed = min(feasible) if uses_random and feasible else None
+    outcomes = {s: {str(n): {o: _rate(step(s, n, args.draws), case, "outcome", o)
+                             for o in ("pass", "fail", "confounded", "underpowered", "skip")}
+                    for n in args.rollouts} for s in SCENARIOS}
+    worst = {s: max((v for v in r.values() if v is not None), default=None) for s, r in by_rollouts.items()}
+    worst_rate = max((v for v in worst.values() if v is not None), default=None)
+    n_null = min((len(st["seeds"]) for s in SCENARIOS if s != true for n in args.rollouts
+                  if (st := step(s, n, args.draws)) and st["seeds"]), default=1)
+    return {
+        "true_under": true,
+        "power": power,
+        "false_pass": worst,
+        "false_pass_upper_95": None if worst_rate is None else round(_wilson_upper(worst_rate, n_null), 4),
+        "meets_false_pass_target": None if worst_rate is None else worst_rate <= FALSE_PASS_TARGET,
+        "false_pass_by_rollouts": by_rollouts,
+        "power_by_draws": draws,
+        "rollouts_for_power_0.8": reach[draws_needed if draws_needed is not None else args.draws],
+        "draws_for_power_0.8": draws_needed,
+        "uses_random_draws": uses_random,
+        "outcomes": outcomes,
+        "by_metric": _by_metric(case, steps, args, true),
+        "planner": _planner(case, steps, args, primary),
+        "limit": _limit(case, steps, args, primary),
+    }
+
+
+def _limit(case: str, steps: dict[str, Any], args: argparse.Namespace, primary: str) -> dict[str, Any]:
+    """Pass rate and mean estimate of the planted scenario at --limit-rollouts: whether the claim is true in the
+    simulator and decidable by its rule once rollout noise is gone (only the CoT's sentences limit it then)."""
+    draws = max(args.draws, args.more_draws)
+    done = steps.get(f"planted|n={args.limit_rollouts}|draws={draws}|{primary}")
+    if not args.limit_seeds or not done or not done["seeds"]:
+        return {}
+    rows = [o[case] for o in done["seeds"].values() if case in o]
+    estimates = [r["estimate"] for r in rows if r.get("estimate") is not None]
+    return {"rollouts": args.limit_rollouts, "draws": draws, "seeds": len(rows),
+            "pass_rate": round(sum(r["outcome"] == "pass" for r in rows) / len(rows), 4) if rows else None,
+            "estimate_mean": round(sum(estimates) / len(estimates), 4) if estimates else None}
+
+
+def _planner(case: str, steps: dict[str, Any], args: argparse.Namespace, primary: str) -> dict[str, Any]:
+    """The planner's mean predicted power per rollouts (planned from planted experiments at the fewest)."""
+    first = min(args.rollouts)
+    done = steps.get(f"planner|planted|n={first}|draws={args.draws}|{primary}")
+    if not args.planner_seeds or not done or not done["seeds"]:
+        return {}
+    rows = [o[case] for o in done["seeds"].values() if case in o]
+    mean = {str(n): round(sum(r[str(n)] or 0.0 for r in rows) / len(rows), 4) for n in args.rollouts} if rows else {}
+    return {"predicted_power": mean, "planned_from_rollouts": first, "seeds": len(rows), "sims": args.planner_sims}
+
+
+def _by_metric(case: str, steps: dict[str, Any], args: argparse.Namespace, true: str) -> dict[str, Any]:
+    """Power and false-pass rates of each metric's own verdict, from the three-metric steps."""
+    from anchors.core.decision import DEFAULT
+
+    if not args.metric_seeds:
+        return {}
+    joined = "+".join(DEFAULT.metrics)
+    out = {}
+    for metric in DEFAULT.metrics:
+        rate = {s: {str(n): _rate(steps.get(f"{s}|n={n}|draws={args.draws}|{joined}"), case, metric)
+                    for n in args.metric_rollouts} for s in SCENARIOS}
+        out[metric] = {"power": rate[true],
+                       "false_pass": {s: max((v for v in r.values() if v is not None), default=None)
+                                      for s, r in rate.items() if s != true}}
+    return out
+
+
+def summarise(partial: dict[str, Any], steps: list[dict[str, Any]], args: argparse.Namespace,
+              fingerprint_now: str) -> dict[str, Any]:
+    """validation.json: per case its rates, the simulator's true values, settings, timing and provenance."""
+    from anchors.core import sim
+    from anchors.core.decision import DEFAULT
+    from anchors.disk.provenance import make_provenance
+
+    done = partial["steps"]
+    cases = sorted({c for k, st in done.items() if "|n=" in k and not k.startswith(("planner", "stability"))
+                    for o in st["seeds"].values()
+                    for c in o}, key=lambda c: (int("".join(ch for ch in c.split("·")[0] if ch.isdigit())), c))
+    settings = {"seeds": args.seeds, "first_seed": args.first_seed, "rollouts": args.rollouts, "draws": args.draws,
+                "more_draws": args.more_draws, "draws_seeds": args.draws_seeds, "metric_seeds": args.metric_seeds,
+                "metric_rollouts": args.metric_rollouts, "planner_seeds": args.planner_seeds,
+                "planner_sims": args.planner_sims, "limit_seeds": args.limit_seeds,
+                "limit_rollouts": args.limit_rollouts, "n_boot": args.n_boot, "primary_metric": DEFAULT.primary_metric,
+                "rule_settings": DEFAULT.model_dump(exclude={"power"}), "scenarios": list(SCENARIOS),
+                "rules_fingerprint": partial["rules"], "rules_fingerprint_now": fingerprint_now,
+                "true_under": TRUE_UNDER, "target_power": TARGET, "n_sentences": sim.SimSpec.model_fields[
+                    "n_sentences"].default}
+    timing = {step_key(s): {"seeds": len(done[step_key(s)]["seeds"]),
+                            "cpu_s_per_seed": round(done[step_key(s)].get("cpu_s", 0.0)
+                                                    / max(len(done[step_key(s)]["seeds"]), 1), 2),
+                            "wall_s": round(done[step_key(s)].get("wall_s", 0.0), 1)}
+              for s in steps if step_key(s) in done}
+    return {
+        "claims": {c: summarise_case(c, done, args, DEFAULT.primary_metric) for c in cases},
+        "truths": sim.planted_truths(),
+        "n_boot_stability": _stability(done, args, DEFAULT.primary_metric),
+        "settings": settings,
+        "timing": {"steps": timing, "cpu_s_total": round(sum(d.get("cpu_s", 0.0) for d in done.values()), 1),
+                   "workers": args.workers, "machine": f"{platform.machine()}, {os.cpu_count()} CPUs"},
+        "provenance": make_provenance(settings, packages=("numpy", "scipy", "pydantic")).model_dump(mode="json"),
+    }
+
+
+def markdown_table(summary: dict[str, Any]) -> str:
+    """The README table of a validation.json: per case, power by rollouts, worst false-pass rate per null, what
+    reaches 0.8, and the pass rate in the limit (planted, 1,000 rollouts, 19 draws)."""
+    ns = [str(n) for n in summary["settings"]["rollouts"]]
+    head = ["case", *[f"power @{n}" for n in ns],
+            "false pass: null / accuracy / dissimilar / accuracy small / dissimilar small (planted for H12)",
+            "rollouts (draws) for 0.8", "limit pass"]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for case, row in summary["claims"].items():
+        power = [_pct(row["power"].get(n)) for n in ns]
+        false = " / ".join(_pct(v) for v in row["false_pass"].values())
+        need = "-" if row["rollouts_for_power_0.8"] is None else str(row["rollouts_for_power_0.8"])
+        if row["draws_for_power_0.8"] is not None:
+            need += f" ({row['draws_for_power_0.8']})"
+        limit = _pct(row.get("limit", {}).get("pass_rate"))
+        lines.append("| " + " | ".join([case, *power, false, need, limit]) + " |")
+    return "\n".join(lines)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"

@@ -1,0 +1,97 @@
+"""fixtures.decisions.decide_all: every case of every hypothesis module, under three metrics, Holm per family, power.
+
+One simulated experiment (80 sentences, 3 random draws, 200 bootstrap replicates): about 15 s on one CPU core.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from anchors.core import sim
+from anchors.core.decision import RuleSettings
+from anchors.pipelines.experiment import sim_experiment
+from fixtures.decisions import cases, decide_all, load_power, rules_fingerprint
+
+
+@pytest.fixture(scope="module")
+def exp():
+    spec = sim.SimSpec.default(n_random=3, n_sentences=80)
+    return sim_experiment(spec, "6481", "default", 200, "drop")
+
+
+@pytest.fixture(scope="module")
+def verdicts(exp):
+    return decide_all(exp, RuleSettings(power={"H4": {"12": 0.3}, "H2": {"12": 0.95}}))
+
+
+def test_every_case_once_with_its_metric_and_primary_flag(exp, verdicts):
+    assert set(verdicts) == set(cases("sim"))
+    assert {"H0a", "H0b", "H1", "H6·receiver", "H6·random", "H9·random", "H11·receiver", "H12"} <= set(verdicts)
+    assert {k for k, v in verdicts.items() if v.primary} == {"H1", "H2"}
+    for case, v in verdicts.items():
+        assert v.outcome in ("pass", "fail", "confounded", "underpowered", "skip"), case
+        assert v.metric in ("drop", "cosine", "kurtosis"), (case, v.metric)
+
+
+def test_three_metrics_side_by_side(verdicts):
+    for case in ("H1", "H2", "H6·random"):
+        assert set(verdicts[case].metrics) == {"drop", "kl", "kl_laplace"}
+        assert verdicts[case].metrics["drop"]["verdict"] == verdicts[case].outcome
+        assert isinstance(verdicts[case].details["metrics_agree"], bool)
+    same = verdicts["H7·receiver"].metrics  # a claim on cosines is decided once
+    assert len({m["estimate"] for m in same.values()}) == 1
+
+
+def test_holm_only_on_nonprimary_claims_with_a_p(verdicts):
+    assert verdicts["H1"].p_adjusted is None and verdicts["H2"].p_adjusted is None
+    adjusted = [v for v in verdicts.values() if v.p_adjusted is not None]
+    assert len(adjusted) >= 8
+    assert all(v.p_adjusted >= v.p_value - 1e-12 for v in adjusted)
+
+
+def test_measured_power_labels_a_fail_underpowered(verdicts):
+    h4 = verdicts["H4"]
+    assert h4.power == 0.3
+    assert h4.outcome != "fail"  # a fail at power 0.3 is "underpowered"
+    if h4.outcome == "underpowered":
+        assert h4.message.startswith("underpowered at 12 rollouts (measured power 0.30)")
+    assert verdicts["H2"].power == 0.95
+
+
+def test_h5_never_passes_with_three_draws(verdicts):
+    assert verdicts["H5"].outcome == "skip" and "19" in verdicts["H5"].skip_reason
+
+
+def test_load_power_reads_the_validation_schema(tmp_path):
+    path = tmp_path / "validation.json"
+    settings = {"rules_fingerprint": rules_fingerprint(), "primary_metric": "drop"}
+    path.write_text(json.dumps({"claims": {"H2": {"power": {"12": 0.4, "25": 0.7, "50": None},
+                                                  "false_pass": {"null": 0.01}}}, "settings": settings}))
+    assert load_power(path) == {"H2": {"12": 0.4, "25": 0.7}}
+    assert load_power(path, "kl") == {}                                   # measured under another primary metric
+    assert load_power(tmp_path / "absent.json") == {}
+
+
+def test_power_measured_by_other_rules_is_unknown(tmp_path, caplog):
+    path = tmp_path / "validation.json"
+    path.write_text(json.dumps({"claims": {"H2": {"power": {"12": 0.4}}},
+                                "settings": {"rules_fingerprint": "0123456789abcdef", "primary_metric": "drop"}}))
+    assert load_power(path) == {}
+    assert "rerun bench/validate.py" in caplog.text
+
+
+def test_the_rules_fingerprint_ignores_docstrings_but_not_code(tmp_path):
+    from fixtures.decisions import ROOT
+
+    for pattern in ("anchors/core", "fixtures", "hypotheses", "anchors/pipelines"):
+        (tmp_path / pattern).mkdir(parents=True, exist_ok=True)
+    rule = tmp_path / "anchors/core/rule.py"
+    rule.write_text('"""A rule."""\n\ndef f(x):\n    """Doc."""\n    return x > 0  # a comment\n')
+    before = rules_fingerprint(tmp_path)
+    rule.write_text('"""A rule, documented better."""\n\ndef f(x):\n    """Other doc."""\n    return x > 0\n')
+    assert rules_fingerprint(tmp_path) == before
+    rule.write_text('"""A rule."""\n\ndef f(x):\n    """Doc."""\n    return x >= 0\n')
+    assert rules_fingerprint(tmp_path) != before
+    assert rules_fingerprint(ROOT) == rules_fingerprint()
