@@ -16,7 +16,8 @@ Reported per condition: accuracy over every rollout and its difference against `
 95% CI over (trace, sentence) cells; the accuracy of rollouts that resample the plan sentence or come before it
 ("pre-plan": the plan is drawn again) and after it; the wrong-plan rate among rollouts that draw the plan again;
 the share of rollouts whose first sentence differs from the removed one (a model-free proxy of the dissimilar
-fraction); the mean rollout length; and, free of sampling noise, the mean KL(none || ablated) of the next-token
+fraction); the mean accuracy drop per tag (the main job's `drop` metric with string inequality for MiniLM); the mean
+rollout length; and, free of sampling noise, the mean KL(none || ablated) of the next-token
 distributions over each category's tokens of the base CoTs (teacher-forced): what the heads change even where
 the sampled answer stays the same. Partial results are written after every condition.
 """
@@ -153,7 +154,26 @@ def token_kl(loaded, traces: list[tuple], heads: tuple) -> dict[str, float]:
             values = kl[start - 1:end - 1].tolist()            # the positions that predict the sentence's tokens
             per_tag.setdefault(label_sentence(sentence), []).extend(values)
             per_tag.setdefault("all", []).extend(values)
-    return {tag: round(float(np.mean(v)), 5) for tag, v in sorted(per_tag.items())}
+    # 3 significant digits: the w4x16 variants' receiver heads give KLs of 1e-5 to 1e-3, which 5 decimals lost.
+    return {tag: float(f"{np.mean(v):.3g}") for tag, v in sorted(per_tag.items())}
+
+
+def drop_per_tag(rows: dict, traces: list[tuple]) -> dict[str, float]:
+    """Mean accuracy drop per tag, METHOD §4.2 with exact string inequality for "dissimilar": acc(rollouts at
+    i + 1) - acc(rollouts at i whose first sentence differs from the removed one); the main job's `drop` metric
+    with MiniLM in place of string equality. Sentences with no such rollouts or no i + 1 are left out."""
+    from anchors.organism.tasks import label_sentence
+
+    per_tag: dict[str, list[float]] = {}
+    for t, (_, _, sents) in enumerate(traces):
+        cell = {i: [rows[k] for k in rows if k[0] == f"t{t}" and k[1] == i] for i in range(len(sents))}
+        for i, removed in enumerate(sents[:-1]):
+            changed = [r["correct"] for r in cell[i] if r["first"] != removed]
+            if changed and cell[i + 1]:
+                value = np.mean([r["correct"] for r in cell[i + 1]]) - np.mean(changed)
+                per_tag.setdefault(label_sentence(removed), []).append(float(value))
+                per_tag.setdefault("all", []).append(float(value))
+    return {tag: round(float(np.mean(v)), 4) for tag, v in sorted(per_tag.items())}
 
 
 def summarise(rows: dict, base: dict, traces: list[tuple], rng: np.random.Generator) -> dict:
@@ -181,7 +201,8 @@ def summarise(rows: dict, base: dict, traces: list[tuple], rng: np.random.Genera
             "accuracy_pre_plan": round(float(np.mean(pre)), 4), "accuracy_post_plan": round(float(np.mean(post)), 4),
             "wrong_plan_rate": round(float(np.mean(plans)), 4) if plans else None, "n_plan_draws": len(plans),
             "first_sentence_changed": round(float(np.mean(changed)), 4),
-            "mean_tokens": round(float(np.mean(tokens)), 1), "n_rollouts": len(rows)}
+            "mean_tokens": round(float(np.mean(tokens)), 1), "n_rollouts": len(rows),
+            "drop_per_tag": drop_per_tag(rows, traces)}
 
 
 def main(argv=None) -> None:
