@@ -169,6 +169,7 @@ def main(argv=None) -> None:
 
     from anchors.core.sentences import split_sentences
     from anchors.disk.provenance import make_provenance
+    from anchors.gpu.cpu import keep_freed_memory
     from anchors.gpu.embedders import get_embedder
     from anchors.gpu.model import load_model
     from anchors.organism.evaluate import evaluate_model
@@ -183,6 +184,7 @@ def main(argv=None) -> None:
     p.add_argument("--out", type=Path, default=Path("bench/results/organism.json"))
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    keep_freed_memory()  # as the main job does (fixtures/organism.py)
     t0 = time.time()
     loaded = load_model("organism", "cpu", "float32")
     acc = evaluate_model(loaded.model, loaded.tokenizer, args.n_eval, seed=args.seed)["summary"]
