@@ -31,7 +31,8 @@ PROXIMITY = 2
 KEYS = ("cf_kl", "cf_acc", "rs_acc", "flip_rate")
 """Per-sentence values averaged per category."""
 TOP_K_HEADS = 4
-"""Receiver heads selected out of the 24 eligible (layers 1..3 x 8 heads); the paper keeps 20 of ~1,400."""
+"""Receiver heads selected out of the 48 eligible (layers 1..3 x 16 heads): the main job's k
+(fixtures/organism.py K); the paper keeps 20 of ~1,400."""
 
 
 def make_traces(loaded, n_traces: int) -> list[tuple]:
