@@ -75,6 +75,7 @@ def per_k(conditions: dict, band: float) -> dict[str, dict]:
 
 
 def variant_entry(weights: Path, eval_json: Path, heads_files: list[Path], band: float) -> dict:
+    """One variant's screen: training settings and provenance, 300-problem accuracy, per-k shifts, conditions."""
     summary = json.loads((weights / "train_summary.json").read_text())
     evaluation = json.loads(eval_json.read_text())["summary"]
     conditions, heads = merge_conditions(heads_files)
@@ -90,8 +91,9 @@ def variant_entry(weights: Path, eval_json: Path, heads_files: list[Path], band:
 
 def table(variants: dict) -> str:
     """A markdown table: one row per variant and k."""
-    lines = ["| variant | eval acc | none acc | k | receiver shift (CI) | random shifts | regime | plan drop change: "
-             "receiver; random |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    header = ("| variant | eval acc | none acc | k | receiver shift (CI) | random shifts | regime | plan drop change: "
+              "receiver; random |")
+    lines = [header, "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, v in variants.items():
         for k, e in v["per_k"].items():
             rand = ", ".join(f"{s:+.3f}" for s in e["random_shifts"].values()) or "-"
