@@ -86,7 +86,7 @@ def variant_entry(weights: Path, eval_json: Path, heads_files: list[Path], band:
                                                     "backtrack_rate_given_wrong_plan", "well_formed_rate")},
             "receiver_heads": heads, "none_accuracy_rollouts": conditions["none"]["accuracy"],
             "per_k": per_k(conditions, band), "conditions": conditions,
-            "sources": [p.name for p in heads_files]}
+            "sources": {p.name: json.loads(p.read_text())["provenance"] for p in heads_files}}
 
 
 def table(variants: dict) -> str:
