@@ -60,3 +60,29 @@ def base_trace(seed: int = 0, want_correct: bool | None = None, model=None, toke
             return problem, BaseSolution(prompt=prompt, solution=completion, full_cot=prompt + completion,
                                          answer=row["answer"], is_correct=correct)
     raise RuntimeError(f"no well-formed base trace with is_correct={want_correct} in {max_tries} samples")
+
+
+def write_sampled_traces(model, tokenizer, root: Path, n: int, seed: int) -> int:
+    """n CoTs sampled from the organism for eval problems `eval_problems(n, seed)`, written under `root` as
+    math-rollouts problem folders (problem.json, base_solution.json) for receiver-head discovery; a malformed CoT
+    (no clean sentence spans to score) is left out. Returns how many were written."""
+    from anchors.core.prompts import build_prompt
+    from anchors.disk.jsonio import write_json_atomic
+    from anchors.organism.evaluate import analyse_completion, sample_completions
+    from anchors.records import BaseSolution
+
+    problems = eval_problems(n, seed=seed)
+    prompts = [build_prompt(p.problem) for p in problems]
+    written = 0
+    for problem, prompt, completion in zip(problems, prompts, sample_completions(model, tokenizer, prompts, seed=seed)):
+        row = analyse_completion(completion)
+        if not row["well_formed"]:
+            continue
+        folder = Path(root) / f"problem_{problem.nickname}"
+        folder.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(folder / "problem.json", problem.model_dump(mode="json", exclude_none=True))
+        base = BaseSolution(prompt=prompt, solution=completion, full_cot=prompt + completion, answer=row["answer"],
+                            is_correct=row["answer"] == problem.gt_answer)
+        write_json_atomic(folder / "base_solution.json", base.model_dump(mode="json"))
+        written += 1
+    return written

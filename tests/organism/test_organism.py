@@ -166,8 +166,38 @@ def test_train_script_end_to_end_on_a_toy_model(tmp_path):
     from anchors.organism.train import main
 
     main(["--out", str(tmp_path), "--size", "toy", "--steps", "20", "--pool", "500", "--batch", "8",
-          "--eval-n", "4", "--threads", "1"])
+          "--eval-n", "4", "--threads", "1", "--head-dropout", "0.1"])
     for name in ("model.safetensors", "config.json", "tokenizer.json", "train_log.jsonl", "train_summary.json"):
         assert (tmp_path / name).is_file()
     summary = json.loads((tmp_path / "train_summary.json").read_text())
     assert summary["steps_done"] == 20 and summary["settings"]["out"] == tmp_path.name
+    assert summary["settings"]["head_dropout"] == 0.1
+
+
+def test_head_dropout_zeroes_whole_heads_of_some_rows_in_training_only():
+    """add_head_dropout zeroes exactly the slices anchors.gpu.ablation.ablate_heads zeroes, per row, in train mode."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from anchors.organism.train import add_head_dropout
+
+    cfg = LlamaConfig(vocab_size=32, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=8, num_key_value_heads=2)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(cfg)
+    hooks = add_head_dropout(model, p=0.5, rows=0.5)
+    seen = []  # registered after the dropout hook, so it sees o_proj's input as o_proj does
+    model.model.layers[1].self_attn.o_proj.register_forward_pre_hook(lambda m, a: seen.append(a[0].clone()))
+    ids = torch.randint(0, 32, (64, 5))
+    model.train()
+    model(input_ids=ids)
+    heads = seen[-1].reshape(64, 5, 8, 4)                                    # [rows, positions, heads, d_head]
+    zero = (heads == 0).all(-1)                                              # [rows, positions, heads]
+    assert (zero == zero[:, :1]).all()                                       # a head is off at every position
+    dropped_rows = zero[:, 0].any(-1)
+    assert 16 < int(dropped_rows.sum()) < 48                                  # about half the rows (0.5 * (1 - 2^-8))
+    model.eval()
+    model(input_ids=ids)
+    assert not (seen[-1].reshape(64, 5, 8, 4) == 0).all(-1).any()            # eval: nothing zeroed
+    for hook in hooks:
+        hook.remove()
