@@ -31,3 +31,8 @@ class ProvenanceMismatch(AnchorsError):
 class Unavailable(AnchorsError):
     """The data an analysis needs cannot be had here (no rollouts, no weights, no heads). The message names the
     command that makes it available. The CLI prints it as one line; the hypothesis suite turns it into a skip."""
+
+
+class MixedProvenance(ProvenanceMismatch, Unavailable):
+    """A folder's rollouts were made under more than one settings (a --force run, or rollouts of unknown provenance
+    beside labelled ones). Readers refuse it: the CLI exits 2 with one line, the suite skips naming the fix."""

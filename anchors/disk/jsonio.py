@@ -1,20 +1,31 @@
 """Strict JSON reading and atomic JSON writing, shared by every on-disk format.
 
 Reading turns every failure (missing, not UTF-8, malformed, wrong top-level type) into an `InputError`
-naming the file; writing goes through a temporary file, fsync and `os.replace`, so a reader never sees a
-half-written file and a kill at any moment leaves either the old or the new content.
+naming the file; writing goes through a temporary file, fsync, `os.replace` and a folder fsync, so a reader never
+sees a half-written file and a kill at any moment leaves either the old or the new content (and at worst an orphan
+temporary file, which `remove_orphans` deletes on the next write under the folder's lock). Writing never creates
+anything when only reading was asked: folders are made by the write itself.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as _dt
+import errno
 import json
+import logging
 import os
 import tempfile
 import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from anchors.disk.faults import fault_point
 from anchors.errors import InputError
+
+log = logging.getLogger(__name__)
 
 
 def read_json(path: str | Path, expect: type | tuple[type, ...] | None = None) -> Any:
@@ -54,21 +65,114 @@ def write_json_atomic(path: str | Path, data: Any, indent: int | None = 2) -> No
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write UTF-8 text through a temporary file, fsync and `os.replace`, with the mode a plain `open` would give
-    (0666 less the umask: `mkstemp` alone makes 0600, which hid results from the rest of a group)."""
+    """Write UTF-8 text through a temporary file, fsync, `os.replace` and an fsync of the folder (so the rename
+    itself survives a power cut), with the mode a plain `open` would give (0666 less the umask: `mkstemp` alone
+    makes 0600, which hid results from the rest of a group). A full disk, a read-only or unwritable folder, or a
+    file where a folder should be is an `InputError` naming the file; the old content is then left as it was."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with disk_errors(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+        try:
+            _write_all(fd, text.encode("utf-8"))
+            os.fchmod(fd, 0o666 & ~_umask())
+            os.fsync(fd)
+            os.close(fd)
+            fd = -1
+            fault_point(path.name, "tmp")
+            os.replace(tmp, path)
+        except BaseException:
+            if fd >= 0:
+                os.close(fd)
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        fault_point(path.name, "done")
+        fsync_dir(path.parent)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """os.write until every byte is written (a write may be short)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def fsync_dir(folder: Path) -> None:
+    """fsync a folder, so a rename or a new entry in it is on disk. Filesystems that cannot (EINVAL) are skipped."""
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fchmod(fh.fileno(), 0o666 & ~_umask())
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            return  # a folder we may write into but not open for reading: the rename stands, unsynced
         raise
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
+
+
+_WHY = {errno.ENOSPC: ("the disk is full (no space left on device)", "free space, or pass another --store"),
+        errno.EDQUOT: ("the disk quota is exceeded", "free space, or pass another --store"),
+        errno.EROFS: ("the store is on a read-only file system", "pass a writable --store (reading commands and "
+                      "--no-generate work on a read-only store)"),
+        errno.EACCES: ("permission denied", "make the store writable, or pass another --store"),
+        errno.EPERM: ("operation not permitted", "make the store writable, or pass another --store"),
+        errno.ENOTDIR: ("part of the path is a file, not a folder", "pass a folder as --store"),
+        errno.EEXIST: ("a file stands where a folder should be", "pass a folder as --store")}
+"""errno -> (what is wrong, the fix) for the environment failures a store write can meet."""
+
+
+@contextlib.contextmanager
+def disk_errors(path: str | Path) -> Iterator[None]:
+    """Turn an expected environment failure (full disk, read-only, not a folder) into a one-line `InputError`
+    naming `path`; anything else propagates as it is."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in _WHY:
+            raise
+        problem, fix = _WHY[exc.errno]
+        where = exc.filename if exc.filename and exc.errno in (errno.ENOTDIR, errno.EEXIST) else path
+        raise InputError(where, f"cannot write: {problem}", f"{fix}; nothing stored was changed") from None
+
+
+TMP_SUFFIX = ".tmp"
+"""Suffix of `write_text_atomic`'s temporary files, `.<name>.<random>.tmp` beside the file."""
+
+
+def remove_orphans(folder: Path) -> int:
+    """Delete temporary files of atomic writes (`.<name>.json.<random>.tmp`) in `folder` that are older than this
+    process: left by a writer killed inside `write_text_atomic`. Call it only under the folder's write lock, so no
+    live writer is inside a write there. Returns how many were removed."""
+    started = process_started()
+    removed = 0
+    for tmp in folder.glob(f".*.json.*{TMP_SUFFIX}"):
+        try:
+            if tmp.stat().st_mtime < started:
+                tmp.unlink()
+                removed += 1
+        except FileNotFoundError:  # another resuming process removed it first
+            continue
+    if removed:
+        log.info("removed %d orphan temporary file(s) of a killed write in %s", removed, folder)
+    return removed
+
+
+def process_started() -> float:
+    """This process's start, in seconds since the epoch (Linux: /proc; elsewhere: when this module was imported)."""
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))
+        return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return _IMPORTED
+
+
+_IMPORTED = time.time()
 
 
 def _umask() -> int:
@@ -80,3 +184,17 @@ def _umask() -> int:
 
 
 _UMASK_LOCK = threading.Lock()
+
+
+def set_aside(path: Path, reason: str) -> Path:
+    """Rename a corrupt file to `<name>.corrupt-<UTC timestamp>` (never delete it) and log why."""
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    try:
+        with disk_errors(path):
+            path.rename(target)
+    except FileNotFoundError:  # another process set it aside first
+        log.warning("corrupt %s was already set aside by another process", path)
+        return target
+    log.warning("set aside corrupt %s as %s: %s", path, target.name, reason)
+    return target
