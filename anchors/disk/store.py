@@ -174,6 +174,7 @@ class RolloutStore:
         """Fix the condition folder's settings: write settings.json once (the agreeing settings of an older store's
         sidecars, else this run's), or check this run against it (ProvenanceMismatch unless --force)."""
         with self._folder_lock():
+            remove_orphans(self.condition_dir)
             self._folder = folder_settings(self.condition_dir)
             self._check_folder(self._folder)
             if self._folder.source in ("record", "mixed"):
