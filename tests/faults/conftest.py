@@ -61,9 +61,11 @@ class Runs:
               seed: int = 0):
         from anchors.core.prompts import SamplingSettings
         from anchors.disk.store import RolloutStore, RunSpec
+        from anchors.gpu.conditions import parse_condition
 
+        # What `anchors rollouts` asks for with these flags (condition none, its provenance, the default prompt mode).
         spec = RunSpec.for_model(self.tiny, sampling=SamplingSettings(max_new_tokens=max_new_tokens, n_rollouts=n),
-                                 seed_base=seed)
+                                 seed_base=seed, condition_info=parse_condition("none").provenance())
         return RolloutStore(root, spec, force=force)
 
     def fill(self, root: Path, problem: Path | None = None, **kwargs: Any) -> int:
