@@ -112,6 +112,12 @@ def legacy_entry(sidecar: dict[str, Any], n: int) -> dict[str, Any]:
     return {"records": [0, n], "settings": _base_settings(sidecar), "converted_from_format": 1}
 
 
+def unknown_reason(sidecar: dict[str, Any] | None) -> str:
+    """Why a sidecar's unlabelled records are unknown, as its ledger says (e.g. "provenance.json is missing")."""
+    reasons = [e["unknown"] for e in _entries(sidecar or {}) if isinstance(e.get("unknown"), str)]
+    return reasons[0] if reasons else "no entry of provenance.json names them"
+
+
 def sidecar_settings(sidecar: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """key -> settings of every settings a sidecar mentions (its creation settings and those of its appends)."""
     found = {}
@@ -145,13 +151,13 @@ def folder_settings(condition_dir: Path) -> FolderSettings:
 
 
 def _flat(settings: dict[str, Any]) -> dict[str, Any]:
-    """Sampling's fields lifted to the top level, so a difference names `max_new_tokens`, not `sampling`."""
-    out = {k: v for k, v in settings.items() if k != "sampling"}
-    sampling = settings.get("sampling")
-    if isinstance(sampling, dict):
-        out.update(sampling)
-    elif "sampling" in settings:
-        out["sampling"] = sampling
+    """Sampling's fields lifted in place, so a difference names `max_new_tokens`, not `sampling`."""
+    out: dict[str, Any] = {}
+    for key, value in settings.items():
+        if key == "sampling" and isinstance(value, dict):
+            out.update(value)
+        else:
+            out[key] = value
     return out
 
 
@@ -192,7 +198,8 @@ def problem_mix(problem_dir: Path, counts: dict[int, int]) -> str | None:
     for idx, n in sorted(counts.items()):
         sidecar, why = read_sidecar(problem_dir / f"chunk_{idx}" / SOLUTIONS_PROVENANCE)
         for key, span in _runs(record_labels(sidecar, n)):
-            spans.setdefault(key, []).append(f"chunk_{idx} records {span}" + ("" if key else f" ({why or 'unlabelled'})"))
+            reason = "" if key else f" ({why or unknown_reason(sidecar)})"
+            spans.setdefault(key, []).append(f"chunk_{idx} records {span}{reason}")
     folder = folder_settings(problem_dir.parent)
     if folder.source == "record":
         spans.setdefault(settings_key(folder.settings), []).insert(0, f"{problem_dir.parent.name}/{FOLDER_SETTINGS}")

@@ -78,6 +78,7 @@ from anchors.disk.ledger import (
     read_sidecar,
     record_labels,
     settings_key,
+    unknown_reason,
 )
 from anchors.disk.provenance import make_provenance
 from anchors.disk.trace import check_trace
@@ -297,7 +298,7 @@ class RolloutStore:
         labels = record_labels(sidecar, len(rollouts))
         if None in labels:
             n = labels.count(None)
-            why = why or "no entry of provenance.json names them"
+            why = why or unknown_reason(sidecar)
             raise ProvenanceMismatch(
                 f"{where}: {n} stored rollouts have unknown settings ({why}); move chunk_{sent_idx} out of the store, "
                 f"or pass another --store (--force keeps them, recorded as unknown, and readers then refuse the folder)")

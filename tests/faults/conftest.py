@@ -68,8 +68,8 @@ class Runs:
                                  seed_base=seed, condition_info=parse_condition("none").provenance())
         return RolloutStore(root, spec, force=force)
 
-    def fill(self, root: Path, problem: Path | None = None, **kwargs: Any) -> int:
-        """`anchors rollouts`' fill of every sentence, in this process; returns the number added."""
+    def fill(self, root: Path, problem: Path | None = None, sentences: range | None = None, **kwargs: Any) -> int:
+        """`anchors rollouts`' fill of `sentences` (default all), in this process; returns the number added."""
         from anchors.disk.formats import read_problem_folder
         from anchors.gpu.conditions import parse_condition
         from anchors.pipelines.fill import base_cot, fill_store
@@ -77,7 +77,7 @@ class Runs:
         store = self.store(root, **kwargs)
         cot = base_cot(read_problem_folder(problem or self.problem))
         return fill_store(store, [cot], parse_condition("none"), lambda: self.tiny, store.spec.sampling.n_rollouts,
-                          batch_size=6)
+                          sentences, batch_size=6)
 
     def in_child(self, job: Callable[[], Any], env: dict[str, str] | None = None) -> int:
         """Run `job` in a forked child with `env` added; its exit status (0 when it returned)."""
