@@ -268,8 +268,9 @@ class RolloutStore:
             raise InputError(self.root, "not a folder", "pass a folder (or a path to create one) as --store")
 
     def _folder_settings(self) -> FolderSettings:
-        """The folder's settings as first read by this store object (reads repeat for every sentence)."""
-        if self._folder is None:
+        """The folder's settings: settings.json read again each time (one small file), a derivation from the
+        sidecars (no settings.json: every sidecar is read) only once per store object."""
+        if self._folder is None or (self.condition_dir / FOLDER_SETTINGS).exists():
             self._folder = folder_settings(self.condition_dir)
         return self._folder
 

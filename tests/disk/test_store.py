@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import os
 import signal
 import subprocess
 import sys
@@ -221,3 +222,100 @@ def test_store_and_base_solution_do_not_import_torch():
     code = ("import sys, anchors.disk.store, anchors.disk.problems, anchors.core.prompts; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _problem_files():
+    problem = Problem(problem="What is 2+2?", gt_answer="4")
+    base = BaseSolution(prompt="P", solution="x.</think>\\boxed{4}", full_cot="Px.</think>\\boxed{4}", answer="4",
+                        is_correct=True)
+    return problem, base
+
+
+def _tree(root: Path) -> dict[str, bytes | None]:
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
+
+
+def test_reading_a_read_only_store_writes_nothing(tmp_path, monkeypatch):
+    """Defect 4: missing() took a write lock and created folders; on a read-only mount it traced back."""
+    from tests.helpers.oserrors import read_only
+
+    store = make_store(tmp_path)
+    problem, base = _problem_files()
+    store.write_problem("1", problem, base, ["x."], "x.")
+    fill(store, "1", 0, [0, 1])
+    for lock in tmp_path.rglob("*.lock"):
+        lock.unlink()
+    before = _tree(tmp_path)
+    read_only(monkeypatch, tmp_path)
+    store = make_store(tmp_path)
+    assert store.missing("1", 0, 3) == [2] and store.missing("1", 1, 2) == [0, 1]
+    assert len(store.read("1", 0)) == 2
+    assert store.check_problem("1", problem, base, ["x."]) == []
+    with pytest.raises(InputError, match="read-only"):
+        fill(store, "1", 0, [2])
+    assert _tree(tmp_path) == before
+
+
+def test_settings_are_fixed_per_folder_across_sentences(tmp_path):
+    """Defect 3: a sentence not stored yet cannot bring other settings into the folder."""
+    fill(make_store(tmp_path), "1", 0, [0, 1])
+    other = make_store(tmp_path, sampling=SamplingSettings(max_new_tokens=9), seed_base=5)
+    with pytest.raises(ProvenanceMismatch, match="pass --max-new-tokens 16384 --seed 0"):
+        other.missing("1", 2, 2)
+    with pytest.raises(ProvenanceMismatch):
+        fill(other, "1", 2, [0])
+    with pytest.raises(ProvenanceMismatch):
+        fill(make_store(tmp_path, seed_base=5), "2", 0, [0])  # another problem of the same folder too
+    settings = json.loads((make_store(tmp_path).condition_dir / "settings.json").read_text())
+    assert settings["settings"] == make_store(tmp_path).spec.compared() and settings["source"] == "first run"
+
+
+def test_refused_run_renames_nothing_and_names_the_flag(tmp_path):
+    """Defect 8: a refused run renamed the corrupt sidecar and advised `force=True`."""
+    store = make_store(tmp_path)
+    fill(store, "1", 0, [0, 1])
+    sidecar = store.solutions_path("1", 0).parent / "provenance.json"
+    sidecar.write_text('{"provenance": {"sett')
+    before = _tree(tmp_path)
+    for call in (lambda: store.missing("1", 0, 3), lambda: fill(store, "1", 0, [2])):
+        with pytest.raises(ProvenanceMismatch) as info:
+            call()
+        assert "--force" in str(info.value) and "force=" not in str(info.value)
+        assert "provenance.json is unreadable" in str(info.value)
+    assert _tree(tmp_path) == before
+
+
+def test_force_over_a_missing_or_corrupt_sidecar_keeps_the_old_records_unknown(tmp_path):
+    """Defect 1: --force rebuilt the sidecar from the current run, relabelling the old records."""
+    from anchors.disk.ledger import read_sidecar, record_labels, settings_key
+
+    for damage in ("delete", "corrupt"):
+        root = tmp_path / damage
+        fill(make_store(root), "1", 0, [0, 1])
+        sidecar = make_store(root).solutions_path("1", 0).parent / "provenance.json"
+        sidecar.unlink() if damage == "delete" else sidecar.write_text("{")
+        forced = make_store(root, force=True, sampling=SamplingSettings(max_new_tokens=9))
+        assert fill(forced, "1", 0, [2]) == 1
+        labels = record_labels(read_sidecar(sidecar)[0], 3)
+        assert labels == [None, None, settings_key(forced.spec.compared())]
+        assert len(list(sidecar.parent.glob("provenance.json.corrupt-*"))) == (damage == "corrupt")
+        with pytest.raises(ProvenanceMismatch, match="2 stored rollouts have unknown settings"):
+            make_store(root).missing("1", 0, 3)  # the folder's own settings: the unknown records still block
+
+
+def test_append_removes_orphans_of_a_killed_write_older_than_the_process(tmp_path):
+    """Defect 9: a kill inside an atomic write left `.solutions.json.<random>.tmp`, which resuming never removed."""
+    store = make_store(tmp_path)
+    fill(store, "1", 0, [0])
+    orphan = store.solutions_path("1", 0).parent / ".solutions.json.k1ll.tmp"
+    orphan.write_text('[{"partial')
+    os.utime(orphan, (time.time() - 3600, time.time() - 3600))
+    fill(store, "1", 0, [1])
+    assert not orphan.exists() and len(store.read("1", 0)) == 2
+
+
+def test_a_file_as_root_is_one_line(tmp_path):
+    path = tmp_path / "store"
+    path.write_text("x")
+    with pytest.raises(InputError, match="not a folder"):
+        make_store(path).missing("1", 0, 2)
