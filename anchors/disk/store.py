@@ -240,26 +240,26 @@ class RolloutStore:
 
     def _ledger(self, sidecar: dict | None, why: str | None, stored: list[Rollout], new: list[Rollout],
                 folder: FolderSettings, sent_idx: int) -> dict[str, Any]:
-        """The sentence's sidecar after this append: one entry naming the records it adds and their settings."""
+        """The sentence's sidecar after this append: one entry naming the records it adds and their settings.
+
+        Records stored without a readable sidecar get an entry of unknown settings first, and a format-1 sidecar an
+        entry carrying its records over (`legacy_entry`): no record is ever labelled with this run's settings."""
         now = make_provenance(self.spec.compared(), self.spec.model_id, self.spec.revision)
-        asked = settings_key(self.spec.compared())
-        entries: list[dict[str, Any]] = []
         if sidecar is None:
             sidecar = {"provenance": now.model_dump(mode="json"), "sent_idx": sent_idx, "appends": []}
-            if stored:
-                entries.append({"records": [0, len(stored)], "settings": None, "unknown": why})
-        elif sidecar.get("format") != LEDGER_FORMAT:
-            entries.append(legacy_entry(sidecar, len(stored)))
-        labels = set(record_labels({**sidecar, "format": LEDGER_FORMAT, "appends": entries}, len(stored))
-                     if entries else record_labels(sidecar, len(stored)))
-        forced = asked != settings_key(folder.settings) or bool(labels - {asked})
+            carried = [{"records": [0, len(stored)], "settings": None, "unknown": why}] if stored else []
+        else:
+            carried = [] if sidecar.get("format") == LEDGER_FORMAT else [legacy_entry(sidecar, len(stored))]
+        prior = [*sidecar.get("appends", []), *carried]
+        labels = set(record_labels({**sidecar, "format": LEDGER_FORMAT, "appends": prior}, len(stored)))
+        asked = settings_key(self.spec.compared())
         entry = {"created": now.created, "code_version": now.code_version, "git_commit": now.git_commit,
                  "dirty": now.dirty, "n_added": len(new), "records": [len(stored), len(stored) + len(new)],
-                 "settings": self.spec.compared(), "forced": forced}
+                 "settings": self.spec.compared(),
+                 "forced": asked != settings_key(folder.settings) or bool(labels - {asked})}
         if self.run_info:
             entry["run"] = self.run_info
-        appends = [*sidecar.get("appends", []), *entries, entry]
-        return {**sidecar, "format": LEDGER_FORMAT, "n_rollouts": len(stored) + len(new), "appends": appends}
+        return {**sidecar, "format": LEDGER_FORMAT, "n_rollouts": len(stored) + len(new), "appends": [*prior, entry]}
 
     # Checks (raise unless --force; never write).
 

@@ -74,14 +74,14 @@ def test_other_settings_into_the_same_folder_are_refused(runs, problem, tmp_path
 
 def _as_format_1(problem_dir: Path, other: dict | None = None) -> None:
     """Rewrite the folder as main wrote it: sidecars without ledger, no settings.json (chunk_2 under `other`)."""
-    (problem_dir.parent / "settings.json").unlink()
+    (problem_dir.parent / "settings.json").unlink(missing_ok=True)
     for chunk in sorted(problem_dir.glob("chunk_*")):
         sidecar = json.loads((chunk / "provenance.json").read_text())
         settings = sidecar["provenance"]["settings"]
         if other and chunk.name == "chunk_2":
             settings = {**settings, **other}
         sidecar["provenance"]["settings"] = settings
-        sidecar.pop("format")
+        sidecar.pop("format", None)
         sidecar["appends"] = [{"created": e["created"], "n_added": e["n_added"], "forced": False}
                               for e in sidecar["appends"]]
         (chunk / "provenance.json").write_text(json.dumps(sidecar))

@@ -47,18 +47,22 @@ def read_only(monkeypatch, root: Path) -> None:
 
 
 def disk_full(monkeypatch, root: Path) -> None:
-    """Writing data into a temporary file under `root` fails with ENOSPC (creating the empty file still works, as on
-    a disk with inodes left and no blocks)."""
+    """Writing data into a file under `root` fails with ENOSPC, at the write or at the fsync (where filesystems with
+    delayed allocation report it). Creating the empty file still works, as on a disk with inodes left and no blocks."""
     base = str(Path(root).resolve())
-    real_write = os.write
 
-    def write(fd: int, data) -> int:
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            target = ""
-        if target.startswith(base):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return real_write(fd, data)
+    def full(name: str):
+        real = getattr(os, name)
 
-    monkeypatch.setattr(os, "write", write)
+        def call(fd: int, *args):
+            try:
+                target = os.readlink(f"/proc/self/fd/{fd}")
+            except OSError:
+                target = ""
+            if target.startswith(base) and os.path.isfile(target):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return real(fd, *args)
+        return call
+
+    monkeypatch.setattr(os, "write", full("write"))
+    monkeypatch.setattr(os, "fsync", full("fsync"))
