@@ -116,8 +116,8 @@ def fsync_dir(folder: Path) -> None:
 
 _WHY = {errno.ENOSPC: ("the disk is full (no space left on device)", "free space, or pass another --store"),
         errno.EDQUOT: ("the disk quota is exceeded", "free space, or pass another --store"),
-        errno.EROFS: ("the store is on a read-only file system", "pass a writable --store (reading commands and "
-                      "--no-generate work on a read-only store)"),
+        errno.EROFS: ("the store is on a read-only file system", "pass a writable --store; reading commands and "
+                      "--no-generate work on a read-only store"),
         errno.EACCES: ("permission denied", "make the store writable, or pass another --store"),
         errno.EPERM: ("operation not permitted", "make the store writable, or pass another --store"),
         errno.ENOTDIR: ("part of the path is a file, not a folder", "pass a folder as --store"),

@@ -119,9 +119,11 @@ def unknown_reason(sidecar: dict[str, Any] | None) -> str:
 
 
 def sidecar_settings(sidecar: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """key -> settings of every settings a sidecar mentions (its creation settings and those of its appends)."""
+    """key -> settings of every settings a sidecar gives its records (format 2: its entries'; format 1: its creation
+    settings and those of its --force appends)."""
     found = {}
-    for settings in [_base_settings(sidecar), *(e.get("settings") for e in _entries(sidecar))]:
+    base = [] if sidecar.get("format") == LEDGER_FORMAT else [_base_settings(sidecar)]
+    for settings in [*base, *(e.get("settings") for e in _entries(sidecar))]:
         if isinstance(settings, dict):
             found[settings_key(settings)] = settings
     return found

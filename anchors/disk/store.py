@@ -162,8 +162,8 @@ class RolloutStore:
                 raise InputError(existing, "cannot write: a file stands where a folder should be",
                                  "pass a folder as --store; nothing stored was changed")
             if not os.access(existing, os.W_OK | os.X_OK):
-                raise InputError(existing, "cannot write: the store is read-only here", "pass a writable --store "
-                                 "(reading commands and --no-generate work on a read-only store)")
+                raise InputError(existing, "cannot write: the store is read-only here", "pass a writable --store; "
+                                 "reading commands and --no-generate work on a read-only store")
 
     def folder_needs_repair(self) -> bool:
         """settings.json exists but cannot be read (`claim` sets it aside and writes it again)."""
@@ -246,7 +246,10 @@ class RolloutStore:
         entry carrying its records over (`legacy_entry`): no record is ever labelled with this run's settings."""
         now = make_provenance(self.spec.compared(), self.spec.model_id, self.spec.revision)
         if sidecar is None:
-            sidecar = {"provenance": now.model_dump(mode="json"), "sent_idx": sent_idx, "appends": []}
+            # Over records of unknown provenance the file's own settings are empty: nothing, read by any version,
+            # says that they were made with this run's.
+            made = now.model_copy(update={"settings": {}}) if stored else now
+            sidecar = {"provenance": made.model_dump(mode="json"), "sent_idx": sent_idx, "appends": []}
             carried = [{"records": [0, len(stored)], "settings": None, "unknown": why}] if stored else []
         else:
             carried = [] if sidecar.get("format") == LEDGER_FORMAT else [legacy_entry(sidecar, len(stored))]
@@ -265,7 +268,7 @@ class RolloutStore:
 
     def _check_root(self) -> None:
         if self.root.exists() and not self.root.is_dir():
-            raise InputError(self.root, "not a folder", "pass a folder (or a path to create one) as --store")
+            raise InputError(self.root, "not a folder", "pass a folder, or a path to create one, as --store")
 
     def _folder_settings(self) -> FolderSettings:
         """The folder's settings: settings.json read again each time (one small file), a derivation from the

@@ -296,8 +296,9 @@ def test_force_over_a_missing_or_corrupt_sidecar_keeps_the_old_records_unknown(t
         sidecar.unlink() if damage == "delete" else sidecar.write_text("{")
         forced = make_store(root, force=True, sampling=SamplingSettings(max_new_tokens=9))
         assert fill(forced, "1", 0, [2]) == 1
-        labels = record_labels(read_sidecar(sidecar)[0], 3)
-        assert labels == [None, None, settings_key(forced.spec.compared())]
+        data, _ = read_sidecar(sidecar)
+        assert record_labels(data, 3) == [None, None, settings_key(forced.spec.compared())]
+        assert data["provenance"]["settings"] == {}, "the file itself claims no settings for the old records"
         assert len(list(sidecar.parent.glob("provenance.json.corrupt-*"))) == (damage == "corrupt")
         with pytest.raises(ProvenanceMismatch, match="2 stored rollouts have unknown settings"):
             make_store(root).missing("1", 0, 3)  # the folder's own settings: the unknown records still block
