@@ -44,7 +44,8 @@ class FolderSettings(BaseModel):
     settings: dict[str, Any] | None
     """The folder's settings; None when nothing is known (a new folder, or only unlabelled data) or mixed."""
     source: Literal["record", "chunk sidecars", "none", "mixed"]
-    """Where they come from: settings.json, the agreeing sidecars of an older store, nothing, or disagreeing sidecars."""
+    """Where they come from: settings.json, the agreeing sidecars of an older store, nothing, or disagreeing
+    sidecars."""
     mixed: list[dict[str, Any]] = []
     """The distinct settings of a "mixed" folder's sidecars."""
     corrupt: str | None = None
@@ -167,7 +168,8 @@ def differences(stored: dict[str, Any], asked: dict[str, Any]) -> list[tuple[str
     """(field, stored value, asked value) for each field that differs ("<absent>" where one side lacks it)."""
     a, b = _flat(stored), _flat(asked)
     keys = [*b, *(k for k in a if k not in b)]
-    return [(k, a.get(k, "<absent>"), b.get(k, "<absent>")) for k in keys if a.get(k, "<absent>") != b.get(k, "<absent>")]
+    absent = "<absent>"
+    return [(k, a.get(k, absent), b.get(k, absent)) for k in keys if a.get(k, absent) != b.get(k, absent)]
 
 
 def describe(diffs: list[tuple[str, Any, Any]], side: int) -> str:

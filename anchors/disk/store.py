@@ -305,7 +305,8 @@ class RolloutStore:
             why = why or unknown_reason(sidecar)
             raise ProvenanceMismatch(
                 f"{where}: {n} stored rollouts have unknown settings ({why}); move chunk_{sent_idx} out of the store, "
-                f"or pass another --store (--force keeps them, recorded as unknown, and readers then refuse the folder)")
+                f"or pass another --store (--force keeps them, recorded as unknown, and readers then refuse the "
+                f"folder)")
         other = next((k for k in labels if k != settings_key(asked)), None)
         if other is not None:
             diffs = differences(json.loads(other), asked)

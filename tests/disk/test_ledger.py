@@ -20,7 +20,9 @@ KA, KB = settings_key(A), settings_key(B)
 
 
 def _format_1(settings: dict, forced: dict | None = None) -> dict:
-    appends = [{"n_added": 2, "forced": False}] + ([{"n_added": 1, "forced": True, "settings": forced}] if forced else [])
+    appends = [{"n_added": 2, "forced": False}]
+    if forced:
+        appends.append({"n_added": 1, "forced": True, "settings": forced})
     return {"provenance": {"settings": settings}, "sent_idx": 0, "appends": appends}
 
 
