@@ -1,7 +1,7 @@
 """Fixtures of the fault-injection suite: a 3-sentence problem, tiny-qwen2 loaded once, runs in forked children.
 
 Every fill here is the real `anchors.pipelines.fill.fill_store` on the real tiny-qwen2 (random weights, CPU,
-8 new tokens, 2 rollouts a sentence: 6 rollouts take ~1 s of CPU). A run that must die runs in a forked child, so
+4 new tokens, 2 rollouts a sentence: 6 rollouts take 0.6 s of CPU). A run that must die runs in a forked child, so
 it shares the loaded model and costs no interpreter start (3 s of imports and 2.5 s of model loading each).
 """
 
@@ -21,7 +21,8 @@ PROMPT = ("Solve this math problem step by step. You MUST put your final answer 
           "Solution: \n<think>\n")
 COT = "First, add the numbers. Two plus two is four. So the final result is four."
 OTHER_COT = "Count two, then two more. That makes four in all. The answer is four."
-N, MAX_NEW_TOKENS = 2, 8
+N, MAX_NEW_TOKENS = 2, 4
+"""2 rollouts a sentence, 4 new tokens: a fill of the 3 sentences takes 0.6 s of CPU (1.2 s at 8 tokens, measured)."""
 
 
 def write_problem_folder(folder: Path, cot: str = COT) -> Path:

@@ -92,7 +92,7 @@ def test_a_file_as_store_is_one_line(problem, tmp_path, cli, capsys):
     assert path.read_text() == "not a store"
 
 
-def _in_mount_namespace(script: str, mount: str, *paths: Path) -> subprocess.CompletedProcess:
+def _in_mount_namespace(script: str, mount: str, *args: Path | int) -> subprocess.CompletedProcess:
     """`script` (Python) in a private mount namespace after the shell `mount` command; skips where not allowed."""
     if shutil.which("unshare") is None:
         pytest.skip("no unshare(1) here: the simulated failure above covers this case")
@@ -102,7 +102,7 @@ def _in_mount_namespace(script: str, mount: str, *paths: Path) -> subprocess.Com
                     f"above covers this case")
     env_path = f"PYTHONPATH={REPO_ROOT}"
     shell = f"{mount} && exec env {env_path} OMP_NUM_THREADS=1 {sys.executable} -c \"$0\" " + " ".join(
-        str(p) for p in paths)
+        str(a) for a in args)
     return subprocess.run(["unshare", "-m", "sh", "-c", shell, script], capture_output=True, text=True, timeout=300)
 
 
@@ -143,10 +143,10 @@ def test_disk_full_on_a_real_tmpfs(tmp_path):
 RO_READER = """
 import sys
 from anchors.cli.app import main
-problem, store = sys.argv[1], sys.argv[2]
-args = ["rollouts", "--model", "tiny-qwen2", "--problem", problem, "--store", store, "--n", "2",
-        "--max-new-tokens", "8", "--no-progress"]
-print("RC", main(args), main(args[:-5] + ["--n", "3", "--max-new-tokens", "8", "--no-progress"]))
+problem, store, tokens = sys.argv[1:4]
+args = ["rollouts", "--model", "tiny-qwen2", "--problem", problem, "--store", store, "--max-new-tokens", tokens,
+        "--no-progress"]
+print("RC", main([*args, "--n", "2"]), main([*args, "--n", "3"]))
 """
 
 
@@ -155,7 +155,7 @@ def test_real_read_only_mount(runs, problem, tmp_path):
     filled_without_locks(runs, store)
     before = snapshot(store)
     done = _in_mount_namespace(RO_READER, f"mount --bind {store} {store} && mount -o remount,bind,ro {store}",
-                               problem, store)
+                               problem, store, MAX_NEW_TOKENS)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "RC 0 2", done.stdout  # reads; a write is refused
     assert "read-only" in one_line_error(done.stderr)

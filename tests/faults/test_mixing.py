@@ -11,9 +11,19 @@ import pytest
 
 from anchors.disk.formats import load_problem_dir
 from anchors.errors import AnchorsError
-from tests.faults.conftest import OTHER_COT, one_line_error, rollouts_args, snapshot, write_problem_folder
+from tests.faults.conftest import (
+    MAX_NEW_TOKENS,
+    OTHER_COT,
+    one_line_error,
+    rollouts_args,
+    snapshot,
+    write_problem_folder,
+)
 
 pytestmark = pytest.mark.faults
+
+M, OTHER = MAX_NEW_TOKENS, str(MAX_NEW_TOKENS + 1)
+"""The runs' --max-new-tokens, and the other value the mixing runs ask for."""
 
 
 def labels(problem_dir: Path) -> dict[str, list]:
@@ -33,13 +43,13 @@ def test_forced_run_over_a_chunk_without_sidecar_never_relabels_it(runs, problem
     runs.fill(tmp_path)
     problem_dir = next(tmp_path.rglob("problem_7"))
     (problem_dir / "chunk_1" / "provenance.json").unlink()
-    assert cli(rollouts_args(problem, tmp_path, "--n", "3", "--max-new-tokens", "9", "--force")) == 0
+    assert cli(rollouts_args(problem, tmp_path, "--n", "3", "--max-new-tokens", OTHER, "--force")) == 0
     capsys.readouterr()
-    for extra in (("--sentences", "1:2", "--n", "3", "--max-new-tokens", "9"), ()):
-        assert cli(rollouts_args(problem, tmp_path, *extra)) == 2  # main: exit 0 under a sidecar that said 9
+    for extra in (("--sentences", "1:2", "--n", "3", "--max-new-tokens", OTHER), ()):
+        assert cli(rollouts_args(problem, tmp_path, *extra)) == 2  # main: exit 0 under a sidecar that said M + 1
         line = one_line_error(capsys.readouterr().err)
         assert "--force" in line and "force=True" not in line
-    assert labels(problem_dir) == {"chunk_0": [8, 8, 9], "chunk_1": ["?", "?", 9], "chunk_2": [8, 8, 9]}
+    assert labels(problem_dir) == {"chunk_0": [M, M, M + 1], "chunk_1": ["?", "?", M + 1], "chunk_2": [M, M, M + 1]}
     assert cli(["importance", str(problem_dir)]) == 2
     assert "different settings" in one_line_error(capsys.readouterr().err)
     with pytest.raises(AnchorsError, match=r"chunk_1 records 0-1 \(provenance.json is missing\)"):
@@ -66,9 +76,9 @@ def test_other_settings_into_the_same_folder_are_refused(runs, problem, tmp_path
     before = snapshot(store)
     for sentences in ("2:3", "0:2"):  # only new sentences (main accepted it), and one stored sentence with them
         capsys.readouterr()
-        assert cli(rollouts_args(problem, store, "--sentences", sentences, "--max-new-tokens", "9", "--seed", "5")) == 2
+        assert cli(rollouts_args(problem, store, "--sentences", sentences, "--max-new-tokens", OTHER, "--seed", "5")) == 2
         line = one_line_error(capsys.readouterr().err)
-        assert "max_new_tokens=8, seed_base=0" in line and "pass --max-new-tokens 8 --seed 0" in line, line
+        assert f"max_new_tokens={M}, seed_base=0" in line and f"pass --max-new-tokens {M} --seed 0" in line, line
     assert snapshot(store) == before
 
 
@@ -115,5 +125,5 @@ def test_a_store_from_before_the_settings_record_is_read_and_topped_up(runs, pro
     assert cli(rollouts_args(problem, store, "--n", "3")) == 0
     record = json.loads((problem_dir.parent / "settings.json").read_text())
     assert record["source"] == "chunk sidecars"
-    assert labels(problem_dir) == {f"chunk_{i}": [8, 8, 8] for i in range(3)}
+    assert labels(problem_dir) == {f"chunk_{i}": [M, M, M] for i in range(3)}
     load_problem_dir(problem_dir)
