@@ -32,7 +32,8 @@ FRESH_STEPS = ["settings.json:tmp", "problem.json:tmp", "chunks.json:tmp", "base
 """Inside every write of a fresh fill, the per-sentence writes at the first sentence (its sidecar logged, its records
 not written) and the second (the first complete), and after the last sentence but one. A kill just after a rename
 ("done") leaves the state a kill inside the next write leaves, less the orphan; every "tmp" and "done" step at the
-first and second sentence (16, and 2 top-up steps) passed when measured (2026-11-29), these 7 + 2 stay in CI."""
+first and second sentence (16) and 5 top-up steps (tmp and done of the first sidecar and records, tmp of the second
+records) passed when measured (2026-11-29, 21 of 21); these 7 + 2 stay in CI."""
 TOP_UP_STEPS = ["provenance.json:tmp@1", "solutions.json:tmp@2"]
 
 
