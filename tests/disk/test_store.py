@@ -320,3 +320,16 @@ def test_a_file_as_root_is_one_line(tmp_path):
     path.write_text("x")
     with pytest.raises(InputError, match="not a folder"):
         make_store(path).missing("1", 0, 2)
+
+
+def test_settings_record_is_written_once_and_a_racing_writer_with_other_settings_is_refused(tmp_path):
+    first, second = make_store(tmp_path), make_store(tmp_path, seed_base=7)
+    assert first.missing("1", 0, 2) == [0, 1] and second.missing("1", 1, 2) == [0, 1]  # both looked before a write
+    fill(first, "1", 0, [0, 1])
+    record = first.condition_dir / "settings.json"
+    written = record.read_bytes()
+    with pytest.raises(ProvenanceMismatch, match="seed_base=0, this run asks seed_base=7"):
+        fill(second, "1", 1, [0])  # checked again under the lock it would write under
+    fill(first, "1", 1, [0, 1])
+    assert record.read_bytes() == written
+    assert [r.seed for r in first.read("1", 1)] == [first.seed("1", 1, k) for k in range(2)], "nothing of the refused"
