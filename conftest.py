@@ -1,6 +1,8 @@
 """Root conftest: the hypothesis suite's command-line options, its plugins, and collection-time skips.
 
-Fixture bodies live in fixtures/*.py; the report plugin in anchors/report/plugin.py (which owns --report-dir). Markers are declared in pyproject.toml.
+Fixture bodies live in fixtures/*.py; the report plugin in anchors/report/plugin.py (which owns --report-dir). Markers
+are declared in pyproject.toml. The options are checked and typed at start-up by fixtures/options.py (their allowed
+ranges: anchors.settings.OPTION_RANGES), so the numeric ones carry no argparse type here.
 """
 
 from __future__ import annotations
@@ -9,7 +11,8 @@ import os
 
 import pytest
 
-pytest_plugins = ["fixtures.params", "fixtures.experiment", "fixtures.allskip", "anchors.report.plugin"]
+pytest_plugins = ["fixtures.options", "fixtures.params", "fixtures.experiment", "fixtures.allskip",
+                  "anchors.report.plugin"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -18,33 +21,36 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="rollout store directory (default: env ANCHORS_STORE, else ./store)")
     group.addoption("--no-generate", action="store_true",
                     help="never generate rollouts: use the store only, skip what is missing")
-    group.addoption("--rollouts", type=int, default=12, help="rollouts per sentence (the note used 12)")
+    group.addoption("--rollouts", default=12, help="rollouts per sentence, 1-100000 (the note used 12)")
     group.addoption("--problem", default="6481", help="MATH problem id (the note used 6481)")
-    group.addoption("--random-draws", type=int, default=3, help="seeded random-head sets per model (>= 2 for H5)")
-    group.addoption("--n-boot", type=int, default=1000, help="bootstrap replicates per CI (1000: CI ends to ~0.01)")
-    group.addoption("--metric", choices=("drop", "kl", "kl_laplace"), default="drop",
+    group.addoption("--random-draws", default=3, help="seeded random-head sets per model, 1-1000 (H5 needs 19)")
+    group.addoption("--n-boot", default=1000,
+                    help="bootstrap replicates per CI, 100-100000 (1000: CI ends to ~0.01)")
+    group.addoption("--metric", default="drop",
                     help="the PRIMARY importance metric (every claim is also decided under the other two and shown "
                          "beside it): drop = accuracy lost when the sentence is changed (-cf_acc, default: KL "
                          "saturates near ln(12e9) with 12 rollouts, METHOD pitfall 7), kl = the note's cf_kl "
                          "(alpha 1e-9), kl_laplace = cf_kl with Laplace smoothing --laplace")
-    group.addoption("--laplace", type=float, default=1.0, help="smoothing constant of kl_laplace (1 = add-one)")
-    group.addoption("--accuracy-band", type=float, default=0.10,
-                    help="an accuracy shift against none whose 95%% CI lies beyond +-band ends a claim 'confounded'")
-    group.addoption("--dissimilar-band", type=float, default=0.10,
-                    help="the same for the embedder's dissimilar fraction")
-    group.addoption("--valid-band", type=float, default=0.10,
-                    help="the same for the share of valid rollouts (a boxed answer)")
-    group.addoption("--length-band", type=float, default=0.50,
-                    help="the same for the mean rollout length, relative to none (0.5 = +-50%%)")
-    group.addoption("--equivalence-margin", type=float, default=0.5,
-                    help="H12's smallest effect of interest, in units of the none scale (mean |importance|)")
+    group.addoption("--laplace", default=1.0, help="smoothing constant of kl_laplace, in (0, 100] (1 = add-one)")
+    group.addoption("--accuracy-band", default=0.10,
+                    help="an accuracy shift against none whose 95%% CI lies beyond +-band ends a claim 'confounded' "
+                         "(0-1)")
+    group.addoption("--dissimilar-band", default=0.10,
+                    help="the same for the embedder's dissimilar fraction (0-1)")
+    group.addoption("--valid-band", default=0.10,
+                    help="the same for the share of valid rollouts, a boxed answer (0-1)")
+    group.addoption("--length-band", default=0.50,
+                    help="the same for the mean rollout length, relative to none (>= 0; 0.5 = +-50%%)")
+    group.addoption("--equivalence-margin", default=0.5,
+                    help="H12's smallest effect of interest, in units of the none scale (mean |importance|; > 0)")
     group.addoption("--validation", default=None,
                     help="measured power per claim (default: bench/results/validation.json when present); a fail "
                          "at power < 0.8 is reported 'underpowered'")
-    group.addoption("--device", default=None, help="torch device for generation (default: cuda if available)")
+    group.addoption("--device", default=None,
+                    help="torch device for generation: cpu, cuda, cuda:N or auto (default: cuda if available)")
     group.addoption("--sentences", default=None, metavar="A:B",
                     help="generate rollouts for sentences A..B-1 only (small runs; the others count as missing)")
-    group.addoption("--max-new-tokens", type=int, default=None,
+    group.addoption("--max-new-tokens", default=None,
                     help="cap on generated tokens per rollout (default: the paper's 16384)")
     group.addoption("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                     help="generate missing rollouts on Ray actors, one per GPU (pip install -e .[ray]): a bare --ray "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 
@@ -31,6 +33,32 @@ class ProvenanceMismatch(AnchorsError):
 class Unavailable(AnchorsError):
     """The data an analysis needs cannot be had here (no rollouts, no weights, no heads). The message names the
     command that makes it available. The CLI prints it as one line; the hypothesis suite turns it into a skip."""
+
+
+ENVIRONMENT_ERRNOS = {
+    errno.ENOSPC: ("no space left on its disk", "free space there, or {to} another disk"),
+    errno.EDQUOT: ("disk quota exceeded", "free space there, or {to} another disk"),
+    errno.EROFS: ("read-only file system", "mount it read-write, or {to} a writable folder"),
+    errno.EACCES: ("permission denied", "make it writable for this user, or {to} another folder"),
+    errno.EPERM: ("operation not permitted", "make it writable for this user, or {to} another folder"),
+    errno.ENOTDIR: ("a part of this path is a file, not a folder", "{to} a folder"),
+    errno.EEXIST: ("is a file where a folder belongs", "{to} a folder"),  # mkdir(exist_ok=True) over a file
+    errno.EISDIR: ("is a folder where a file was expected", "{to} a file"),
+}
+"""errno -> (what is wrong, the fix) of the environment failures every command may meet while reading or writing;
+"{to}" becomes "point --FLAG at" when the flag that named the path is known."""
+
+
+def environment_error(exc: OSError, flag: str | None = None) -> InputError | None:
+    """The one-line `InputError` for an expected environment failure (full disk, read-only or unwritable folder, a
+    file where a folder belongs), naming the path and the fix; None for any other OSError (a bug: keep its
+    traceback). `flag` is the command-line option whose value led to the path, when known."""
+    if exc.errno not in ENVIRONMENT_ERRNOS:
+        return None
+    problem, fix = ENVIRONMENT_ERRNOS[exc.errno]
+    where = exc.filename if exc.filename is not None else (flag or "a file")
+    to = f"point {flag} at" if flag else "use"
+    return InputError(os.fsdecode(where) if isinstance(where, bytes) else where, problem, fix.format(to=to))
 
 
 class MixedProvenance(ProvenanceMismatch, Unavailable):

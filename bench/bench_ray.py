@@ -58,11 +58,11 @@ class ByteTokenizer:
 def load_random(tiny: bool, dtype: str, device: str):
     """The random 14B-shaped model as a LoadedModel (runs in this process and in each Ray actor)."""
     sys.path[:0] = [str(BENCH), str(BENCH.parent)]                  # in an actor too (this runs there)
-    from bench_rollouts import build_model, qwen14b_config
+    from bench_rollouts import build_model, shape_config
 
     from anchors.gpu.model import LoadedModel, config_counts
 
-    cfg = qwen14b_config(tiny)
+    cfg = shape_config("qwen14b", tiny)
     model = build_model(cfg, device, getattr(torch, dtype))
     model.generation_config.eos_token_id = None      # random weights: fixed lengths, as in bench_rollouts
     return LoadedModel(model=model, tokenizer=ByteTokenizer(), name=MODEL_ID, model_id=MODEL_ID, revision=REVISION,
@@ -180,7 +180,7 @@ def main() -> None:
     out_path = args.out / ("bench_ray_tiny.json" if args.tiny else "bench_ray.json")
     cot, condition, spec = workload(args)
     lengths = [len(ByteTokenizer()(r).input_ids) for r in _prompts(cot, spec)]
-    res = {"device": args.device, "versions": {**versions(args.device), "ray": ray.__version__},
+    res = {"device": args.device, "versions": {**versions(), "ray": ray.__version__},
            "model": "DeepSeek-R1-Distill-Qwen-14B shape, random weights" + (" (tiny config)" if args.tiny else ""),
            "dtype": args.dtype,
            "workload": {"sentences": args.sentences, "rollouts_per_sentence": args.rollouts, "new_tokens": args.new,

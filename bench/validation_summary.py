@@ -47,6 +47,14 @@ def _rate(step: dict[str, Any] | None, case: str, field: str, value: str = "pass
     return round(sum(r.get(field) == value for r in rows) / len(rows), 4) if rows else None
 
 
+def _power(step: dict[str, Any] | None, case: str) -> float | None:
+    """Pass rate where the claim is true; None where every experiment skipped it (the rule never decided: e.g. H5
+    with 3 draws, H0a and H8 on the simulator), since a power of 0 would then read as a weak rule."""
+    if step and all(o[case].get("outcome") == "skip" for o in step["seeds"].values() if case in o):
+        return None
+    return _rate(step, case, "outcome")
+
+
 def _wilson_upper(rate: float, n: int, z: float = 1.96) -> float:
     """Upper end of the Wilson 95% interval of a rate measured on n seeds (0 of 200 -> 0.019)."""
     centre = rate + z * z / (2 * n)
@@ -60,18 +68,28 @@ def _first_reaching(rates: dict[str, float | None]) -> int | None:
     return min(hits) if hits else None
 
 
+def false_in_sim(case: str) -> bool:
+    """Whether the simulator makes this case's claim false in every scenario (its module's SIM_EXPECT_FAIL names
+    it): then it has no power to measure (a fail is right, never "underpowered"), and a pass anywhere is false."""
+    from fixtures.decisions import cases
+
+    module, params = cases()[case]
+    table = getattr(module, "SIM_EXPECT_FAIL", {})
+    return "*" in table or params.get("ablation") in table
+
+
 def summarise_case(case: str, steps: dict[str, Any], args: argparse.Namespace, primary: str) -> dict[str, Any]:
     """One case's row of validation.json."""
     def step(scenario: str, n: int, draws: int, metrics: str = primary) -> dict[str, Any] | None:
         return steps.get(f"{scenario}|n={n}|draws={draws}|{metrics}")
 
-    true = TRUE_UNDER.get(case, "planted")
-    power = {str(n): _rate(step(true, n, args.draws), case, "outcome") for n in args.rollouts}
+    true = None if false_in_sim(case) else TRUE_UNDER.get(case, "planted")
+    power = {str(n): _power(step(true, n, args.draws), case) if true else None for n in args.rollouts}
     by_rollouts = {s: {str(n): _rate(step(s, n, args.draws), case, "outcome") for n in args.rollouts}
                    for s in SCENARIOS if s != true}
     draws = {str(args.draws): power}
     if args.more_draws and true in ("planted", "null"):
-        draws[str(args.more_draws)] = {str(n): _rate(step(true, n, args.more_draws), case, "outcome")
+        draws[str(args.more_draws)] = {str(n): _power(step(true, n, args.more_draws), case)
                                        for n in args.rollouts}
     uses_random = any(o.get(case, {}).get("random") for st in steps.values() for o in st["seeds"].values())
     reach = {int(d): _first_reaching(p) for d, p in draws.items()}  # draws -> rollouts reaching TARGET
@@ -138,7 +156,7 @@ def _by_metric(case: str, steps: dict[str, Any], args: argparse.Namespace, true:
     for metric in DEFAULT.metrics:
         rate = {s: {str(n): _rate(steps.get(f"{s}|n={n}|draws={args.draws}|{joined}"), case, metric)
                     for n in args.metric_rollouts} for s in SCENARIOS}
-        out[metric] = {"power": rate[true],
+        out[metric] = {"power": rate.get(true),
                        "false_pass": {s: max((v for v in r.values() if v is not None), default=None)
                                       for s, r in rate.items() if s != true}}
     return out
@@ -181,21 +199,22 @@ def summarise(partial: dict[str, Any], steps: list[dict[str, Any]], args: argpar
 
 
 def markdown_table(summary: dict[str, Any]) -> str:
-    """The README table of a validation.json: per case, power by rollouts, worst false-pass rate per null, what
-    reaches 0.8, and the pass rate in the limit (planted, 1,000 rollouts, 19 draws)."""
+    """The README table of a validation.json: per case, power by rollouts, the worst false-pass rate (over rollouts)
+    in every scenario where the claim is false ("true" where it holds), what reaches 0.8, and the pass rate in the
+    limit (planted, 1,000 rollouts, 19 draws)."""
     ns = [str(n) for n in summary["settings"]["rollouts"]]
-    head = ["case", *[f"power @{n}" for n in ns],
-            "false pass: null / accuracy / dissimilar / accuracy small / dissimilar small (planted for H12)",
+    scenarios = summary["settings"]["scenarios"]
+    head = ["case", *[f"power @{n}" for n in ns], *[f"false pass: {s.replace('_', ' ')}" for s in scenarios],
             "rollouts (draws) for 0.8", "limit pass"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for case, row in summary["claims"].items():
         power = [_pct(row["power"].get(n)) for n in ns]
-        false = " / ".join(_pct(v) for v in row["false_pass"].values())
+        false = ["true" if s == row["true_under"] else _pct(row["false_pass"].get(s)) for s in scenarios]
         need = "-" if row["rollouts_for_power_0.8"] is None else str(row["rollouts_for_power_0.8"])
         if row["draws_for_power_0.8"] is not None:
             need += f" ({row['draws_for_power_0.8']})"
         limit = _pct(row.get("limit", {}).get("pass_rate"))
-        lines.append("| " + " | ".join([case, *power, false, need, limit]) + " |")
+        lines.append("| " + " | ".join([case, *power, *false, need, limit]) + " |")
     return "\n".join(lines)
 
 

@@ -1,12 +1,17 @@
 """The `anchors` command line: the Typer app, every command registered explicitly, and the entry point.
 
-Expected errors (`AnchorsError`) print one line on stderr and exit 2, with no traceback.
+Expected errors print one line on stderr and exit 2, with no traceback: `AnchorsError`, usage errors (a missing
+argument, an unknown option, a value of the wrong type) and, in one place here, the environment failures that may
+escape from anywhere (full disk, read-only or unwritable folder, a file where a folder belongs:
+`anchors.errors.environment_error`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from pathlib import Path
 
 import click
 import typer
@@ -17,7 +22,7 @@ try:  # typer >= 0.20 vendors its own click; its exceptions are not click's.
 except ImportError:
     _CLICK_MODULES = (click,)
 
-from anchors.errors import AnchorsError
+from anchors.errors import AnchorsError, environment_error
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Thought Anchors hypothesis harness: sentences, rollouts, importance, heads, labels, plans.")
@@ -90,20 +95,51 @@ def _exceptions(name: str) -> tuple[type[BaseException], ...]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, mapping expected errors to one line and exit code 2."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    args = fill_optional_values(expand_list_options(sys.argv[1:] if argv is None else list(argv)))
     try:
-        args = fill_optional_values(expand_list_options(sys.argv[1:] if argv is None else list(argv)))
         result = app(args=args, prog_name="anchors", standalone_mode=False)
     except AnchorsError as exc:
-        print(f"anchors: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return _error(str(exc), exc.exit_code)
+    except OSError as exc:
+        error = environment_error(exc, flag_of_path(exc.filename, args))
+        if error is None:
+            raise
+        return _error(str(error), error.exit_code)
     except _exceptions("Exit") as exc:
         return exc.exit_code
+    except _exceptions("UsageError") as exc:
+        command = exc.ctx.command_path if exc.ctx is not None else "anchors"
+        return _error(f"{' '.join(exc.format_message().split())} (see `{command} --help`)", exc.exit_code)
     except _exceptions("ClickException") as exc:
-        exc.show()
-        return exc.exit_code
+        return _error(" ".join(exc.format_message().split()), exc.exit_code)
     except _exceptions("Abort"):
         print("anchors: aborted", file=sys.stderr)
         return 130
     return result if isinstance(result, int) else 0
 
 
+def _error(message: str, code: int) -> int:
+    print(f"anchors: error: {message}", file=sys.stderr)
+    return code
+
+
+def flag_of_path(path: str | bytes | None, args: list[str]) -> str | None:
+    """The option (`--store`, `--out`...) whose value is `path` or the nearest folder above it, or None: names the
+    flag to change in the fix of an environment error."""
+    if path is None:
+        return None
+    target = Path(os.fsdecode(path)).resolve()
+    found = [(len(Path(value).resolve().parts), flag) for flag, value in _option_values(args)
+             if "\0" not in value and (Path(value).resolve() == target or Path(value).resolve() in target.parents)]
+    return max(found)[1] if found else None
+
+
+def _option_values(args: list[str]) -> list[tuple[str, str]]:
+    """(flag, value) pairs of the command line, `--opt value` and `--opt=value` alike."""
+    pairs = []
+    for i, arg in enumerate(args):
+        if arg.startswith("--") and "=" in arg:
+            pairs.append(tuple(arg.split("=", 1)))
+        elif arg.startswith("--") and i + 1 < len(args) and not args[i + 1].startswith("-"):
+            pairs.append((arg, args[i + 1]))
+    return pairs

@@ -17,6 +17,7 @@ from typing import Any, Optional
 import typer
 
 from anchors.errors import InputError, Unavailable
+from anchors.settings import check_folder
 
 BASES = ("correct", "incorrect")
 
@@ -118,7 +119,7 @@ def fetch_command(
     check the weights: everything `pytest hypotheses/ -m MODEL` needs besides the GPU."""
     if base not in BASES:
         raise InputError("--base", f"{base!r} is not one of {', '.join(BASES)}")
-    store = store or Path(os.environ.get("ANCHORS_STORE", "store"))
+    store = check_folder("--store", store or Path(os.environ.get("ANCHORS_STORE", "store")))
     rel, fetched, trace_folders, copy = _fetch(model, problem, base, dataset, revision, source,
                                                published_rollouts, traces)
     read = fetched.read

@@ -12,6 +12,7 @@ from typing import Any, Optional
 import typer
 
 from anchors.errors import InputError
+from anchors.settings import option_parser
 
 _TABLE_COLUMNS = (("idx", "chunk_idx", "{:>4}"), ("acc", "accuracy", "{:>6.3f}"),
                   ("rs_acc", "resampling_importance_accuracy", "{:>7.3f}"),
@@ -58,17 +59,25 @@ def format_table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _embedder(name: str, model_name: str | None, threshold: float | None):
-    from anchors.gpu.embedders import EMBEDDER_NAMES, get_embedder
+def _check_embedders(embedder: str, calibrate_to: str | None, threshold: float | None, model: str | None) -> None:
+    """--embedder and --calibrate-to name known embedders (each error names its own flag), --model is given when
+    either is llm, and --threshold and --calibrate-to are not both given: checked before any data is read."""
+    from anchors.gpu.embedders import EMBEDDER_NAMES
 
-    if name not in EMBEDDER_NAMES:
-        raise InputError(f"--embedder {name}", "unknown embedder", f"use one of: {', '.join(EMBEDDER_NAMES)}")
-    if threshold is not None and not math.isfinite(threshold):
-        raise InputError(f"--threshold {threshold}", "not a finite number", "give e.g. 0.8")
-    if name == "llm":
-        if not model_name:
-            raise InputError("--embedder llm", "needs the model whose input embeddings to use",
+    for flag, name in (("--embedder", embedder), ("--calibrate-to", calibrate_to)):
+        if name is not None and name not in EMBEDDER_NAMES:
+            raise InputError(f"{flag} {name}", "unknown embedder", f"use {flag} {' or '.join(EMBEDDER_NAMES)}")
+        if name == "llm" and not model:
+            raise InputError(f"{flag} llm", "needs the model whose input embeddings to use",
                              "pass --model NAME_OR_PATH")
+    if calibrate_to is not None and threshold is not None:
+        raise InputError("--calibrate-to", "cannot be combined with --threshold", "give one of them")
+
+
+def _embedder(name: str, model_name: str | None, threshold: float | None):
+    from anchors.gpu.embedders import get_embedder
+
+    if name == "llm":
         from anchors.gpu.model import load_model
 
         loaded = load_model(model_name, device="cpu")
@@ -88,7 +97,9 @@ def importance_command(
     problem_dir: Path = typer.Argument(..., help="A math-rollouts problem folder (problem.json, chunk_<i>/...), or "
                                        "a published demo folder (chunks_resampled.json)."),
     embedder: str = typer.Option("sent", help="Sentence embedder: sent (all-MiniLM-L6-v2) or llm (model embeddings)."),
-    threshold: Optional[float] = typer.Option(None, help="Cosine below which a resample is dissimilar (default 0.8)."),
+    threshold: Optional[float] = typer.Option(None, parser=option_parser("--threshold"),
+                                              help="Cosine below which a resample is dissimilar, in (-1, 1) "
+                                                   "(default 0.8)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     write: bool = typer.Option(False, "--write", help="Write chunks_labeled.json (+ provenance) into PROBLEM_DIR."),
     model: Optional[str] = typer.Option(None, help="Model for --embedder llm (registry name, HF id or path)."),
@@ -107,6 +118,7 @@ def importance_command(
     from anchors.disk.provenance import make_provenance
     from anchors.pipelines.importance import analyse
 
+    _check_embedders(embedder, calibrate_to, threshold, model)
     demo = problem_dir.is_dir() and is_demo_dir(problem_dir)
     data = load_demo_dir(problem_dir) if demo else load_problem_dir(problem_dir)  # validated before any model loads
     if write and demo:
@@ -114,8 +126,6 @@ def importance_command(
                          "computed without answers", "print the values (no --write), or --json them to a file")
     if write:
         _guard_reference(problem_dir)
-    if calibrate_to is not None and threshold is not None:
-        raise InputError("--calibrate-to", "cannot be combined with --threshold", "give one of them")
     emb, loaded = _embedder(embedder, model, threshold)
     if calibrate_to is not None:
         from anchors.pipelines.importance import calibrated_threshold
@@ -140,15 +150,14 @@ def importance_command(
 
 
 def reproduce_command(
-    subset: Optional[int] = typer.Option(None, help="Compare only the first N sentences of every trace (fast)."),
+    subset: Optional[int] = typer.Option(None, parser=option_parser("--subset"),
+                                         help="Compare only the first N sentences of every trace (fast)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
 ) -> None:
     """Reproduce the published different_trajectories_fraction and overdeterminedness from the demo data."""
     from anchors.gpu.embedders import get_embedder
     from anchors.pipelines.reference import demo_traces, reproduce
 
-    if subset is not None and subset < 1:
-        raise InputError(f"--subset {subset}", "must be at least 1")
     traces = demo_traces()
     if not traces:
         raise InputError("reference demo folder", "no traces with chunks_resampled.json", "set ANCHORS_REFERENCE_DIR")

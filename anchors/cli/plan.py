@@ -10,17 +10,20 @@ from typing import Any
 import typer
 
 from anchors.errors import InputError
+from anchors.settings import check_folder, check_option, option_parser
 
 
 def _ints(text: str, flag: str) -> tuple[int, ...]:
-    """"12,25,50" -> (12, 25, 50), each >= 1."""
-    try:
-        values = tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        values = ()
-    if not values or min(values) < 1:
-        raise InputError(f"{flag} {text}", "expected positive integers separated by commas", f"e.g. {flag} 12,25,50")
-    return values
+    """"12,25,50" -> (12, 25, 50), each within the flag's range (anchors.settings.OPTION_RANGES)."""
+    values = []
+    for value in (v.strip() for v in text.split(",") if v.strip()):
+        try:
+            values.append(check_option(flag, value))
+        except InputError as exc:
+            raise InputError(f"{flag} {text}", f"{value!r} {exc.problem}", exc.fix) from None
+    if not values:
+        raise InputError(f"{flag} {text!r}", "expected integers separated by commas", f"e.g. {flag} 12,25,50")
+    return tuple(values)
 
 
 def format_plan(rows: list[dict[str, Any]], rollouts: tuple[int, ...], draws: tuple[int, ...]) -> str:
@@ -50,22 +53,22 @@ def plan_command(
     problem: str = typer.Option(..., "--problem", help="Problem id in the store (e.g. 6481)."),
     store: Path = typer.Option(Path("store"), "--store", help="The rollout store directory."),
     embedder: str = typer.Option("sent", "--embedder", help="sent (all-MiniLM-L6-v2) or llm (the model's own)."),
-    target_power: float = typer.Option(0.8, "--target-power", help="Power a plan must reach (0-1)."),
+    target_power: float = typer.Option(0.8, "--target-power", parser=option_parser("--target-power"),
+                                       help="Power a plan must reach, in (0, 1)."),
     rollouts: str = typer.Option("12,25,50,100,200", "--rollouts", help="Rollouts per sentence to plan for."),
     draws: str = typer.Option("3,19", "--draws", help="Random-head draws to plan for."),
-    sims: int = typer.Option(10, "--sims", help="Planned experiments per grid point (power to about +-0.15 at 10)."),
-    n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap replicates per CI (the suite's default)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the planned experiments."),
+    sims: int = typer.Option(10, "--sims", parser=option_parser("--sims"),
+                             help="Planned experiments per grid point (power to about +-0.15 at 10)."),
+    n_boot: int = typer.Option(1000, "--n-boot", parser=option_parser("--n-boot"),
+                               help="Bootstrap replicates per CI (the suite's default; at least 100)."),
+    seed: int = typer.Option(0, "--seed", parser=option_parser("--seed"), help="Seed of the planned experiments."),
 ) -> None:
     """Plan rollouts and random draws per claim: plug-in simulation from the stored rollouts, decided by the
     suite's own rules (it assumes the measured effects are the true ones)."""
     from anchors.pipelines.plan import plan_rows, store_experiment_for, suite_decide
 
-    if not 0 < target_power < 1:
-        raise InputError(f"--target-power {target_power}", "must lie strictly between 0 and 1", "e.g. 0.8")
-    if sims < 1 or n_boot < 10:
-        raise InputError("--sims/--n-boot", f"too small ({sims}, {n_boot})", "use --sims >= 1 and --n-boot >= 10")
     grid_n, grid_d = _ints(rollouts, "--rollouts"), _ints(draws, "--draws")
+    check_folder("--store", store)
     if not store.is_dir():
         raise InputError(store, "store folder not found", "pass the --store that `anchors rollouts` filled")
     exp = store_experiment_for(store, model, problem, embedder, n_boot)

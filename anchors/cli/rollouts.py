@@ -14,6 +14,7 @@ from typing import Optional
 import typer
 
 from anchors.errors import InputError
+from anchors.settings import check_folder, option_parser
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +28,11 @@ def parse_sentence_range(text: str | None, n_sentences: int) -> range:
         start = int(start_text) if start_text.strip() else 0
         stop = int(stop_text) if sep and stop_text.strip() else (n_sentences if sep else start + 1)
     except ValueError:
-        raise InputError("--sentences", f"{text!r} is not A:B", "e.g. --sentences 0:20") from None
-    if not 0 <= start < stop <= n_sentences:
-        raise InputError("--sentences", f"{text!r} is outside 0:{n_sentences}", f"use A:B within 0:{n_sentences}")
+        raise InputError(f"--sentences {text}", "is not A:B", "e.g. --sentences 0:20") from None
+    if not 0 <= start < stop:
+        raise InputError(f"--sentences {text}", "selects no sentence", "use A:B with 0 <= A < B")
+    if stop > n_sentences:
+        raise InputError(f"--sentences {text}", f"is outside 0:{n_sentences}", f"use A:B within 0:{n_sentences}")
     return range(start, stop)
 
 
@@ -52,21 +55,22 @@ def rollouts_command(
     store: Path = typer.Option(..., "--store", help="Root of the rollout store."),
     condition: str = typer.Option("none", "--condition", help="none | receiver-k<k> | random-k<k>-s<seed>."),
     heads: Optional[Path] = typer.Option(None, "--heads", help="Heads artifact (anchors heads) for ablations."),
-    n: int = typer.Option(12, "--n", min=1, help="Rollouts per sentence."),
+    n: int = typer.Option(12, "--n", parser=option_parser("--n"), help="Rollouts per sentence (1 to 100000)."),
     sentences: Optional[str] = typer.Option(None, "--sentences", help="A:B, B exclusive (default: all)."),
-    max_new_tokens: int = typer.Option(16384, "--max-new-tokens", min=1),
-    seed: int = typer.Option(0, "--seed", help="Seed base: change it for an independent set of rollouts."),
-    device: str = typer.Option("cpu", "--device"),
+    max_new_tokens: int = typer.Option(16384, "--max-new-tokens", parser=option_parser("--max-new-tokens")),
+    seed: int = typer.Option(0, "--seed", parser=option_parser("--seed"),
+                             help="Seed base: change it for an independent set of rollouts."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N or auto."),
     dtype: str = typer.Option("auto", "--dtype"),
     prompt_mode: str = typer.Option("clean", "--prompt-mode", help="faithful (paper) | clean."),
-    batch_size: int = typer.Option(64, "--batch-size", min=1),
+    batch_size: int = typer.Option(64, "--batch-size", parser=option_parser("--batch-size")),
     force: bool = typer.Option(False, "--force", help="Append despite other stored settings or rollouts of unknown "
                                "provenance: each record's settings are recorded, and readers then refuse the folder."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
     ray: Optional[str] = typer.Option(None, "--ray", metavar="[ADDRESS]",
                                       help="Generate on Ray actors, one per GPU: a bare --ray joins RAY_ADDRESS or "
                                            "starts Ray here; 'auto' or host:port joins a running cluster."),
-    ray_actors: Optional[int] = typer.Option(None, "--ray-actors", min=1,
+    ray_actors: Optional[int] = typer.Option(None, "--ray-actors", parser=option_parser("--ray-actors"),
                                              help="Actors (default: one per GPU, or per CPU without GPUs)."),
     ray_storage: str = typer.Option("auto", "--ray-storage",
                                     help="Who writes the store: actors (one machine or a shared filesystem), "
@@ -77,12 +81,16 @@ def rollouts_command(
     from anchors.disk.formats import read_problem_folder
     from anchors.disk.store import RolloutStore, RunSpec
     from anchors.gpu.conditions import condition_for_model
-    from anchors.gpu.model import describe_model, load_model
+    from anchors.gpu.model import check_device, describe_model, load_model, resolve_dtype
     from anchors.pipelines.fill import base_cot, fill_store
 
     if prompt_mode not in PROMPT_MODES:
         raise InputError("--prompt-mode", f"unknown mode {prompt_mode!r}", f"use one of {', '.join(PROMPT_MODES)}")
+    check_folder("--store", store)
+    parse_sentence_range(sentences, 2**62)  # its form now; its range once the CoT is read
     options = _ray_options(ray, ray_actors, ray_storage, progress)
+    if options is None:
+        resolve_dtype(dtype, check_device(device))
     device = device if options is None else _ray_device(options)
     facts = describe_model(model, device, dtype)
     cond = condition_for_model(condition, heads, facts)

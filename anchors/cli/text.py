@@ -26,6 +26,8 @@ def sentences_command(
 
     One sentence per line after its index and a tab; newlines, carriage returns and tabs inside a sentence are
     shown as \\n, \\r and \\t (--json gives the exact text)."""
+    if file.is_dir():
+        raise InputError(file, "is a folder, not a file", "pass its base_solution.json or a text file of the CoT")
     sentences = split_sentences(_cot_of(file))
     if not sentences:
         raise InputError(file, "no chain-of-thought text to split", "pass a file with a non-empty CoT")

@@ -9,7 +9,6 @@ anything when only reading was asked: folders are made by the write itself.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import errno
 import json
@@ -18,7 +17,6 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -68,26 +66,29 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     """Write UTF-8 text through a temporary file, fsync, `os.replace` and an fsync of the folder (so the rename
     itself survives a power cut), with the mode a plain `open` would give (0666 less the umask: `mkstemp` alone
     makes 0600, which hid results from the rest of a group). A full disk, a read-only or unwritable folder, or a
-    file where a folder should be is an `InputError` naming the file; the old content is then left as it was."""
+    file where a folder should be raises its OSError with the old content left as it was and no temporary file
+    (`anchors.errors.environment_error` makes it one line: the store with --store, the CLI and the suite with the
+    flag nearest the path)."""
     path = Path(path)
-    with disk_errors(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
-        try:
-            _write_all(fd, text.encode("utf-8"))
-            os.fchmod(fd, 0o666 & ~_umask())
-            os.fsync(fd)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+    try:
+        _write_all(fd, text.encode("utf-8"))
+        os.fchmod(fd, 0o666 & ~_umask())
+        os.fsync(fd)
+        os.close(fd)
+        fd = -1
+        fault_point(path.name, "tmp")
+        os.replace(tmp, path)
+    except BaseException as exc:
+        if fd >= 0:
             os.close(fd)
-            fd = -1
-            fault_point(path.name, "tmp")
-            os.replace(tmp, path)
-        except BaseException:
-            if fd >= 0:
-                os.close(fd)
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        fault_point(path.name, "done")
-        fsync_dir(path.parent)
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:  # a failed write or fsync names no file: name it
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
+    fault_point(path.name, "done")
+    fsync_dir(path.parent)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -112,31 +113,6 @@ def fsync_dir(folder: Path) -> None:
             raise
     finally:
         os.close(fd)
-
-
-_WHY = {errno.ENOSPC: ("the disk is full (no space left on device)", "free space, or pass another --store"),
-        errno.EDQUOT: ("the disk quota is exceeded", "free space, or pass another --store"),
-        errno.EROFS: ("the store is on a read-only file system", "pass a writable --store; reading commands and "
-                      "--no-generate work on a read-only store"),
-        errno.EACCES: ("permission denied", "make the store writable, or pass another --store"),
-        errno.EPERM: ("operation not permitted", "make the store writable, or pass another --store"),
-        errno.ENOTDIR: ("part of the path is a file, not a folder", "pass a folder as --store"),
-        errno.EEXIST: ("a file stands where a folder should be", "pass a folder as --store")}
-"""errno -> (what is wrong, the fix) for the environment failures a store write can meet."""
-
-
-@contextlib.contextmanager
-def disk_errors(path: str | Path) -> Iterator[None]:
-    """Turn an expected environment failure (full disk, read-only, not a folder) into a one-line `InputError`
-    naming `path`; anything else propagates as it is."""
-    try:
-        yield
-    except OSError as exc:
-        if exc.errno not in _WHY:
-            raise
-        problem, fix = _WHY[exc.errno]
-        where = exc.filename if exc.filename and exc.errno in (errno.ENOTDIR, errno.EEXIST) else path
-        raise InputError(where, f"cannot write: {problem}", f"{fix}; nothing stored was changed") from None
 
 
 TMP_SUFFIX = ".tmp"
@@ -192,8 +168,7 @@ def set_aside(path: Path, reason: str) -> Path:
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     target = path.with_name(f"{path.name}.corrupt-{stamp}")
     try:
-        with disk_errors(path):
-            path.rename(target)
+        path.rename(target)
     except FileNotFoundError:  # another process set it aside first
         log.warning("corrupt %s was already set aside by another process", path)
         return target

@@ -38,6 +38,7 @@ it added, so a later append over the same positions supersedes it).
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -65,7 +66,7 @@ from anchors.disk.layout import (  # noqa: F401 - the store's names, re-exported
     sampling_folder,
     stored_conditions,
 )
-from anchors.disk.jsonio import disk_errors, remove_orphans, set_aside, write_json_atomic
+from anchors.disk.jsonio import remove_orphans, set_aside, write_json_atomic
 from anchors.disk.ledger import (
     FOLDER_SETTINGS,
     LEDGER_FORMAT,
@@ -82,8 +83,9 @@ from anchors.disk.ledger import (
 )
 from anchors.disk.provenance import make_provenance
 from anchors.disk.trace import check_trace
-from anchors.errors import InputError, ProvenanceMismatch
+from anchors.errors import InputError, ProvenanceMismatch, environment_error
 from anchors.records import BaseSolution, Problem, Rollout
+from anchors.settings import check_folder
 
 log = logging.getLogger(__name__)
 
@@ -154,16 +156,13 @@ class RolloutStore:
 
     def check_writable(self, problem_ids: Iterable[str | int]) -> None:
         """InputError when the store cannot be written where this run would write (before a model is loaded)."""
-        self._check_root()
         for pid in problem_ids:
-            folder = self.problem_dir(pid)
+            folder = check_folder("--store", self.problem_dir(pid))
             existing = next(p for p in (folder, *folder.parents) if p.exists())
-            if not existing.is_dir():
-                raise InputError(existing, "cannot write: a file stands where a folder should be",
-                                 "pass a folder as --store; nothing stored was changed")
             if not os.access(existing, os.W_OK | os.X_OK):
-                raise InputError(existing, "cannot write: the store is read-only here", "pass a writable --store; "
-                                 "reading commands and --no-generate work on a read-only store")
+                read_only = bool(os.statvfs(existing).f_flag & os.ST_RDONLY)
+                code = errno.EROFS if read_only else errno.EACCES
+                raise environment_error(OSError(code, os.strerror(code), str(existing)), "--store")
 
     def folder_needs_repair(self) -> bool:
         """settings.json exists but cannot be read (`claim` sets it aside and writes it again)."""
@@ -267,8 +266,7 @@ class RolloutStore:
     # Checks (raise unless --force; never write).
 
     def _check_root(self) -> None:
-        if self.root.exists() and not self.root.is_dir():
-            raise InputError(self.root, "not a folder", "pass a folder, or a path to create one, as --store")
+        check_folder("--store", self.root)
 
     def _folder_settings(self) -> FolderSettings:
         """The folder's settings: settings.json read again each time (one small file), a derivation from the
@@ -333,17 +331,20 @@ class RolloutStore:
 
     @contextlib.contextmanager
     def _locked(self, folder: Path, name: str) -> Iterator[None]:
-        """Create `folder` and hold its lock file `name` (only writers lock: readers never create anything)."""
+        """Create `folder` and hold its lock file `name` (only writers lock: readers never create anything). A full
+        disk, a read-only store or a file where a folder belongs, met by anything done under the lock, is one
+        `InputError` naming the path and --store; what was stored stays as it was (every write is atomic)."""
         from filelock import FileLock
 
-        with disk_errors(folder / name):
-            folder.mkdir(parents=True, exist_ok=True)
-            lock = FileLock(str(folder / name))
-            lock.acquire()
         try:
-            yield
-        finally:
-            lock.release()
+            folder.mkdir(parents=True, exist_ok=True)
+            with FileLock(str(folder / name)):
+                yield
+        except OSError as exc:
+            error = environment_error(exc, "--store")
+            if error is None:
+                raise
+            raise error from None
 
 
 def _uncovered(rollouts: Iterable[Rollout], seeds: list[int]) -> list[int]:

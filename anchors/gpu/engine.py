@@ -57,24 +57,43 @@ class PagedState:
     """The KV pool, page tables and per-step index tensors that the attention function reads."""
 
     n_slots: int
-    rows_per_slot: int                  # R: query places per slot
+    """G: prompt slots (one prompt's prefix pages each)."""
+    rows_per_slot: int
+    """R: query places per slot."""
     page_size: int
+    """Tokens per KV page."""
     k: list[torch.Tensor]               # per layer [n_pages, n_kv, page, d_head]
+    """Per layer [n_pages, n_kv, page, d_head]: the key pool."""
     v: list[torch.Tensor]
-    prefix_table: torch.Tensor          # [G, Wp] int32 page ids of each slot's prompt
-    suffix_table: torch.Tensor          # [B, Ws] int32 page ids of each row's generated tokens
-    prefix_len: torch.Tensor            # [G] int64 prompt length per slot (1 while free: finite attention)
-    pos: torch.Tensor                   # [B] int64 suffix position written this step (0 for idle rows)
-    row_slot: torch.Tensor              # [B] int64 the slot whose prefix each row continues
-    place_row: torch.Tensor             # [G*R] int64 the row whose query fills each place (any row if empty)
-    row_place: torch.Tensor             # [B] int64 the place (g*R + j) of each row (any place if idle)
-    use_triton: bool = False            # Triton attention kernels (CUDA)
-    fused: bool = False                 # fused decode layers (anchors.gpu.fused_layers)
-    mode: str = "decode"                # "prefill" or "decode"
+    """Per layer [n_pages, n_kv, page, d_head]: the value pool."""
+    prefix_table: torch.Tensor
+    """[G, Wp] int32 page ids of each slot's prompt."""
+    suffix_table: torch.Tensor
+    """[B, Ws] int32 page ids of each row's generated tokens."""
+    prefix_len: torch.Tensor
+    """[G] int64 prompt length per slot (1 while free: finite attention)."""
+    pos: torch.Tensor
+    """[B] int64 suffix position written this step (0 for idle rows)."""
+    row_slot: torch.Tensor
+    """[B] int64 the slot whose prefix each row continues."""
+    place_row: torch.Tensor
+    """[G*R] int64 the row whose query fills each place (any row if empty)."""
+    row_place: torch.Tensor
+    """[B] int64 the place (g*R + j) of each row (any place if idle)."""
+    use_triton: bool = False
+    """Triton attention kernels (CUDA)."""
+    fused: bool = False
+    """Fused decode layers (anchors.gpu.fused_layers)."""
+    mode: str = "decode"
+    """The step kind: "prefill" or "decode"."""
     prefill_slot: int = 0
-    p_view: int = 0                     # torch path: prefix keys read this step (bucketed)
-    s_view: int = 0                     # torch path: suffix keys read this step (bucketed)
-    step: dict[str, Any] = field(default_factory=dict)   # per-step derived tensors (prepare_step)
+    """The slot whose prompt a prefill step writes."""
+    p_view: int = 0
+    """Torch path: prefix keys read this step (bucketed)."""
+    s_view: int = 0
+    """Torch path: suffix keys read this step (bucketed)."""
+    step: dict[str, Any] = field(default_factory=dict)
+    """Per-step derived tensors (prepare_step)."""
 
     @property
     def n_rows(self) -> int:
@@ -250,9 +269,12 @@ def prefill(model: Any, state: PagedState, slot: int, prompt_ids: list[int]) -> 
 class StepInputs:
     """Static per-step inputs of a decode step (updated in place, so a CUDA graph can replay them)."""
 
-    tokens: torch.Tensor    # [B] int64, the token fed this step
-    seeds: torch.Tensor     # [B] int64
-    out: torch.Tensor       # [B] int64, the sampled next token
+    tokens: torch.Tensor
+    """[B] int64, the token fed this step."""
+    seeds: torch.Tensor
+    """[B] int64, the sampling seed of each row."""
+    out: torch.Tensor
+    """[B] int64, the sampled next token."""
 
 
 class DecodeStep:

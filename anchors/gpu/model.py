@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,9 @@ log = logging.getLogger(__name__)
 ORGANISM_DIR = Path(__file__).resolve().parents[1] / "organism" / "weights"
 TINY_NAMES = ("tiny-qwen2", "tiny-llama", "tiny-qwen3")
 DTYPES = ("auto", "float16", "bfloat16", "float32")
+DEVICE_PATTERN = re.compile(r"cpu|auto|cuda(:[0-9]+)?")
+"""Devices the engine runs on: the CPU, a CUDA device (cuda = cuda:0), or auto (transformers' device_map="auto",
+which shards a model over every visible GPU)."""
 
 
 @dataclass(frozen=True)
@@ -119,10 +123,31 @@ class ModelFacts:
         return store_folder(self.model_id, self.name)
 
 
+def check_device(device: str) -> str:
+    """`device` when this machine has it; else a one-line `InputError` naming --device and the fix (an unknown
+    name; cuda without a visible CUDA device; cuda:N past the last one). Checked before anything is read or loaded."""
+    if not DEVICE_PATTERN.fullmatch(str(device)):
+        raise InputError(f"--device {device}", "unknown device", "use cpu, cuda, cuda:N or auto")
+    if not str(device).startswith("cuda"):
+        return device
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if count == 0:
+        raise InputError(f"--device {device}", f"no CUDA device is visible here (torch {torch.__version__}, "
+                         f"CUDA build {torch.version.cuda or 'none'})", "use --device cpu, or run on a GPU machine")
+    index = int(str(device).partition(":")[2] or 0)
+    if index >= count:
+        raise InputError(f"--device {device}", f"only {count} CUDA device(s) are visible (cuda:0 to cuda:{count - 1})",
+                         f"use --device cuda:0 to cuda:{count - 1}")
+    return device
+
+
 def describe_model(name: str, device: str = "cpu", dtype: str = "auto") -> ModelFacts:
     """Model id, revision, dtype and head counts from the registry and config.json (fast: no weights loaded)."""
     from transformers import AutoConfig
 
+    check_device(device)
     folder, revision, model_id = _locate(name)
     counts = config_counts(AutoConfig.from_pretrained(folder, local_files_only=True))
     return ModelFacts(name, model_id, revision, resolve_dtype(dtype, device), counts["n_layers"], counts["n_heads"],
@@ -234,7 +259,7 @@ def local_revision(path: Path) -> str:
 def resolve_dtype(dtype: str, device: str) -> str:
     """"auto" is float16 on CUDA (the paper's white-box and local generation dtype) and float32 on CPU."""
     if dtype not in DTYPES:
-        raise InputError("dtype", f"unknown dtype {dtype!r}", f"use one of {', '.join(DTYPES)}")
+        raise InputError(f"--dtype {dtype}", "unknown dtype", f"use --dtype {' | '.join(DTYPES)}")
     if dtype == "auto":
         return "float16" if str(device).startswith("cuda") else "float32"
     return dtype
@@ -247,8 +272,9 @@ def load_model(name_or_path: str, device: str = "cpu", dtype: str = "auto", *,
     `attn_implementation` passes through to transformers ("eager" when attention probabilities are needed,
     METHOD §6.1; None keeps the library default, sdpa, for generation).
     """
-    folder, revision, model_id = _locate(name_or_path, allow_download)
+    check_device(device)
     dtype_name = resolve_dtype(dtype, device)
+    folder, revision, model_id = _locate(name_or_path, allow_download)
     model, tokenizer = _from_folder(folder, device, dtype_name, attn_implementation)
     log.info("loaded %s (%s @ %s) as %s on %s", name_or_path, model_id, revision, dtype_name, device)
     return LoadedModel(model=model, tokenizer=tokenizer, name=name_or_path, model_id=model_id, revision=revision,

@@ -45,12 +45,19 @@ class PoolPlan:
     """How many rows, slots and pages a generation uses."""
 
     rows: int
+    """B: decode rows (rollouts in flight)."""
     rows_per_slot: int
+    """R: rows that continue one prompt slot."""
     slots: int
+    """G: prompt slots."""
     pages: int
+    """KV pages in the pool."""
     page_size: int
-    prefix_pages: int      # table width: pages of the longest prompt (rounded up as the dense views need)
-    suffix_pages: int      # table width: pages of the longest rollout
+    """Tokens per KV page."""
+    prefix_pages: int
+    """Table width: pages of the longest prompt (rounded up as the dense views need)."""
+    suffix_pages: int
+    """Table width: pages of the longest rollout."""
 
 
 def kv_bytes_per_token(model: Any) -> int:

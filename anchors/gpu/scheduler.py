@@ -32,7 +32,9 @@ class Job:
     """All the requests sharing one prompt: one prefix slot while any of them runs."""
 
     prompt_ids: list[int]
+    """The shared prompt's token ids."""
     requests: list[Any]
+    """The `RolloutRequest`s that continue this prompt."""
 
 
 def make_jobs(tokenizer: Any, requests: list[Any]) -> list[Job]:
@@ -52,7 +54,8 @@ def batch_layout(n_requests: int, max_group: int, n_prompts: int, batch_size: in
     """(rows B, places per slot R, slots G). R holds a whole prompt's rollouts (up to B); G = 2 ceil(B/R), so
     rows freed by short rollouts can start the next prompts while long ones finish. Why twice: on the reference
     lengths at B = 24, R = 12, rows are live 73% of steps with 3 slots, 91% with 4, 99% with 6
-    (bench/sim_refill.py); each spare slot costs one prefix read per step while it has live rows."""
+    (bench/results/refill_occupancy.json, from bench/sim_refill.py); each spare slot costs one prefix read per step
+    while it has live rows."""
     rows = max(1, min(batch_size, n_requests))
     per_slot = max(1, min(rows, max_group))
     return rows, per_slot, max(1, min(n_prompts, 2 * -(-rows // per_slot)))

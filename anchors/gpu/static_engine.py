@@ -52,21 +52,37 @@ class KVState:
     """Static KV buffers and the per-step index tensors the attention function reads."""
 
     n_slots: int
-    rows_per_slot: int                  # R: query places per slot
+    """G: prompt slots (one prompt's prefix each)."""
+    rows_per_slot: int
+    """R: query places per slot."""
     prefix_k: list[torch.Tensor]
+    """Per layer [G, n_kv, prompt capacity, d_head]: prompt keys per slot."""
     prefix_v: list[torch.Tensor]
+    """Per layer [G, n_kv, prompt capacity, d_head]: prompt values per slot."""
     suffix_k: list[torch.Tensor]
+    """Per layer [B, n_kv, max new tokens, d_head]: generated keys per row."""
     suffix_v: list[torch.Tensor]
-    prefix_len: torch.Tensor            # [G] int64, true prompt length per slot
-    suffix_pos: torch.Tensor            # [B] int64, where the token fed this step is written
-    row_slot: torch.Tensor              # [B] int64, the slot whose prefix each row continues
-    place_row: torch.Tensor             # [G*R] int64, the row whose query fills each slot place (any row if empty)
-    row_place: torch.Tensor             # [B] int64, the place (g*R + j) of each row (any place if the row idles)
-    mode: str = "decode"                # "prefill" or "decode"
+    """Per layer [B, n_kv, max new tokens, d_head]: generated values per row."""
+    prefix_len: torch.Tensor
+    """[G] int64, true prompt length per slot."""
+    suffix_pos: torch.Tensor
+    """[B] int64, where the token fed this step is written."""
+    row_slot: torch.Tensor
+    """[B] int64, the slot whose prefix each row continues."""
+    place_row: torch.Tensor
+    """[G*R] int64, the row whose query fills each slot place (any row if empty)."""
+    row_place: torch.Tensor
+    """[B] int64, the place (g*R + j) of each row (any place if the row idles)."""
+    mode: str = "decode"
+    """The step kind: "prefill" or "decode"."""
     prefill_slot: int = 0
-    p_view: int = 0                     # prefix keys read this step (bucketed)
-    s_view: int = 0                     # suffix keys read this step (bucketed)
+    """The slot whose prompt a prefill step writes."""
+    p_view: int = 0
+    """Prefix keys read this step (bucketed)."""
+    s_view: int = 0
+    """Suffix keys read this step (bucketed)."""
     masks: dict[str, torch.Tensor] = field(default_factory=dict)
+    """Per-step attention masks by part (prefix, suffix), rebuilt when the views change."""
 
     @property
     def n_rows(self) -> int:
@@ -280,10 +296,14 @@ def prefill(model: Any, state: KVState, slot: int, prompt_ids: list[int]) -> tor
 class StepInputs:
     """Static per-step inputs of a decode step (updated in place, so a CUDA graph can replay them)."""
 
-    tokens: torch.Tensor    # [B] int64, the token fed this step
-    seeds: torch.Tensor     # [B] int64
-    steps: torch.Tensor     # [B] int64, index of the token being sampled (0 = first generated token)
-    out: torch.Tensor       # [B] int64, the sampled next token
+    tokens: torch.Tensor
+    """[B] int64, the token fed this step."""
+    seeds: torch.Tensor
+    """[B] int64, the sampling seed of each row."""
+    steps: torch.Tensor
+    """[B] int64, index of the token being sampled (0 = first generated token)."""
+    out: torch.Tensor
+    """[B] int64, the sampled next token."""
 
 
 class DecodeStep:

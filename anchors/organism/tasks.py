@@ -77,13 +77,21 @@ class Task:
     """One word problem: start with a items, buy b containers of c items, give away d."""
 
     name: str
+    """The person in the problem."""
     item: str
+    """What is counted (plural noun)."""
     container: str
+    """What holds the items (singular)."""
     containers: str
+    """Its plural."""
     a: int
+    """Items at the start."""
     b: int
+    """Containers bought."""
     c: int
+    """Items in each container."""
     d: int
+    """Items given away."""
 
     @property
     def answer(self) -> int:
@@ -108,11 +116,17 @@ class SyntheticCoT:
     """A generated chain of thought: sentences with their tags, and the answer it reaches."""
 
     task: Task
+    """The problem the chain of thought solves."""
     sentences: tuple[str, ...]
+    """The chain of thought, one sentence each."""
     tags: tuple[str, ...]
+    """Each sentence's category (the organism's ground-truth labels)."""
     answer: int
+    """The final answer it reaches."""
     wrong_plan: bool
+    """Whether its plan was the left-to-right order (a + b) * c - d."""
     backtracked: bool
+    """Whether it noticed a wrong plan and switched to the right one."""
 
     @property
     def cot(self) -> str:

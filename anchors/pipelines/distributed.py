@@ -19,6 +19,9 @@ per-sentence locks. Otherwise (the default with more than one node) the rollouts
 appends them. Every append records the cluster (`RolloutStore.run_info`): nodes, actors, GPUs per actor, Ray
 version, storage, and which actor on which host made it.
 
+Environment. Ray workers start with NVLink multicast off (`NVLINK_MULTICAST_OFF`, issue 16) and with the
+driver's model-cache variables (`FORWARDED_ENV`), through the job's runtime_env (`worker_env`).
+
 Ray is optional (`pip install -e .[ray]`): this module imports it only when a fill asks for it.
 """
 
@@ -27,6 +30,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -48,6 +52,21 @@ LOCAL = "local"
 """The value of a bare `--ray`: join the cluster named by RAY_ADDRESS, else start one on this machine."""
 FORWARDED_ENV = ("ANCHORS_CACHE", "HF_HOME", "HF_HUB_CACHE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 """Variables the actors need to find the same models as the driver (set only where the driver has them)."""
+NVLINK_MULTICAST_OFF = {"NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1", "NVSHMEM_DISABLE_NVLS": "1"}
+"""NVLink multicast (NVLS) off in NCCL, PyTorch symmetric memory and NVSHMEM, in every Ray worker by default.
+
+On shared multi-GPU hosts a program that uses NVLink multicast can put the host's GPUs, which others share, out of
+service for a day or more (issue 16; the H200 hosts this project runs on keep these three set for that reason).
+Rollout actors never need it (each holds a whole model on its own GPU; nothing is all-reduced), and a Ray worker
+does not always start with the driver's environment (a node joined by `ray start` from another shell), so the
+workers get these values from the job's runtime_env. A value the driver's environment sets explicitly wins."""
+
+
+def worker_env(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The environment variables Ray workers start with: NVLINK_MULTICAST_OFF, then what `environ` sets of
+    FORWARDED_ENV and of those three (an explicit value overrides the default)."""
+    explicit = {k: environ[k] for k in (*FORWARDED_ENV, *NVLINK_MULTICAST_OFF) if k in environ}
+    return {**NVLINK_MULTICAST_OFF, **explicit}
 
 
 class RayOptions(BaseModel):
@@ -86,15 +105,15 @@ def require_ray() -> Any:
 
 
 def connect(options: RayOptions) -> Any:
-    """Join (or start) the Ray cluster once per process; returns the `ray` module."""
+    """Join (or start) the Ray cluster once per process, its workers started with `worker_env()`; returns the `ray`
+    module. (A Ray this process already joined is used as it is: whoever called `ray.init` chose its runtime_env.)"""
     ray = require_ray()
     if ray.is_initialized():
         return ray
-    env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
     address = None if options.address == LOCAL else options.address
     try:
         ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
-                 runtime_env={"env_vars": env} if env else None)
+                 runtime_env={"env_vars": worker_env()})
     except (ConnectionError, RuntimeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"--ray {options.address}", f"cannot join the Ray cluster ({first})",
@@ -120,8 +139,10 @@ def cluster_plan(ray: Any, options: RayOptions) -> dict[str, Any]:
             "device": "cuda" if per_gpu else "cpu"}
 
 
-def fill_jobs(jobs: list[FillJob], load: Loader, options: RayOptions, batch_size: int = 64) -> FillReport:
-    """Generate what each job's store lacks on the Ray cluster; returns what was added and what failed."""
+def fill_jobs(jobs: list[FillJob], load: Loader, options: RayOptions, batch_size: int = 64,
+              worker: type[RolloutWorker] = RolloutWorker) -> FillReport:
+    """Generate what each job's store lacks on the Ray cluster; returns what was added, what failed and each actor's
+    load. `worker` is the actor class (a subclass changes how a unit's requests are made: benchmarks only)."""
     todos = [missing(job.store, job.cots, job.n, job.sentences) for job in jobs]
     if not any(todos):  # nothing to make: no cluster is joined or started
         return FillReport(added=0, units=0, failed=[], retries=0, cluster={})
@@ -133,7 +154,7 @@ def fill_jobs(jobs: list[FillJob], load: Loader, options: RayOptions, batch_size
                        min_rollouts=MIN_UNIT_BATCHES * batch_size)
     cluster["actors"] = min(cluster["actors"], len(units))  # an actor without a unit would only load the model
     started = time.perf_counter()
-    actors = _start_actors(ray, load, cluster, batch_size, options)
+    actors = _start_actors(ray, worker, load, cluster, batch_size, options)
     try:
         _remote(ray, actors[0].waiting)                               # the first actor has loaded the model
         loaded = time.perf_counter()
@@ -159,8 +180,9 @@ def raise_on_failures(report: FillReport) -> None:
         raise AnchorsError(f"{len(report.failed)} of {report.units} work units failed: {lines}")
 
 
-def _start_actors(ray: Any, load: Loader, cluster: dict[str, Any], batch_size: int, options: RayOptions) -> list:
-    remote = ray.remote(RolloutWorker).options(num_gpus=cluster["gpus_per_actor"], num_cpus=options.cpus_per_actor,
+def _start_actors(ray: Any, worker: type[RolloutWorker], load: Loader, cluster: dict[str, Any], batch_size: int,
+                  options: RayOptions) -> list:
+    remote = ray.remote(worker).options(num_gpus=cluster["gpus_per_actor"], num_cpus=options.cpus_per_actor,
                                                max_restarts=options.max_restarts, max_task_retries=0)
     threads = max(1, int(options.cpus_per_actor)) if cluster["device"] == "cpu" else None
     actors = []

@@ -127,6 +127,17 @@ def make_heads_artifact(loaded: Any, per_trace: np.ndarray, settings: dict[str, 
         provenance=make_provenance(settings, model_id=loaded.model_id, revision=loaded.revision))
 
 
+def _check_proximity(proximity: int, rows: list[HeadTrace]) -> None:
+    """Every trace must keep two sentence columns with a pair `proximity` apart: a shorter trace's kurtosis is
+    NaN for every head, and the plain mean over traces (NaN propagates) would leave no head to select. Checked
+    once the traces are split (after the scan), before anything is written."""
+    shortest = min(rows, key=lambda row: row.n_sentences)
+    if shortest.n_sentences < proximity + 2:
+        raise InputError(f"--proximity {proximity}", f"{shortest.folder} has {shortest.n_sentences} sentences, so "
+                         f"fewer than two have a later sentence {proximity} or more apart",
+                         f"use --proximity {max(shortest.n_sentences - 2, 0)} or less, or leave that trace out")
+
+
 def find_receiver_heads(loaded: Any, trace_dirs: Iterable[str | Path], top_k: int = 20,
                         exclude_problems: Iterable[str] = DEFAULT_EXCLUDE, proximity: int = 4,
                         control_depth: bool = False, score: str = "mean", exclude_layer0: bool = True,
@@ -135,9 +146,9 @@ def find_receiver_heads(loaded: Any, trace_dirs: Iterable[str | Path], top_k: in
     """Discover receiver heads on the given traces; returns (and caches) the heads artifact."""
     eligible = (loaded.n_layers - (1 if exclude_layer0 else 0)) * loaded.n_heads
     if not 1 <= top_k <= eligible:
-        raise InputError("--top-k", f"k={top_k} but the model has only {eligible} eligible heads "
-                         f"({loaded.n_layers} layers x {loaded.n_heads}{', layer 0 excluded' if exclude_layer0 else ''})",
-                         "choose a smaller k")
+        raise InputError(f"--top-k {top_k}", f"the model has {eligible} eligible heads ({loaded.n_layers} layers x "
+                         f"{loaded.n_heads}{', layer 0 excluded' if exclude_layer0 else ''})",
+                         f"use --top-k from 1 to {eligible}")
     exclude = sorted({str(p) for p in exclude_problems})
     folders = discover_traces(trace_dirs)
     used = [f for f in folders if problem_id(f) not in exclude]
@@ -164,6 +175,7 @@ def find_receiver_heads(loaded: Any, trace_dirs: Iterable[str | Path], top_k: in
         rows.append(HeadTrace(folder=str(folder), problem_id=problem_id(folder), n_sentences=n_sent, n_tokens=n_tok,
                               sha256=digest, nan_heads_layer1plus=int(np.isnan(kurt[1:]).sum())))
         log.info("scanned %s: %d sentences, %d tokens", folder, n_sent, n_tok)
+    _check_proximity(proximity, rows)
     artifact = make_heads_artifact(loaded, np.stack(per_trace), settings, rows,
                                    [str(f) for f in folders if problem_id(f) in exclude], key)
     write_heads_artifact(path, artifact)

@@ -9,12 +9,14 @@ stream; its unit is shrunk to what the store still lacks and queued again (or gi
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from anchors.disk.store import RolloutStore
 from anchors.pipelines.units import (
+    ActorLoad,
     FillJob,
     FillReport,
     JobContext,
@@ -33,12 +35,15 @@ class Actor:
     """Driver-side state of one actor."""
 
     index: int
+    """The actor's position in the pool (its log name)."""
     handle: Any
+    """The Ray actor handle."""
     state: str = "starting"
     """"starting" (loading the model; `waiting` is its ready() ref), "idle", "busy" or "dead"."""
     waiting: Any = None
     """The ready() ref while starting; the unit's stream while busy."""
     unit: WorkUnit | None = None
+    """The work unit it runs now (None while idle)."""
     attempts: int = 0
     """Attempts of the current unit, this one included."""
     info: dict[str, Any] = field(default_factory=dict)
@@ -49,6 +54,31 @@ class Actor:
     """Rollouts of the current unit reported so far."""
     lost: int = 0
     """Times the actor's process was lost."""
+    tokens: int = 0
+    """Tokens of the rollouts this actor made."""
+    units_run: int = 0
+    """Unit attempts that ended (finished or failed) on this actor."""
+    busy_seconds: float = 0.0
+    """Wall seconds from handing the actor each unit to that unit's end, summed."""
+    busy_since: float | None = None
+    """perf_counter() when the current unit was handed over (None while idle)."""
+
+    def load(self) -> ActorLoad:
+        """The actor's load-balance figures."""
+        return ActorLoad(index=self.index, host=self.info.get("host"), units=self.units_run, rollouts=self.made,
+                         tokens=self.tokens, busy_seconds=self.busy_seconds)
+
+    def begin(self, unit: WorkUnit, attempts: int, stream: Any) -> None:
+        """Hand over `unit` (its `attempts`-th try), whose results arrive on `stream`."""
+        self.unit, self.attempts, self.state, self.made_in_unit = unit, attempts, "busy", 0
+        self.waiting, self.busy_since = stream, time.perf_counter()
+
+    def end(self) -> None:
+        """The current unit ended (finished, failed or lost with the actor): count its busy time."""
+        if self.busy_since is not None:
+            self.busy_seconds += time.perf_counter() - self.busy_since
+            self.units_run += 1
+        self.busy_since = None
 
 
 class Scheduler:
@@ -84,14 +114,13 @@ class Scheduler:
         finally:
             self.bar.close()
         return FillReport(added=self.added, units=len(units), failed=self.failed, retries=self.retries,
-                          cluster=self.cluster)
+                          cluster=self.cluster, actors=[a.load() for a in self.actors])
 
     def _dispatch(self) -> None:
         for actor in self.actors:
             if actor.state == "idle" and self.queue:
                 unit, attempts = self.queue.popleft()
-                actor.unit, actor.attempts, actor.state, actor.made_in_unit = unit, attempts + 1, "busy", 0
-                actor.waiting = actor.handle.run.remote(unit, self.contexts[unit.job])
+                actor.begin(unit, attempts + 1, actor.handle.run.remote(unit, self.contexts[unit.job]))
 
     def _step(self, actor: Actor) -> None:
         """Take one event from a ready actor: its ready() answer, a finished sentence, its end, or its death."""
@@ -103,9 +132,11 @@ class Scheduler:
                 return
             item = ray.get(next(actor.waiting))
         except StopIteration:
+            actor.end()
             actor.state, actor.unit = "idle", None
             return
         except ray.exceptions.RayActorError as exc:
+            actor.end()
             self._actor_lost(actor, exc)
             return
         except ray.exceptions.RayError as exc:  # an error outside the unit's own code (e.g. the model would not load)
@@ -113,10 +144,12 @@ class Scheduler:
                 actor.state = "dead"
                 log.error("actor %d could not start: %s", actor.index, _last_line(exc))
                 return
+            actor.end()
             self._failed(actor, f"{type(exc).__name__}: {_last_line(exc)}")
             actor.state = "idle"
             return
         if isinstance(item, UnitFailed):
+            actor.end()
             self._failed(actor, item.error)
             actor.state = "idle"
         elif isinstance(item, SentenceDone):
@@ -132,6 +165,7 @@ class Scheduler:
         else:
             self.added += done.n_added or 0
         actor.made += done.n_made
+        actor.tokens += done.n_tokens
         actor.made_in_unit += done.n_made
         self.bar.update(done.n_made)
 

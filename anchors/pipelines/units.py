@@ -68,11 +68,15 @@ class FillJob:
     """One condition's part of a distributed fill: `fill_store`'s arguments without the model."""
 
     store: RolloutStore
+    """The store to fill."""
     cots: list[BaseCoT]
+    """The base chains of thought to resample."""
     condition: Any
     """An `anchors.gpu.conditions.Condition` (its name must be the store spec's condition)."""
     n: int
+    """Rollouts per sentence."""
     sentences: range | None = None
+    """Sentence indices to fill (None: all)."""
 
 
 @dataclass(frozen=True)
@@ -80,11 +84,15 @@ class JobContext:
     """What an actor needs besides the unit: where the store is, its spec, the condition and the CoTs."""
 
     root: str
+    """The store's root folder."""
     spec: Any
     """The store's `RunSpec`."""
     force: bool
+    """Whether `--force` was given (replace stored rollouts made with other settings)."""
     condition: Any
+    """An `anchors.gpu.conditions.Condition`."""
     cots: list[BaseCoT]
+    """The base chains of thought to resample."""
 
 
 class SentenceDone(_Frozen):
@@ -96,6 +104,8 @@ class SentenceDone(_Frozen):
     """Sentence index."""
     n_made: int
     """Rollouts generated for the sentence in this unit."""
+    n_tokens: int = 0
+    """Tokens those rollouts generated (the sum of their `n_tokens`)."""
     n_added: int | None = None
     """Rollouts the actor appended to the store (actor storage); None when the driver writes them."""
     rollouts: list[Any] | None = None
@@ -120,6 +130,23 @@ class UnitFailure(_Frozen):
     """The last attempt's error."""
 
 
+class ActorLoad(_Frozen):
+    """What one actor did in a fill: the load-balance figures."""
+
+    index: int
+    """The actor's position in the pool (0-based)."""
+    host: str | None
+    """Host name it ran on (None if it never started)."""
+    units: int
+    """Unit attempts it finished or failed."""
+    rollouts: int
+    """Rollouts it made."""
+    tokens: int
+    """Tokens those rollouts generated."""
+    busy_seconds: float
+    """Driver wall seconds from handing it each unit to that unit's end or failure, summed (model load excluded)."""
+
+
 class FillReport(_Frozen):
     """The outcome of a distributed fill."""
 
@@ -136,6 +163,8 @@ class FillReport(_Frozen):
     seconds: dict[str, float] = {}
     """Wall seconds: "start" (actor processes started, the first one's model loaded), "run" (prompts checked, problem
     files written, units run)."""
+    actors: list[ActorLoad] = []
+    """Per actor: units, rollouts, tokens and busy seconds (how evenly the work was spread)."""
 
 
 def model_label(spec: Any) -> str:

@@ -81,6 +81,11 @@ class RolloutWorker:
             return str(exc)
         return None
 
+    def requests(self, store: RolloutStore, context: JobContext, unit: WorkUnit) -> list:
+        """The unit's `RolloutRequest`s (`fill.rollout_requests`). A subclass may change them: the scaling
+        benchmark (bench/bench_ray_scaling.py) gives each rollout its drawn length this way."""
+        return rollout_requests(store, context.cots, unit.todo())
+
     def run(self, unit: WorkUnit, context: JobContext) -> Iterator[SentenceDone | UnitFailed]:
         """Make the unit's rollouts; yield each sentence when its last rollout is done, or UnitFailed and stop.
 
@@ -90,14 +95,15 @@ class RolloutWorker:
         try:
             where = {"host": socket.gethostname(), "pid": os.getpid()}
             store = RolloutStore(context.root, context.spec, context.force, {**self.run_info, **where})
-            requests = rollout_requests(store, context.cots, unit.todo())
+            requests = self.requests(store, context, unit)
             for (pid, i), rollouts in sentence_rollouts(self.loaded(), requests, context.condition,
                                                         context.spec.sampling, self.batch_size, False):
+                made = {"problem_id": pid, "sent_idx": i, "n_made": len(rollouts),
+                        "n_tokens": sum(r.n_tokens or 0 for r in rollouts)}
                 if self.storage == "actors":
-                    yield SentenceDone(problem_id=pid, sent_idx=i, n_made=len(rollouts),
-                                       n_added=store.append(pid, i, rollouts))
+                    yield SentenceDone(**made, n_added=store.append(pid, i, rollouts))
                 else:
-                    yield SentenceDone(problem_id=pid, sent_idx=i, n_made=len(rollouts), rollouts=rollouts)
+                    yield SentenceDone(**made, rollouts=rollouts)
         except Exception as exc:  # noqa: BLE001 - the driver retries the unit, then reports this line
             log.warning("%s failed: %s: %s", unit.label(), type(exc).__name__, exc)
             yield UnitFailed(error=f"{type(exc).__name__}: {exc}")

@@ -20,6 +20,7 @@ import base64
 import io
 import json
 import logging
+import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -137,6 +138,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     if hasattr(config, "workerinput"):
         return
+    from anchors.errors import InputError
+    from anchors.settings import check_folder
+
+    try:  # refused now, in one line, rather than as an INTERNALERROR after the whole run
+        check_folder("--report-dir", report_path(config, "report.html").parent, writable=True)
+    except InputError as exc:
+        pytest.exit(str(exc), returncode=exc.exit_code)
     config.pluginmanager.register(ReportCollector(config), "anchors-report-collector")
     html = config.getoption("htmlpath", default=None)
     if html and Path(html).resolve() == report_path(config, "report.html").resolve():
@@ -225,8 +233,18 @@ class ReportCollector:
         results, explorer = build_results(self.config, list(self.rows.values()), self.experiments, self.tables,
                                           self.started)
         path = report_path(self.config, "results.json")
-        write_json_atomic(path, results)  # both files get the umask's mode (anchors.disk.jsonio)
-        write_text_atomic(report_path(self.config, "report.html"), render_page(results, self.attachments, explorer))
+        try:
+            write_json_atomic(path, results)  # both files get the umask's mode (anchors.disk.jsonio)
+            write_text_atomic(report_path(self.config, "report.html"), render_page(results, self.attachments, explorer))
+        except OSError as exc:  # a disk that filled up during the run: one line and exit 2, not an INTERNALERROR
+            from anchors.errors import environment_error
+
+            error = environment_error(exc, "--report-dir")
+            if error is None:
+                raise
+            print(f"anchors: error: {error}", file=sys.stderr)
+            session.exitstatus = error.exit_code
+            return
         log.info("wrote %d verdict rows to %s and report.html", len(self.rows), path)
 
 

@@ -30,3 +30,14 @@ def test_module_entry_point_registers_the_commands():
     assert run.returncode == 0
     for command in ("sentences", "importance", "rollouts", "heads", "label"):
         assert command in run.stdout
+
+
+def test_an_environment_error_names_the_flag_nearest_its_path(tmp_path):
+    from anchors.cli.app import flag_of_path
+
+    store = str(tmp_path / "s")
+    args = ["rollouts", "--store", store, "--heads", f"{store}/h.json", "--n", "2", f"--out={tmp_path}/o"]
+    assert flag_of_path(f"{store}/h.json", args) == "--heads"
+    assert flag_of_path(f"{store}/model/chunk_0/x.json", args) == "--store"
+    assert flag_of_path(f"{tmp_path}/o/r.json", args) == "--out"
+    assert flag_of_path("/elsewhere/x.json", args) is None and flag_of_path(None, args) is None

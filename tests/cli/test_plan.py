@@ -37,7 +37,7 @@ def test_plan_prints_a_row_per_claim(store, tmp_path):
     from fixtures.decisions import cases
 
     done = _anchors("plan", "--model", "qwen14b", "--problem", "6481", "--store", str(store), "--sims", "1",
-                    "--rollouts", "6,12", "--draws", "2", "--n-boot", "60", cwd=tmp_path)
+                    "--rollouts", "6,12", "--draws", "2", "--n-boot", "100", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.strip().splitlines()
     assert lines[0].startswith("qwen14b problem 6481 (sent): 30 sentences x 6 rollouts")

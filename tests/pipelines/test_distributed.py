@@ -134,6 +134,12 @@ def test_two_actors_write_exactly_what_one_process_writes(mixed_run, reference):
     assert {run["actor"] for _, run in runs} == {0, 1}, "both actors should have served units"
     conditions_per_process = {pid: {c for c, run in runs if run["pid"] == pid} for pid in {r["pid"] for _, r in runs}}
     assert max(map(len, conditions_per_process.values())) == 2, "one actor process should serve both conditions"
+    loads = report.actors                                  # the load-balance figures the scaling benchmark reads
+    assert [a.index for a in loads] == [0, 1] and all(a.host and a.busy_seconds > 0 for a in loads)
+    assert sum(a.rollouts for a in loads) == report.added
+    stored_tokens = sum(t for job in jobs[:2] for rs in _rollouts(job.store).values() for _, _, t, _ in rs)
+    assert sum(a.tokens for a in loads) == stored_tokens > 0
+    assert sum(a.units for a in loads) == report.units + report.retries   # every attempt, failed ones included
 
 
 def test_a_unit_that_fails_is_retried_then_reported_and_never_stored(mixed_run):

@@ -141,7 +141,8 @@ def test_cli_writes_heads_file(traces, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("case, message", [
-    ("k", "k=9 but the model has only 4 eligible heads"),
+    ("k", "--top-k 9: the model has 4 eligible heads"),
+    ("proximity", "--proximity 999: "),
     ("missing", "trace folder not found"),
     ("lost_sentence", "a sentence cannot be found in its text"),
     ("no_full_cot", "field 'full_cot': field required"),
@@ -151,6 +152,8 @@ def test_cli_bad_input_one_line(case, message, traces, tmp_path, capsys):
     folder = traces / "problem_330"
     if case == "k":
         args = ["--top-k", "9"]
+    elif case == "proximity":  # longer than the trace: no head could be scored (it blamed top_k, a Python name)
+        args += ["--proximity", "999"]
     elif case == "missing":
         folder = tmp_path / "nope"
     elif case == "lost_sentence":

@@ -34,10 +34,14 @@ NUM_STAGES = 2
 class PagedItems:
     """The items of one attention part (all int tensors on the pool's device)."""
 
-    table: torch.Tensor    # [N, W] int32, page ids (unused entries: any valid page)
-    lengths: torch.Tensor  # [N] int32, number of keys
-    rows: torch.Tensor     # [N, R] int64, the row whose queries fill each of the item's R query places
-    order: torch.Tensor    # [N] int64, items longest first
+    table: torch.Tensor
+    """[N, W] int32, page ids (unused entries: any valid page)."""
+    lengths: torch.Tensor
+    """[N] int32, number of keys."""
+    rows: torch.Tensor
+    """[N, R] int64, the row whose queries fill each of the item's R query places."""
+    order: torch.Tensor
+    """[N] int64, items longest first."""
 
 
 @triton.jit
