@@ -11,6 +11,7 @@ finishes (each append atomic, so a kill loses at most the rollouts in flight and
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -133,9 +134,14 @@ def check_context(loaded: Any, requests: list, max_new_tokens: int) -> None:
 def _generate(store: RolloutStore, loaded: Any, requests: list, condition: Any, batch_size: int,
               progress: bool) -> int:
     """Run the engine; append each sentence's rollouts as soon as its last one finishes (one atomic write per
-    sentence; a kill loses only the sentences still in flight, and a re-run makes exactly those)."""
-    return sum(store.append(*key, rollouts) for key, rollouts in
-               sentence_rollouts(loaded, requests, condition, store.spec.sampling, batch_size, progress))
+    sentence; a kill loses only the sentences still in flight, and a re-run makes exactly those).
+
+    An append that fails (a full disk) closes the engine at once, where it was left, instead of whenever the garbage
+    collector gets to it (once, in tests/faults, the test after a failed append met the paged engine's cleanup
+    raising "inplace update to inference tensor outside InferenceMode"; not reproduced since)."""
+    with contextlib.closing(sentence_rollouts(loaded, requests, condition, store.spec.sampling, batch_size,
+                                              progress)) as finished:
+        return sum(store.append(*key, rollouts) for key, rollouts in finished)
 
 
 def sentence_rollouts(loaded: Any, requests: list, condition: Any, sampling: Any, batch_size: int,

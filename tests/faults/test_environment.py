@@ -40,7 +40,7 @@ def test_disk_full_is_one_line_and_the_store_is_intact(runs, problem, tmp_path, 
     before = snapshot(tmp_path)
 
     def top_up_on_a_full_disk() -> None:
-        # In a child: the engine left mid-run by the failed append keeps state on the shared model (reported).
+        # In a child process: the engine is left mid-run there, never in the process the other tests share.
         disk_full(monkeypatch, tmp_path)
         err = io.StringIO()
         with contextlib.redirect_stderr(err):
@@ -50,6 +50,7 @@ def test_disk_full_is_one_line_and_the_store_is_intact(runs, problem, tmp_path, 
 
     assert runs.in_child(top_up_on_a_full_disk) == 0
     assert snapshot(tmp_path) == before, "a failed write leaves the old files and no temporary file"
+    assert runs.fill(tmp_path) == 3, "with space again, the same command completes the store"
 
 
 def test_read_only_store_can_be_read_by_every_reader(runs, problem, tmp_path, cli, monkeypatch, capsys):
