@@ -59,3 +59,8 @@ def environment_error(exc: OSError, flag: str | None = None) -> InputError | Non
     where = exc.filename if exc.filename is not None else (flag or "a file")
     to = f"point {flag} at" if flag else "use"
     return InputError(os.fsdecode(where) if isinstance(where, bytes) else where, problem, fix.format(to=to))
+
+
+class MixedProvenance(ProvenanceMismatch, Unavailable):
+    """A folder's rollouts were made under more than one settings (a --force run, or rollouts of unknown provenance
+    beside labelled ones). Readers refuse it: the CLI exits 2 with one line, the suite skips naming the fix."""

@@ -64,7 +64,8 @@ def rollouts_command(
     dtype: str = typer.Option("auto", "--dtype"),
     prompt_mode: str = typer.Option("clean", "--prompt-mode", help="faithful (paper) | clean."),
     batch_size: int = typer.Option(64, "--batch-size", parser=option_parser("--batch-size")),
-    force: bool = typer.Option(False, "--force", help="Append despite a provenance mismatch (recorded)."),
+    force: bool = typer.Option(False, "--force", help="Append despite other stored settings or rollouts of unknown "
+                               "provenance: each record's settings are recorded, and readers then refuse the folder."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
     ray: Optional[str] = typer.Option(None, "--ray", metavar="[ADDRESS]",
                                       help="Generate on Ray actors, one per GPU: a bare --ray joins RAY_ADDRESS or "

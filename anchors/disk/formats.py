@@ -23,7 +23,8 @@ from pydantic import BaseModel, ValidationError
 from anchors.core.answers import first_boxed
 from anchors.core.sentences import cot_text, split_sentences
 from anchors.disk.jsonio import read_json, write_json_atomic
-from anchors.errors import InputError
+from anchors.disk.ledger import SOLUTIONS_PROVENANCE, problem_mix
+from anchors.errors import InputError, MixedProvenance
 from anchors.records import (
     BaseSolution,
     Problem,
@@ -41,7 +42,6 @@ CHUNKS_LABELED = "chunks_labeled.json"
 CHUNKS_LABELED_PROVENANCE = "chunks_labeled.provenance.json"
 CHUNKS_RESAMPLED = "chunks_resampled.json"
 SOLUTIONS = "solutions.json"
-SOLUTIONS_PROVENANCE = "provenance.json"
 _SENTENCE_DIR = re.compile(r"^chunk_(\d+)$")
 
 LABELED_KEYS = ("chunk", "chunk_idx", "function_tags", "depends_on", "accuracy", "resampling_importance_accuracy",
@@ -227,7 +227,11 @@ def _check_base(path: Path, base: BaseSolution) -> None:
 
 
 def load_problem_dir(path: str | Path) -> ProblemDir:
-    """Read and validate a math-rollouts problem folder with its rollouts (METHOD.md §1.7)."""
+    """Read and validate a math-rollouts problem folder with its rollouts (METHOD.md §1.7). Reads only.
+
+    A folder whose rollouts do not all share one settings (anchors.disk.ledger: a --force run, or rollouts of
+    unknown provenance beside labelled ones) is refused (`MixedProvenance`); a folder without any provenance (the
+    published dataset) is read as it is."""
     folder = read_problem_folder(path)
     path = folder.path
     _check_base(path, folder.base_solution)
@@ -246,6 +250,10 @@ def load_problem_dir(path: str | Path) -> ProblemDir:
             log.warning("%s has no %s: sentence %d counted as missing", sub, SOLUTIONS, idx)
             continue
         rollouts[idx] = read_solutions(sub / SOLUTIONS)
+    mix = problem_mix(path, {idx: len(items) for idx, items in rollouts.items()})
+    if mix is not None:
+        raise MixedProvenance(f"{path}: its rollouts were made under different settings, so no statistic over them "
+                              f"means one experiment: {mix}. Regenerate into another --store (without --force)")
     return ProblemDir(path, folder.problem, folder.base_solution, sentences, folder.sentences_source, folder.tags,
                       rollouts)
 

@@ -3,12 +3,14 @@
 Layout (the published dataset reads directly as condition "none", without forced answers):
 
     <root>/<model folder>/temperature_<T>_top_p_<P>/<correct|incorrect>_base_solution[_forced_answer][_<condition>]/
+        settings.json                             the folder's settings, written once (anchors.disk.ledger)
         problem_<id>/{problem.json, base_solution.json, chunks.json}
         problem_<id>/chunk_<i>/solutions.json     a JSON list of Rollout dicts (paper field names + seed, n_tokens)
-        problem_<id>/chunk_<i>/provenance.json    sidecar: {"provenance", "sent_idx", "n_rollouts", "appends"}
+        problem_<id>/chunk_<i>/provenance.json    sidecar: {"format", "provenance", "sent_idx", "n_rollouts", "appends"}
 
-The sidecar is written just before solutions.json, so after a kill between the two it may count one append
-more than the file holds (its "n_rollouts" and "appends" are a log; the list in solutions.json is the truth).
+The sidecar is written just before solutions.json, so after a kill between the two it may log one append more than
+the file holds (its "appends" are a log; the list in solutions.json is the truth, and each entry names the positions
+it added, so a later append over the same positions supersedes it).
 
 `_forced_answer` is the paper's own suffix; `_<condition>` is the ablation condition string (e.g. `_receiver-k20`,
 `_random-k20-s3`), absent for "none". Guarantees:
@@ -16,139 +18,92 @@ more than the file holds (its "n_rollouts" and "appends" are a log; the list in 
 * Resumable: each append is one atomic read-modify-write (`write_json_atomic`) under a per-sentence file lock,
   so a kill at any moment loses at most the rollouts not yet appended, and two processes never lose or
   duplicate records (duplicates are recognised by seed). `missing()` lists the rollout indices still to make.
+  Temporary files of a killed write are removed by the next write there (`remove_orphans`).
 * Deterministic seeds: rollout k of sentence i has seed `rollout_seed(seed_base, condition, problem, i, k)`, so a
   resumed run makes the same rollouts. The condition is in the hash: conditions are independent samples.
-* Corrupt or truncated files are renamed `*.corrupt-<UTC timestamp>`, logged, and treated as absent: never
-  used, never deleted, and their rollouts are regenerated.
-* Provenance: the output-changing facts (`RunSpec.compared()`) must equal the sidecar's, else
-  `ProvenanceMismatch` before anything is written, unless `force=True` (then the mix is recorded in "appends").
+* Reading never writes: `read`, `missing` and `check_problem` take no lock and create nothing, so a read-only store
+  can be read. Only writers lock.
+* One trace per problem folder: the stored problem, base CoT and sentences are compared with the run's on every
+  run (`anchors.disk.trace`).
+* One settings per condition folder (`anchors.disk.ledger`): the output-changing facts (`RunSpec.compared()`) must
+  equal the folder's settings.json and every stored record's, else `ProvenanceMismatch` before anything is written
+  or renamed, unless `force` (--force): then each sidecar entry records which records came from which settings,
+  records of unknown provenance stay unknown, and readers (`formats.load_problem_dir`) refuse the mixed folder.
+* Corrupt or truncated files (solutions, sidecars, settings.json, problem files) are renamed
+  `*.corrupt-<UTC timestamp>` by the next write, logged with the reason, and treated as absent meanwhile: never
+  used, never deleted; their rollouts are regenerated and problem files rewritten from the run's trace.
+* A full disk, a read-only store or a file in place of a folder is a one-line `InputError`; the store stays intact.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-import hashlib
+import contextlib
+import errno
 import json
 import logging
-import re
+import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterable, Literal, Sequence
+from typing import Any, Iterable, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from anchors.core.prompts import DEFAULT_PROMPT_MODE, PromptMode, SamplingSettings
 from anchors.disk.formats import (
     BASE_SOLUTION,
     CHUNKS,
     PROBLEM,
     SOLUTIONS,
     SOLUTIONS_PROVENANCE,
-    read_base_solution,
-    read_chunks,
-    read_problem,
     read_solutions,
     sentence_dir,
     write_chunks,
 )
-from anchors.disk.jsonio import read_json, write_json_atomic
+from anchors.disk.layout import (  # noqa: F401 - the store's names, re-exported for its callers
+    PAPER_SAMPLING_FOLDER,
+    SEED_SPACE,
+    RunSpec,
+    condition_folder,
+    is_valid,
+    rollout_seed,
+    sampling_folder,
+    stored_conditions,
+)
+from anchors.disk.jsonio import remove_orphans, set_aside, write_json_atomic
+from anchors.disk.ledger import (
+    FOLDER_SETTINGS,
+    LEDGER_FORMAT,
+    FolderSettings,
+    describe,
+    differences,
+    folder_settings,
+    how_to_match,
+    legacy_entry,
+    read_sidecar,
+    record_labels,
+    settings_key,
+    unknown_reason,
+)
 from anchors.disk.provenance import make_provenance
-from anchors.errors import InputError, ProvenanceMismatch
+from anchors.disk.trace import check_trace
+from anchors.errors import InputError, ProvenanceMismatch, environment_error
 from anchors.records import BaseSolution, Problem, Rollout
+from anchors.settings import check_folder
 
 log = logging.getLogger(__name__)
 
-SEED_SPACE = 2**53
-"""Seeds are drawn from [0, 2^53): exact in JSON (IEEE doubles) and in int64 samplers."""
-_CONDITION = re.compile(r"^[a-z0-9][a-z0-9.\-]*$")
-
-
-class RunSpec(BaseModel):
-    """Everything that decides what a stored rollout is: where it goes and what it must agree with."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
-
-    model_id: str
-    """HF id or local path of the generating model."""
-    revision: str
-    """Resolved model revision (commit hash, `local-<hash>`, `tiny-v<N>-seed<S>`)."""
-    dtype: str
-    """Parameter dtype the model ran in, e.g. "float16"."""
-    store_folder: str
-    """Folder name of the model in the layout, e.g. "deepseek-r1-distill-qwen-14b" (LoadedModel.store_folder)."""
-    sampling: SamplingSettings = Field(default_factory=SamplingSettings)
-    """Sampling parameters; n_rollouts is not compared (topping up to more rollouts is allowed)."""
-    prompt_mode: PromptMode = DEFAULT_PROMPT_MODE
-    """How sentence i is removed from the prefix: "faithful" (paper's global replace) or "clean"."""
-    base: Literal["correct", "incorrect"] = "correct"
-    """Which base solution the sentences come from."""
-    condition: str = "none"
-    """Intervention condition, e.g. "none", "receiver-k20", "random-k20-s3" (lowercase, digits, '-', '.')."""
-    condition_info: dict[str, Any] = Field(default_factory=dict)
-    """Details of the condition that change the output, e.g. {"heads": [[layer, head], ...], "seed": 3}."""
-    forced_answer: bool = False
-    """True for forced-answer rollouts (prompt ends in `\\boxed{`)."""
-    seed_base: int = 0
-    """Mixed into every rollout seed; change it to draw a fresh, independent set of rollouts."""
-
-    @classmethod
-    def for_model(cls, loaded: Any, **kwargs: Any) -> "RunSpec":
-        """A RunSpec for a `LoadedModel` or `ModelFacts` (model_id, revision, dtype and folder taken from it)."""
-        return cls(model_id=loaded.model_id, revision=loaded.revision, dtype=loaded.dtype,
-                   store_folder=loaded.store_folder, **kwargs)
-
-    def compared(self) -> dict[str, Any]:
-        """The facts stored rollouts must share with a request to be appended to (provenance settings).
-
-        JSON-normalised (tuples become lists), so it compares equal to what a sidecar read back holds.
-        """
-        return json.loads(json.dumps({"model_id": self.model_id, "revision": self.revision, "dtype": self.dtype,
-                "sampling": self.sampling.output_fields(), "prompt_mode": self.prompt_mode,
-                "condition": self.condition, "condition_info": self.condition_info,
-                "forced_answer": self.forced_answer, "seed_base": self.seed_base}))
-
-
-def rollout_seed(seed_base: int, condition: str, problem_id: str | int, sent_idx: int, k: int) -> int:
-    """Seed of rollout k at sentence `sent_idx`: sha256 of the tuple, reduced to [0, 2^53)."""
-    key = f"anchors-rollout-v1|{seed_base}|{condition}|{problem_id}|{sent_idx}|{k}".encode()
-    return int.from_bytes(hashlib.sha256(key).digest()[:8], "big") % SEED_SPACE
-
-
-def is_valid(rollout: Rollout) -> bool:
-    """Counts towards the top-up: has an answer (possibly "") and no error (METHOD §1.6)."""
-    return rollout.error is None and rollout.answer is not None
-
-
-def sampling_folder(sampling: SamplingSettings) -> str:
-    """`temperature_<T>_top_p_<P>`: the folder of one sampling setting (METHOD §1.7)."""
-    return f"temperature_{float(sampling.temperature)}_top_p_{float(sampling.top_p)}"
-
-
-PAPER_SAMPLING_FOLDER = sampling_folder(SamplingSettings())
-"""`temperature_0.6_top_p_0.95`: the paper's sampling (METHOD §1.3), and the published dataset's folder."""
-_CONDITION_FOLDER = re.compile(r"^(?P<base>correct|incorrect)_base_solution(?P<forced>_forced_answer)?"
-                               r"(?:_(?P<condition>(?!forced_answer)[a-z0-9][a-z0-9.\-]*))?$")
-
-
-def condition_folder(spec: RunSpec) -> str:
-    """`<base>_base_solution[_forced_answer][_<condition>]`."""
-    if not _CONDITION.match(spec.condition):
-        raise InputError("condition", f"{spec.condition!r} is not a folder-safe name",
-                         "use lowercase letters, digits, '-' and '.', e.g. receiver-k20")
-    name = f"{spec.base}_base_solution" + ("_forced_answer" if spec.forced_answer else "")
-    return name if spec.condition == "none" else f"{name}_{spec.condition}"
-
-
 class RolloutStore:
-    """Rollouts of one RunSpec under `root`; every method takes the problem id and sentence index."""
+    """Rollouts of one RunSpec under `root`; every method takes the problem id and sentence index.
+
+    Reading (`read`, `missing`, `check_problem`) never writes: no folder, lock or rename, so it works on a
+    read-only store. Writing (`claim`, `write_problem`, `append`) checks again under the lock it writes under."""
 
     def __init__(self, root: str | Path, spec: RunSpec, force: bool = False, run_info: dict[str, Any] | None = None):
         self.root = Path(root)
         self.spec = spec
         self.force = force
-        """Append despite a provenance mismatch (recorded in the sidecar's "appends")."""
+        """Append despite other settings (--force); the ledger records which records came from which settings."""
         self.run_info = dict(run_info or {})
         """How the rollouts were made, recorded in each append entry as "run" (e.g. the Ray cluster); not compared."""
         self.condition_dir = self.root / spec.store_folder / sampling_folder(spec.sampling) / condition_folder(spec)
+        self._folder: FolderSettings | None = None
 
     def with_condition(self, condition: str = "none", condition_info: dict[str, Any] | None = None,
                        forced_answer: bool = False) -> "RolloutStore":
@@ -169,146 +124,227 @@ class RolloutStore:
         """The deterministic seed of rollout k at sentence `sent_idx`."""
         return rollout_seed(self.spec.seed_base, self.spec.condition, problem_id, sent_idx, k)
 
-    def write_problem(self, problem_id: str | int, problem: Problem, base_solution: BaseSolution,
-                      sentences: Sequence[str], source_text: str) -> None:
-        """Write problem.json, base_solution.json and chunks.json once; refuse if different ones are stored.
-
-        `source_text` is the text the sentences were split from (chunks.json's source_text, METHOD §1.5).
-        """
-        folder = self.problem_dir(problem_id)
-        folder.mkdir(parents=True, exist_ok=True)
-        from filelock import FileLock
-
-        with FileLock(str(folder / ".problem.lock")):
-            if (folder / BASE_SOLUTION).exists():
-                self._check_same_problem(folder, problem, base_solution, list(sentences))
-                return
-            write_json_atomic(folder / PROBLEM, problem.model_dump(mode="json", exclude_unset=True))
-            write_chunks(folder / CHUNKS, source_text, base_solution.solution, list(sentences))
-            # base_solution.json last: its presence marks the problem folder as complete.
-            write_json_atomic(folder / BASE_SOLUTION, base_solution.model_dump(mode="json", exclude_unset=True))
-
-    def _check_same_problem(self, folder: Path, problem: Problem, base: BaseSolution, sentences: list[str]) -> None:
-        stored_base = read_base_solution(folder / BASE_SOLUTION)
-        checks = [("problem.json problem", read_problem(folder / PROBLEM).problem, problem.problem),
-                  ("base_solution.json full_cot", stored_base.full_cot, base.full_cot),
-                  ("chunks.json chunks", read_chunks(folder / CHUNKS), sentences)]
-        for what, stored, asked in checks:
-            if stored != asked:
-                raise ProvenanceMismatch(f"{folder}: stored {what} differs from this run's; use another store "
-                                         f"root, or remove the folder to start over")
+    # Reading: never writes.
 
     def read(self, problem_id: str | int, sent_idx: int) -> list[Rollout]:
-        """Stored rollouts of one sentence (all records, errors included); [] when none or set aside as corrupt."""
-        path = self.solutions_path(problem_id, sent_idx)
-        if not path.exists():
-            return []
-        try:
-            return read_solutions(path)
-        except InputError as exc:
-            set_aside(path, str(exc))
-            return []
+        """Stored rollouts of one sentence (all records, errors included); [] when none or corrupt (a corrupt file is
+        set aside by the next append, not here)."""
+        return self._read(self.solutions_path(problem_id, sent_idx))[0]
 
     def missing(self, problem_id: str | int, sent_idx: int, n: int) -> list[int]:
-        """Rollout indices k < n without a valid stored record, after checking provenance.
+        """Rollout indices k < n without a valid stored record, after checking the folder's and the sentence's
+        settings (ProvenanceMismatch). Reads only.
 
         A valid record covers the index its seed belongs to; valid records without a seed (published data)
         fill the lowest remaining indices.
         """
-        seeds = [self.seed(problem_id, sent_idx, k) for k in range(n)]
-        if not sentence_dir(self.problem_dir(problem_id), sent_idx).is_dir():
-            return list(range(n))  # nothing stored: create nothing (a refused or dry run leaves no folders)
-        with self._lock(problem_id, sent_idx):
-            rollouts = self.read(problem_id, sent_idx)
-            self._check_provenance(problem_id, sent_idx, bool(rollouts))
-        return _uncovered(rollouts, seeds)
+        self._check_root()
+        self._check_folder(self._folder_settings())
+        path = self.solutions_path(problem_id, sent_idx)
+        rollouts, _ = self._read(path)
+        sidecar, why = read_sidecar(path.parent / SOLUTIONS_PROVENANCE)
+        self._check_sentence(problem_id, sent_idx, rollouts, sidecar, why)
+        return _uncovered(rollouts, [self.seed(problem_id, sent_idx, k) for k in range(n)])
+
+    def check_problem(self, problem_id: str | int, problem: Problem, base_solution: BaseSolution,
+                      sentences: Sequence[str]) -> list[tuple[Path, str]]:
+        """Compare the stored trace with this run's on every run (ProvenanceMismatch: another trace with the same
+        id); returns the corrupt problem files as (path, why), which `write_problem` sets aside and rewrites."""
+        folder = self.problem_dir(problem_id)
+        return check_trace(folder, problem, base_solution, list(sentences),
+                           lambda i: self._read(sentence_dir(folder, i) / SOLUTIONS)[0])
+
+    def check_writable(self, problem_ids: Iterable[str | int]) -> None:
+        """InputError when the store cannot be written where this run would write (before a model is loaded)."""
+        for pid in problem_ids:
+            folder = check_folder("--store", self.problem_dir(pid))
+            existing = next(p for p in (folder, *folder.parents) if p.exists())
+            if not os.access(existing, os.W_OK | os.X_OK):
+                read_only = bool(os.statvfs(existing).f_flag & os.ST_RDONLY)
+                code = errno.EROFS if read_only else errno.EACCES
+                raise environment_error(OSError(code, os.strerror(code), str(existing)), "--store")
+
+    def folder_needs_repair(self) -> bool:
+        """settings.json exists but cannot be read (`claim` sets it aside and writes it again)."""
+        return self._folder_settings().corrupt is not None
+
+    # Writing: under locks, checking again.
+
+    def claim(self) -> FolderSettings:
+        """Fix the condition folder's settings: write settings.json once (the agreeing settings of an older store's
+        sidecars, else this run's), or check this run against it (ProvenanceMismatch unless --force)."""
+        with self._folder_lock():
+            remove_orphans(self.condition_dir)
+            self._folder = folder_settings(self.condition_dir)
+            self._check_folder(self._folder)
+            if self._folder.source in ("record", "mixed"):
+                return self._folder
+            path = self.condition_dir / FOLDER_SETTINGS
+            if self._folder.corrupt is not None:
+                set_aside(path, self._folder.corrupt)
+            settings = self._folder.settings if self._folder.settings is not None else self.spec.compared()
+            prov = make_provenance(settings, self.spec.model_id, self.spec.revision)
+            source = "first run" if self._folder.source == "none" else self._folder.source
+            write_json_atomic(path, {"settings": settings, "provenance": prov.model_dump(mode="json"),
+                                     "source": source})
+            self._folder = FolderSettings(settings=settings, source="record")
+            return self._folder
+
+    def write_problem(self, problem_id: str | int, problem: Problem, base_solution: BaseSolution,
+                      sentences: Sequence[str], source_text: str) -> None:
+        """Write problem.json, chunks.json and base_solution.json where absent (a corrupt one is set aside and
+        written again); refuse if the stored ones are another trace's.
+
+        `source_text` is the text the sentences were split from (chunks.json's source_text, METHOD §1.5).
+        """
+        folder = self.problem_dir(problem_id)
+        with self._locked(folder, ".problem.lock"):
+            remove_orphans(folder)
+            for path, why in self.check_problem(problem_id, problem, base_solution, sentences):
+                set_aside(path, why)
+            if not (folder / PROBLEM).exists():
+                write_json_atomic(folder / PROBLEM, problem.model_dump(mode="json", exclude_unset=True))
+            if not (folder / CHUNKS).exists():
+                write_chunks(folder / CHUNKS, source_text, base_solution.solution, list(sentences))
+            if not (folder / BASE_SOLUTION).exists():  # last: its presence marks the problem folder complete
+                write_json_atomic(folder / BASE_SOLUTION, base_solution.model_dump(mode="json", exclude_unset=True))
 
     def append(self, problem_id: str | int, sent_idx: int, rollouts: Sequence[Rollout]) -> int:
         """Atomically add rollouts to one sentence's file; returns how many were new.
 
-        A rollout whose seed already has a valid record is dropped (a concurrent writer made it first).
+        A rollout whose seed already has a valid record is dropped (a concurrent writer made it first). Everything is
+        checked before anything is written or set aside.
         """
-        with self._lock(problem_id, sent_idx):
-            stored = self.read(problem_id, sent_idx)
-            sidecar = self._check_provenance(problem_id, sent_idx, bool(stored))
-            seen = {r.seed for r in stored if r.seed is not None and is_valid(r)}
-            new = []
-            for rollout in rollouts:
-                if rollout.seed is not None and rollout.seed in seen:
-                    continue
-                if rollout.seed is not None and is_valid(rollout):
-                    seen.add(rollout.seed)
-                new.append(rollout)
-            if new:
-                self._write(problem_id, sent_idx, [*stored, *new], sidecar, len(new))
+        path = self.solutions_path(problem_id, sent_idx)
+        self._check_root()
+        with self._locked(path.parent, ".solutions.lock"):
+            stored, corrupt = self._read(path)
+            sidecar, why = read_sidecar(path.parent / SOLUTIONS_PROVENANCE)
+            self._check_folder(folder_settings(self.condition_dir))
+            self._check_sentence(problem_id, sent_idx, stored, sidecar, why)
+            new = _new_records(stored, rollouts)
+            if not new:
+                return 0
+            folder = self.claim()
+            remove_orphans(path.parent)
+            if corrupt:
+                set_aside(path, corrupt)
+            if sidecar is None and (path.parent / SOLUTIONS_PROVENANCE).exists():
+                set_aside(path.parent / SOLUTIONS_PROVENANCE, why or "unreadable")
+            ledger = self._ledger(sidecar, why, stored, new, folder, sent_idx)
+            # Sidecar first: a reader never meets rollouts without the provenance they were made under.
+            write_json_atomic(path.parent / SOLUTIONS_PROVENANCE, ledger)
+            write_json_atomic(path, [r.model_dump(mode="json", exclude_unset=True) for r in [*stored, *new]])
         return len(new)
 
-    def _write(self, problem_id: str | int, sent_idx: int, rollouts: list[Rollout],
-               sidecar: dict[str, Any] | None, n_new: int) -> None:
-        folder = sentence_dir(self.problem_dir(problem_id), sent_idx)
+    def _ledger(self, sidecar: dict | None, why: str | None, stored: list[Rollout], new: list[Rollout],
+                folder: FolderSettings, sent_idx: int) -> dict[str, Any]:
+        """The sentence's sidecar after this append: one entry naming the records it adds and their settings.
+
+        Records stored without a readable sidecar get an entry of unknown settings first, and a format-1 sidecar an
+        entry carrying its records over (`legacy_entry`): no record is ever labelled with this run's settings."""
         now = make_provenance(self.spec.compared(), self.spec.model_id, self.spec.revision)
-        mismatch = sidecar is not None and _differences(sidecar, self.spec) != []
+        if sidecar is None:
+            # Over records of unknown provenance the file's own settings are empty: nothing, read by any version,
+            # says that they were made with this run's.
+            made = now.model_copy(update={"settings": {}}) if stored else now
+            sidecar = {"provenance": made.model_dump(mode="json"), "sent_idx": sent_idx, "appends": []}
+            carried = [{"records": [0, len(stored)], "settings": None, "unknown": why}] if stored else []
+        else:
+            carried = [] if sidecar.get("format") == LEDGER_FORMAT else [legacy_entry(sidecar, len(stored))]
+        prior = [*sidecar.get("appends", []), *carried]
+        labels = set(record_labels({**sidecar, "format": LEDGER_FORMAT, "appends": prior}, len(stored)))
+        asked = settings_key(self.spec.compared())
         entry = {"created": now.created, "code_version": now.code_version, "git_commit": now.git_commit,
-                 "dirty": now.dirty, "n_added": n_new, "forced": mismatch}
-        if mismatch:
-            entry["settings"] = now.settings
+                 "dirty": now.dirty, "n_added": len(new), "records": [len(stored), len(stored) + len(new)],
+                 "settings": self.spec.compared(),
+                 "forced": asked != settings_key(folder.settings) or bool(labels - {asked})}
         if self.run_info:
             entry["run"] = self.run_info
-        if sidecar is None:
-            sidecar = {"provenance": now.model_dump(mode="json"), "sent_idx": sent_idx, "appends": []}
-        sidecar = {**sidecar, "n_rollouts": len(rollouts), "appends": [*sidecar.get("appends", []), entry]}
-        # Sidecar first: a reader never meets rollouts without the provenance they were made under.
-        write_json_atomic(folder / SOLUTIONS_PROVENANCE, sidecar)
-        write_json_atomic(folder / SOLUTIONS, [r.model_dump(mode="json", exclude_unset=True) for r in rollouts])
+        return {**sidecar, "format": LEDGER_FORMAT, "n_rollouts": len(stored) + len(new), "appends": [*prior, entry]}
 
-    def _check_provenance(self, problem_id: str | int, sent_idx: int, has_rollouts: bool) -> dict | None:
-        """The sidecar (None when absent); raises ProvenanceMismatch when it disagrees and force is off."""
-        path = sentence_dir(self.problem_dir(problem_id), sent_idx) / SOLUTIONS_PROVENANCE
-        sidecar = _read_sidecar(path)
-        where = f"{self.problem_dir(problem_id).name}/chunk_{sent_idx}"
-        if sidecar is None:
-            if has_rollouts and not self.force:
-                raise ProvenanceMismatch(
-                    f"{where}: stored rollouts have no provenance (published or foreign data); use another store "
-                    f"root or condition, or force=True to append to them")
-            return None
-        diffs = _differences(sidecar, self.spec)
-        if diffs and not self.force:
-            field, stored, asked = diffs[0]
+    # Checks (raise unless --force; never write).
+
+    def _check_root(self) -> None:
+        check_folder("--store", self.root)
+
+    def _folder_settings(self) -> FolderSettings:
+        """The folder's settings: settings.json read again each time (one small file), a derivation from the
+        sidecars (no settings.json: every sidecar is read) only once per store object."""
+        if self._folder is None or (self.condition_dir / FOLDER_SETTINGS).exists():
+            self._folder = folder_settings(self.condition_dir)
+        return self._folder
+
+    def _check_folder(self, folder: FolderSettings) -> None:
+        if self.force:
+            return
+        where = self.condition_dir
+        if folder.source == "mixed":
             raise ProvenanceMismatch(
-                f"{where}: stored rollouts were made with {field}={stored!r}, this run asks {asked!r}"
-                f"{f' (and {len(diffs) - 1} more differences)' if len(diffs) > 1 else ''}; use another store "
-                f"root or condition, or force=True to mix them")
-        return sidecar
+                f"{where}: its sentences were made with {len(folder.mixed)} different settings (a store made before "
+                f"settings were fixed per folder); pass another --store (--force adds to it, recorded)")
+        diffs = [] if folder.settings is None else differences(folder.settings, self.spec.compared())
+        if diffs:
+            raise ProvenanceMismatch(
+                f"{where}: its rollouts were made with {describe(diffs, 1)}, this run asks {describe(diffs, 2)}; "
+                f"to add to them pass {how_to_match(diffs)}, or pass another --store (--force mixes them, recorded "
+                f"per record, and readers then refuse the folder)")
 
-    def _lock(self, problem_id: str | int, sent_idx: int) -> Any:
+    def _check_sentence(self, problem_id: str | int, sent_idx: int, rollouts: list[Rollout],
+                        sidecar: dict | None, why: str | None) -> None:
+        """Every stored record of the sentence must have been made with this run's settings."""
+        if self.force or not rollouts:
+            return
+        where = f"{self.problem_dir(problem_id)}/chunk_{sent_idx}"
+        asked = self.spec.compared()
+        labels = record_labels(sidecar, len(rollouts))
+        if None in labels:
+            n = labels.count(None)
+            why = why or unknown_reason(sidecar)
+            raise ProvenanceMismatch(
+                f"{where}: {n} stored rollouts have unknown settings ({why}); move chunk_{sent_idx} out of the store, "
+                f"or pass another --store (--force keeps them, recorded as unknown, and readers then refuse the "
+                f"folder)")
+        other = next((k for k in labels if k != settings_key(asked)), None)
+        if other is not None:
+            diffs = differences(json.loads(other), asked)
+            first = labels.index(other)
+            raise ProvenanceMismatch(
+                f"{where}: stored record {first} was made with {describe(diffs, 1)} (a --force run), this run asks "
+                f"{describe(diffs, 2)}; pass another --store, or --force to keep mixing (recorded per record)")
+
+    # Files and locks.
+
+    def _read(self, path: Path) -> tuple[list[Rollout], str | None]:
+        """(rollouts, None), or ([], why) for a corrupt file; [] when absent. Never renames."""
+        if not path.exists():
+            return [], None
+        try:
+            return read_solutions(path), None
+        except InputError as exc:
+            log.warning("%s is corrupt (%s): counted as missing; it is set aside when rollouts are next written "
+                        "there", path, exc.problem)
+            return [], exc.problem
+
+    def _folder_lock(self) -> Any:
+        return self._locked(self.condition_dir, ".settings.lock")
+
+    @contextlib.contextmanager
+    def _locked(self, folder: Path, name: str) -> Iterator[None]:
+        """Create `folder` and hold its lock file `name` (only writers lock: readers never create anything). A full
+        disk, a read-only store or a file where a folder belongs, met by anything done under the lock, is one
+        `InputError` naming the path and --store; what was stored stays as it was (every write is atomic)."""
         from filelock import FileLock
 
-        folder = sentence_dir(self.problem_dir(problem_id), sent_idx)
-        folder.mkdir(parents=True, exist_ok=True)
-        return FileLock(str(folder / ".solutions.lock"))
-
-
-def stored_conditions(root: str | Path, store_folder: str, problem_id: str | int,
-                      base: str = "correct") -> dict[str, Path]:
-    """condition -> problem folder of every condition stored for one problem (no forced-answer folders).
-
-    Sampling folders are searched with the paper's (`PAPER_SAMPLING_FOLDER`) first, then the others in name order;
-    a condition found under several keeps the first. Only folders are looked at: nothing is parsed.
-    """
-    model_root = Path(root) / store_folder
-    if not model_root.is_dir():
-        return {}
-    samplings = sorted((p for p in model_root.iterdir() if p.is_dir()), key=lambda p: (p.name != PAPER_SAMPLING_FOLDER,
-                                                                                       p.name))
-    found: dict[str, Path] = {}
-    for sampling in samplings:
-        for folder in sorted(sampling.iterdir()):
-            match = _CONDITION_FOLDER.match(folder.name)
-            problem = folder / f"problem_{problem_id}"
-            if match and match["base"] == base and not match["forced"] and problem.is_dir():
-                found.setdefault(match["condition"] or "none", problem)
-    return found
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with FileLock(str(folder / name)):
+                yield
+        except OSError as exc:
+            error = environment_error(exc, "--store")
+            if error is None:
+                raise
+            raise error from None
 
 
 def _uncovered(rollouts: Iterable[Rollout], seeds: list[int]) -> list[int]:
@@ -319,36 +355,14 @@ def _uncovered(rollouts: Iterable[Rollout], seeds: list[int]) -> list[int]:
     return open_idx[unseeded:]
 
 
-def _differences(sidecar: dict[str, Any], spec: RunSpec) -> list[tuple[str, Any, Any]]:
-    """(field, stored, asked) for each compared fact that differs; model_id/revision are top-level fields."""
-    prov = sidecar.get("provenance")
-    if not isinstance(prov, dict) or not isinstance(prov.get("settings"), dict):
-        return [("provenance", "unreadable", "a valid provenance")]
-    stored = dict(prov["settings"])
-    asked = spec.compared()
-    keys = [*asked, *(k for k in stored if k not in asked)]
-    return [(k, stored.get(k, "<absent>"), asked.get(k, "<absent>")) for k in keys
-            if stored.get(k, "<absent>") != asked.get(k, "<absent>")]
-
-
-def _read_sidecar(path: Path) -> dict[str, Any] | None:
-    if not path.exists():
-        return None
-    try:
-        return read_json(path, expect=dict)
-    except InputError as exc:
-        set_aside(path, str(exc))
-        return None
-
-
-def set_aside(path: Path, reason: str) -> Path:
-    """Rename a corrupt file to `<name>.corrupt-<UTC timestamp>` (never delete it) and log why."""
-    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    target = path.with_name(f"{path.name}.corrupt-{stamp}")
-    try:
-        path.rename(target)
-    except FileNotFoundError:  # another process set it aside first
-        log.warning("corrupt %s was already set aside by another process", path)
-        return target
-    log.warning("set aside corrupt %s as %s: %s", path, target.name, reason)
-    return target
+def _new_records(stored: list[Rollout], rollouts: Sequence[Rollout]) -> list[Rollout]:
+    """The rollouts whose seed has no valid stored record yet (a concurrent writer may have made some first)."""
+    seen = {r.seed for r in stored if r.seed is not None and is_valid(r)}
+    new = []
+    for rollout in rollouts:
+        if rollout.seed is not None and rollout.seed in seen:
+            continue
+        if rollout.seed is not None and is_valid(rollout):
+            seen.add(rollout.seed)
+        new.append(rollout)
+    return new

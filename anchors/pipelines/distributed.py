@@ -146,6 +146,8 @@ def fill_jobs(jobs: list[FillJob], load: Loader, options: RayOptions, batch_size
     todos = [missing(job.store, job.cots, job.n, job.sentences) for job in jobs]
     if not any(todos):  # nothing to make: no cluster is joined or started
         return FillReport(added=0, units=0, failed=[], retries=0, cluster={})
+    for job in jobs:
+        job.store.check_writable(c.problem_id for c in job.cots)
     ray = connect(options)
     cluster = cluster_plan(ray, options)
     units = plan_units(jobs, todos, options.unit_rollouts, actors=cluster["actors"],
@@ -158,6 +160,7 @@ def fill_jobs(jobs: list[FillJob], load: Loader, options: RayOptions, batch_size
         loaded = time.perf_counter()
         _check(ray, actors[0], jobs, todos)
         for job in jobs:
+            job.store.claim()
             for cot in job.cots:
                 job.store.write_problem(cot.problem_id, cot.problem, cot.base_solution, cot.sentences, cot.source_text)
         log.info("%d units (%d rollouts) on %d actors over %d nodes", len(units), sum(u.n_rollouts for u in units),

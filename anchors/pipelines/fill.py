@@ -2,14 +2,16 @@
 
 Both the `anchors rollouts` command and the hypothesis suite's fixtures call `fill_store`; neither starts a
 subprocess. Order of work, so that bad input never touches the store: the store says what is missing (which
-checks provenance first, and writes nothing); only then is the model loaded (lazily, through `load`), every
-prompt checked against its context, the problem files written, and each rollout appended as it finishes (each
-append atomic, so a kill loses at most the rollouts in flight and a re-run makes exactly those).
+checks the stored trace and the settings first, and writes nothing: a read-only store can be read); the store is
+checked writable; only then is the model loaded (lazily, through `load`), every prompt checked against its
+context, the folder's settings fixed (`claim`), the problem files written, and each rollout appended as it
+finishes (each append atomic, so a kill loses at most the rollouts in flight and a re-run makes exactly those).
 `anchors.pipelines.distributed` runs the same pieces (`missing`, `rollout_requests`, `sentence_rollouts`) on Ray.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -40,10 +42,12 @@ def base_cot(folder: ProblemFolder, problem_id: str | None = None) -> BaseCoT:
 def missing(store: RolloutStore, cots: Sequence[BaseCoT], n: int, sentences: range | None = None) -> Todo:
     """What the store lacks for `n` rollouts per sentence (all sentences, or `sentences` of each CoT).
 
-    Checks the stored provenance (ProvenanceMismatch) and writes nothing.
+    Checks, on every call, that each stored problem folder holds this CoT (`check_problem`), and the folder's and each
+    sentence's settings (ProvenanceMismatch). Writes nothing, so it works on a read-only store.
     """
     todo: Todo = {}
     for cot in cots:
+        store.check_problem(cot.problem_id, cot.problem, cot.base_solution, cot.sentences)
         wanted = range(len(cot.sentences)) if sentences is None else sentences
         for i in wanted:
             ks = store.missing(cot.problem_id, i, n)
@@ -59,22 +63,37 @@ def fill_store(store: RolloutStore, cots: Sequence[BaseCoT], condition: Any, loa
 
     `load()` returns the `LoadedModel` and is called only when something is missing. With `no_generate`, a gap
     raises `Unavailable` naming `how_to_fill` instead. `store.spec` must be the condition's (name and heads).
+    With nothing missing, corrupt problem files or settings.json are still set aside and written again (unless
+    `no_generate`: then nothing is written).
     """
     todo = missing(store, cots, n, sentences)
     if not todo:
+        if not no_generate:
+            repair(store, cots)
         return 0
     n_missing = sum(map(len, todo.values()))
     if no_generate:
         raise Unavailable(f"{n_missing} rollouts of condition {condition.name} are not in the store "
                           f"{store.root} and --no-generate was given: {how_to_fill}")
+    store.check_writable(c.problem_id for c in cots)
     loaded = load()
     check_model(store.spec, loaded)
     requests = rollout_requests(store, cots, todo)
     check_context(loaded, requests, store.spec.sampling.max_new_tokens)
+    store.claim()
     for cot in cots:
         store.write_problem(cot.problem_id, cot.problem, cot.base_solution, cot.sentences, cot.source_text)
     log.info("generating %d rollouts under %s into %s", len(requests), condition.name, store.condition_dir)
     return _generate(store, loaded, requests, condition, batch_size, progress)
+
+
+def repair(store: RolloutStore, cots: Sequence[BaseCoT]) -> None:
+    """Set aside and rewrite the corrupt problem files and settings.json of a store with nothing missing."""
+    for cot in cots:
+        if store.check_problem(cot.problem_id, cot.problem, cot.base_solution, cot.sentences):
+            store.write_problem(cot.problem_id, cot.problem, cot.base_solution, cot.sentences, cot.source_text)
+    if store.folder_needs_repair():
+        store.claim()
 
 
 def check_model(spec: Any, loaded: Any) -> None:
@@ -115,9 +134,14 @@ def check_context(loaded: Any, requests: list, max_new_tokens: int) -> None:
 def _generate(store: RolloutStore, loaded: Any, requests: list, condition: Any, batch_size: int,
               progress: bool) -> int:
     """Run the engine; append each sentence's rollouts as soon as its last one finishes (one atomic write per
-    sentence; a kill loses only the sentences still in flight, and a re-run makes exactly those)."""
-    return sum(store.append(*key, rollouts) for key, rollouts in
-               sentence_rollouts(loaded, requests, condition, store.spec.sampling, batch_size, progress))
+    sentence; a kill loses only the sentences still in flight, and a re-run makes exactly those).
+
+    An append that fails (a full disk) closes the engine at once, where it was left, instead of whenever the garbage
+    collector gets to it (once, in tests/faults, the test after a failed append met the paged engine's cleanup
+    raising "inplace update to inference tensor outside InferenceMode"; not reproduced since)."""
+    with contextlib.closing(sentence_rollouts(loaded, requests, condition, store.spec.sampling, batch_size,
+                                              progress)) as finished:
+        return sum(store.append(*key, rollouts) for key, rollouts in finished)
 
 
 def sentence_rollouts(loaded: Any, requests: list, condition: Any, sampling: Any, batch_size: int,

@@ -98,7 +98,8 @@ def test_bad_input_is_one_line_exit_2_and_store_untouched(problem, tmp_path, cap
     elif case == "other-model":
         sidecar = next(store.rglob("chunk_0/provenance.json"))
         data = json.loads(sidecar.read_text())
-        data["provenance"]["settings"]["model_id"] = "someone/else"
+        for settings in [data["provenance"]["settings"], *(entry["settings"] for entry in data["appends"])]:
+            settings["model_id"] = "someone/else"  # the sidecar of another model's rollouts
         sidecar.write_text(json.dumps(data))
         before = _snapshot(store)
     elif case == "other-sampling":

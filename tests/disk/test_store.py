@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import os
 import signal
 import subprocess
 import sys
@@ -96,12 +97,13 @@ def test_corrupt_file_is_set_aside_and_reported_missing(tmp_path, content, caplo
     fill(store, "1", 0, [0, 1])
     path = store.solutions_path("1", 0)
     path.write_text(content)
-    with caplog.at_level("WARNING", logger="anchors.disk.store"):
+    with caplog.at_level("WARNING", logger="anchors.disk"):
         assert store.missing("1", 0, 3) == [0, 1, 2]
+        assert path.read_text() == content, "reading never renames: a refused or read-only run changes nothing"
+        fill(store, "1", 0, [0, 1, 2])
     aside = list(path.parent.glob("solutions.json.corrupt-*"))
     assert len(aside) == 1 and aside[0].read_text() == content, "kept byte for byte, never deleted"
-    assert not path.exists() and "set aside corrupt" in caplog.text
-    fill(store, "1", 0, [0, 1, 2])
+    assert "set aside corrupt" in caplog.text
     assert store.missing("1", 0, 3) == [] and len(store.read("1", 0)) == 3
 
 
@@ -117,7 +119,8 @@ def test_provenance_mismatch_is_refused_and_store_untouched(tmp_path):
         bad = make_store(tmp_path, **changed)
         with pytest.raises(ProvenanceMismatch) as info:
             bad.missing("1", 0, 3)
-        assert "\n" not in str(info.value) and "problem_1/chunk_0" in str(info.value)
+        message = str(info.value)
+        assert "\n" not in message and str(store.condition_dir) in message and "force=" not in message
         with pytest.raises(ProvenanceMismatch):
             fill(bad, "1", 0, [5])
     assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before
@@ -140,7 +143,7 @@ def test_published_layout_reads_as_condition_none(tmp_path):
     path.write_text(json.dumps([{"chunk_removed": "a", "prefix_without_chunk": "", "chunk_resampled": "b",
                                  "rollout": "b c", "full_cot": "p b c", "answer": "7", "is_correct": True}] * 3))
     assert [r.answer for r in store.read("330", 2)] == ["7"] * 3
-    with pytest.raises(ProvenanceMismatch, match="no provenance"):
+    with pytest.raises(ProvenanceMismatch, match="unknown settings .provenance.json is missing.*--force"):
         store.missing("330", 2, 5)
     assert make_store(tmp_path, force=True, store_folder="deepseek-r1-distill-qwen-14b").missing("330", 2, 5) == [3, 4]
 
@@ -154,7 +157,7 @@ def test_problem_files_written_once_and_checked(tmp_path):
     store.write_problem("1", problem, base, ["x."], "x.")
     names = sorted(p.name for p in store.problem_dir("1").iterdir() if not p.name.startswith("."))
     assert names == ["base_solution.json", "chunks.json", "problem.json"]
-    with pytest.raises(ProvenanceMismatch, match="full_cot differs"):
+    with pytest.raises(ProvenanceMismatch, match="base_solution.json .the base chain of thought. differs"):
         store.write_problem("1", problem, base.model_copy(update={"full_cot": "other"}), ["x."], "x.")
 
 
@@ -219,3 +222,114 @@ def test_store_and_base_solution_do_not_import_torch():
     code = ("import sys, anchors.disk.store, anchors.disk.problems, anchors.core.prompts; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _problem_files():
+    problem = Problem(problem="What is 2+2?", gt_answer="4")
+    base = BaseSolution(prompt="P", solution="x.</think>\\boxed{4}", full_cot="Px.</think>\\boxed{4}", answer="4",
+                        is_correct=True)
+    return problem, base
+
+
+def _tree(root: Path) -> dict[str, bytes | None]:
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
+
+
+def test_reading_a_read_only_store_writes_nothing(tmp_path, monkeypatch):
+    """Defect 4: missing() took a write lock and created folders; on a read-only mount it traced back."""
+    from tests.helpers.oserrors import read_only
+
+    store = make_store(tmp_path)
+    problem, base = _problem_files()
+    store.write_problem("1", problem, base, ["x."], "x.")
+    fill(store, "1", 0, [0, 1])
+    for lock in tmp_path.rglob("*.lock"):
+        lock.unlink()
+    before = _tree(tmp_path)
+    read_only(monkeypatch, tmp_path)
+    store = make_store(tmp_path)
+    assert store.missing("1", 0, 3) == [2] and store.missing("1", 1, 2) == [0, 1]
+    assert len(store.read("1", 0)) == 2
+    assert store.check_problem("1", problem, base, ["x."]) == []
+    with pytest.raises(InputError, match="read-only"):
+        fill(store, "1", 0, [2])
+    assert _tree(tmp_path) == before
+
+
+def test_settings_are_fixed_per_folder_across_sentences(tmp_path):
+    """Defect 3: a sentence not stored yet cannot bring other settings into the folder."""
+    fill(make_store(tmp_path), "1", 0, [0, 1])
+    other = make_store(tmp_path, sampling=SamplingSettings(max_new_tokens=9), seed_base=5)
+    with pytest.raises(ProvenanceMismatch, match="pass --max-new-tokens 16384 --seed 0"):
+        other.missing("1", 2, 2)
+    with pytest.raises(ProvenanceMismatch):
+        fill(other, "1", 2, [0])
+    with pytest.raises(ProvenanceMismatch):
+        fill(make_store(tmp_path, seed_base=5), "2", 0, [0])  # another problem of the same folder too
+    settings = json.loads((make_store(tmp_path).condition_dir / "settings.json").read_text())
+    assert settings["settings"] == make_store(tmp_path).spec.compared() and settings["source"] == "first run"
+
+
+def test_refused_run_renames_nothing_and_names_the_flag(tmp_path):
+    """Defect 8: a refused run renamed the corrupt sidecar and advised `force=True`."""
+    store = make_store(tmp_path)
+    fill(store, "1", 0, [0, 1])
+    sidecar = store.solutions_path("1", 0).parent / "provenance.json"
+    sidecar.write_text('{"provenance": {"sett')
+    before = _tree(tmp_path)
+    for call in (lambda: store.missing("1", 0, 3), lambda: fill(store, "1", 0, [2])):
+        with pytest.raises(ProvenanceMismatch) as info:
+            call()
+        assert "--force" in str(info.value) and "force=" not in str(info.value)
+        assert "provenance.json is unreadable" in str(info.value)
+    assert _tree(tmp_path) == before
+
+
+def test_force_over_a_missing_or_corrupt_sidecar_keeps_the_old_records_unknown(tmp_path):
+    """Defect 1: --force rebuilt the sidecar from the current run, relabelling the old records."""
+    from anchors.disk.ledger import read_sidecar, record_labels, settings_key
+
+    for damage in ("delete", "corrupt"):
+        root = tmp_path / damage
+        fill(make_store(root), "1", 0, [0, 1])
+        sidecar = make_store(root).solutions_path("1", 0).parent / "provenance.json"
+        sidecar.unlink() if damage == "delete" else sidecar.write_text("{")
+        forced = make_store(root, force=True, sampling=SamplingSettings(max_new_tokens=9))
+        assert fill(forced, "1", 0, [2]) == 1
+        data, _ = read_sidecar(sidecar)
+        assert record_labels(data, 3) == [None, None, settings_key(forced.spec.compared())]
+        assert data["provenance"]["settings"] == {}, "the file itself claims no settings for the old records"
+        assert len(list(sidecar.parent.glob("provenance.json.corrupt-*"))) == (damage == "corrupt")
+        with pytest.raises(ProvenanceMismatch, match="2 stored rollouts have unknown settings"):
+            make_store(root).missing("1", 0, 3)  # the folder's own settings: the unknown records still block
+
+
+def test_append_removes_orphans_of_a_killed_write_older_than_the_process(tmp_path):
+    """Defect 9: a kill inside an atomic write left `.solutions.json.<random>.tmp`, which resuming never removed."""
+    store = make_store(tmp_path)
+    fill(store, "1", 0, [0])
+    orphan = store.solutions_path("1", 0).parent / ".solutions.json.k1ll.tmp"
+    orphan.write_text('[{"partial')
+    os.utime(orphan, (time.time() - 3600, time.time() - 3600))
+    fill(store, "1", 0, [1])
+    assert not orphan.exists() and len(store.read("1", 0)) == 2
+
+
+def test_a_file_as_root_is_one_line(tmp_path):
+    path = tmp_path / "store"
+    path.write_text("x")
+    with pytest.raises(InputError, match="not a folder"):
+        make_store(path).missing("1", 0, 2)
+
+
+def test_settings_record_is_written_once_and_a_racing_writer_with_other_settings_is_refused(tmp_path):
+    first, second = make_store(tmp_path), make_store(tmp_path, seed_base=7)
+    assert first.missing("1", 0, 2) == [0, 1] and second.missing("1", 1, 2) == [0, 1]  # both looked before a write
+    fill(first, "1", 0, [0, 1])
+    record = first.condition_dir / "settings.json"
+    written = record.read_bytes()
+    with pytest.raises(ProvenanceMismatch, match="seed_base=0, this run asks seed_base=7"):
+        fill(second, "1", 1, [0])  # checked again under the lock it would write under
+    fill(first, "1", 1, [0, 1])
+    assert record.read_bytes() == written
+    assert [r.seed for r in first.read("1", 1)] == [first.seed("1", 1, k) for k in range(2)], "nothing of the refused"
