@@ -7,7 +7,8 @@ default, and reads its results.json:
 - null (ablation changes nothing): no ablation claim passes;
 - accuracy_shift (ablation scales accuracy by 0.35 and nothing else): no ablation claim passes, and the claims on the
   shifted conditions end "confounded";
-- planted at 48 rollouts per sentence: H2 and H4 pass without a confound;
+- planted at 48 rollouts per sentence: H2 passes and H4's effect is found, both without a confound (H4 is
+  decided after Holm, so with 10 plan sentences it may end "underpowered");
 - in every scenario H5 (receiver heads unique among random draws) never passes with 3 draws.
 Slow: MiniLM embeds ~2,000 to ~8,000 resamples per store, 1-3 CPU minutes per case.
 """
@@ -68,11 +69,15 @@ def test_an_accuracy_only_shift_passes_nothing_and_is_named(tmp_path):
     assert confounded and all(any("accuracy" in c for c in map(str, r["confounds"])) for r in confounded)
 
 
-def test_planted_effects_at_48_rollouts_pass_h2_and_h4_unconfounded(tmp_path):
+def test_planted_effects_at_48_rollouts_are_found_without_a_confound(tmp_path):
     rows = _decide_from_store(tmp_path, "planted", 48)
     by_claim = {_claim(r): r for r in rows if _claim(r) in ("H2", "H4")}
-    for claim in ("H2", "H4"):
-        row = by_claim[claim]
-        assert row["verdict"] == "pass" and not row["confounds"], (claim, row["verdict"], row["message"])
+    h2, h4 = by_claim["H2"], by_claim["H4"]
+    assert h2["verdict"] == "pass" and not h2["confounds"], (h2["verdict"], h2["message"])
+    # H4 (random ablation raises plan generation) is not primary, so Holm over the model's other claims decides it:
+    # with 60 sentences (10 of them plans) its raw CI excludes 0 but Holm may not (measured: p 0.006, p_adj 0.054;
+    # its measured power at 50 rollouts and 200 sentences is 0.64, bench/results/validation.json). The effect must be
+    # found, in the right direction and without a confound; the verdict is a pass or an honest "underpowered".
+    assert not h4["confounds"] and h4["ci_low"] > 0 and h4["verdict"] in ("pass", "underpowered"), h4["message"]
     h5 = [r for r in rows if _claim(r) == "H5"]
     assert h5 and all(r["verdict"] != "pass" for r in h5)
