@@ -50,7 +50,8 @@ def test_sent_cases_are_decided_and_llm_cases_name_the_missing_weights(offline_r
     assert rows and all(r["model"] == "qwen14b" for r in rows)
     assert not [r for r in rows if r["verdict"] == "error"], [r["message"] for r in rows if r["verdict"] == "error"]
     sent = [r for r in rows if r.get("embedder") == "sent"]
-    assert sum(r["verdict"] in ("pass", "fail") for r in sent) >= 10, [(r["test"], r["message"]) for r in sent]
+    decided = ("pass", "fail", "underpowered", "confounded")     # underpowered: a fail at low measured power
+    assert sum(r["verdict"] in decided for r in sent) >= 10, [(r["test"], r["message"]) for r in sent]
     llm = [r for r in rows if r.get("embedder") == "llm"]
     assert llm and all(r["verdict"] == "skip" and "hf download" in r["message"] for r in llm)
 
