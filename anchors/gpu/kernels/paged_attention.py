@@ -94,13 +94,14 @@ def _partial_kernel(q_ptr, rows_ptr, order_ptr, table_ptr, len_ptr, k_ptr, v_ptr
         acc = acc * alpha[:, None] + pv
         m_i = m_new
 
-    has_work = p1 > p0
+    # A row tensor, not a scalar: Triton 3.9's interpreter rejects a mask broadcast from a scalar int1.
+    has_work = (p0 + offs_m * 0) < p1                                          # [M_PAD]
     l_safe = tl.where(l_i > 0, l_i, 1.0)
     lse = tl.where(l_i > 0, m_i + tl.log(l_safe), float("-inf"))
     out_row = ((item * N_KV + kv) * S + split) * M + offs_m                    # [M_PAD] partial index
     tl.store(lse_ptr + out_row, lse, mask=valid_m)
     tl.store(o_ptr + out_row[:, None] * D + offs_d[None, :], acc / l_safe[:, None],
-             mask=valid_m[:, None] & has_work)
+             mask=(valid_m & has_work)[:, None])
 
 
 @triton.jit
