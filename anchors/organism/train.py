@@ -178,6 +178,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> None:
     import torch
 
+    from anchors.disk.provenance import runtime_versions
     from anchors.organism.tokenizer import check_round_trip, train_tokenizer
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -203,8 +204,7 @@ def main(argv=None) -> None:
     summary = {"settings": {k: (v.name if isinstance(v, Path) else v) for k, v in vars(args).items()},
                "n_params": n_params, "pool_shape": list(ids.shape), **facts,
                "total_seconds": round(time.time() - t0, 1), "device_name": _device_name(args.device),
-               "versions": {"torch": torch.__version__, "transformers": _version("transformers"),
-                            "tokenizers": _version("tokenizers")}}
+               "versions": runtime_versions(("tokenizers",))}
     if args.eval_n:
         from anchors.organism.evaluate import evaluate_model
         summary["quick_eval"] = evaluate_model(model.to(args.device).to(torch.float32), tokenizer, args.eval_n, seed=0,
@@ -216,11 +216,6 @@ def main(argv=None) -> None:
 def _device_name(device: str) -> str:
     import torch
     return torch.cuda.get_device_name(0) if device.startswith("cuda") else "cpu"
-
-
-def _version(name: str) -> str:
-    from importlib.metadata import version
-    return version(name)
 
 
 if __name__ == "__main__":

@@ -11,9 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Sequence
-from importlib import metadata
 from typing import Any
 
+from anchors.disk.provenance import runtime_versions
 from anchors.report.explorer import merge_payloads
 from anchors.report.figures import ordered_categories, pretty
 from anchors.report.plots import metric_label
@@ -39,12 +39,7 @@ def run_info(config: Any, started: float) -> dict[str, Any]:
         value = getattr(config.option, name, None)
         if value not in (None, ""):
             options[name] = value if isinstance(value, (bool, int, float, str)) else str(value)
-    versions = {}
-    for name in REPORT_PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
+    versions = runtime_versions(REPORT_PACKAGES)
     now = time.time()
     return {"args": [str(a) for a in config.args], "options": options, "started": _iso(started),
             "finished": _iso(now), "wall_s": round(now - started, 1), "packages": versions}
