@@ -243,7 +243,7 @@ def measure_bandwidth() -> dict:
 def versions() -> dict:
     """`anchors.disk.provenance.runtime_versions` (python, torch, triton, transformers, ..., CUDA and GPU), plus the
     GPU's memory."""
-    from anchors.disk.provenance import runtime_versions
+    from anchors.versions import runtime_versions
 
     out = runtime_versions()
     if torch.cuda.is_available():

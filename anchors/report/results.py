@@ -13,12 +13,12 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from anchors.disk.provenance import runtime_versions
 from anchors.report.explorer import merge_payloads
 from anchors.report.figures import ordered_categories, pretty
 from anchors.report.plots import metric_label
 from anchors.report.summary import summary_sentences
 from anchors.report.tables import Estimate, Table
+from anchors.versions import runtime_versions
 
 SCHEMA_VERSION = 2
 RUN_OPTIONS = ("markexpr", "store", "problem", "rollouts", "random_draws", "metric", "n_boot", "no_generate",
