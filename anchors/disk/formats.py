@@ -112,9 +112,26 @@ def read_chunks_labeled(path: str | Path) -> tuple[list[str], list[list[str]]]:
 
 
 def read_solutions(path: str | Path) -> list[Rollout]:
-    """Rollout records of one chunk_<i>/solutions.json (a JSON list, §1.6)."""
+    """Rollout records of one chunk_<i>/solutions.json (a JSON list, §1.6). A seed held by two valid records is
+    corruption (one rollout counted twice): an `InputError` naming the seed and both positions."""
     path = Path(path)
-    return [_validate(Rollout, item, path, f"[{k}]") for k, item in enumerate(read_json(path, expect=list))]
+    rollouts = [_validate(Rollout, item, path, f"[{k}]") for k, item in enumerate(read_json(path, expect=list))]
+    check_seeds(rollouts, path)
+    return rollouts
+
+
+def check_seeds(rollouts: Sequence[Rollout], where: str | Path) -> None:
+    """InputError when two valid records (an answer, no error) share a seed. A failed record and its later retry
+    may share one: only the valid record counts (`anchors.disk.layout.is_valid`)."""
+    first: dict[int, int] = {}
+    for k, rollout in enumerate(rollouts):
+        if rollout.seed is None or rollout.error is not None or rollout.answer is None:
+            continue
+        if rollout.seed in first:
+            raise InputError(where, f"seed {rollout.seed} appears twice (records {first[rollout.seed]} and {k}): "
+                             f"one rollout would be counted twice", "the next `anchors rollouts` of this sentence "
+                             "sets the file aside and makes its rollouts again")
+        first[rollout.seed] = k
 
 
 def write_solutions(problem_dir: str | Path, sent_idx: int, rollouts: Sequence[Rollout],
