@@ -202,3 +202,12 @@ def test_a_chmod_000_file_says_make_it_readable(tmp_path):
     path.chmod(0)
     with pytest.raises(InputError, match="readable"):
         read_json(path)
+
+
+@pytest.mark.parametrize("text", [DEEP, HUGE_SEED], ids=["deep", "huge-number"])
+def test_sentences_of_an_unreadable_json_is_one_line(tmp_path, cli, capsys, text):
+    """Item 4 for `anchors sentences`, the other reader of a base_solution.json (its own json.loads)."""
+    path = tmp_path / "base_solution.json"
+    path.write_text(text)
+    assert cli(["sentences", str(path)]) == 2
+    assert "malformed JSON" in one_line_error(capsys.readouterr().err)
