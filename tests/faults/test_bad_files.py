@@ -211,3 +211,11 @@ def test_sentences_of_an_unreadable_json_is_one_line(tmp_path, cli, capsys, text
     path.write_text(text)
     assert cli(["sentences", str(path)]) == 2
     assert "malformed JSON" in one_line_error(capsys.readouterr().err)
+
+
+def test_a_folder_named_problem_underscore_is_refused_naming_no_id(tmp_path, cli, capsys):
+    """Item 2's other road to the empty id: a folder named `problem_` itself."""
+    problem = write_problem_folder(tmp_path / "src" / "problem_")
+    assert cli(rollouts_args(problem, tmp_path / "S")) == 2
+    assert "names no problem id" in one_line_error(capsys.readouterr().err)
+    assert not (tmp_path / "S").exists()
