@@ -288,7 +288,12 @@ def load_problem_dir(path: str | Path) -> ProblemDir:
     path = folder.path
     _check_base(path, folder.base_solution)
     sentences = folder.sentences
-    folders = {int(m.group(1)): p for p in path.iterdir() if p.is_dir() and (m := _SENTENCE_DIR.match(p.name))}
+    named = {int(m.group(1)): p for p in path.iterdir() if (m := _SENTENCE_DIR.match(p.name))}
+    stray = next((p for _, p in sorted(named.items()) if not p.is_dir()), None)
+    if stray is not None:  # never read as "no rollouts": the sentence's rollouts may be what was moved away
+        raise InputError(stray, "is a file where a sentence's rollout folder belongs",
+                         f"move it out of the folder; `anchors rollouts` then makes {stray.name}'s rollouts")
+    folders = dict(named)
     if not folders:
         hint = ("this is the published demo format: `anchors importance` reads it directly (load_demo_dir)"
                 if is_demo_dir(path) else "generate rollouts first (anchors rollouts)")
