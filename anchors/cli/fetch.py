@@ -54,7 +54,8 @@ def _import_published_rollouts(store: Any, problem: str, folder: Path) -> dict[i
     provenance; refuses to mix them with rollouts already stored there. Returns sentence index -> its error records
     (kept as published; never valid, so excluded from every metric)."""
     from anchors.disk.fetched import PROVENANCE_FILE
-    from anchors.disk.formats import error_records, read_solutions, write_solutions
+    from anchors.disk.formats import read_solutions, write_solutions
+    from anchors.disk.layout import error_records
     from anchors.disk.jsonio import read_json, write_json_atomic
     from anchors.disk.provenance import make_provenance
 
@@ -140,7 +141,7 @@ def fetch_command(
     typer.echo(f"store: problem {problem} ({len(sentences)} sentences) -> {none.problem_dir(problem)}")
     if published_rollouts:
         from anchors.disk.fetched import ERROR_RULE
-        from anchors.disk.formats import describe_errors
+        from anchors.disk.layout import describe_errors
 
         errors = _import_published_rollouts(none, problem, fetched.folder)
         typer.echo(f"store: the paper's rollouts of {len(errors)} sentences as condition none (provenance: the "

@@ -255,21 +255,6 @@ class ProblemDir:
     """Rollouts per sentence index; an absent index means the sentence has no rollouts (missing, not zero)."""
 
 
-def error_records(rollouts: dict[int, list[Rollout]]) -> dict[int, int]:
-    """Sentence index -> its records with an `error` (failed generations, such as the published dataset's API
-    failures): never valid, so excluded from every metric; every reader reports these counts."""
-    return {idx: sum(1 for r in items if r.error is not None) for idx, items in sorted(rollouts.items())}
-
-
-def describe_errors(counts: dict[int, int]) -> str:
-    """"3 error records excluded (chunk_0: 1, chunk_1: 2)", or "no error records"."""
-    total = sum(counts.values())
-    if not total:
-        return "no error records"
-    return (f"{total} error records excluded from every metric (" +
-            ", ".join(f"chunk_{idx}: {n}" for idx, n in counts.items() if n) + ")")
-
-
 def _check_base(path: Path, base: BaseSolution) -> None:
     where = path / BASE_SOLUTION
     if not cot_text(base.full_cot).strip():
@@ -288,7 +273,12 @@ def load_problem_dir(path: str | Path) -> ProblemDir:
     path = folder.path
     _check_base(path, folder.base_solution)
     sentences = folder.sentences
-    folders = {int(m.group(1)): p for p in path.iterdir() if p.is_dir() and (m := _SENTENCE_DIR.match(p.name))}
+    named = {int(m.group(1)): p for p in path.iterdir() if (m := _SENTENCE_DIR.match(p.name))}
+    stray = next((p for _, p in sorted(named.items()) if not p.is_dir()), None)
+    if stray is not None:  # never read as "no rollouts": the sentence's rollouts may be what was moved away
+        raise InputError(stray, "is a file where a sentence's rollout folder belongs",
+                         f"move it out of the folder; `anchors rollouts` then makes {stray.name}'s rollouts")
+    folders = dict(named)
     if not folders:
         hint = ("this is the published demo format: `anchors importance` reads it directly (load_demo_dir)"
                 if is_demo_dir(path) else "generate rollouts first (anchors rollouts)")

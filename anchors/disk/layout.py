@@ -79,6 +79,21 @@ def is_valid(rollout: Rollout) -> bool:
     return rollout.error is None and rollout.answer is not None
 
 
+def error_records(rollouts: dict[int, list[Rollout]]) -> dict[int, int]:
+    """Sentence index -> its records with an `error` (failed generations, such as the published dataset's API
+    failures): never valid, so excluded from every metric; every reader reports these counts."""
+    return {idx: sum(1 for r in items if r.error is not None) for idx, items in sorted(rollouts.items())}
+
+
+def describe_errors(counts: dict[int, int]) -> str:
+    """"3 error records excluded (chunk_0: 1, chunk_1: 2)", or "no error records"."""
+    total = sum(counts.values())
+    if not total:
+        return "no error records"
+    return (f"{total} error records excluded from every metric (" +
+            ", ".join(f"chunk_{idx}: {n}" for idx, n in counts.items() if n) + ")")
+
+
 def sampling_folder(sampling: SamplingSettings) -> str:
     """`temperature_<T>_top_p_<P>`: the folder of one sampling setting (METHOD §1.7)."""
     return f"temperature_{float(sampling.temperature)}_top_p_{float(sampling.top_p)}"

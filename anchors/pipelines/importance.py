@@ -26,7 +26,8 @@ from anchors.core.metrics import (
     importance_arrays,
     importance_records,
 )
-from anchors.disk.formats import ProblemDir, error_records, load_problem_dir
+from anchors.disk.formats import ProblemDir, load_problem_dir
+from anchors.disk.layout import error_records
 from anchors.gpu.embedders import Embedder, calibrate_threshold, pair_cosines
 from anchors.records import SentenceImportance
 

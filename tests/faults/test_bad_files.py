@@ -138,6 +138,8 @@ def test_a_file_for_a_sentence_folder_is_refused_before_the_model_loads(runs, pr
     line = one_line_error(capsys.readouterr().err)
     assert "chunk_1" in line and "is a file" in line and "move it" in line, line
     assert snapshot(tmp_path) == before
+    assert cli(["importance", str(problem_dir_of(tmp_path))]) == 2, "main read it as a sentence without rollouts"
+    assert "chunk_1: is a file" in one_line_error(capsys.readouterr().err)
 
 
 def test_a_folder_in_place_of_a_sidecar_is_named_a_folder(runs, problem, tmp_path, cli, capsys):
