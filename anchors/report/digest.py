@@ -75,12 +75,22 @@ def condition_facts(exp: Experiment, condition: str) -> dict[str, Any]:
         heads = (exp.settings.get("heads") or {}).get(condition)
     return {
         "accuracy": num(arm.accuracy), "dissimilar_fraction": num(arm.dissimilar_fraction),
+        "dissimilar_split": split_fingerprint(arm),
         "valid_rollouts": int(np.asarray(arm.trace.valid).sum()),
         "n_rollouts": int(np.asarray(arm.trace.n_rollouts).sum()),
         "mean_length": num(float(np.mean(lengths)), 1) if lengths else None,
         "heads": None if heads is None else [[int(h[0]), int(h[1])] for h in heads],
         "stored": stored,
     }
+
+
+def split_fingerprint(arm: Any) -> str:
+    """A short hash of which valid rollouts the embedder calls dissimilar ([n_sent, R] mask): two embedders with
+    the same fingerprint split the same resamples, so their importances coincide."""
+    import hashlib
+
+    mask = np.asarray(arm.trace.dissimilar, bool) & np.asarray(arm.trace.valid, bool)  # [n_sent, R]
+    return hashlib.sha1(repr(mask.shape).encode() + np.packbits(mask).tobytes()).hexdigest()[:12]
 
 
 def stored_provenance(folders: tuple[str, ...]) -> dict[str, Any]:

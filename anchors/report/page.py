@@ -23,7 +23,7 @@ from anchors.report.sections import (
     labels_section,
     note_tables_section,
 )
-from anchors.report.summary import verdict_matrix
+from anchors.report.summary import same_split_sentence, verdict_matrix
 
 
 def esc(x: Any) -> str:
@@ -66,7 +66,8 @@ def what_was_run(results: dict[str, Any]) -> str:
         items.append(("Conditions", esc(", ".join(conds)) + f" ({n_random} random draw{'s' * (n_random != 1)})"))
         emb = [f"<b>{esc(x['embedder'])}</b>: {esc(x['settings'].get('embedder_source', 'precomputed'))}, threshold "
                f"{threshold_text(float(x['settings'].get('embedder_threshold', 0.8)))}" for x in digests]
-        items.append(("Embedders", "; ".join(emb)))
+        same = same_split_sentence(digests)
+        items.append(("Embedders", "; ".join(emb) + (f". {esc(same)}" if same else "")))
         settings = d["settings"]
         per = settings.get("rollouts_per_sentence") or settings.get("n_rollouts") or options.get("rollouts")
         items.append(("Rollouts", f"{esc(per)} per sentence"))

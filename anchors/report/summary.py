@@ -128,13 +128,25 @@ def accuracy_sentence(model: str, conditions: dict[str, dict[str, Any]]) -> str:
     return f"{text}, {parts[0]}." if parts else f"{text}."
 
 
+def same_split_sentence(digests: Sequence[dict[str, Any]]) -> str:
+    """"llm and sent call the same resamples dissimilar under every condition, ..." when the embedders of one model
+    split alike (anchors.report.digest.split_fingerprint), else ""."""
+    names = sorted({d["embedder"] for d in digests})
+    prints = {d["embedder"]: {c: f.get("dissimilar_split") for c, f in d["conditions"].items()} for d in digests}
+    first = prints[names[0]] if names else {}
+    if len(names) < 2 or None in first.values() or any(prints[n] != first for n in names[1:]):
+        return ""
+    return (f"{' and '.join(names)} call the same resamples dissimilar under every condition, so their importances, "
+            f"the note's tables and their verdicts coincide: the two columns are one measurement, not two.")
+
+
 def summary_sentences(rows: Sequence[dict[str, Any]], experiments: Sequence[dict[str, Any]]) -> list[str]:
     """The summary paragraph, sentence by sentence: accuracy per model, then one sentence per column."""
     out = []
-    seen = set()
+    seen: dict[str, str] = {}  # model -> its first source, in order
     for d in experiments:
         if d["model"] not in seen and d["source"].split(":")[-1] != "null":
-            seen.add(d["model"])
+            seen[d["model"]] = d["source"]
             sentence = accuracy_sentence(d["model"], d["conditions"])
             if sentence:
                 out.append(sentence)
@@ -145,6 +157,10 @@ def summary_sentences(rows: Sequence[dict[str, Any]], experiments: Sequence[dict
         if all(r["verdict"] == "skip" for r in members):
             continue
         out.append(column_sentence(column, members))
+    for model, source in seen.items():
+        same = same_split_sentence([d for d in experiments if d["model"] == model and d["source"] == source])
+        if same:
+            out.append(f"On {model}, {same}")
     if rows and all(r["verdict"] == "skip" for r in rows):
         reason = Counter(str(r.get("message", "")) for r in rows).most_common(1)[0][0]
         out.append(f"No claim could be decided in this run: all {len(rows)} cases are undecided "

@@ -59,3 +59,17 @@ def test_stored_provenance_reads_the_sidecars(tmp_path):
     assert stored["model_id"] == "sim/model" and stored["revision"] == "simulated"
     assert stored["first_append"] <= stored["last_append"] and stored["n_sidecars"] == 4
     assert stored_provenance(()) == {}
+
+
+def test_embedders_that_split_alike_are_named_as_one_measurement(exp):
+    from dataclasses import replace
+
+    from anchors.report.summary import same_split_sentence
+
+    sent = {**digest(exp), "embedder": "sent"}
+    llm = {**sent, "embedder": "llm"}
+    assert same_split_sentence([llm, sent]).startswith("llm and sent call the same resamples dissimilar")
+    arm = exp.arms["none"]
+    flipped = replace(arm, trace=replace(arm.trace, dissimilar=~arm.trace.dissimilar))
+    other = replace(exp, arms={**exp.arms, "none": flipped})
+    assert same_split_sentence([{**digest(other), "embedder": "llm"}, sent]) == ""
