@@ -190,7 +190,8 @@ class Split(BaseModel):
     @property
     def sentence(self) -> str:
         """"threshold 0.9998: 198 of 924 cosines below it (largest 0.9996), 726 at or above (all identical ...)"."""
-        text = f"threshold {cosine_text(self.threshold)}: {self.n_below} of {self.n_below + self.n_above} cosines below it"
+        n = self.n_below + self.n_above
+        text = f"threshold {cosine_text(self.threshold)}: {self.n_below} of {n} cosines below it"
         if self.n_below:
             text += f" (largest {cosine_text(self.largest_below)})"
         text += f", {self.n_above} at or above"

@@ -60,6 +60,7 @@ def digest(exp: Experiment) -> dict[str, Any]:
         "n_sentences": len(exp.sentences), "n_traces": len(trace_starts(exp)) + 1,
         "bootstrap_seed": None if bi is None else int(bi.seed),
         "conditions": {c: condition_facts(exp, c) for c in exp.arms},
+        "manipulation": manipulation_facts(exp),
         "categories": {} if bi is None else category_tables(exp, bi),
         "extremes": {} if bi is None else extremes(exp, bi),
     }
@@ -82,6 +83,15 @@ def condition_facts(exp: Experiment, condition: str) -> dict[str, Any]:
         "heads": None if heads is None else [[int(h[0]), int(h[1])] for h in heads],
         "stored": stored,
     }
+
+
+def manipulation_facts(exp: Experiment) -> dict[str, Any] | None:
+    """condition -> the manipulation check (anchors.core.manipulation) as JSON with its sentence; None when the
+    experiment carries none."""
+    if exp.manipulation is None:
+        return None
+    return {c: {**m.model_dump(mode="json"), "barely": m.barely, "sentence": m.sentence}
+            for c, m in exp.manipulation.items()}
 
 
 def split_fingerprint(arm: Any) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
+from anchors.report.checks import manipulation_html
 from anchors.report.explorer import explorer_section
 from anchors.report.plots import metric_label
 from anchors.report.sections import (
@@ -156,6 +157,7 @@ def render_page(results: dict[str, Any], attachments: dict[str, list[dict[str, A
 <div class="top">
 <main class="top-main">
 <section id="summary"><h2>Summary</h2>{summary}</section>
+{manipulation_html(results["experiments"])}
 <section id="verdicts"><h2>Verdicts</h2>{verdict_matrix(rows)}</section>
 </main>
 <aside class="top-side">{what_was_run(results)}{provenance_block(results)}</aside>
