@@ -2,8 +2,10 @@
 
 Top level: `schema_version`, `title`, `summary` (the summary paragraph's sentences), `provenance` (of this run:
 code, commit, dirty flag, versions), `run` (arguments, options, times), `experiments` (one digest per model,
-embedder and source: anchors.report.digest), `tables` (the note's tables and every `report.table`) and `rows`
-(one per test). The explorer's per-sentence data goes only into the page.
+embedder and source: anchors.report.digest), `tables` (the note's tables and every `report.table`), `rows`
+(one per test) and `vocabulary`. A row's `verdict` is a key ("pass", "fail", "skip", ...); `vocabulary` maps each key
+to the one word the page and the console use ("holds", "not held", "undecided", ...), and every row (and each of
+its metrics) carries that word as `verdict_word`. The explorer's per-sentence data goes only into the page.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 from anchors.report.explorer import merge_payloads
 from anchors.report.figures import ordered_categories, pretty
 from anchors.report.plots import metric_label
-from anchors.report.summary import summary_sentences
+from anchors.report.summary import OUTCOMES, disagreeing_metrics, metric_words, summary_sentences, word
 from anchors.report.tables import Estimate, Table
 
 SCHEMA_VERSION = 2
@@ -137,6 +139,15 @@ def _est(value: dict[str, Any] | None) -> Estimate | None:
     return None if value is None else Estimate(**{k: value.get(k) for k in ("estimate", "ci_low", "ci_high")})
 
 
+def worded(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with the page's words beside its keys: "verdict_word", each metric's "verdict_word", and
+    "metrics_disagree" (the metrics whose outcome differs from the row's; the matrix marks them with ≠)."""
+    words = metric_words(row)
+    metrics = {m: {**v, "verdict_word": words[m]} for m, v in (row.get("metrics") or {}).items()}
+    out = {**row, "verdict_word": word(row["verdict"]), "metrics_disagree": disagreeing_metrics(row)}
+    return {**out, "metrics": metrics} if metrics else out
+
+
 def build_results(config: Any, rows: list[dict[str, Any]], experiments: list[dict[str, Any]],
                   tables: dict[str, dict[str, Any]], started: float) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """results.json's content, and the explorer's datasets (for the page only)."""
@@ -154,6 +165,7 @@ def build_results(config: Any, rows: list[dict[str, Any]], experiments: list[dic
         "run": run_info(config, started),
         "experiments": ordered,
         "tables": {**note_tables(ordered), **tables},
-        "rows": sorted(rows, key=lambda r: r["test"]),
+        "rows": sorted((worded(r) for r in rows), key=lambda r: r["test"]),
+        "vocabulary": {k: {"word": o.word, "meaning": o.meaning} for k, o in OUTCOMES.items()},
     }
     return results, merge_payloads([e["explorer"] for e in experiments])

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from anchors.report.rows import claim_order, slug
-from anchors.report.summary import card_id, outcome
+from anchors.report.summary import card_id, disagreeing_metrics, metric_words, outcome
 from anchors.report.tables import Estimate, Table, estimate_text, number, table_html
 
 _SYMBOL = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<", "within": "|x| ≤"}
@@ -88,14 +88,21 @@ def _numbers(row: dict[str, Any]) -> str:
 
 
 def _metrics(row: dict[str, Any]) -> str:
+    """The claim under each importance metric, in the page's words, with a sentence when they disagree."""
     metrics = row.get("metrics") or {}
     if not metrics:
         return ""
-    rows = [[m, str(v.get("verdict", "")), Estimate(**{k: v.get(k) for k in ("estimate", "ci_low", "ci_high")})]
-            for m, v in metrics.items()]
-    return table_html(Table(title="The same claim under each importance metric", columns=["metric", "verdict",
-                                                                                          "estimate [95% CI]"],
-                            rows=rows))
+    words = metric_words(row)
+    rows = [[m + (" (this verdict)" if m == row.get("metric") else ""), words[m],
+             Estimate(**{k: v.get(k) for k in ("estimate", "ci_low", "ci_high")})] for m, v in metrics.items()]
+    others = disagreeing_metrics(row)
+    lede = ""
+    if others:
+        lede = (f'<p class="disagree-note">The metrics disagree: this verdict ({esc(row.get("metric"))}) is '
+                f'{esc(words.get(str(row.get("metric")), outcome(row).word))}, but '
+                + "; ".join(f"{esc(m)}: {esc(words[m])}" for m in others) + ".</p>")
+    return lede + table_html(Table(title="The same claim under each importance metric",
+                                   columns=["metric", "verdict", "estimate [95% CI]"], rows=rows))
 
 
 def attachments_html(items: Sequence[dict[str, Any]]) -> str:

@@ -50,6 +50,28 @@ OUTCOMES = {
 DECIDED = ("pass", "fail", "confounded", "underpowered")
 
 
+def word(verdict: str) -> str:
+    """The page's word for an outcome key ("pass" -> "holds"): the one vocabulary of the page and the console;
+    results.json keeps the keys and carries this mapping ("vocabulary") and each row's word ("verdict_word")."""
+    return OUTCOMES.get(verdict, OUTCOMES["error"]).word
+
+
+def metric_words(row: dict[str, Any]) -> dict[str, str]:
+    """metric -> the word of the claim's outcome under that metric; the row's own metric reads the row's outcome
+    (which the claims layer may have turned into "underpowered" or "confounded" after the metric's check)."""
+    own = row.get("metric")
+    return {m: word(row["verdict"]) if m == own else word(str(v.get("verdict")))
+            for m, v in (row.get("metrics") or {}).items()}
+
+
+def disagreeing_metrics(row: dict[str, Any]) -> list[str]:
+    """The metrics under which the claim's outcome differs from the row's (e.g. "not held" by drop, "holds" by kl)."""
+    if row["verdict"] in ("error", "xpass", "xfail"):
+        return []
+    mine = word(row["verdict"])
+    return [m for m, w in metric_words(row).items() if w != mine]
+
+
 def outcome(row: dict[str, Any]) -> Outcome:
     return OUTCOMES.get(row["verdict"], OUTCOMES["error"])
 
@@ -131,8 +153,9 @@ def accuracy_sentence(model: str, conditions: dict[str, dict[str, Any]]) -> str:
 def same_split_sentence(digests: Sequence[dict[str, Any]]) -> str:
     """"llm and sent call the same resamples dissimilar under every condition, ..." when the embedders of one model
     split alike (anchors.report.digest.split_fingerprint), else ""."""
-    names = sorted({d["embedder"] for d in digests})
-    prints = {d["embedder"]: {c: f.get("dissimilar_split") for c, f in d["conditions"].items()} for d in digests}
+    names = sorted({d.get("embedder", "") for d in digests})
+    prints = {d.get("embedder", ""): {c: f.get("dissimilar_split") for c, f in d["conditions"].items()}
+              for d in digests}
     first = prints[names[0]] if names else {}
     if len(names) < 2 or None in first.values() or any(prints[n] != first for n in names[1:]):
         return ""
@@ -190,6 +213,12 @@ def cell_html(row: dict[str, Any] | None) -> str:
     if row["verdict"] not in ("skip", "error") and row.get("estimate") is not None:
         est = estimate_text(row, digits=2)
     flag = ' <span class="flag" title="confound flagged">⚑</span>' if row.get("confounds") else ""
+    others = disagreeing_metrics(row)
+    if others:
+        words = metric_words(row)
+        says = "; ".join(f"{m}: {words[m]}" for m in others)
+        flag += (f' <span class="disagree" title="{html.escape(says, quote=True)}">≠ '
+                 f'{html.escape(", ".join(f"{m} {words[m]}" for m in others))}</span>')
     tip = html.escape(str(row.get("message", "")) + (f" | expected: {row['expected']}" if row.get("expected") else ""),
                       quote=True)
     return (f'<td class="cell v-{row["verdict"]}" style="background:{o.background};color:{o.text}" title="{tip}">'
@@ -233,4 +262,5 @@ def legend_html(rows: Sequence[dict[str, Any]]) -> str:
                     f"{html.escape(o.meaning)}</li>" for key, o in OUTCOMES.items() if key in present)
     return (f'<ul class="legend">{items}<li><span class="swatch plain">0.12 [0.05, 0.20]</span> estimate '
             f"[95% CI, two-level bootstrap]; ⚑ a confound was flagged (accuracy at floor or ceiling, few dissimilar "
-            f"resamples, spread over random draws). Click a cell for its section.</li></ul>")
+            f"resamples, spread over random draws); ≠ kl holds: another importance metric decides otherwise (the "
+            f"card's metric table has its numbers). Click a cell for its section.</li></ul>")

@@ -61,3 +61,19 @@ def test_a_run_without_a_decided_claim_says_so():
         "On tiny, no rollout has a decidable answer under any condition, so no accuracy is defined.",
         "No claim could be decided in this run: all 3 cases are undecided (most often: no valid rollouts)."]
     assert "No claim was decided in this run" in verdict_matrix(rows)
+
+
+def test_metric_disagreement_is_marked_in_the_cell_in_the_pages_words():
+    from anchors.report.results import worded
+
+    metrics = {"drop": {"verdict": "fail", "estimate": 0.03}, "kl": {"verdict": "pass", "estimate": 7.6},
+               "kl_laplace": {"verdict": "pass", "estimate": 0.84}}
+    row = _row(0, "underpowered", metric="drop", metrics=metrics)
+    html = verdict_matrix([row])
+    assert "<b>underpowered</b>" in html and "≠ kl holds, kl_laplace holds" in html
+    assert 'title="kl: holds; kl_laplace: holds"' in html
+    data = worded(row)
+    assert data["verdict_word"] == "underpowered" and data["metrics_disagree"] == ["kl", "kl_laplace"]
+    assert [v["verdict_word"] for v in data["metrics"].values()] == ["underpowered", "holds", "holds"]
+    agree = _row(1, "fail", metric="drop", metrics={m: {**v, "verdict": "fail"} for m, v in metrics.items()})
+    assert "≠" not in verdict_matrix([agree]).split("<ul")[0] and worded(agree)["metrics_disagree"] == []
