@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from anchors.core.claims import Claim, Verdict
+from anchors.core.claims import Claim, Verdict, demote
 from anchors.core.confounds import degenerate_reason
 from anchors.core.stats import StatResult, holm
 
@@ -148,8 +148,8 @@ def verdict_from(claim: Claim, result: StatResult, exp: Any, conditions: tuple[s
     verdict = claim.check(result.estimate, ci=result.ci if basis == "ci" else None, n=result.n, p_value=p,
                           confounds=flags, decide_on=basis)
     if basis == "estimate" and verdict.passed and p is not None and p > settings.alpha:
-        verdict = verdict.model_copy(update=dict(outcome="fail", message=f"{verdict.message}; p={p:.3g} > "
-                                                                         f"{settings.alpha:g}, not established"))
+        verdict = verdict.model_copy(update=dict(outcome="fail", message=demote(
+            verdict.message, f"p={p:.3g} > {settings.alpha:g}")))
     return confound_verdict(verdict.model_copy(update=base), exp, conditions, settings)
 
 
@@ -198,8 +198,9 @@ def holm_family(verdicts: dict[str, Verdict], settings: RuleSettings = DEFAULT) 
         p_adj = float(adjusted[key])
         update: dict[str, Any] = dict(p_adjusted=p_adj)
         if v.outcome == "pass" and p_adj > settings.alpha:
-            update.update(outcome="fail", message=f"{v.message}; not significant after Holm over {len(family)} "
-                                                  f"claims (p_adj={p_adj:.3g} > {settings.alpha:g})")
+            update.update(outcome="fail", message=demote(v.message, f"not significant after Holm over "
+                                                                     f"{len(family)} claims (p_adj={p_adj:.3g} > "
+                                                                     f"{settings.alpha:g})"))
         out[key] = v.model_copy(update=update)
     return out
 
