@@ -122,17 +122,28 @@ def _means_table(name: str, ablation: str, label: str, digests: list[dict[str, A
 
 
 def _extremes_table(name: str, ablation: str, label: str, way: str, digests: list[dict[str, Any]]) -> Table:
-    rows = []
+    """The sentences whose importance changed most, only those that changed, ties ranked alike ("=3")."""
+    rows, counts = [], []
     for d in digests:
-        for e in d["extremes"][ablation][way]:
+        ext = d["extremes"][ablation]
+        for e in ext[way]:
             low, high = e.get("change_ci") or (None, None)
-            rows.append([d["embedder"], e["sent_idx"], pretty(e["category"]), e["text"], e["none"], e["ablated"],
-                         Estimate(estimate=e["change"], ci_low=low, ci_high=high)])
+            rank = e.get("rank")
+            rows.append([d["embedder"], f"={rank}" if e.get("tied") else rank, e["sent_idx"], pretty(e["category"]),
+                         e["text"], e["none"], e["ablated"], Estimate(estimate=e["change"], ci_low=low, ci_high=high)])
+        moved = ext.get("n_increased" if way == "increase" else "n_decreased")
+        if moved is not None:
+            tied = (ext.get("tied_beyond") or {}).get(way, 0)
+            verb = "rose" if way == "increase" else "fell"
+            counts.append(f"{d['embedder']}: {moved} of {ext['n_sentences']} sentences {verb}, "
+                          f"{ext['n_unchanged']} did not change"
+                          + (f", {tied} more tie with the last row shown" if tied else ""))
+    shown = "; ".join(counts)
     return Table(title=f"{name}: greatest {way}s in importance, none → {label}",
-                 columns=["embedder", "sentence", "category", "text", "none", label, "change"], rows=rows,
+                 columns=["embedder", "rank", "sentence", "category", "text", "none", label, "change"], rows=rows,
                  note=f"{metric_label(digests[0]['metric'])}; change = {label} − none, per sentence [95% CI, "
-                      f"rollout bootstrap with the sentence in place]; a top-k list selects on noise, so read the "
-                      f"CIs.")
+                      f"rollout bootstrap with the sentence in place]; only sentences that changed are listed, "
+                      f"'=' marks a tied rank. {shown}. A top-k list selects on noise, so read the CIs.")
 
 
 def _est(value: dict[str, Any] | None) -> Estimate | None:

@@ -118,6 +118,22 @@ def attachments_html(items: Sequence[dict[str, Any]]) -> str:
     return "".join(out)
 
 
+def on_bound_sentence(row: dict[str, Any]) -> str:
+    """A sentence when the estimate sits on an end of its own CI: the bootstrap never crossed it, which happens
+    when ties (sentences whose importance did not change) decide the statistic; "" otherwise."""
+    est, lo, hi = (row.get(k) for k in ("estimate", "ci_low", "ci_high"))
+    if None in (est, lo, hi) or not hi > lo or row["verdict"] in ("skip", "error", "xpass"):
+        return ""
+    end = "lower" if abs(est - lo) <= 1e-9 * max(1.0, abs(est)) else "upper" if abs(est - hi) <= 1e-9 * max(
+        1.0, abs(est)) else ""
+    if not end:
+        return ""
+    return (f"The estimate {number(est)} is the {end} end of its own 95% CI ({number(lo)} to {number(hi)}): no "
+            f"bootstrap replicate went {'below' if end == 'lower' else 'above'} it, as happens when tied values (e.g. "
+            f"sentences whose importance did not change) decide the statistic; the note's tables below count the "
+            f"sentences that changed at all.")
+
+
 def verdict_card(row: dict[str, Any], facts: dict[str, dict[str, Any]], attachments: list[dict[str, Any]]) -> str:
     """One verdict: outcome, sentence, confounds, numbers, conditions table, figures (or a harness traceback)."""
     o = outcome(row)
@@ -136,6 +152,9 @@ def verdict_card(row: dict[str, Any], facts: dict[str, dict[str, Any]], attachme
     parts = row.get("parts") or []
     if parts:
         out.append("<ul class='parts'>" + "".join(f"<li>{esc(p)}</li>" for p in parts) + "</ul>")
+    bound = on_bound_sentence(row)
+    if bound:
+        out.append(f'<p class="bound">{esc(bound)}</p>')
     if row.get("confounds"):
         out.append("<ul class='confounds'>" + "".join(f"<li>⚑ {esc(c)}</li>" for c in row["confounds"]) + "</ul>")
     out += [_numbers(row), _metrics(row), conditions_table(row, facts), attachments_html(attachments), "</article>"]
