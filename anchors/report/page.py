@@ -24,7 +24,7 @@ from anchors.report.sections import (
     labels_section,
     note_tables_section,
 )
-from anchors.report.summary import same_split_sentence, verdict_matrix
+from anchors.report.summary import same_split_sentence, shared_reason, verdict_matrix
 
 
 def esc(x: Any) -> str:
@@ -144,7 +144,8 @@ def render_page(results: dict[str, Any], attachments: dict[str, list[dict[str, A
     rows = results["rows"]
     facts = facts_index(results["experiments"])
     groups = claim_groups(rows)
-    claims = "".join(claim_section(ident, members, facts, attachments) for ident, members in groups)
+    said = shared_reason(rows)
+    claims = "".join(claim_section(ident, members, facts, attachments, said) for ident, members in groups)
     nav = "".join(f'<a href="#{ident}">{esc(members[0]["claim"])}</a>' for ident, members in groups)
     summary = "".join(f"<p>{esc(s)}</p>" for s in results["summary"])
     return f"""<!DOCTYPE html>

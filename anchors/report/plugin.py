@@ -157,6 +157,36 @@ def report_path(config: pytest.Config, name: str) -> Path:
     return Path(config.getoption("report_dir", default=None) or "reports") / name
 
 
+DECIDED_KEYS = ("pass", "fail", "confounded", "underpowered", "xfail", "xpass")
+"""Row verdicts that make a report one "with verdicts" (an undecided or harness-error-only run has none)."""
+UNDECIDED_DIR = "undecided"
+"""Where a run without a verdict writes its page when --report-dir already holds a report with verdicts."""
+
+
+def has_verdicts(rows: Iterable[dict[str, Any]]) -> bool:
+    return any(r.get("verdict") in DECIDED_KEYS for r in rows)
+
+
+def output_folder(config: pytest.Config, rows: list[dict[str, Any]]) -> Path:
+    """--report-dir, unless this run decided nothing and the report there has verdicts: then
+    <report-dir>/undecided/<marker expression or "run">/, so the report with verdicts is kept (issue 27: an all-skip
+    `-m qwen14b` replaced the organism's 2.84 MB report with an 85 KB page). Says so on stderr, with both paths."""
+    main = report_path(config, "results.json")
+    if has_verdicts(rows) or not main.is_file():
+        return main.parent
+    try:
+        kept = has_verdicts(json.loads(main.read_text(encoding="utf-8")).get("rows", []))
+    except (OSError, ValueError, AttributeError):
+        kept = False  # an unreadable report has no verdicts worth keeping
+    if not kept:
+        return main.parent
+    marker = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in (config.option.markexpr or "run"))
+    folder = main.parent / UNDECIDED_DIR / marker
+    print(f"anchors: this run decided no claim, so {main.parent / 'report.html'} (which has verdicts) is kept; "
+          f"this run's report is {folder / 'report.html'}", file=sys.stderr)
+    return folder
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tag every hypothesis item with its claim (id, title, rule, the note's sentence) and parameters, so even a
@@ -217,10 +247,14 @@ class ReportCollector:
 
         terminalreporter.section("verdicts (one line each; report: " + str(report_path(self.config, "report.html"))
                                  + ")")
+        printed: set[str] = set()
         for row in sorted(self.rows.values(), key=lambda r: (claim_order(r), column_of(r))):
             label = f"{row_label(row)} [{' · '.join(column_of(row))}]"
             word = OUTCOMES.get(row["verdict"], OUTCOMES["error"]).word
-            terminalreporter.write_line(f"{label:<34} {word:<15} {' '.join(str(row.get('message', '')).split())}")
+            message = " ".join(str(row.get("message", "")).split())
+            shown = "(the same reason as above)" if row["verdict"] == "skip" and message in printed else message
+            printed.add(message)
+            terminalreporter.write_line(f"{label:<34} {word:<15} {shown}")
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -232,10 +266,12 @@ class ReportCollector:
 
         results, explorer = build_results(self.config, list(self.rows.values()), self.experiments, self.tables,
                                           self.started)
-        path = report_path(self.config, "results.json")
+        folder = output_folder(self.config, list(self.rows.values()))
+        path = folder / "results.json"
         try:
+            folder.mkdir(parents=True, exist_ok=True)
             write_json_atomic(path, results)  # both files get the umask's mode (anchors.disk.jsonio)
-            write_text_atomic(report_path(self.config, "report.html"), render_page(results, self.attachments, explorer))
+            write_text_atomic(folder / "report.html", render_page(results, self.attachments, explorer))
         except OSError as exc:  # a disk that filled up during the run: one line and exit 2, not an INTERNALERROR
             from anchors.errors import environment_error
 
@@ -246,6 +282,7 @@ class ReportCollector:
             session.exitstatus = error.exit_code
             return
         log.info("wrote %d verdict rows to %s and report.html", len(self.rows), path)
+        self.written = folder
 
 
 @pytest.hookimpl(optionalhook=True)  # pytest-html may be disabled (-p no:html)

@@ -134,7 +134,8 @@ def on_bound_sentence(row: dict[str, Any]) -> str:
             f"sentences that changed at all.")
 
 
-def verdict_card(row: dict[str, Any], facts: dict[str, dict[str, Any]], attachments: list[dict[str, Any]]) -> str:
+def verdict_card(row: dict[str, Any], facts: dict[str, dict[str, Any]], attachments: list[dict[str, Any]],
+                 said: str | None = None) -> str:
     """One verdict: outcome, sentence, confounds, numbers, conditions table, figures (or a harness traceback)."""
     o = outcome(row)
     where = " · ".join(str(x) for x in (row.get("model"), row.get("embedder"), row.get("ablation")) if x)
@@ -145,6 +146,9 @@ def verdict_card(row: dict[str, Any], facts: dict[str, dict[str, Any]], attachme
         out.append(f'<p class="harness">Harness error, not a verdict: the test broke in its {esc(row.get("phase", ""))}'
                    f' phase.</p><details open><summary>Traceback</summary><pre class="traceback">'
                    f'{esc(row.get("traceback") or row.get("message", ""))}</pre></details></article>')
+        return "".join(out)
+    if said is not None and row["verdict"] == "skip" and row.get("message") == said:
+        out.append('<p class="sentence">Undecided for the reason stated once in the summary.</p></article>')
         return "".join(out)
     out.append(f'<p class="sentence">{esc(row.get("message", ""))}</p>')
     if row.get("expected"):
@@ -177,7 +181,8 @@ def claim_groups(rows: Sequence[dict[str, Any]]) -> list[tuple[str, list[dict[st
     return out
 
 
-def claim_section(ident: str, rows: list[dict[str, Any]], facts: dict, attachments: dict[str, list]) -> str:
+def claim_section(ident: str, rows: list[dict[str, Any]], facts: dict, attachments: dict[str, list],
+                  said: str | None = None) -> str:
     """One claim: heading, the note's sentence, the rule and why, then every verdict on it."""
     first = rows[0]
     heading = f"{first['claim']} · {first.get('title') or first.get('part') or first.get('statistic', '')}"
@@ -190,7 +195,8 @@ def claim_section(ident: str, rows: list[dict[str, Any]], facts: dict, attachmen
                + (f" <b>Why.</b> {esc(first['rationale'])}." if first.get("rationale") else "")
                + (" <b>Primary claim</b> (no multiplicity correction)." if first.get("primary") else "") + "</p>")
     for r in rows:
-        out.append(verdict_card(r, facts.get((str(r.get("model")), _source(r)), {}), attachments.get(r["test"], [])))
+        out.append(verdict_card(r, facts.get((str(r.get("model")), _source(r)), {}), attachments.get(r["test"], []),
+                                said))
     return "".join(out) + "</section>"
 
 

@@ -185,10 +185,19 @@ def summary_sentences(rows: Sequence[dict[str, Any]], experiments: Sequence[dict
         if same:
             out.append(f"On {model}, {same}")
     if rows and all(r["verdict"] == "skip" for r in rows):
-        reason = Counter(str(r.get("message", "")) for r in rows).most_common(1)[0][0]
-        out.append(f"No claim could be decided in this run: all {len(rows)} cases are undecided "
-                   f"(most often: {reason.rstrip('.')}).")
+        reason, n = Counter(str(r.get("message", "")) for r in rows).most_common(1)[0]
+        share = "every case" if n == len(rows) else f"{n} of them"
+        out.append(f"No claim could be decided in this run: all {len(rows)} cases are undecided. What is missing "
+                   f"({share}): {reason.rstrip('.')}.")
     return out
+
+
+def shared_reason(rows: Sequence[dict[str, Any]]) -> str | None:
+    """The skip reason the summary states once for a run that decided nothing (the most common one), else None:
+    cards and the matrix then point to the summary instead of repeating it."""
+    if not rows or any(r["verdict"] != "skip" for r in rows):
+        return None
+    return Counter(str(r.get("message", "")) for r in rows).most_common(1)[0][0]
 
 
 def matrix_columns(rows: Sequence[dict[str, Any]]) -> tuple[list[tuple[str, str]], dict[tuple[str, str], str]]:
@@ -246,7 +255,9 @@ def verdict_matrix(rows: Sequence[dict[str, Any]]) -> str:
         tip = html.escape(f"{shown}: {first.get('title', '')}", quote=True)
         body.append(f"<tr><th scope='row' title=\"{tip}\"><span class='claim-id'>{html.escape(shown)}</span> {title}"
                     f"</th>{tds}</tr>")
-    left_out = "".join(f"<li>{html.escape(' · '.join(c))}: every case undecided ({html.escape(reason)})</li>"
+    said = shared_reason(rows)  # already in the summary: not repeated per column
+    left_out = "".join(f"<li>{html.escape(' · '.join(c))}: every case undecided "
+                       f"({'the reason is in the summary' if reason == said else html.escape(reason)})</li>"
                        for c, reason in hidden.items())
     table = (f'<table class="matrix" id="matrix"><thead><tr><th scope="col">claim</th>{head}</tr></thead>'
              f"<tbody>{''.join(body)}</tbody></table>" if columns else

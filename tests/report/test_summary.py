@@ -59,7 +59,8 @@ def test_a_run_without_a_decided_claim_says_so():
     digest = {"model": "tiny", "source": "store:x", "conditions": {"none": {"accuracy": None}}}
     assert summary_sentences(rows, [digest]) == [
         "On tiny, no rollout has a decidable answer under any condition, so no accuracy is defined.",
-        "No claim could be decided in this run: all 3 cases are undecided (most often: no valid rollouts)."]
+        "No claim could be decided in this run: all 3 cases are undecided. What is missing (every case): no valid "
+        "rollouts."]
     assert "No claim was decided in this run" in verdict_matrix(rows)
 
 
