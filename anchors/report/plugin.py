@@ -41,6 +41,9 @@ TRACE_KEY = "anchors_trace"
 PNG_DPI = 120
 """Figures are shown at 96 CSS px per inch; 120 dpi keeps them sharp at 100-125% zoom for ~60 kB per figure."""
 
+PNG_COLORS = 64
+"""Palette size of the embedded PNGs (`quantized`); 128 colours saved 9% less and looked the same."""
+
 _ATTACHED = pytest.StashKey[list]()
 _TABLES = pytest.StashKey[dict]()
 _EXPERIMENTS = pytest.StashKey[list]()
@@ -49,6 +52,18 @@ _STATUS = {"fail": ("not held", "f", "NOT HELD"), "confounded": ("confounded", "
            "underpowered": ("underpowered", "u", "UNDERPOWERED"), "skip": ("undecided", "s", "UNDECIDED"),
            "xfail": ("expected", "x", "EXPECTED")}
 """pytest status categories of research verdicts: no traceback and no second summary line for them."""
+
+
+def quantized(png: bytes) -> io.BytesIO:
+    """The PNG with a palette of PNG_COLORS colours, undithered: the organism's 27 figures went from 1.87 MB to
+    0.61 MB (3.1x) with no visible change (lines, text and CI bands use few colours; anti-aliasing used the rest)."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    image.quantize(colors=PNG_COLORS, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
+        out, format="PNG", optimize=True)
+    return out
 
 
 def figure_attachment(fig: Any) -> dict[str, Any]:
@@ -61,6 +76,7 @@ def figure_attachment(fig: Any) -> dict[str, Any]:
     buf = io.BytesIO()
     with style():
         FigureCanvasAgg(fig).print_figure(buf, format="png", dpi=PNG_DPI)
+    buf = quantized(buf.getvalue())
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     return {"kind": "figure", "png": base64.b64encode(buf.getvalue()).decode("ascii"),
             "width_in": float(fig.get_figwidth()), "height_in": float(fig.get_figheight()),

@@ -168,12 +168,16 @@ def build_results(config: Any, rows: list[dict[str, Any]], experiments: list[dic
     for e in experiments:
         digests.setdefault(e["digest"]["key"], e["digest"])
     ordered = sorted(digests.values(), key=lambda d: (d["model"], d["source"], d["embedder"]))
+    run = run_info(config, started)
+    used = {d["problem"] for d in ordered}
+    if used and run["options"].get("problem") is not None and str(run["options"]["problem"]) not in used:
+        del run["options"]["problem"]  # --problem's default, which no experiment of this run used (the organism's)
     results = {
         "schema_version": SCHEMA_VERSION,
         "title": title(rows, ordered),
         "summary": summary_sentences(rows, ordered),
         "provenance": make_provenance({"args": [str(a) for a in config.args]}).model_dump(mode="json"),
-        "run": run_info(config, started),
+        "run": run,
         "experiments": ordered,
         "tables": {**note_tables(ordered), **tables},
         "rows": sorted((worded(r) for r in rows), key=lambda r: r["test"]),

@@ -15,6 +15,9 @@ from anchors.report.rows import claim_order, slug
 from anchors.report.summary import card_id, disagreeing_metrics, metric_words, outcome
 from anchors.report.tables import Estimate, Table, estimate_text, number, table_html
 
+ROLLOUT_FREE_METRICS = ("kurtosis",)
+"""Metrics of claims measured without rollouts (H0a reads the heads artifact): their cards get no conditions table,
+whose accuracy and dissimilar fractions they never used."""
 _SYMBOL = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<", "within": "|x| ≤"}
 
 
@@ -38,7 +41,7 @@ def conditions_table(row: dict[str, Any], facts: dict[str, dict[str, Any]]) -> s
     """Accuracy, dissimilar fraction per embedder, valid rollouts and mean length for the conditions a verdict
     used: the claims layer's `conditions_table` (with CIs) where the row has one, else the experiment digests."""
     conditions = list(row.get("conditions") or [])
-    if not conditions:
+    if not conditions or row.get("metric") in ROLLOUT_FREE_METRICS:
         return ""
     own = row.get("conditions_table") or {}
     any_facts = next(iter(facts.values()), {})
@@ -105,13 +108,22 @@ def _metrics(row: dict[str, Any]) -> str:
                                    columns=["metric", "verdict", "estimate [95% CI]"], rows=rows))
 
 
-def attachments_html(items: Sequence[dict[str, Any]]) -> str:
-    """Figures at their physical size (96 px per figure inch: 10 pt text is 10 pt at 100% zoom) and tables."""
+def attachments_html(items: Sequence[dict[str, Any]], shown: dict[str, str] | None = None, here: str = "") -> str:
+    """Figures at their physical size (96 px per figure inch: 10 pt text is 10 pt at 100% zoom) and tables.
+
+    shown: PNG -> the card id where the page already shows it (filled here); a figure seen before is a link to
+    that card, not a second copy (the organism's 27 figures held 10 repeats)."""
+    shown = {} if shown is None else shown
     out = []
     for a in items:
         if a["kind"] == "table":
             out.append(table_html(Table(**a["table"])))
             continue
+        if a["png"] in shown:
+            out.append(f'<p class="same-figure">Figure “{esc(a["alt"])}”: the same figure as in '
+                       f'<a href="#{shown[a["png"]]}">this card</a>.</p>')
+            continue
+        shown[a["png"]] = here
         w, h = round(a["width_in"] * 96), round(a["height_in"] * 96)
         out.append(f'<figure><img src="data:image/png;base64,{a["png"]}" width="{w}" height="{h}" '
                    f'alt="{esc(a["alt"])}"><figcaption>{esc(a["alt"])}</figcaption></figure>')
@@ -135,7 +147,7 @@ def on_bound_sentence(row: dict[str, Any]) -> str:
 
 
 def verdict_card(row: dict[str, Any], facts: dict[str, dict[str, Any]], attachments: list[dict[str, Any]],
-                 said: str | None = None) -> str:
+                 said: str | None = None, shown: dict[str, str] | None = None) -> str:
     """One verdict: outcome, sentence, confounds, numbers, conditions table, figures (or a harness traceback)."""
     o = outcome(row)
     where = " · ".join(str(x) for x in (row.get("model"), row.get("embedder"), row.get("ablation")) if x)
@@ -161,8 +173,11 @@ def verdict_card(row: dict[str, Any], facts: dict[str, dict[str, Any]], attachme
         out.append(f'<p class="bound">{esc(bound)}</p>')
     if row.get("confounds"):
         out.append("<ul class='confounds'>" + "".join(f"<li>⚑ {esc(c)}</li>" for c in row["confounds"]) + "</ul>")
-    out += [_numbers(row), _metrics(row), conditions_table(row, facts), attachments_html(attachments), "</article>"]
-    return "".join(out)
+    body = [_numbers(row), _metrics(row), conditions_table(row, facts), attachments_html(attachments, shown,
+                                                                                        card_id(row))]
+    if row["verdict"] == "skip":  # collapsed: an undecided card's numbers and figures open on demand
+        body = ['<details class="undecided"><summary>numbers, conditions and figures</summary>', *body, "</details>"]
+    return "".join(out + body + ["</article>"])
 
 
 def claim_groups(rows: Sequence[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
@@ -182,10 +197,11 @@ def claim_groups(rows: Sequence[dict[str, Any]]) -> list[tuple[str, list[dict[st
 
 
 def claim_section(ident: str, rows: list[dict[str, Any]], facts: dict, attachments: dict[str, list],
-                  said: str | None = None) -> str:
+                  said: str | None = None, shown: dict[str, str] | None = None) -> str:
     """One claim: heading, the note's sentence, the rule and why, then every verdict on it."""
     first = rows[0]
-    heading = f"{first['claim']} · {first.get('title') or first.get('part') or first.get('statistic', '')}"
+    heading = (f"{first.get('case_id') or first['claim']} · "
+               f"{first.get('title') or first.get('part') or first.get('statistic', '')}")
     out = [f'<section class="claim" id="{ident}"><h2>{esc(heading)}</h2>']
     if first.get("note"):
         out.append(f'<blockquote class="note-quote">“{esc(first["note"])}”<cite>the research note</cite></blockquote>')
@@ -196,7 +212,7 @@ def claim_section(ident: str, rows: list[dict[str, Any]], facts: dict, attachmen
                + (" <b>Primary claim</b> (no multiplicity correction)." if first.get("primary") else "") + "</p>")
     for r in rows:
         out.append(verdict_card(r, facts.get((str(r.get("model")), _source(r)), {}), attachments.get(r["test"], []),
-                                said))
+                                said, shown))
     return "".join(out) + "</section>"
 
 

@@ -251,7 +251,7 @@ def verdict_matrix(rows: Sequence[dict[str, Any]]) -> str:
         title = f"<span class='claim-title'>{html.escape(first.get('title', ''))}</span>" if first.get("title") else ""
         tds = "".join(cell_html(cell.get((label, c))) for c in columns)
         shown = label if not first.get("title") else " · ".join(
-            str(x) for x in (first["claim"], first.get("ablation")) if x)  # the title names the part
+            str(x) for x in (first.get("case_id") or first["claim"], first.get("ablation")) if x)  # title names the part
         tip = html.escape(f"{shown}: {first.get('title', '')}", quote=True)
         body.append(f"<tr><th scope='row' title=\"{tip}\"><span class='claim-id'>{html.escape(shown)}</span> {title}"
                     f"</th>{tds}</tr>")
