@@ -199,8 +199,9 @@ class Claim(BaseModel):
                                     n=n, decide_on=basis, p_value=p_value, message=message, confounds=flags))
 
     def _side(self) -> str:
-        """The claimed side in words: "above 0.00", "at least 2.00", "within ±0.10"."""
-        word = {"ge": "at least", "gt": "above", "le": "at most", "lt": "below", "within": "within ±"}[self.direction]
+        """The claimed side in words: "above 0.00", "at or above 2.00", "within ±0.10"."""
+        word = {"ge": "at or above", "gt": "above", "le": "at or below", "lt": "below", "within": "within ±"}[
+            self.direction]
         return f"{word}{'' if self.direction == 'within' else ' '}{self._fmt(self.threshold)}"
 
     def _shown(self, x: float) -> str:

@@ -99,6 +99,15 @@ def _flag_kind(flag: str) -> str:
     return flag.split(":")[0].strip()
 
 
+def short_reason(message: str) -> str:
+    """A skip message's first clause, for the summary: "H1 skipped: the ratio's CI is undefined: the none mean ..."
+    -> "H1: the ratio's CI is undefined" (the card keeps the whole sentence with its numbers)."""
+    head, _, rest = message.partition(" skipped: ")
+    body = rest if rest else message
+    clause = body.split(": ")[0].split("; ")[0].rstrip(".")
+    return f"{head}: {clause}" if rest else clause
+
+
 def column_sentence(column: tuple[str, str], rows: Sequence[dict[str, Any]]) -> str:
     """"Of 16 decided claims on organism · sent, 3 hold (...), 5 do not, 2 are confounded by ...; 4 undecided."""
     n = Counter(r["verdict"] for r in rows)
@@ -120,7 +129,7 @@ def column_sentence(column: tuple[str, str], rows: Sequence[dict[str, Any]]) -> 
     extra = []
     if n["skip"]:
         reason = Counter(str(r.get("message", "")) for r in rows if r["verdict"] == "skip").most_common(1)[0][0]
-        extra.append(f"{n['skip']} could not be decided (e.g. {reason.rstrip('.')})")
+        extra.append(f"{n['skip']} could not be decided (e.g. {short_reason(reason)}; each card has its numbers)")
     if n["xfail"]:
         extra.append(f"{n['xfail']} do not hold, as the simulation plants (expected)")
     if n["xpass"]:

@@ -16,7 +16,7 @@ H1 = Claim("H1", title="plan generation doubles", statistic="ratio", threshold=2
 def test_message_reads_like_a_sentence_on_fail():
     v = H1.check(1.42, ci=(0.98, 2.10), n=31)
     assert v.outcome == "fail" and not v.passed
-    assert v.message == "not held: ratio is 1.42, not at least 2.00 as claimed (95% CI 0.98 to 2.10, n=31 sentences)"
+    assert v.message == "not held: ratio is 1.42, not at or above 2.00 as claimed (95% CI 0.98 to 2.10, n=31 sentences)"
 
 
 def test_pass_needs_whole_ci_by_default():
@@ -24,7 +24,7 @@ def test_pass_needs_whole_ci_by_default():
     v = H1.check(2.5, ci=(1.5, 3.0), n=31)
     assert v.outcome == "fail"
     # Issue 27: "ratio=2.50 >= 2.00 ... not established" read as if the claim passed.
-    assert v.message == ("not established: ratio is 2.50, at least 2.00 as claimed, but its 95% CI (1.50 to 3.00) "
+    assert v.message == ("not established: ratio is 2.50, at or above 2.00 as claimed, but its 95% CI (1.50 to 3.00) "
                          "crosses 2.00 (n=31 sentences)")
 
 

@@ -4,8 +4,8 @@
 headless Chromium (tests/report/chromium.py) and looks at what a reader sees. tests/suite/test_organism_suite.py
 runs both on the main job's report; tests/report/test_browser.py shows that each check can fail.
 
-The checks: the page is at most MAX_BYTES; no llm case is skipped as "rounding noise" while its cosines make a
-real split; the manipulation check (nats per token) is on the first screen; every metric disagreement is marked in
+The checks: the page is at most MAX_BYTES; no llm case is undecided where its sent twin is decided (issue 27: 15
+of 16 llm cases were skipped as "rounding noise" although the llm split was real); the manipulation check (nats per token) is on the first screen; every metric disagreement is marked in
 its matrix cell; the metric tables use the matrix's words; the extremes tables hold no zero-change row.
 """
 
@@ -39,9 +39,11 @@ def file_problems(report_dir: Path) -> list[str]:
     if size > MAX_BYTES:
         problems.append(f"report.html is {size} bytes, over {MAX_BYTES}")
     results = json.loads((report_dir / "results.json").read_text())
+    by_test = {r["test"]: r for r in results["rows"]}
     for row in results["rows"]:
-        if row.get("embedder") == "llm" and "rounding noise" in str(row.get("message")):
-            problems.append(f"{row['test']}: llm skipped as rounding noise: {row['message'][:160]}")
+        twin = by_test.get(row["test"].replace("-llm", "-sent"))
+        if row.get("embedder") == "llm" and row["verdict"] == "skip" and twin and twin["verdict"] != "skip":
+            problems.append(f"{row['test']}: llm undecided while sent decides ({row['message'][:160]})")
         if row.get("verdict_word") != results["vocabulary"].get(row["verdict"], {}).get("word"):
             problems.append(f"{row['test']}: verdict_word {row.get('verdict_word')!r} for {row['verdict']!r}")
     for key, table in results["tables"].items():

@@ -34,7 +34,7 @@ def test_summary_matrix_places_each_verdict():
             {**verdict_row(RATIO.check(1.5, ci=(1.1, 3.0), n=9), {"model": "m2", "embedder": "sent"}), "test": "b"}]
     html = verdict_matrix(rows)
     assert html.index(">holds<") < html.index(">not held<")  # m1 column before m2
-    assert "established: ratio is 2.50, and its 95% CI (2.10 to 3.00) lies wholly at least 2.00" in html
+    assert "established: ratio is 2.50, and its 95% CI (2.10 to 3.00) lies wholly at or above 2.00" in html
 
 
 SUITE = '''
@@ -97,7 +97,7 @@ def test_the_console_prints_one_line_per_verdict_and_a_traceback_only_for_the_ha
     assert [line.split("]", 1)[1].split()[0] for line in verdicts] == ["holds", "not", "holds", "undecided",
                                                                        "harness"], verdicts
     assert "ZeroDivisionError" in done.stdout
-    assert "AssertionError" not in done.stdout and "not held: ratio is 1.00, not at least 2.00" in done.stdout
+    assert "AssertionError" not in done.stdout and "not held: ratio is 1.00, not at or above 2.00" in done.stdout
     assert "1 not held" in lines[-1] and "1 failed" in lines[-1], lines[-1]
 
 
@@ -110,7 +110,7 @@ def test_the_page_shows_sections_figures_and_the_harness_traceback(run):
     assert 'id="claim-H1"' in html
     assert "“Ablating doubles it.”" in html and "Harness error, not a verdict" in html
     failed_card = html.split('id="v-test_suite-py-test_claim-b"', 1)[1].split("</article>", 1)[0]
-    assert "not held: ratio is 1.00, not at least 2.00" in failed_card and "Traceback" not in failed_card
+    assert "not held: ratio is 1.00, not at or above 2.00" in failed_card and "Traceback" not in failed_card
     assert html.count('<pre class="traceback">') == 1
 
 

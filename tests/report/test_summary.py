@@ -20,7 +20,7 @@ def test_the_summary_counts_decided_claims_and_names_the_confound():
     text = column_sentence(("qwen14b", "sent"), ROWS)
     assert text.startswith("Of 10 decided claims on qwen14b · sent, 3 hold (H0, H1, H2), 5 do not, 2 are "
                            "confounded by an accuracy shift (0.84 → 0.12 under receiver-k20).")
-    assert "1 could not be decided (e.g. no valid rollouts)" in text
+    assert "1 could not be decided (e.g. no valid rollouts; each card has its numbers)" in text
 
 
 def test_the_accuracy_sentence_lists_every_condition():
@@ -78,3 +78,11 @@ def test_metric_disagreement_is_marked_in_the_cell_in_the_pages_words():
     assert [v["verdict_word"] for v in data["metrics"].values()] == ["underpowered", "holds", "holds"]
     agree = _row(1, "fail", metric="drop", metrics={m: {**v, "verdict": "fail"} for m, v in metrics.items()})
     assert "≠" not in verdict_matrix([agree]).split("<ul")[0] and worded(agree)["metrics_disagree"] == []
+
+
+def test_the_summary_cites_a_skip_by_its_first_clause():
+    from anchors.report.summary import short_reason
+
+    assert short_reason("H1 skipped: the ratio's CI is undefined: the none mean is 0.035 ...") == (
+        "H1: the ratio's CI is undefined")
+    assert short_reason("no valid rollouts") == "no valid rollouts"
