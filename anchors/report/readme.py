@@ -32,13 +32,14 @@ def _cell(row: dict[str, Any] | None) -> str:
 
 def verdict_table(results: dict[str, Any], model: str = "organism") -> str:
     """The Markdown table of one model's verdicts: claim x embedder."""
-    rows = sorted((r for r in results["rows"] if r.get("model") == model), key=claim_order)
+    rows = sorted((r for r in results["rows"] if r.get("model") == model),
+                  key=lambda r: (claim_order(r)[0], r.get("case_id") or "", *claim_order(r)[1:]))
     embedders = sorted({str(r.get("embedder") or "-") for r in rows})
     cells: dict[str, dict[str, dict[str, Any]]] = {}
     for r in rows:
         label = row_label({**r, "claim": r.get("case_id") or r["claim"], "part": None if r.get("case_id") else
                            r.get("part")})
-        title = f"{label} {r.get('title') or ''}".strip()
+        title = f"{label} {r.get('title') or ''}".strip().replace("|", "\\|")  # a "|" would end the cell
         cells.setdefault(title, {})[str(r.get("embedder") or "-")] = r
     head = "| claim | " + " | ".join(embedders) + " |\n| --- |" + " --- |" * len(embedders) + "\n"
     body = "".join(f"| {title} | " + " | ".join(_cell(per.get(e)) for e in embedders) + " |\n"
