@@ -98,8 +98,10 @@ def zero_variance(result: StatResult) -> str | None:
     reps = np.asarray(reps, dtype=np.float64)
     reps = reps[np.isfinite(reps)]
     if reps.size > 1 and float(np.ptp(reps)) == 0.0:
-        return (f"zero variance: every bootstrap replicate of {result.name} equals {reps[0]:.4g} (e.g. importance "
-                f"0 for every sentence), so there is nothing to decide on")
+        over = f" over n={result.n} sentences" if result.n is not None else ""
+        return (f"zero variance: all {reps.size} bootstrap replicates of {result.name}{over} "
+                f"equal {reps[0]:.4g} (as when every analysed sentence's importance is 0 under every condition), so "
+                f"there is nothing to decide on")
     return None
 
 
