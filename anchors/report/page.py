@@ -126,8 +126,10 @@ def provenance_block(results: dict[str, Any]) -> str:
         items.append((f"Rollouts ({model})", _generation(_stored(digests[0]))))
     store = run["options"].get("store")
     sources = {d["source"] for d in results["experiments"]}
-    items.append(("Store", f"<code>{esc(store)}</code>" if store and not all(s.startswith("sim") for s in sources)
-                  else "none (simulated reasoner)"))
+    if sources and all(s.startswith("sim") for s in sources):
+        items.append(("Store", "none (simulated reasoner)"))
+    elif store:
+        items.append(("Store", f"<code>{esc(store)}</code>" + ("" if sources else " (no experiment was built from it)")))
     items.append(("This run", f"<code>pytest {esc(' '.join(run['args']))}"
                               + (f" -m {esc(run['options']['markexpr'])}" if run["options"].get("markexpr") else "")
                               + f"</code>, {run['wall_s']} s, finished {esc(run['finished'])}"))

@@ -270,7 +270,8 @@ def verdict_matrix(rows: Sequence[dict[str, Any]]) -> str:
                        for c, reason in hidden.items())
     table = (f'<table class="matrix" id="matrix"><thead><tr><th scope="col">claim</th>{head}</tr></thead>'
              f"<tbody>{''.join(body)}</tbody></table>" if columns else
-             '<p class="matrix" id="matrix">No claim was decided in this run (every case was skipped; reasons below).</p>')
+             '<p class="matrix" id="matrix">No claim was decided in this run (every case was skipped; '
+             + ("what is missing is in the summary).</p>" if shared_reason(rows) else "reasons below).</p>"))
     return (table
             + (f'<ul class="left-out">{left_out}</ul>' if left_out else "") + legend_html(rows))
 

@@ -86,3 +86,15 @@ def test_the_summary_cites_a_skip_by_its_first_clause():
     assert short_reason("H1 skipped: the ratio's CI is undefined: the none mean is 0.035 ...") == (
         "H1: the ratio's CI is undefined")
     assert short_reason("no valid rollouts") == "no valid rollouts"
+
+
+def test_an_all_skip_page_names_its_store_and_points_to_the_summary():
+    from anchors.report.page import provenance_block
+
+    rows = [_row(i, "skip", message="no weights") for i in range(2)]
+    assert "what is missing is in the summary" in verdict_matrix(rows)
+    results = {"provenance": {"code_version": "0", "git_commit": "abc", "dirty": False, "versions": {}},
+               "run": {"options": {"store": "/tmp/empty"}, "args": [], "wall_s": 1, "finished": "now",
+                       "packages": {}}, "experiments": []}
+    block = provenance_block(results)
+    assert "<code>/tmp/empty</code> (no experiment was built from it)" in block and "simulated" not in block
