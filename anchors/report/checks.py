@@ -32,7 +32,8 @@ def manipulation_sentence(model: str, digest: dict[str, Any]) -> str:
         return ""
     if not checks:
         why = ("the simulated reasoner has no next-token distribution" if digest["source"].startswith("sim")
-               else "the rollouts were read without the model")
+               else f"the experiment from {digest['source']} carries none; anchors.pipelines.manipulation measures "
+                    f"it where the model is loaded")
         return f"Manipulation check on {model}: not measured ({why}), so how much each ablation changes the model is unknown."
     parts = [f"{c} {number(m['kl'])} [{number(m['ci_low'])}, {number(m['ci_high'])}]" for c, m in checks.items()]
     first = next(iter(checks.values()))

@@ -105,9 +105,9 @@ def row_label(r: dict[str, Any]) -> str:
 
 
 def claim_order(r: dict[str, Any]) -> tuple[int, str, str, str]:
-    """H0 < H1 < ... < H12, then part and ablation."""
+    """H0 < H1 < ... < H12, then part (H0a before H0b: the case id first) and ablation."""
     head = str(r["claim"]).lstrip("H")
-    return (int(head) if head.isdigit() else 99, str(r["claim"]), str(r.get("part") or ""),
+    return (int(head) if head.isdigit() else 99, str(r["claim"]), str(r.get("case_id") or "") + str(r.get("part") or ""),
             str(r.get("ablation") or ""))
 
 

@@ -27,5 +27,5 @@ def test_near_silent_ablations_are_said_to_barely_change_the_model():
 
 def test_an_unmeasured_source_says_it_is_unknown():
     assert "not measured (the simulated reasoner" in manipulation_sentence("sim", _digest(None, "sim:default"))
-    assert "not measured (the rollouts were read without the model)" in manipulation_sentence(
+    assert "not measured (the experiment from store:/x carries none" in manipulation_sentence(
         "qwen14b", _digest(None, "store:/x"))
