@@ -31,7 +31,7 @@ def demo_dir() -> Path:
 def cache_dir() -> Path:
     """Derived-artifact cache (heads, embeddings, labels): `ANCHORS_CACHE`, default `~/.cache/anchors`."""
     env = os.environ.get("ANCHORS_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "anchors"
+    return check_folder("ANCHORS_CACHE", env) if env else Path.home() / ".cache" / "anchors"
 
 
 class OptionRange(BaseModel):

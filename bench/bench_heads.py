@@ -18,7 +18,6 @@ import logging
 import platform
 import statistics
 import time
-from importlib import metadata
 
 import torch
 from transformers import AutoModelForCausalLM, LlamaConfig, Qwen2Config
@@ -126,12 +125,10 @@ def bench_shape(name: str, device: str, T: int, repeats: int, block_gib: list[fl
 
 
 def versions(device: str) -> dict:
-    out = {name: metadata.version(name) for name in ("torch", "transformers")}
-    out["python"] = platform.python_version()
-    if device.startswith("cuda"):
-        out["cuda"] = torch.version.cuda
-        out["gpu"] = torch.cuda.get_device_name()
-    return out
+    """`anchors.disk.provenance.runtime_versions`: python, torch, triton, transformers, ..., CUDA and GPU on `device`."""
+    from anchors.versions import runtime_versions
+
+    return runtime_versions()
 
 
 def main() -> None:

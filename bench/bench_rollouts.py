@@ -26,7 +26,6 @@ import argparse
 import gc
 import json
 import logging
-import platform
 import random
 import statistics
 import time
@@ -242,16 +241,13 @@ def measure_bandwidth() -> dict:
 
 
 def versions() -> dict:
-    import transformers
+    """`anchors.disk.provenance.runtime_versions` (python, torch, triton, transformers, ..., CUDA and GPU), plus the
+    GPU's memory."""
+    from anchors.versions import runtime_versions
 
-    out = {"torch": torch.__version__, "transformers": transformers.__version__, "python": platform.python_version()}
-    try:
-        import triton
-        out["triton"] = triton.__version__
-    except ImportError:
-        out["triton"] = None
+    out = runtime_versions()
     if torch.cuda.is_available():
-        out.update(cuda=torch.version.cuda, device_name=torch.cuda.get_device_name(), gpu_memory_gib=round(
+        out.update(device_name=torch.cuda.get_device_name(), gpu_memory_gib=round(
             torch.cuda.get_device_properties(0).total_memory / 2**30, 1))
     return out
 

@@ -31,7 +31,6 @@ import shutil
 import sys
 import time
 from collections import Counter
-from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -162,13 +161,14 @@ def run_model(name: str, carry: Path, out: Path, problem: str, dry_run: bool, sm
     import torch
 
     from anchors.cli.app import main as anchors
+    from anchors.versions import runtime_versions
     from gpu_realpath_checkpoint import write_checkpoint, write_dataset, write_minilm
 
     device = "cpu" if dry_run else "cuda"
     hf_home, store = Path(os.environ["HF_HOME"]), Path(os.environ["ANCHORS_CACHE"]).parent / f"store-{name}"
     facts = {"model": name, "dry_run": dry_run, "device": torch.cuda.get_device_name(0) if not dry_run else "cpu",
              "platform": platform.platform(), "python": platform.python_version(),
-             "versions": {p: _version(p) for p in PACKAGES}, "problem": problem, "suite_options": small,
+             "versions": runtime_versions(PACKAGES), "problem": problem, "suite_options": small,
              "weights": "random N(0, 0.02) bf16, loaded in the suite's dtype (float16 on CUDA)"}
     rec = Recorder(out / f"{name}{'-dry' if dry_run else ''}.json", facts)
     rec.stage("checkpoint (random bf16 shards written)", write_checkpoint, name, hf_home, device, dry_run)
@@ -192,13 +192,6 @@ def run_model(name: str, carry: Path, out: Path, problem: str, dry_run: bool, sm
     rec.data["peak_gpu_gib_all_stages"] = max((s.get("peak_gpu_gib") or 0) for s in rec.data["stages"])
     rec.write()
     return code
-
-
-def _version(name: str) -> str | None:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def main() -> int:

@@ -49,11 +49,12 @@ def _store_for(model: str, store: Path, base: str) -> Any:
     return RolloutStore(store, run)
 
 
-def _import_published_rollouts(store: Any, problem: str, folder: Path) -> int:
+def _import_published_rollouts(store: Any, problem: str, folder: Path) -> dict[int, int]:
     """Write the fetched chunk_<i>/solutions.json into the store's "none" folder with the paper's generation as
-    provenance; refuses to mix them with rollouts already stored there. Returns the number of sentences."""
+    provenance; refuses to mix them with rollouts already stored there. Returns sentence index -> its error records
+    (kept as published; never valid, so excluded from every metric)."""
     from anchors.disk.fetched import PROVENANCE_FILE
-    from anchors.disk.formats import read_solutions, write_solutions
+    from anchors.disk.formats import error_records, read_solutions, write_solutions
     from anchors.disk.jsonio import read_json, write_json_atomic
     from anchors.disk.provenance import make_provenance
 
@@ -64,10 +65,11 @@ def _import_published_rollouts(store: Any, problem: str, folder: Path) -> int:
     sidecar = read_json(folder / PROVENANCE_FILE, expect=dict)
     provenance = make_provenance({"source": "published", **sidecar["provenance"]["settings"]})
     chunks = sorted(folder.glob("chunk_*/solutions.json"), key=lambda p: int(p.parent.name.removeprefix("chunk_")))
-    for path in chunks:
-        write_solutions(target, int(path.parent.name.removeprefix("chunk_")), read_solutions(path), provenance)
+    rollouts = {int(path.parent.name.removeprefix("chunk_")): read_solutions(path) for path in chunks}
+    for idx, items in rollouts.items():
+        write_solutions(target, idx, items, provenance)
     write_json_atomic(target / PROVENANCE_FILE, sidecar)  # marks the folder: the suite never refills "none" here
-    return len(chunks)
+    return error_records(rollouts)
 
 
 def _weights(model: str) -> str | None:
@@ -137,9 +139,12 @@ def fetch_command(
         "dataset": copy.repo, "revision": copy.revision, "commit": copy.commit, "path": rel})
     typer.echo(f"store: problem {problem} ({len(sentences)} sentences) -> {none.problem_dir(problem)}")
     if published_rollouts:
-        n = _import_published_rollouts(none, problem, fetched.folder)
-        typer.echo(f"store: the paper's rollouts of {n} sentences as condition none (provenance: the paper's "
-                   f"API sampling, error records kept and excluded by the metrics)")
+        from anchors.disk.fetched import ERROR_RULE
+        from anchors.disk.formats import describe_errors
+
+        errors = _import_published_rollouts(none, problem, fetched.folder)
+        typer.echo(f"store: the paper's rollouts of {len(errors)} sentences as condition none (provenance: the "
+                   f"paper's API sampling); {describe_errors(errors)}; rule: {ERROR_RULE}")
     missing = _weights(model)
     if missing:
         raise Unavailable(f"weights: {missing}")

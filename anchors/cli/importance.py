@@ -54,6 +54,10 @@ def format_table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
                  f"dissimilar_fraction={summary['dissimilar_fraction']:.4f} "
                  f"({summary['n_dissimilar']}/{summary['n_valid']} valid resamples) "
                  f"sentences={summary['n_sentences']} missing={summary['n_missing']} faithful={summary['faithful']}")
+    if summary.get("n_error_records"):
+        lines.append(f"error records (failed generations; never valid, excluded from every metric): "
+                     f"{summary['n_error_records']}, per sentence: " +
+                     ", ".join(f"{idx}: {n}" for idx, n in summary["error_records_per_sentence"].items()))
     if "demo" in summary:
         lines.append(summary["demo"])
     return "\n".join(lines)

@@ -8,6 +8,7 @@ nothing missing loads no weights.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -39,8 +40,8 @@ def parse_sentence_range(text: str | None, n_sentences: int) -> range:
 def _problem_folder(problem: str, none_store) -> Path:
     """A problem folder: a path to problem_<id>, or an id already in this store (condition none)."""
     path = Path(problem)
-    if path.is_dir():
-        return path
+    if path.is_dir():  # absolute, so that "." and ".." name their folder (its name is the problem id)
+        return Path(os.path.abspath(path))
     path = none_store.problem_dir(problem)
     if not path.is_dir():
         raise InputError(f"--problem {problem!r}", "neither a folder nor a problem stored in --store",

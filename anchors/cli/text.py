@@ -50,7 +50,7 @@ def _cot_of(file: Path) -> str:
         return text
     try:
         data = json.loads(text)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # malformed, nested past the recursion limit, or a 4,300+-digit number
         if file.suffix.lower() == ".json":
             raise InputError(file, "malformed JSON", "pass a base_solution.json or a plain-text CoT") from None
         return text  # a text CoT that happens to start with "{"

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from anchors.disk.formats import check_file_text
 from anchors.disk.hub import SOLUTIONS_PATH, DatasetCopy, DatasetRead, Wanted, read_files
 from anchors.disk.jsonio import read_json, write_json_atomic, write_text_atomic
 from anchors.errors import InputError
@@ -123,18 +124,20 @@ def fetch_problems(copy: DatasetCopy, rels: list[str], *, required: Iterable[str
     wanted = Wanted(frozenset(f"{rel}/{name}" for rel in todo for name in PROBLEM_FILES),
                     frozenset(f"{rel}/" for rel in todo if rel in rollouts))
     found, read = read_files(copy, wanted) if todo else ({}, _nothing_read(copy))
-    out: dict[str, FetchedProblem | None] = {}
-    for rel in rels:
-        if rel not in todo:
-            out[rel] = _cached_fetch(rel)
-            continue
+    complete: dict[str, dict[str, str]] = {}
+    for rel in todo:
         files = {path[len(rel) + 1:]: text for path, text in found.items() if path.startswith(rel + "/")}
         absent = [name for name in REQUIRED_FILES if name not in files]
         if absent and rel in required:
             raise InputError(f"{copy.describe()}:{rel}", f"no {', '.join(absent)} in the dataset",
                              "check the problem id, --base and the model (its dataset folder)")
-        out[rel] = None if absent else _write_problem(copy, rel, files, read, rel in rollouts, settings or {})
-    return out
+        if not absent:
+            complete[rel] = files
+    for rel, files in complete.items():  # every row checked before any file is written: a bad row writes nothing
+        for name, text in sorted(files.items()):
+            check_file_text(name, text, f"{copy.describe()}:{rel}/{name}")
+    return {rel: (_cached_fetch(rel) if rel not in todo else None if rel not in complete else
+                  _write_problem(copy, rel, complete[rel], read, rel in rollouts, settings or {})) for rel in rels}
 
 
 def _nothing_read(copy: DatasetCopy) -> DatasetRead:
@@ -209,12 +212,26 @@ PAPER_GENERATION = {
 """How the published rollouts were made (METHOD §1.3-1.6): recorded whenever they are used."""
 
 
+ERROR_RULE = ("a record with an 'error' key (a failed API request) or without an 'answer' is never valid: it is "
+              "excluded from every metric and from V_i, and counted per sentence")
+"""How every reader treats the published error records (`anchors.disk.layout.is_valid`; Thought Anchors issue #4:
+a published figure reproduces only once they are excluded)."""
+
+
+def _sentence_of(name: str) -> int:
+    match = SOLUTIONS_PATH.match(name)
+    return int(match.group(1)) if match else -1
+
+
 def published_rollouts_provenance(files: dict[str, str]) -> dict[str, Any]:
     """The paper's sampling plus the counts of records per kind in the fetched chunk_<i>/solutions.json files:
-    error records (excluded from every metric), records without an answer, and the rest."""
-    counts = {"sentences": 0, "records": 0, "error_records": 0, "empty_answer_records": 0}
-    for name, text in files.items():
-        if not SOLUTIONS_PATH.match(name):
+    error records (the API failures the dataset keeps, e.g. {"error": "'text'"}; excluded from every metric by
+    `ERROR_RULE`), in all and per sentence, records without an answer, and the rest."""
+    counts: dict[str, Any] = {"sentences": 0, "records": 0, "error_records": 0, "empty_answer_records": 0,
+                              "error_rule": ERROR_RULE, "error_records_per_sentence": {}}
+    for name, text in sorted(files.items(), key=lambda item: _sentence_of(item[0])):
+        match = SOLUTIONS_PATH.match(name)
+        if not match:
             continue
         try:
             records = json.loads(text)
@@ -225,6 +242,8 @@ def published_rollouts_provenance(files: dict[str, str]) -> dict[str, Any]:
             raise InputError(name, "not a JSON list of rollout records", "re-download the dataset")
         counts["sentences"] += 1
         counts["records"] += len(records)
-        counts["error_records"] += sum(1 for r in records if isinstance(r, dict) and "error" in r)
+        errors = sum(1 for r in records if isinstance(r, dict) and "error" in r)
+        counts["error_records"] += errors
+        counts["error_records_per_sentence"][match.group(1)] = errors
         counts["empty_answer_records"] += sum(1 for r in records if isinstance(r, dict) and r.get("answer") == "")
     return {**PAPER_GENERATION, **counts}

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 
 from anchors.core.answers import first_boxed
 from anchors.core.sentences import cot_text, split_sentences
-from anchors.disk.jsonio import read_json, write_json_atomic
+from anchors.disk.jsonio import parse_json, read_json, write_json_atomic
 from anchors.disk.ledger import SOLUTIONS_PROVENANCE, problem_mix
 from anchors.errors import InputError, MixedProvenance
 from anchors.records import (
@@ -112,9 +112,46 @@ def read_chunks_labeled(path: str | Path) -> tuple[list[str], list[list[str]]]:
 
 
 def read_solutions(path: str | Path) -> list[Rollout]:
-    """Rollout records of one chunk_<i>/solutions.json (a JSON list, §1.6)."""
+    """Rollout records of one chunk_<i>/solutions.json (a JSON list, §1.6). A seed held by two valid records is
+    corruption (one rollout counted twice): an `InputError` naming the seed and both positions."""
     path = Path(path)
-    return [_validate(Rollout, item, path, f"[{k}]") for k, item in enumerate(read_json(path, expect=list))]
+    rollouts = [_validate(Rollout, item, path, f"[{k}]") for k, item in enumerate(read_json(path, expect=list))]
+    check_seeds(rollouts, path)
+    return rollouts
+
+
+def check_seeds(rollouts: Sequence[Rollout], where: str | Path) -> None:
+    """InputError when two valid records (an answer, no error) share a seed. A failed record and its later retry
+    may share one: only the valid record counts (`anchors.disk.layout.is_valid`)."""
+    first: dict[int, int] = {}
+    for k, rollout in enumerate(rollouts):
+        if rollout.seed is None or rollout.error is not None or rollout.answer is None:
+            continue
+        if rollout.seed in first:
+            raise InputError(where, f"seed {rollout.seed} appears twice (records {first[rollout.seed]} and {k}): "
+                             f"one rollout would be counted twice", "the next `anchors rollouts` of this sentence "
+                             "sets the file aside and makes its rollouts again")
+        first[rollout.seed] = k
+
+
+def check_file_text(name: str, text: str, where: str) -> None:
+    """InputError naming `where` unless `text` is what this module's reader of a problem folder's file `name`
+    accepts (problem.json, base_solution.json, chunks.json, chunks_labeled.json, chunk_<i>/solutions.json; other
+    names are left alone). For files that arrive as text (dataset rows): checked before anything is written."""
+    checks: dict[str, tuple[type, Any]] = {PROBLEM: (dict, Problem), BASE_SOLUTION: (dict, BaseSolution),
+                                           CHUNKS: (dict, _Chunks), CHUNKS_LABELED: (list, _Labeled)}
+    if re.fullmatch(r"chunk_\d+/" + re.escape(SOLUTIONS), name):
+        checks[name] = (list, Rollout)
+    if name not in checks:
+        return
+    expect, model = checks[name]
+    data = parse_json(text, where, expect=expect)
+    if expect is dict:
+        _validate(model, data, Path(where))
+        return
+    items = [_validate(model, item, Path(where), f"[{k}]") for k, item in enumerate(data)]
+    if model is Rollout:
+        check_seeds(items, where)
 
 
 def write_solutions(problem_dir: str | Path, sent_idx: int, rollouts: Sequence[Rollout],
@@ -216,6 +253,21 @@ class ProblemDir:
     """function_tags per sentence when chunks_labeled.json exists."""
     rollouts: dict[int, list[Rollout]] = field(default_factory=dict)
     """Rollouts per sentence index; an absent index means the sentence has no rollouts (missing, not zero)."""
+
+
+def error_records(rollouts: dict[int, list[Rollout]]) -> dict[int, int]:
+    """Sentence index -> its records with an `error` (failed generations, such as the published dataset's API
+    failures): never valid, so excluded from every metric; every reader reports these counts."""
+    return {idx: sum(1 for r in items if r.error is not None) for idx, items in sorted(rollouts.items())}
+
+
+def describe_errors(counts: dict[int, int]) -> str:
+    """"3 error records excluded (chunk_0: 1, chunk_1: 2)", or "no error records"."""
+    total = sum(counts.values())
+    if not total:
+        return "no error records"
+    return (f"{total} error records excluded from every metric (" +
+            ", ".join(f"chunk_{idx}: {n}" for idx, n in counts.items() if n) + ")")
 
 
 def _check_base(path: Path, base: BaseSolution) -> None:

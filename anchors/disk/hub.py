@@ -322,7 +322,13 @@ def _relative(path: str) -> str:
 def _keep(found: dict[str, str], rel: str, content: Any, size: Any, where: str) -> None:
     if content is None:
         raise InputError(where, f"row {rel!r} has no content", "re-download the dataset")
-    text = content.decode("utf-8") if isinstance(content, bytes) else str(content)
+    if not isinstance(content, (str, bytes)):
+        raise InputError(where, f"row {rel!r} holds {type(content).__name__} content, not a file's text",
+                         "re-download the dataset")
+    try:
+        text = content.decode("utf-8") if isinstance(content, bytes) else content
+    except UnicodeDecodeError as exc:
+        raise InputError(where, f"row {rel!r} is not UTF-8 (byte {exc.start})", "re-download the dataset") from None
     if size is not None and int(size) != len(text.encode("utf-8")):
         log.warning("%s: %s holds %d bytes, its size_bytes says %s", where, rel, len(text.encode("utf-8")), size)
     if rel in found:

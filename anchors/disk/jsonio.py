@@ -29,32 +29,55 @@ log = logging.getLogger(__name__)
 def read_json(path: str | Path, expect: type | tuple[type, ...] | None = None) -> Any:
     """Parse a JSON file; raise `InputError` naming the file on any problem."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "file not found", "check the path")
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(path, f"not UTF-8 (byte {exc.start})", "re-save the file as UTF-8") from None
+    return parse_json(read_text(path), path, expect)
+
+
+def parse_json(text: str, where: str | Path, expect: type | tuple[type, ...] | None = None) -> Any:
+    """Parse JSON text read from `where`; every failure is an `InputError` naming it: malformed JSON, nesting past
+    Python's recursion limit (RecursionError) and integers past its 4,300-digit limit (ValueError) alike."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(path, f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
+        raise InputError(where, f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
+                         "fix or regenerate the file") from None
+    except RecursionError:
+        raise InputError(where, "JSON nested too deeply to read", "fix or regenerate the file") from None
+    except ValueError as exc:  # int('9' * 5000): "Exceeds the limit (4300 digits) for integer string conversion"
+        raise InputError(where, f"unreadable JSON number ({str(exc).split(';')[0]})",
                          "fix or regenerate the file") from None
     if expect is not None and not isinstance(data, expect):
         names = expect.__name__ if isinstance(expect, type) else "/".join(t.__name__ for t in expect)
-        raise InputError(path, f"top level is {type(data).__name__}, expected {names}")
+        raise InputError(where, f"top level is {type(data).__name__}, expected {names}")
     return data
 
 
 def read_text(path: str | Path) -> str:
-    """Read a UTF-8 text file; raise `InputError` naming the file on any problem."""
+    """Read a UTF-8 text file; raise `InputError` naming the file on any problem: absent, a folder, a symlink that
+    resolves to no file (a loop, or dangling), unreadable for this user, or not UTF-8."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(path, "file not found", "check the path")
+        raise InputError(path, *_not_a_file(path))
     try:
-        return path.read_bytes().decode("utf-8")
+        data = path.read_bytes()
+    except PermissionError:
+        raise InputError(path, "permission denied: this user cannot read it",
+                         "make it readable for this user (chmod u+r), or run as its owner") from None
+    except IsADirectoryError:
+        raise InputError(path, *_not_a_file(path)) from None
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(path, f"not UTF-8 (byte {exc.start})", "re-save the file as UTF-8") from None
+
+
+def _not_a_file(path: Path) -> tuple[str, str]:
+    """(what is wrong, the fix) for a path that is not a readable regular file."""
+    if path.is_dir():
+        return "is a folder, not a file", "move the folder away and put the file there"
+    if path.is_symlink():
+        return ("is a symlink that resolves to no file (a loop, or its target is gone)",
+                "replace the link with the file")
+    return "file not found", "check the path"
 
 
 def write_json_atomic(path: str | Path, data: Any, indent: int | None = 2) -> None:

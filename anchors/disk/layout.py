@@ -88,6 +88,8 @@ PAPER_SAMPLING_FOLDER = sampling_folder(SamplingSettings())
 """`temperature_0.6_top_p_0.95`: the paper's sampling (METHOD §1.3), and the published dataset's folder."""
 _CONDITION_FOLDER = re.compile(r"^(?P<base>correct|incorrect)_base_solution(?P<forced>_forced_answer)?"
                                r"(?:_(?P<condition>(?!forced_answer)[a-z0-9][a-z0-9.\-]*))?$")
+CONDITION_FOLDER = _CONDITION_FOLDER
+"""`<base>_base_solution[_forced_answer][_<condition>]`, with groups base, forced and condition."""
 
 
 def condition_folder(spec: RunSpec) -> str:

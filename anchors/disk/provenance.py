@@ -5,14 +5,12 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import subprocess
-from importlib import metadata
 from typing import Any
 
 from anchors import __version__
 from anchors.records import Provenance
 from anchors.settings import REPO_ROOT
-
-_TRACKED_PACKAGES = ("torch", "transformers", "sentence-transformers", "numpy", "math-verify")
+from anchors.versions import runtime_versions
 
 
 @functools.lru_cache(maxsize=1)
@@ -27,19 +25,10 @@ def _git_state() -> tuple[str | None, bool | None]:
         return None, None
 
 
-def _versions(packages: tuple[str, ...]) -> dict[str, str]:
-    out = {}
-    for name in packages:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
-
-
 def make_provenance(settings: dict[str, Any] | None = None, model_id: str | None = None,
-                    revision: str | None = None, packages: tuple[str, ...] = _TRACKED_PACKAGES) -> Provenance:
-    """A `Provenance` for an artifact written now, with the given output-changing settings."""
+                    revision: str | None = None, packages: tuple[str, ...] = ()) -> Provenance:
+    """A `Provenance` for an artifact written now, with the given output-changing settings; its versions are
+    `runtime_versions(packages)`."""
     commit, dirty = _git_state()
     return Provenance(
         code_version=__version__,
@@ -49,5 +38,5 @@ def make_provenance(settings: dict[str, Any] | None = None, model_id: str | None
         settings=dict(settings or {}),
         model_id=model_id,
         revision=revision,
-        versions=_versions(packages),
+        versions=runtime_versions(packages),
     )

@@ -141,6 +141,7 @@ class RolloutStore:
         self._check_root()
         self._check_folder(self._folder_settings())
         path = self.solutions_path(problem_id, sent_idx)
+        _check_sentence_folder(path.parent)
         rollouts, _ = self._read(path)
         sidecar, why = read_sidecar(path.parent / SOLUTIONS_PROVENANCE)
         self._check_sentence(problem_id, sent_idx, rollouts, sidecar, why)
@@ -153,6 +154,15 @@ class RolloutStore:
         folder = self.problem_dir(problem_id)
         return check_trace(folder, problem, base_solution, list(sentences),
                            lambda i: self._read(sentence_dir(folder, i) / SOLUTIONS)[0])
+
+    def absent_problem_files(self, problem_id: str | int) -> list[Path]:
+        """The problem files (problem.json, chunks.json, base_solution.json) absent from a problem folder that exists:
+        `write_problem` writes them again, so a store with every rollout is never left unreadable. Reads only."""
+        folder = self.problem_dir(problem_id)
+        if not folder.is_dir():
+            return []
+        return [folder / name for name in (PROBLEM, CHUNKS, BASE_SOLUTION)
+                if not (folder / name).exists() and not (folder / name).is_symlink()]
 
     def check_writable(self, problem_ids: Iterable[str | int]) -> None:
         """InputError when the store cannot be written where this run would write (before a model is loaded)."""
@@ -345,6 +355,15 @@ class RolloutStore:
             if error is None:
                 raise
             raise error from None
+
+
+def _check_sentence_folder(folder: Path) -> None:
+    """InputError when something other than a folder holds a sentence's place (found before any model loads)."""
+    if folder.is_dir() or not (folder.exists() or folder.is_symlink()):
+        return
+    what = "a file" if folder.exists() else "a symlink to nothing"
+    raise InputError(folder, f"is {what} where the sentence's rollout folder belongs",
+                     f"move it out of the store; `anchors rollouts` then makes {folder.name}'s rollouts")
 
 
 def _uncovered(rollouts: Iterable[Rollout], seeds: list[int]) -> list[int]:

@@ -146,6 +146,9 @@ def parse_condition(name: str, heads_artifact: HeadsSource | None = None) -> Con
                          "use none, receiver-k<k> or random-k<k>-s<seed>[-uniform]")
     if m.group(1):
         return Condition(name="none", kind="none")
+    if int(m.group(2) or m.group(3)) < 1:
+        raise InputError(f"--condition {name}", "selects no head (k is 0)",
+                         "use k >= 1, e.g. receiver-k20 or random-k20-s0")
     if heads_artifact is None:
         raise InputError("condition", f"{name!r} needs a heads file", "pass --heads heads.json")
     art = load_heads_artifact(heads_artifact)

@@ -188,15 +188,16 @@ def _two_steps(t: Task, rng: random.Random, correct: bool) -> list[tuple[str, st
     return out
 
 
-def generate_trace(t: Task, rng: random.Random) -> SyntheticCoT:
+def generate_trace(t: Task, rng: random.Random, p_backtrack: float = P_BACKTRACK) -> SyntheticCoT:
     """One training CoT for task t (plan, optional backtrack, computations, check, consolidation, answer).
 
     The optional fact recall comes right after the plan on every path, so no sentence other than the plan and
     the backtrack itself carries information about whether a backtrack follows (an earlier draft put the fact
     after the backtrack only, and the trained model learnt that its absence predicts a backtrack).
+    `p_backtrack` is the backtrack probability after a wrong plan (the planted organism draws some traces with 0).
     """
     wrong = rng.random() < P_WRONG_PLAN
-    backtrack = wrong and rng.random() < P_BACKTRACK
+    backtrack = wrong and rng.random() < p_backtrack
     pairs = [(f"{t.name} starts with {t.a} {t.item} and buys {t.b} {t.containers}.", "problem_setup"),
              (_plan(t, not wrong), "plan_generation")]
     if rng.random() < P_FACT:
@@ -225,6 +226,13 @@ def training_example(rng: random.Random) -> tuple[str, str]:
     t = sample_task(rng)
     trace = generate_trace(t, rng)
     return prompt_for(t.text), trace.completion
+
+
+def plan_span(trace: SyntheticCoT) -> tuple[int, int]:
+    """Character span [start, end) of the plan sentence in `trace.completion` (the CoT starts the completion)."""
+    i = trace.tags.index("plan_generation")
+    start = sum(len(s) + 1 for s in trace.sentences[:i])
+    return start, start + len(trace.sentences[i])
 
 
 def eval_tasks(n: int, seed: int) -> list[Task]:

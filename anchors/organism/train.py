@@ -40,26 +40,36 @@ MAX_POSITIONS = 512
 """Prompt + completion are <= ~200 tokens; 512 leaves room for rollouts that ramble."""
 
 
-def build_model(tokenizer, size: str, seed: int):
-    """A freshly initialised LlamaForCausalLM sized by SIZES[size]."""
+def build_model(tokenizer, size: str, seed: int, attn_implementation: str | None = None):
+    """A freshly initialised LlamaForCausalLM sized by SIZES[size] ("eager" attention where the planted recipe
+    needs the attention probabilities)."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     cfg = LlamaConfig(vocab_size=len(tokenizer), max_position_embeddings=MAX_POSITIONS, rope_theta=10000.0,
                       tie_word_embeddings=True, bos_token_id=tokenizer.bos_token_id,
                       eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, **SIZES[size])
+    if attn_implementation:
+        cfg._attn_implementation = attn_implementation
     torch.manual_seed(seed)
     return LlamaForCausalLM(cfg)
 
 
-def encode_pool(tokenizer, n: int, seed: int):
-    """n generated examples as (input_ids [n, L] int64, labels [n, L] int64); labels are -100 on prompt and pad."""
+def encode_pool(tokenizer, n: int, seed: int, planted: tuple[float, float] | None = None):
+    """n generated examples as (input_ids [n, L] int64, labels [n, L] int64, PlantedPool or None); labels are -100
+    on prompt and pad. `planted` = (cut share, backtrack probability): the planted recipe's rows
+    (anchors.organism.planted; a cut share of 0 is the null twin's data)."""
     import torch
 
     from anchors.organism.tasks import training_example
 
     rng = random.Random(seed)
-    pairs = [training_example(rng) for _ in range(n)]
+    if planted is None:
+        pairs, extra = [training_example(rng) for _ in range(n)], None
+    else:
+        from anchors.organism.planted import planted_examples
+        extra = planted_examples(n, seed, *planted)
+        pairs = [(p, c) for p, c, _, _ in extra]
     prompts = tokenizer([p for p, _ in pairs], add_special_tokens=True)["input_ids"]
     comps = tokenizer([c for _, c in pairs], add_special_tokens=False)["input_ids"]
     rows = [p + c + [tokenizer.eos_token_id] for p, c in zip(prompts, comps)]
@@ -69,7 +79,19 @@ def encode_pool(tokenizer, n: int, seed: int):
     for i, (p, r) in enumerate(zip(prompts, rows)):
         ids[i, :len(r)] = torch.tensor(r)
         labels[i, len(p):len(r)] = torch.tensor(r[len(p):])
-    return ids, labels
+    return ids, labels, None if extra is None else _planted_pool(tokenizer, extra, prompts)
+
+
+def _planted_pool(tokenizer, extra: list, prompts: list[list[int]]):
+    """Cut flags and plan token spans of the planted rows (anchors.organism.planted.PlantedPool)."""
+    import torch
+
+    from anchors.organism.planted import PlantedPool, plan_tokens
+
+    cut = torch.tensor([c for _, _, c, _ in extra], dtype=torch.bool)
+    plan = torch.tensor([plan_tokens(tokenizer, comp, span, len(p)) for (_, comp, _, span), p in zip(extra, prompts)],
+                        dtype=torch.long)
+    return PlantedPool(cut=cut, plan=plan)
 
 
 def add_head_dropout(model, p: float, rows: float) -> list:
@@ -104,17 +126,25 @@ def lr_at(step: int, steps: int, peak: float, warmup: int) -> float:
     return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
 
 
-def train_loop(model, ids, labels, args, log_file) -> dict:
-    """AdamW over random batches of the pool; returns timing facts. Logs loss every args.log_every steps."""
+def train_loop(model, ids, labels, args, log_file, planted=None) -> dict:
+    """AdamW over random batches of the pool; returns timing facts. Logs loss every args.log_every steps.
+    `planted` (a PlantedPool, with args.planted_heads): the planted recipe's cut rows and attention loss."""
     import torch
+
+    from anchors.organism.planted import add_planted_cut, attention_loss, parse_heads
 
     device = torch.device(args.device)
     model.to(device)
     ids, labels = ids.to(device), labels.to(device)
+    heads = parse_heads(args.planted_heads) if args.planted_heads else ()
+    state: dict = {}
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.1)
     gen = torch.Generator(device="cpu").manual_seed(args.seed)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else _null()
     hooks = add_head_dropout(model, args.head_dropout, args.head_dropout_rows) if args.head_dropout else []
+    if heads:
+        hooks += add_planted_cut(model, heads, state)
+        cut, plan = planted.cut.to(device), planted.plan.to(device)
     start, step, capped = time.time(), 0, False
     model.train()
     for step in range(args.steps):
@@ -126,8 +156,16 @@ def train_loop(model, ids, labels, args, log_file) -> dict:
         keep = int((x != model.config.pad_token_id).sum(1).max())  # trim the all-pad tail
         for group in opt.param_groups:
             group["lr"] = lr_at(step, args.steps, args.lr, args.warmup)
+        attn = torch.zeros((), device=device)
         with autocast:
-            loss = model(input_ids=x[:, :keep], labels=y[:, :keep]).loss
+            if heads:
+                state["cut"] = cut[idx]
+                out = model(input_ids=x[:, :keep], labels=y[:, :keep], output_attentions=True)
+                lengths = (x[:, :keep] != model.config.pad_token_id).sum(1)
+                attn = attention_loss(out.attentions, heads, plan[idx], lengths)
+                loss = out.loss + args.attn_weight * attn
+            else:
+                loss = model(input_ids=x[:, :keep], labels=y[:, :keep]).loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -135,6 +173,8 @@ def train_loop(model, ids, labels, args, log_file) -> dict:
         if step % args.log_every == 0 or step == args.steps - 1:
             rec = {"step": step, "loss": round(float(loss.detach()), 5), "lr": group["lr"],
                    "elapsed_s": round(time.time() - start, 2)}
+            if heads:
+                rec["attention_loss"] = round(float(attn.detach()), 5)
             log_file.write(json.dumps(rec) + "\n")
             log_file.flush()
             log.info("step %d loss %.4f", step, rec["loss"])
@@ -168,6 +208,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--head-dropout", type=float, default=0.0,
                    help="probability of zeroing each query head in a dropped-out row (0: off; add_head_dropout)")
     p.add_argument("--head-dropout-rows", type=float, default=0.5, help="share of each batch's rows that drop heads")
+    p.add_argument("--planted-heads", default="",
+                   help="the planted organism's designated heads, LAYER.HEAD,... (anchors.organism.planted); empty: "
+                        "none (the null twin when --p-backtrack is given)")
+    p.add_argument("--p-backtrack", type=float, default=None,
+                   help="backtrack probability after a wrong plan: the planted recipe's data (its null twin too)")
+    p.add_argument("--cut-share", type=float, default=0.3,
+                   help="planted: share of rows with the designated heads zeroed and no backtrack")
+    p.add_argument("--attn-weight", type=float, default=1.0, help="planted: weight of the attention-to-plan loss")
+    p.add_argument("--ablate-eval-heads", default="",
+                   help="LAYER.HEAD,... also evaluated zeroed at the end (default: the planted heads)")
     p.add_argument("--log-every", type=int, default=100)
     p.add_argument("--eval-n", type=int, default=200, help="problems in the closing quick eval (0: none)")
     p.add_argument("--save-dtype", choices=("float16", "float32"), default="float16")
@@ -178,6 +228,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> None:
     import torch
 
+    from anchors.versions import runtime_versions
+    from anchors.organism.tasks import P_BACKTRACK
     from anchors.organism.tokenizer import check_round_trip, train_tokenizer
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -188,13 +240,17 @@ def main(argv=None) -> None:
     random.seed(args.seed)
     t0 = time.time()
     tokenizer = train_tokenizer(args.seed)
-    ids, labels = encode_pool(tokenizer, args.pool, args.seed + 1)
+    recipe = None
+    if args.planted_heads or args.p_backtrack is not None:
+        recipe = (args.cut_share if args.planted_heads else 0.0, P_BACKTRACK if args.p_backtrack is None
+                  else args.p_backtrack)
+    ids, labels, planted = encode_pool(tokenizer, args.pool, args.seed + 1, recipe)
     check_round_trip(tokenizer, [tokenizer.decode(r[r != tokenizer.pad_token_id][1:]) for r in ids[:50]])
-    model = build_model(tokenizer, args.size, args.seed)
+    model = build_model(tokenizer, args.size, args.seed, "eager" if args.planted_heads else None)
     n_params = sum(p.numel() for p in model.parameters())
     log.info("model %s: %d parameters, pool %s", args.size, n_params, tuple(ids.shape))
     with open(args.out / "train_log.jsonl", "w") as log_file:
-        facts = train_loop(model, ids, labels, args, log_file)
+        facts = train_loop(model, ids, labels, args, log_file, planted)
     # float16 on disk halves the committed file (13.4 -> 6.7 MB); loaders cast to the dtype they ask for.
     model.to("cpu").to(getattr(torch, args.save_dtype))
     model.save_pretrained(str(args.out), safe_serialization=True)
@@ -203,24 +259,35 @@ def main(argv=None) -> None:
     summary = {"settings": {k: (v.name if isinstance(v, Path) else v) for k, v in vars(args).items()},
                "n_params": n_params, "pool_shape": list(ids.shape), **facts,
                "total_seconds": round(time.time() - t0, 1), "device_name": _device_name(args.device),
-               "versions": {"torch": torch.__version__, "transformers": _version("transformers"),
-                            "tokenizers": _version("tokenizers")}}
+               "versions": runtime_versions(("tokenizers",))}
     if args.eval_n:
-        from anchors.organism.evaluate import evaluate_model
-        summary["quick_eval"] = evaluate_model(model.to(args.device).to(torch.float32), tokenizer, args.eval_n, seed=0,
-                                               device=args.device)["summary"]
+        summary.update(closing_eval(model.to(args.device).to(torch.float32), tokenizer, args))
     (args.out / "train_summary.json").write_text(json.dumps(summary, indent=1))
     log.info("done: %s", json.dumps({k: summary[k] for k in ("steps_done", "train_seconds")}))
+
+
+def closing_eval(model, tokenizer, args) -> dict:
+    """Quick evaluation on args.eval_n problems; with --ablate-eval-heads (or the planted heads), also with those
+    heads zeroed, so the log shows what they carry (the null twin is evaluated with the same heads zeroed)."""
+    from anchors.organism.evaluate import evaluate_model
+    from anchors.organism.planted import ablate, parse_heads
+
+    out = {"quick_eval": evaluate_model(model, tokenizer, args.eval_n, seed=0, device=args.device)["summary"]}
+    heads_text = args.ablate_eval_heads or args.planted_heads
+    if heads_text:
+        handles = ablate(model, parse_heads(heads_text))
+        try:
+            out["quick_eval_ablated"] = {"heads": heads_text, **evaluate_model(
+                model, tokenizer, args.eval_n, seed=0, device=args.device)["summary"]}
+        finally:
+            for handle in handles:
+                handle.remove()
+    return out
 
 
 def _device_name(device: str) -> str:
     import torch
     return torch.cuda.get_device_name(0) if device.startswith("cuda") else "cpu"
-
-
-def _version(name: str) -> str:
-    from importlib.metadata import version
-    return version(name)
 
 
 if __name__ == "__main__":

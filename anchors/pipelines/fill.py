@@ -33,6 +33,8 @@ Todo = dict[tuple[str, int], list[int]]
 def base_cot(folder: ProblemFolder, problem_id: str | None = None) -> BaseCoT:
     """The BaseCoT of a problem folder; its id is the folder's `problem_<id>` suffix unless given."""
     pid = problem_id or folder.path.name.removeprefix("problem_")
+    if not pid:  # "problem_" or a relative "." would file rollouts under problem_ and seed them from ""
+        raise InputError(folder.path, "names no problem id", "pass the problem_<id> folder by its name or full path")
     if not folder.problem.problem.strip():
         raise InputError(folder.path / "problem.json", "field 'problem' is empty", "use another problem")
     return BaseCoT(problem_id=pid, problem=folder.problem, base_solution=folder.base_solution,
@@ -88,9 +90,11 @@ def fill_store(store: RolloutStore, cots: Sequence[BaseCoT], condition: Any, loa
 
 
 def repair(store: RolloutStore, cots: Sequence[BaseCoT]) -> None:
-    """Set aside and rewrite the corrupt problem files and settings.json of a store with nothing missing."""
+    """Set aside and rewrite the corrupt problem files and settings.json of a store with nothing missing, and write
+    the absent ones again."""
     for cot in cots:
-        if store.check_problem(cot.problem_id, cot.problem, cot.base_solution, cot.sentences):
+        corrupt = store.check_problem(cot.problem_id, cot.problem, cot.base_solution, cot.sentences)
+        if corrupt or store.absent_problem_files(cot.problem_id):
             store.write_problem(cot.problem_id, cot.problem, cot.base_solution, cot.sentences, cot.source_text)
     if store.folder_needs_repair():
         store.claim()

@@ -26,7 +26,7 @@ from anchors.core.metrics import (
     importance_arrays,
     importance_records,
 )
-from anchors.disk.formats import ProblemDir, load_problem_dir
+from anchors.disk.formats import ProblemDir, error_records, load_problem_dir
 from anchors.gpu.embedders import Embedder, calibrate_threshold, pair_cosines
 from anchors.records import SentenceImportance
 
@@ -101,6 +101,9 @@ def analyse(problem: str | Path | ProblemDir, embedder: Embedder, threshold: flo
     summary = summarize(arrays, embedder, threshold, faithful, alpha)
     summary["problem_dir"] = str(data.path)
     summary["sentences_source"] = data.sentences_source
+    errors = error_records(data.rollouts)  # excluded by is_valid; counted, as the published dataset keeps them
+    summary["n_error_records"] = sum(errors.values())
+    summary["error_records_per_sentence"] = {str(idx): n for idx, n in errors.items()}
     return ImportanceResult(importance_records(arrays), summary, arrays)
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Sequence
-from importlib import metadata
 from typing import Any
 
 from anchors.report.explorer import merge_payloads
@@ -21,6 +20,7 @@ from anchors.report.figures import ordered_categories, pretty
 from anchors.report.plots import metric_label
 from anchors.report.summary import OUTCOMES, disagreeing_metrics, metric_words, summary_sentences, word
 from anchors.report.tables import Estimate, Table
+from anchors.versions import runtime_versions
 
 SCHEMA_VERSION = 2
 RUN_OPTIONS = ("markexpr", "store", "problem", "rollouts", "random_draws", "metric", "n_boot", "no_generate",
@@ -41,12 +41,7 @@ def run_info(config: Any, started: float) -> dict[str, Any]:
         value = getattr(config.option, name, None)
         if value not in (None, ""):
             options[name] = value if isinstance(value, (bool, int, float, str)) else str(value)
-    versions = {}
-    for name in REPORT_PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
+    versions = runtime_versions(REPORT_PACKAGES)
     now = time.time()
     return {"args": [str(a) for a in config.args], "options": options, "started": _iso(started),
             "finished": _iso(now), "wall_s": round(now - started, 1), "packages": versions}

@@ -152,3 +152,18 @@ def test_bad_input_is_one_line_error(tmp_path: Path, case: str) -> None:
     message = str(info.value)
     assert "\n" not in message and expected in message
     assert str(root) in message  # names the file (or folder)
+
+
+def test_two_valid_records_with_one_seed_are_refused_a_failed_one_and_its_retry_are_not(tmp_path):
+    """Issue 25 item 1: a duplicated seed counted one rollout twice."""
+    import json
+
+    from anchors.disk.formats import read_solutions
+    from anchors.errors import InputError
+
+    path = tmp_path / "solutions.json"
+    path.write_text(json.dumps([{"seed": 5, "error": "oom"}, {"seed": 5, "answer": "4"}]))
+    assert len(read_solutions(path)) == 2
+    path.write_text(json.dumps([{"seed": 5, "answer": "4"}, {"seed": 6, "answer": "3"}, {"seed": 5, "answer": "4"}]))
+    with pytest.raises(InputError, match=r"seed 5 appears twice \(records 0 and 2\)"):
+        read_solutions(path)

@@ -70,3 +70,32 @@ def test_orphans_older_than_the_process_are_removed_and_newer_ones_kept(tmp_path
     time.sleep(0.02)
     assert remove_orphans(tmp_path) == 1
     assert not old.exists() and new.exists() and other.exists(), "only our own old temporary files go"
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("[" * 50_000 + "]" * 50_000, "nested too deeply"),
+    ("[" + "7" * 5000 + "]", "4300 digits"),
+    ("{bad", "malformed JSON"),
+])
+def test_every_unreadable_json_is_an_input_error(tmp_path, text, problem):
+    """Issue 25 item 4: RecursionError and the int-digits ValueError escaped as tracebacks."""
+    from anchors.disk.jsonio import read_json
+    from anchors.errors import InputError
+
+    path = tmp_path / "x.json"
+    path.write_text(text)
+    with pytest.raises(InputError, match=problem) as info:
+        read_json(path)
+    assert info.value.where == str(path)
+
+
+def test_a_folder_and_a_symlink_loop_say_what_they_are(tmp_path):
+    from anchors.disk.jsonio import read_json
+    from anchors.errors import InputError
+
+    (tmp_path / "folder.json").mkdir()
+    (tmp_path / "loop.json").symlink_to("loop.json")
+    with pytest.raises(InputError, match="is a folder, not a file"):
+        read_json(tmp_path / "folder.json")
+    with pytest.raises(InputError, match="symlink that resolves to no file"):
+        read_json(tmp_path / "loop.json")

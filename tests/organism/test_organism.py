@@ -150,7 +150,7 @@ def test_encode_pool_masks_the_prompt(organism):
     from anchors.organism.train import encode_pool
 
     _, tok = organism
-    ids, labels = encode_pool(tok, 4, seed=0)
+    ids, labels, _ = encode_pool(tok, 4, seed=0)
     for row_ids, row_labels in zip(ids, labels):
         n_prompt = int((row_labels == -100).long().argmin())
         text = tok.decode(row_ids[1:n_prompt])
