@@ -298,7 +298,6 @@ class ReportCollector:
             session.exitstatus = error.exit_code
             return
         log.info("wrote %d verdict rows to %s and report.html", len(self.rows), path)
-        self.written = folder
 
 
 @pytest.hookimpl(optionalhook=True)  # pytest-html may be disabled (-p no:html)
