@@ -242,6 +242,8 @@ class ReportCollector:
         self.tables: dict[str, dict[str, Any]] = {}
         self.experiments: list[dict[str, Any]] = []
         self.started = time.time()
+        self.folder: Path | None = None
+        """Where report.html went (set at session finish, before the terminal summary names it)."""
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.experiments += getattr(report, "anchors_experiments", [])
@@ -261,8 +263,8 @@ class ReportCollector:
             return
         from anchors.report.summary import OUTCOMES
 
-        terminalreporter.section("verdicts (one line each; report: " + str(report_path(self.config, "report.html"))
-                                 + ")")
+        page = (self.folder / "report.html") if self.folder else report_path(self.config, "report.html")
+        terminalreporter.section(f"verdicts (one line each; report: {page})")
         printed: set[str] = set()
         for row in sorted(self.rows.values(), key=lambda r: (claim_order(r), column_of(r))):
             label = f"{row_label(row)} [{' · '.join(column_of(row))}]"
@@ -282,7 +284,7 @@ class ReportCollector:
 
         results, explorer = build_results(self.config, list(self.rows.values()), self.experiments, self.tables,
                                           self.started)
-        folder = output_folder(self.config, list(self.rows.values()))
+        folder = self.folder = output_folder(self.config, list(self.rows.values()))
         path = folder / "results.json"
         try:
             folder.mkdir(parents=True, exist_ok=True)

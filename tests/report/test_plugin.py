@@ -161,6 +161,6 @@ def test_a_run_without_a_verdict_keeps_the_report_that_has_verdicts(tmp_path):
     page = kept.read_text()
     assert "No claim could be decided in this run" in page and "What is missing (every case): H1 skipped" in page
     assert page.count("ratio estimate is undefined") == 1  # the reason once, in the summary; not in every card
-    assert "the same reason as above" in done.stdout
+    assert "the same reason as above" in done.stdout and f"report: {kept})" in done.stdout
     suite(False)  # and again without a marker: still kept
     assert json.loads((out / "results.json").read_text())["rows"][0]["verdict"] == "pass"  # still the decided one
