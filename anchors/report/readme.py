@@ -37,8 +37,7 @@ def verdict_table(results: dict[str, Any], model: str = "organism") -> str:
     embedders = sorted({str(r.get("embedder") or "-") for r in rows})
     cells: dict[str, dict[str, dict[str, Any]]] = {}
     for r in rows:
-        label = row_label({**r, "claim": r.get("case_id") or r["claim"], "part": None if r.get("case_id") else
-                           r.get("part")})
+        label = row_label({**r, "part": None if r.get("case_id") else r.get("part")})  # the title names the part
         title = f"{label} {r.get('title') or ''}".strip().replace("|", "\\|")  # a "|" would end the cell
         cells.setdefault(title, {})[str(r.get("embedder") or "-")] = r
     head = "| claim | " + " | ".join(embedders) + " |\n| --- |" + " --- |" * len(embedders) + "\n"

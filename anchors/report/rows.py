@@ -95,8 +95,9 @@ def skip_reason(longrepr: str) -> str:
 
 
 def row_label(r: dict[str, Any]) -> str:
-    """Claim id, its part (when a module has several claims) and the ablation kind, e.g. "H6 · receiver"."""
-    label = r["claim"]
+    """Claim id (with its part's letter: "H0a"), its part (when a module has several claims) and the ablation kind,
+    e.g. "H6 · receiver", "H0a · receiver heads reliable"."""
+    label = r.get("case_id") or r["claim"]
     if r.get("part"):
         label += f" · {r['part']}"
     if r.get("ablation"):
