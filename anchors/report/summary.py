@@ -185,10 +185,17 @@ def summary_sentences(rows: Sequence[dict[str, Any]], experiments: Sequence[dict
     by_column: dict[tuple[str, str], list] = {}
     for r in rows:
         by_column.setdefault(column_of(r), []).append(r)
+    said: dict[tuple, list[str]] = {}  # identical columns of one model (embedders that split alike): one sentence
     for column, members in sorted(by_column.items()):
         if all(r["verdict"] == "skip" for r in members):
             continue
-        out.append(column_sentence(column, members))
+        key = (column[0], tuple(sorted((row_label(r), r["verdict"], r.get("estimate"), r.get("ci_low"),
+                                        r.get("ci_high"), str(r.get("message"))) for r in members)))
+        said.setdefault(key, []).append(column[1])
+    for (model, _), embedders in said.items():
+        members = by_column[(model, embedders[0])]
+        out.append(column_sentence((model, " and ".join(embedders)), members)
+                   + (f" The {' and '.join(embedders)} columns are identical." if len(embedders) > 1 else ""))
     for model, source in seen.items():
         same = same_split_sentence([d for d in experiments if d["model"] == model and d["source"] == source])
         if same:

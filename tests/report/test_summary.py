@@ -98,3 +98,14 @@ def test_an_all_skip_page_names_its_store_and_points_to_the_summary():
                        "packages": {}}, "experiments": []}
     block = provenance_block(results)
     assert "<code>/tmp/empty</code> (no experiment was built from it)" in block and "simulated" not in block
+
+
+def test_identical_columns_get_one_sentence():
+    from anchors.report.summary import summary_sentences
+
+    rows = [_row(i, "fail", embedder=e, test=f"t{i}{e}") for i in range(2) for e in ("llm", "sent")]
+    text = summary_sentences(rows, [])
+    assert text == ["Of 2 decided claims on qwen14b · llm and sent, 0 hold, 2 do not. The llm and sent columns are "
+                    "identical."]
+    rows[0]["estimate"] = 9.0
+    assert len(summary_sentences(rows, [])) == 2
