@@ -189,8 +189,9 @@ def summary_sentences(rows: Sequence[dict[str, Any]], experiments: Sequence[dict
     for column, members in sorted(by_column.items()):
         if all(r["verdict"] == "skip" for r in members):
             continue
-        key = (column[0], tuple(sorted((row_label(r), r["verdict"], r.get("estimate"), r.get("ci_low"),
-                                        r.get("ci_high"), str(r.get("message"))) for r in members)))
+        # decided rows must match in every number; undecided ones in outcome (their reasons may differ in digits)
+        key = (column[0], tuple(sorted((row_label(r), r["verdict"]) + (() if r["verdict"] == "skip" else (
+            r.get("estimate"), r.get("ci_low"), r.get("ci_high"), str(r.get("message")))) for r in members)))
         said.setdefault(key, []).append(column[1])
     for (model, _), embedders in said.items():
         members = by_column[(model, embedders[0])]
