@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 
 from anchors.core import stats
-from anchors.core.claims import Claim, Verdict
+from anchors.core.claims import Claim, Verdict, demote
 from anchors.core.decision import DEFAULT, RuleSettings, verdict_from, with_accuracy_adjusted
 from fixtures.verdicts import finish
 
@@ -48,9 +48,8 @@ def decide(exp, settings: RuleSettings = DEFAULT) -> Verdict:
     if verdict.outcome != "pass":
         return verdict
     if verdict.ci_high < DOUBLING:
-        return verdict.model_copy(update=dict(outcome="fail", message=f"{verdict.message}; an increase, but the "
-                                                                      f"CI lies wholly below {DOUBLING:g}: less "
-                                                                      f"than doubling"))
+        return verdict.model_copy(update=dict(outcome="fail", message=demote(
+            verdict.message, f"the CI lies wholly below {DOUBLING:g}: an increase, less than doubling")))
     reads = "more than doubling" if verdict.ci_low > DOUBLING else "doubling inside the CI"
     return verdict.model_copy(update=dict(message=f"{verdict.message}; {reads}"))
 

@@ -2,9 +2,11 @@
 
 A `Claim` is the decision rule of one hypothesis, written as data (statistic name, threshold, direction,
 what the decision is made on). `Claim.check(estimate, ci=..., n=...)` turns a measured statistic into a
-`Verdict` whose message reads like a sentence, in the style of pytest-benchmark's `RegressionCheck`:
+`Verdict` whose message reads like a sentence, in the style of pytest-benchmark's `RegressionCheck`, and says
+what was found in the claim's own direction (never "0.03 > 0.00" for a claim that is not established):
 
-    ratio=1.42 < 2.00 (n=31 sentences, 95% CI 0.98–2.10)
+    not established: min_diff is 0.03, above 0.00 as claimed, but its 95% CI (-0.45 to 0.51) is not wholly
+    (n=3 sentences, p=0.829)
 
 Default decision rule (stated, METHOD.md appendix item 9): a claim passes only when the WHOLE 95% CI lies
 on the claimed side of the threshold (`decide_on="ci"`). With 12 rollouts per sentence the point estimate
@@ -87,7 +89,8 @@ class Verdict(BaseModel):
     p_value: float | None = None
     """A p-value reported beside the decision (the decision does not use it unless the statistic is one)."""
     message: str
-    """One sentence: "ratio=1.42 < 2.00 (n=31 sentences, 95% CI 0.98–2.10)"."""
+    """One sentence, in the claim's own direction: "not established: ratio is 1.42, above 1.00 as claimed, but its
+    95% CI (0.98 to 2.10) is not wholly (n=31 sentences)"."""
     skip_reason: str | None = None
     """Why the claim could not be decided; None unless outcome is "skip"."""
     confounds: list[str] = Field(default_factory=list)
@@ -184,8 +187,10 @@ class Claim(BaseModel):
         flags = list(confounds or [])
         estimate = float(estimate)
         if math.isnan(estimate) or (basis == "ci" and (math.isnan(lo) or math.isnan(hi))):
-            what = "estimate" if math.isnan(estimate) else "CI"
-            v = self.skip(f"{self.statistic} {what} is NaN (not enough data to measure it)", flags)
+            what = "estimate" if math.isnan(estimate) else f"95% CI (estimate {self._fmt(estimate)})"
+            size = f"n={n} {self.n_unit}" if n is not None else "no sample size given"
+            v = self.skip(f"{self.statistic} {what} is undefined at {size}: the measurement returned NaN "
+                          f"without naming a cause", flags)
             return v.model_copy(update=dict(estimate=estimate, ci_low=lo, ci_high=hi, n=n, p_value=p_value))
         est_ok = _holds(estimate, self.direction, self.threshold)
         ok = est_ok if basis == "estimate" else _ci_holds(lo, hi, self.direction, self.threshold)
@@ -193,21 +198,47 @@ class Claim(BaseModel):
         return Verdict(**self._base(outcome="pass" if ok else "fail", estimate=estimate, ci_low=lo, ci_high=hi,
                                     n=n, decide_on=basis, p_value=p_value, message=message, confounds=flags))
 
+    def _side(self) -> str:
+        """The claimed side in words: "above 0.00", "at or above 2.00", "within ±0.10"."""
+        word = {"ge": "at or above", "gt": "above", "le": "at or below", "lt": "below", "within": "within ±"}[
+            self.direction]
+        return f"{word}{'' if self.direction == 'within' else ' '}{self._fmt(self.threshold)}"
+
+    def _shown(self, x: float) -> str:
+        """x with the claim's digits, or 3 significant digits when those would print it as the threshold."""
+        text = self._fmt(x)
+        if text == self._fmt(self.threshold) and x != self.threshold:
+            return f"{x:.3g}{self.unit}"
+        return text
+
     def _message(self, est: float, lo: float, hi: float, n: int | None, est_ok: bool, ok: bool,
                  basis: DecideOn, p_value: float | None) -> str:
+        """What was found, in the claim's own direction, e.g. "not established: min_diff is 0.03, above 0.00 as
+        claimed, but its 95% CI (-0.45 to 0.51) crosses 0.00 (n=3 sentences, p=0.829)"."""
         name = f"|{self.statistic}|" if self.direction == "within" else self.statistic
-        shown = abs(est) if self.direction == "within" else est
-        symbol = _SYMBOLS[self.direction][0 if est_ok else 1]
-        text = f"{name}={self._fmt(shown)} {symbol} {self._fmt(self.threshold)}"
-        extras = []
-        if n is not None:
-            extras.append(f"n={n} {self.n_unit}")
-        if not math.isnan(lo):
-            extras.append(f"95% CI {self._fmt(lo)}–{self._fmt(hi)}")
-        if p_value is not None:
-            extras.append(f"p={p_value:.3g}")
-        if extras:
-            text += f" ({', '.join(extras)})"
-        if basis == "ci" and est_ok and not ok:
-            text += f"; the CI crosses {self._fmt(self.threshold)}, so the claim is not established"
-        return text
+        shown = self._shown(abs(est) if self.direction == "within" else est)
+        has_ci = not math.isnan(lo)
+        ci = f"its 95% CI ({self._shown(lo)} to {self._shown(hi)})"
+        extras = ([f"n={n} {self.n_unit}"] if n is not None else []) + (
+            [f"p={p_value:.3g}"] if p_value is not None else [])
+        tail = f" ({', '.join(extras)})" if extras else ""
+        if ok and basis == "ci":
+            return f"established: {name} is {shown}, and {ci} lies wholly {self._side()}{tail}"
+        if ok:
+            return f"established: {name} is {shown}, {self._side()}{tail}" + (
+                f"; {ci}" if has_ci else "")
+        if est_ok:  # the estimate is on the claimed side, the CI is not wholly there
+            crosses = (f"reaches beyond ±{self._fmt(self.threshold)}" if self.direction == "within" else
+                       f"crosses {self._fmt(self.threshold)}")
+            return f"not established: {name} is {shown}, {self._side()} as claimed, but {ci} {crosses}{tail}"
+        extras = ([f"95% CI {self._shown(lo)} to {self._shown(hi)}"] if has_ci else []) + extras
+        return f"not held: {name} is {shown}, not {self._side()} as claimed" + (
+            f" ({', '.join(extras)})" if extras else "")
+
+
+def demote(message: str, why: str) -> str:
+    """A pass message turned into "not established" for a reason found after the check (p above alpha, Holm):
+    "established: d is 0.5, above 0.0 (n=9)" -> "not established: d is 0.5, above 0.0 (n=9), but p=0.4 > 0.05"."""
+    head = "established: "
+    body = message[len(head):] if message.startswith(head) else message
+    return f"not established: {body}, but {why}"

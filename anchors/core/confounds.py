@@ -14,7 +14,10 @@ accuracy, dissimilar and valid fraction; +-0.50 relative for length). A claim th
 is reported as a flag that does not decide.
 
 Degenerate inputs end in a skip with the reason: an empty dissimilar set, resamples all identical to the
-original, a calibrated embedder threshold within 1e-6 of 1. Pure: numpy and records, no torch, no disk.
+original, a dissimilar split that separates only rounding noise (`threshold_split`: every cosine below the threshold
+is within 1e-6 of 1). A threshold near 1 is not degenerate by itself: quantile matching puts a calibrated threshold
+between the identical resamples (cosine 1 - 1e-16) and the rest, a real split. Pure: numpy and records, no torch,
+no disk.
 """
 
 from __future__ import annotations
@@ -28,8 +31,8 @@ from pydantic import BaseModel, ConfigDict
 from anchors.core.stats import percentile_ci
 
 IDENTICAL = 1e-6
-"""A cosine within 1e-6 of 1 is an identical sentence: float32 embeddings give cos = 1 +- 1e-7 for equal texts,
-and the organism's `llm` threshold was once 'calibrated' to 1 - 1.7e-15, i.e. to rounding noise."""
+"""A cosine within 1e-6 of 1 is an identical sentence: float32 embeddings give cos = 1 +- 1e-7 for equal texts.
+A threshold there is degenerate only when the cosines below it are also within 1e-6 of 1 (`threshold_split`)."""
 MEASURES = ("accuracy", "dissimilar_fraction", "valid_fraction", "mean_length")
 SEED = 20251
 """Seed of the sentence bootstrap behind every condition CI."""
@@ -155,20 +158,85 @@ class ConditionMeasures:
                     **self.counts[c]} for c in self.point}
 
 
+class Split(BaseModel):
+    """How a cosine threshold splits a set of cosines: what lies on each side, and the gap between the sides."""
+
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
+
+    threshold: float
+    """The threshold; a cosine strictly below it is dissimilar."""
+    n_below: int
+    """Cosines strictly below the threshold (the dissimilar resamples)."""
+    n_above: int
+    """Cosines at or above the threshold (the similar resamples)."""
+    largest_below: float
+    """The largest cosine below the threshold (NaN when none is): within IDENTICAL of 1 means the dissimilar side
+    holds only identical sentences, so the split is rounding noise."""
+    smallest_above: float
+    """The smallest cosine at or above the threshold (NaN when none is)."""
+    n_identical: int
+    """Cosines within IDENTICAL of 1 (resamples identical to the removed sentence)."""
+
+    @property
+    def identical_below(self) -> bool:
+        """True when the dissimilar side holds an identical sentence: the split there is rounding noise."""
+        return self.n_below > 0 and self.largest_below >= 1.0 - IDENTICAL
+
+    @property
+    def identical_vs_rest(self) -> bool:
+        """True when the similar side is exactly the identical resamples: the split is 'changed or not'."""
+        return self.n_above == self.n_identical and self.n_below > 0 and not self.identical_below
+
+    @property
+    def sentence(self) -> str:
+        """"threshold 0.9998: 198 of 924 cosines below it (largest 0.9996), 726 at or above (all identical ...)"."""
+        n = self.n_below + self.n_above
+        text = f"threshold {cosine_text(self.threshold)}: {self.n_below} of {n} cosines below it"
+        if self.n_below:
+            text += f" (largest {cosine_text(self.largest_below)})"
+        text += f", {self.n_above} at or above"
+        if self.n_above and self.n_above == self.n_identical:
+            text += f" (all identical to the removed sentence, within {IDENTICAL:g} of 1)"
+        return text
+
+
+def cosine_text(c: float) -> str:
+    """A cosine for a sentence: "1 − 8.9e-16" within IDENTICAL of 1 (below the 4 digits shown), else "0.9996"."""
+    return f"1 − {1 - c:.1e}" if 0 < 1 - c < IDENTICAL else f"{c:.4g}"
+
+
+def threshold_split(cosines: np.ndarray, threshold: float) -> Split:
+    """The split `threshold` makes of `cosines` [n] (NaNs dropped), with the gap on each side."""
+    values = np.asarray(cosines, np.float64).ravel()
+    values = values[np.isfinite(values)]
+    below, above = values[values < threshold], values[values >= threshold]
+    return Split(threshold=float(threshold), n_below=int(below.size), n_above=int(above.size),
+                 largest_below=float(below.max()) if below.size else math.nan,
+                 smallest_above=float(above.min()) if above.size else math.nan,
+                 n_identical=int((values >= 1.0 - IDENTICAL).sum()))
+
+
+def _arm_cosines(arm: Any) -> np.ndarray:
+    cosines = np.concatenate([np.asarray(c, np.float64) for c in arm.cosines] or [np.zeros(0)])
+    return cosines[np.isfinite(cosines)]
+
+
 def degenerate_reason(exp: Any, conditions: tuple[str, ...]) -> str | None:
-    """Why these conditions of `exp` cannot carry a verdict, or None: a calibrated threshold within 1e-6 of 1,
-    resamples all identical to the original, or an empty dissimilar set."""
+    """Why these conditions of `exp` cannot carry a verdict, or None: a dissimilar split of rounding noise (every
+    cosine below the threshold within 1e-6 of 1), resamples all identical to the original, or an empty
+    dissimilar set. A threshold near 1 alone is no reason (module docstring)."""
     threshold = exp.settings.get("embedder_threshold")
-    if threshold is not None and abs(1.0 - float(threshold)) <= IDENTICAL:
-        return (f"the {exp.embedder} threshold is {float(threshold):.17g}, within {IDENTICAL:g} of 1: its cosines "
-                f"are all ~1, so its dissimilar split is rounding noise")
     for name in conditions:
         arm = exp.arms[name]
-        cosines = np.concatenate([np.asarray(c, np.float64) for c in arm.cosines] or [np.zeros(0)])
-        cosines = cosines[np.isfinite(cosines)]
+        cosines = _arm_cosines(arm)
         if cosines.size and np.all(cosines >= 1.0 - IDENTICAL):
             return (f"every resample under {name} is identical to the removed sentence (all {cosines.size} cosines "
                     f"within {IDENTICAL:g} of 1): nothing was resampled")
+        split = threshold_split(cosines, float(threshold)) if threshold is not None else None
+        if split is not None and split.identical_below:
+            n = int((cosines[cosines < split.threshold] >= 1.0 - IDENTICAL).sum())
+            return (f"the {exp.embedder} dissimilar split under {name} is rounding noise: {split.sentence}; {n} of "
+                    f"the {split.n_below} below it are identical sentences (within {IDENTICAL:g} of 1)")
         if int((arm.trace.dissimilar & arm.trace.valid).sum()) == 0:
             return (f"the dissimilar set is empty under {name} with {exp.embedder}: counterfactual importance is 0 "
                     f"by construction")

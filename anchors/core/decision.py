@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from anchors.core.claims import Claim, Verdict
+from anchors.core.claims import Claim, Verdict, demote
 from anchors.core.confounds import degenerate_reason
 from anchors.core.stats import StatResult, holm
 
@@ -98,8 +98,10 @@ def zero_variance(result: StatResult) -> str | None:
     reps = np.asarray(reps, dtype=np.float64)
     reps = reps[np.isfinite(reps)]
     if reps.size > 1 and float(np.ptp(reps)) == 0.0:
-        return (f"zero variance: every bootstrap replicate of {result.name} equals {reps[0]:.4g} (e.g. importance "
-                f"0 for every sentence), so there is nothing to decide on")
+        over = f" over n={result.n} sentences" if result.n is not None else ""
+        return (f"zero variance: all {reps.size} bootstrap replicates of {result.name}{over} "
+                f"equal {reps[0]:.4g} (as when every analysed sentence's importance is 0 under every condition), so "
+                f"there is nothing to decide on")
     return None
 
 
@@ -148,8 +150,8 @@ def verdict_from(claim: Claim, result: StatResult, exp: Any, conditions: tuple[s
     verdict = claim.check(result.estimate, ci=result.ci if basis == "ci" else None, n=result.n, p_value=p,
                           confounds=flags, decide_on=basis)
     if basis == "estimate" and verdict.passed and p is not None and p > settings.alpha:
-        verdict = verdict.model_copy(update=dict(outcome="fail", message=f"{verdict.message}; p={p:.3g} > "
-                                                                         f"{settings.alpha:g}, not established"))
+        verdict = verdict.model_copy(update=dict(outcome="fail", message=demote(
+            verdict.message, f"p={p:.3g} > {settings.alpha:g}")))
     return confound_verdict(verdict.model_copy(update=base), exp, conditions, settings)
 
 
@@ -198,8 +200,9 @@ def holm_family(verdicts: dict[str, Verdict], settings: RuleSettings = DEFAULT) 
         p_adj = float(adjusted[key])
         update: dict[str, Any] = dict(p_adjusted=p_adj)
         if v.outcome == "pass" and p_adj > settings.alpha:
-            update.update(outcome="fail", message=f"{v.message}; not significant after Holm over {len(family)} "
-                                                  f"claims (p_adj={p_adj:.3g} > {settings.alpha:g})")
+            update.update(outcome="fail", message=demote(v.message, f"not significant after Holm over "
+                                                                     f"{len(family)} claims (p_adj={p_adj:.3g} > "
+                                                                     f"{settings.alpha:g})"))
         out[key] = v.model_copy(update=update)
     return out
 

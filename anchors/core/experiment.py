@@ -93,6 +93,10 @@ class Experiment:
     trace_kurtosis: np.ndarray | None = None
     """[n_traces, n_layers, n_heads] per-trace head kurtosis of the receiver-head scan (the unit of H0a's CI);
     None when the heads artifact predates it or there are no heads."""
+    manipulation: dict[str, Any] | None = None
+    """condition -> anchors.core.manipulation.ManipulationCheck (next-token KL against none on the base traces)
+    for every ablated condition; None when the source has no model to measure it on (the simulator, a store read
+    without the model)."""
     _boots: dict = field(default_factory=dict, compare=False, repr=False)
     _memo: dict = field(default_factory=dict, compare=False, repr=False)
 

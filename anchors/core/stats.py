@@ -133,13 +133,32 @@ def log_ratio(bi: BootImportance, conds: Conds, ref: Conds, category: Category =
         logs = np.where(positive, np.log(np.where(positive, num_b, 1.0) / np.where(positive, den_b, 1.0)), np.nan)
         est = num / den if num > 0 and den > 0 else math.nan
     lo, hi, bad = percentile_ci(logs)
+    # Only a defined ratio with an undefined CI gets a reason here; a mean <= 0 is the claim's own rule (H1).
+    reason = (_undefined_ratio_reason(((conds, num, num_b), (ref, den, den_b)), bad)
+              if math.isnan(lo) and not math.isnan(est) else None)
     return StatResult(name="ratio", estimate=float(est), ci_low=math.exp(lo) if not math.isnan(lo) else math.nan,
                       ci_high=math.exp(hi) if not math.isnan(hi) else math.nan, n=int(m.sum()),
                       replicates=np.exp(logs),
                       details=dict(seed=bi.seed, n_boot=bi.n_boot, metric=bi.metric, n_undefined=bad,
                                    category=category, numerator=_as_list(conds), denominator=_as_list(ref),
                                    mean_numerator=float(num), mean_denominator=float(den),
-                                   share_nonpositive=float(np.mean(~positive)), ci="percentile of log ratio"))
+                                   share_nonpositive=float(np.mean(~positive)), ci="percentile of log ratio",
+                                   **({"reason": reason} if reason else {})))
+
+
+def _undefined_ratio_reason(sides: Sequence[tuple[Conds, float, np.ndarray]], n_undefined: int) -> str:
+    """Why a ratio's CI is undefined, in numbers: which mean's CI spans 0 (or lies at or below it)."""
+    n_boot = sides[0][2].size
+    said = []
+    for conds, point, reps in sides:
+        low, high = np.nanpercentile(reps, [2.5, 97.5]) if np.isfinite(reps).any() else (math.nan, math.nan)
+        k = int(np.sum(~(reps > 0)))
+        if k:
+            said.append(f"the {'+'.join(_as_list(conds))} mean is {point:.3g} with a 95% CI from {low:.3g} to "
+                        f"{high:.3g}, {'which spans 0' if high > 0 else 'at or below 0'} (<= 0 in {k} of {n_boot} "
+                        f"replicates)")
+    return (f"the ratio's CI is undefined: {'; '.join(said) or 'a mean is undefined'}, so the log ratio is undefined "
+            f"in {n_undefined} of {n_boot} replicates, more than the 2.5% a percentile CI allows")
 
 
 def draw_rank(bi: BootImportance, receiver: str, ref: str, randoms: Sequence[str],

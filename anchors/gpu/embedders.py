@@ -148,6 +148,11 @@ def calibrate_threshold(cosines: np.ndarray, target_fraction: float) -> float:
 
     Quantile matching: give it one embedder's cosines and another embedder's dissimilar fraction on the same
     rollouts, and the two embedders then split the same share of resamples as dissimilar.
+
+    Between two distinct cosines it returns their midpoint (the widest margin on both sides), not the upper one:
+    on the organism the upper one was an identical resample's cosine, 1 - 8.9e-16, and a threshold there reads as
+    rounding noise although the split (identical or not, largest cosine below 0.9996) is real; other identical
+    sentences' cosines (1 - 1.1e-15) would fall below it.
     """
     values = np.sort(np.asarray(cosines, dtype=np.float64).ravel())
     if values.size == 0:
@@ -159,6 +164,7 @@ def calibrate_threshold(cosines: np.ndarray, target_fraction: float) -> float:
         return float(values[0])
     if k >= values.size:
         return float(np.nextafter(values[-1], np.inf))
-    # Any t in (values[k-1], values[k]] puts exactly k values below it when they differ; ties make that impossible,
-    # and then the midpoint gives the nearest achievable split.
-    return float(values[k]) if values[k] > values[k - 1] else float((values[k - 1] + values[k]) / 2)
+    # Any t in (values[k-1], values[k]] puts exactly k values below it when they differ: the midpoint leaves the
+    # widest margin. Ties make an exact split impossible; then the midpoint (= the tied value) is the nearest.
+    mid = float((values[k - 1] + values[k]) / 2)
+    return mid if values[k - 1] < mid <= values[k] else float(values[k])

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from anchors.core.confounds import IDENTICAL
+from anchors.core.confounds import IDENTICAL, threshold_split
 from anchors.core.experiment import Arm, Experiment, Resample
 from anchors.errors import AnchorsError, Unavailable
 
@@ -82,13 +82,13 @@ def calibrated_llm_embedder(loaded: Any, sent: Any, nones: list) -> tuple[Any, s
         return llm, "fixed 0.8 (no resamples to calibrate on)"
     target = float(np.mean(sent_cos < sent.threshold))
     llm.threshold = calibrate_threshold(llm_cos, target)
-    note = f"calibrated to {llm.threshold:.6g} so that its dissimilar fraction under none = sent's {target:.3f}"
-    if abs(1.0 - llm.threshold) <= IDENTICAL:
-        # The llm cosines are all ~1 (e.g. 1 - 1.7e-15 on the organism): a threshold there splits rounding noise.
-        # Flagged, not refused: the raw cosines still serve H8, and every importance claim on it skips (confounds).
-        log.warning("llm threshold %.17g is within %g of 1: its dissimilar split is rounding noise",
-                    llm.threshold, IDENTICAL)
-        note += f"; DEGENERATE: within {IDENTICAL:g} of 1, so its dissimilar split is rounding noise"
+    split = threshold_split(llm_cos, llm.threshold)
+    note = (f"calibrated so that its dissimilar fraction under none = sent's {target:.3f} ({split.sentence})")
+    if split.identical_below:
+        # Identical sentences on the dissimilar side: that part of the split is rounding noise. Flagged, not
+        # refused: the raw cosines still serve H8, and every importance claim on it skips (confounds).
+        log.warning("llm %s: identical sentences fall below it", split.sentence)
+        note += f"; DEGENERATE: identical sentences (within {IDENTICAL:g} of 1) fall below it"
     return llm, note
 
 

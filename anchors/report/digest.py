@@ -24,7 +24,11 @@ from anchors.errors import AnchorsError, Unavailable
 log = logging.getLogger(__name__)
 
 EXTREMES_K = 10
-"""Sentences in each greatest-increase / greatest-decrease table (the note shows a handful; 10 of ~80-300)."""
+"""At most this many sentences in each greatest-increase / greatest-decrease table (the note shows a handful; 10
+of ~80-300); fewer when fewer sentences changed."""
+TIE_DIGITS = 9
+"""Changes of importance are compared after rounding to 9 decimals: importances are ratios of rollout counts, so
+equal changes computed from different counts differ only in the last bits of a float."""
 GENERATION_KEYS = ("device", "gpu", "gpu_name", "wall_s", "elapsed_s", "hostname")
 """Sidecar provenance settings that say where and how long generation ran, shown when a writer records them."""
 
@@ -60,6 +64,7 @@ def digest(exp: Experiment) -> dict[str, Any]:
         "n_sentences": len(exp.sentences), "n_traces": len(trace_starts(exp)) + 1,
         "bootstrap_seed": None if bi is None else int(bi.seed),
         "conditions": {c: condition_facts(exp, c) for c in exp.arms},
+        "manipulation": manipulation_facts(exp),
         "categories": {} if bi is None else category_tables(exp, bi),
         "extremes": {} if bi is None else extremes(exp, bi),
     }
@@ -75,12 +80,31 @@ def condition_facts(exp: Experiment, condition: str) -> dict[str, Any]:
         heads = (exp.settings.get("heads") or {}).get(condition)
     return {
         "accuracy": num(arm.accuracy), "dissimilar_fraction": num(arm.dissimilar_fraction),
+        "dissimilar_split": split_fingerprint(arm),
         "valid_rollouts": int(np.asarray(arm.trace.valid).sum()),
         "n_rollouts": int(np.asarray(arm.trace.n_rollouts).sum()),
         "mean_length": num(float(np.mean(lengths)), 1) if lengths else None,
         "heads": None if heads is None else [[int(h[0]), int(h[1])] for h in heads],
         "stored": stored,
     }
+
+
+def manipulation_facts(exp: Experiment) -> dict[str, Any] | None:
+    """condition -> the manipulation check (anchors.core.manipulation) as JSON with its sentence; None when the
+    experiment carries none."""
+    if exp.manipulation is None:
+        return None
+    return {c: {**m.model_dump(mode="json"), "barely": m.barely, "sentence": m.sentence}
+            for c, m in exp.manipulation.items()}
+
+
+def split_fingerprint(arm: Any) -> str:
+    """A short hash of which valid rollouts the embedder calls dissimilar ([n_sent, R] mask): two embedders with
+    the same fingerprint split the same resamples, so their importances coincide."""
+    import hashlib
+
+    mask = np.asarray(arm.trace.dissimilar, bool) & np.asarray(arm.trace.valid, bool)  # [n_sent, R]
+    return hashlib.sha1(repr(mask.shape).encode() + np.packbits(mask).tobytes()).hexdigest()[:12]
 
 
 def stored_provenance(folders: tuple[str, ...]) -> dict[str, Any]:
@@ -148,11 +172,11 @@ def _estimate(r: Any) -> dict[str, Any]:
 
 
 def extremes(exp: Experiment, bi: Any, k: int = EXTREMES_K) -> dict[str, Any]:
-    """Per ablation (`ablation_groups`): the k greatest increases and decreases of point importance from none,
-    with the full sentence text and a 95% CI per row (rollout bootstrap, the sentence in place). A random ablation's
-    importance is the mean over its draws."""
-    from anchors.core.stats import percentile_ci
-
+    """Per ablation (`ablation_groups`): up to k greatest increases and decreases of point importance from none,
+    with the full sentence text, a rank (tied changes share it) and a 95% CI per row (rollout bootstrap, the
+    sentence in place). Only sentences that changed are listed (a top-k padded with zero changes says nothing);
+    the counts of sentences that rose, fell and did not change, and how many more tie with the last row shown,
+    come with them. A random ablation's importance is the mean over its draws."""
     out = {}
     before = bi.point["none"]
     for name, conds in ablation_groups(exp).items():
@@ -161,14 +185,39 @@ def extremes(exp: Experiment, bi: Any, k: int = EXTREMES_K) -> dict[str, Any]:
             warnings.simplefilter("ignore", RuntimeWarning)  # a sentence undefined under every draw stays NaN
             after = np.nanmean([bi.point[c] for c in conds], axis=0)
             reps = np.nanmean([bi.rollout_boot[c] for c in conds], axis=0) - bi.rollout_boot["none"]  # [B, n]
-        change = after - before
-        order = [int(i) for i in np.argsort(change, kind="stable") if not math.isnan(change[i])]
-        ci = {i: percentile_ci(reps[:, i])[:2] for i in order[:k] + order[-k:]}
-        rows = lambda idx: [{"sent_idx": i, "category": exp.tags[i], "text": exp.sentences[i],
-                             "none": num(before[i]), "ablated": num(after[i]), "change": num(change[i]),
-                             "change_ci": [num(ci[i][0]), num(ci[i][1])]} for i in idx]
-        out[name] = {"conditions": conds, "increase": rows(order[::-1][:k]), "decrease": rows(order[:k])}
+        change = np.round(after - before, TIE_DIGITS)  # [n]: 0.5 - 0.25 and 0.25 - 0 are one tie, not two values
+        defined = [int(i) for i in range(len(change)) if not math.isnan(change[i])]
+        ups = sorted((i for i in defined if change[i] > 0), key=lambda i: (-change[i], i))
+        downs = sorted((i for i in defined if change[i] < 0), key=lambda i: (change[i], i))
+        out[name] = {"conditions": conds, "n_sentences": len(defined), "n_increased": len(ups),
+                     "n_decreased": len(downs), "n_unchanged": len(defined) - len(ups) - len(downs),
+                     "increase": _extreme_rows(exp, ups, k, before, after, change, reps),
+                     "decrease": _extreme_rows(exp, downs, k, before, after, change, reps),
+                     "tied_beyond": {"increase": _tied_beyond(ups, k, change), "decrease": _tied_beyond(downs, k, change)}}
     return out
+
+
+def _tied_beyond(ordered: list[int], k: int, change: np.ndarray) -> int:
+    """Sentences after the k-th of `ordered` whose change equals the k-th's (a cut inside a tie)."""
+    if len(ordered) <= k:
+        return 0
+    return sum(1 for i in ordered[k:] if change[i] == change[ordered[k - 1]])
+
+
+def _extreme_rows(exp: Experiment, ordered: list[int], k: int, before: np.ndarray, after: np.ndarray,
+                  change: np.ndarray, reps: np.ndarray) -> list[dict[str, Any]]:
+    """The first k of `ordered` as rows; "rank" is 1 + the sentences strictly ahead (ties share a rank)."""
+    from anchors.core.stats import percentile_ci
+
+    rows = []
+    for i in ordered[:k]:
+        low, high, _ = percentile_ci(reps[:, i])
+        rank = 1 + sum(1 for j in ordered if abs(change[j]) > abs(change[i]))
+        tied = sum(1 for j in ordered if change[j] == change[i]) > 1
+        rows.append({"sent_idx": i, "category": exp.tags[i], "text": exp.sentences[i], "none": num(before[i]),
+                     "ablated": num(after[i]), "change": num(change[i]), "change_ci": [num(low), num(high)],
+                     "rank": rank, "tied": tied})
+    return rows
 
 
 def _json_safe(value: Any) -> Any:

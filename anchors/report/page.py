@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
+from anchors.report.checks import manipulation_html
 from anchors.report.explorer import explorer_section
 from anchors.report.plots import metric_label
 from anchors.report.sections import (
@@ -23,7 +24,7 @@ from anchors.report.sections import (
     labels_section,
     note_tables_section,
 )
-from anchors.report.summary import verdict_matrix
+from anchors.report.summary import same_split_sentence, shared_reason, verdict_matrix
 
 
 def esc(x: Any) -> str:
@@ -66,7 +67,8 @@ def what_was_run(results: dict[str, Any]) -> str:
         items.append(("Conditions", esc(", ".join(conds)) + f" ({n_random} random draw{'s' * (n_random != 1)})"))
         emb = [f"<b>{esc(x['embedder'])}</b>: {esc(x['settings'].get('embedder_source', 'precomputed'))}, threshold "
                f"{threshold_text(float(x['settings'].get('embedder_threshold', 0.8)))}" for x in digests]
-        items.append(("Embedders", "; ".join(emb)))
+        same = same_split_sentence(digests)
+        items.append(("Embedders", "; ".join(emb) + (f". {esc(same)}" if same else "")))
         settings = d["settings"]
         per = settings.get("rollouts_per_sentence") or settings.get("n_rollouts") or options.get("rollouts")
         items.append(("Rollouts", f"{esc(per)} per sentence"))
@@ -124,8 +126,10 @@ def provenance_block(results: dict[str, Any]) -> str:
         items.append((f"Rollouts ({model})", _generation(_stored(digests[0]))))
     store = run["options"].get("store")
     sources = {d["source"] for d in results["experiments"]}
-    items.append(("Store", f"<code>{esc(store)}</code>" if store and not all(s.startswith("sim") for s in sources)
-                  else "none (simulated reasoner)"))
+    if sources and all(s.startswith("sim") for s in sources):
+        items.append(("Store", "none (simulated reasoner)"))
+    elif store:
+        items.append(("Store", f"<code>{esc(store)}</code>" + ("" if sources else " (no experiment was built from it)")))
     items.append(("This run", f"<code>pytest {esc(' '.join(run['args']))}"
                               + (f" -m {esc(run['options']['markexpr'])}" if run["options"].get("markexpr") else "")
                               + f"</code>, {run['wall_s']} s, finished {esc(run['finished'])}"))
@@ -142,8 +146,11 @@ def render_page(results: dict[str, Any], attachments: dict[str, list[dict[str, A
     rows = results["rows"]
     facts = facts_index(results["experiments"])
     groups = claim_groups(rows)
-    claims = "".join(claim_section(ident, members, facts, attachments) for ident, members in groups)
-    nav = "".join(f'<a href="#{ident}">{esc(members[0]["claim"])}</a>' for ident, members in groups)
+    said = shared_reason(rows)
+    shown: dict[str, str] = {}  # each figure once (anchors.report.sections.attachments_html)
+    claims = "".join(claim_section(ident, members, facts, attachments, said, shown) for ident, members in groups)
+    nav = "".join(f'<a href="#{ident}" title="{esc(members[0].get("part") or members[0].get("title") or "")}">'
+                  f'{esc(members[0].get("case_id") or members[0]["claim"])}</a>' for ident, members in groups)
     summary = "".join(f"<p>{esc(s)}</p>" for s in results["summary"])
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -155,6 +162,7 @@ def render_page(results: dict[str, Any], attachments: dict[str, list[dict[str, A
 <div class="top">
 <main class="top-main">
 <section id="summary"><h2>Summary</h2>{summary}</section>
+{manipulation_html(results["experiments"])}
 <section id="verdicts"><h2>Verdicts</h2>{verdict_matrix(rows)}</section>
 </main>
 <aside class="top-side">{what_was_run(results)}{provenance_block(results)}</aside>

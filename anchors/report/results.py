@@ -2,8 +2,10 @@
 
 Top level: `schema_version`, `title`, `summary` (the summary paragraph's sentences), `provenance` (of this run:
 code, commit, dirty flag, versions), `run` (arguments, options, times), `experiments` (one digest per model,
-embedder and source: anchors.report.digest), `tables` (the note's tables and every `report.table`) and `rows`
-(one per test). The explorer's per-sentence data goes only into the page.
+embedder and source: anchors.report.digest), `tables` (the note's tables and every `report.table`), `rows`
+(one per test) and `vocabulary`. A row's `verdict` is a key ("pass", "fail", "skip", ...); `vocabulary` maps each key
+to the one word the page and the console use ("holds", "not held", "undecided", ...), and every row (and each of
+its metrics) carries that word as `verdict_word`. The explorer's per-sentence data goes only into the page.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 from anchors.report.explorer import merge_payloads
 from anchors.report.figures import ordered_categories, pretty
 from anchors.report.plots import metric_label
-from anchors.report.summary import summary_sentences
+from anchors.report.summary import OUTCOMES, disagreeing_metrics, metric_words, summary_sentences, word
 from anchors.report.tables import Estimate, Table
 from anchors.versions import runtime_versions
 
@@ -115,21 +117,41 @@ def _means_table(name: str, ablation: str, label: str, digests: list[dict[str, A
 
 
 def _extremes_table(name: str, ablation: str, label: str, way: str, digests: list[dict[str, Any]]) -> Table:
-    rows = []
+    """The sentences whose importance changed most, only those that changed, ties ranked alike ("=3")."""
+    rows, counts = [], []
     for d in digests:
-        for e in d["extremes"][ablation][way]:
+        ext = d["extremes"][ablation]
+        for e in ext[way]:
             low, high = e.get("change_ci") or (None, None)
-            rows.append([d["embedder"], e["sent_idx"], pretty(e["category"]), e["text"], e["none"], e["ablated"],
-                         Estimate(estimate=e["change"], ci_low=low, ci_high=high)])
+            rank = e.get("rank")
+            rows.append([d["embedder"], f"={rank}" if e.get("tied") else rank, e["sent_idx"], pretty(e["category"]),
+                         e["text"], e["none"], e["ablated"], Estimate(estimate=e["change"], ci_low=low, ci_high=high)])
+        moved = ext.get("n_increased" if way == "increase" else "n_decreased")
+        if moved is not None:
+            tied = (ext.get("tied_beyond") or {}).get(way, 0)
+            verb = "rose" if way == "increase" else "fell"
+            counts.append(f"{d['embedder']}: {moved} of {ext['n_sentences']} sentences {verb}, "
+                          f"{ext['n_unchanged']} did not change"
+                          + (f", {tied} more tie with the last row shown" if tied else ""))
+    shown = "; ".join(counts)
     return Table(title=f"{name}: greatest {way}s in importance, none → {label}",
-                 columns=["embedder", "sentence", "category", "text", "none", label, "change"], rows=rows,
+                 columns=["embedder", "rank", "sentence", "category", "text", "none", label, "change"], rows=rows,
                  note=f"{metric_label(digests[0]['metric'])}; change = {label} − none, per sentence [95% CI, "
-                      f"rollout bootstrap with the sentence in place]; a top-k list selects on noise, so read the "
-                      f"CIs.")
+                      f"rollout bootstrap with the sentence in place]; only sentences that changed are listed, "
+                      f"'=' marks a tied rank. {shown}. A top-k list selects on noise, so read the CIs.")
 
 
 def _est(value: dict[str, Any] | None) -> Estimate | None:
     return None if value is None else Estimate(**{k: value.get(k) for k in ("estimate", "ci_low", "ci_high")})
+
+
+def worded(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with the page's words beside its keys: "verdict_word", each metric's "verdict_word", and
+    "metrics_disagree" (the metrics whose outcome differs from the row's; the matrix marks them with ≠)."""
+    words = metric_words(row)
+    metrics = {m: {**v, "verdict_word": words[m]} for m, v in (row.get("metrics") or {}).items()}
+    out = {**row, "verdict_word": word(row["verdict"]), "metrics_disagree": disagreeing_metrics(row)}
+    return {**out, "metrics": metrics} if metrics else out
 
 
 def build_results(config: Any, rows: list[dict[str, Any]], experiments: list[dict[str, Any]],
@@ -141,14 +163,19 @@ def build_results(config: Any, rows: list[dict[str, Any]], experiments: list[dic
     for e in experiments:
         digests.setdefault(e["digest"]["key"], e["digest"])
     ordered = sorted(digests.values(), key=lambda d: (d["model"], d["source"], d["embedder"]))
+    run = run_info(config, started)
+    used = {d["problem"] for d in ordered}
+    if used and run["options"].get("problem") is not None and str(run["options"]["problem"]) not in used:
+        del run["options"]["problem"]  # --problem's default, which no experiment of this run used (the organism's)
     results = {
         "schema_version": SCHEMA_VERSION,
         "title": title(rows, ordered),
         "summary": summary_sentences(rows, ordered),
         "provenance": make_provenance({"args": [str(a) for a in config.args]}).model_dump(mode="json"),
-        "run": run_info(config, started),
+        "run": run,
         "experiments": ordered,
         "tables": {**note_tables(ordered), **tables},
-        "rows": sorted(rows, key=lambda r: r["test"]),
+        "rows": sorted((worded(r) for r in rows), key=lambda r: r["test"]),
+        "vocabulary": {k: {"word": o.word, "meaning": o.meaning} for k, o in OUTCOMES.items()},
     }
     return results, merge_payloads([e["explorer"] for e in experiments])

@@ -95,8 +95,9 @@ def skip_reason(longrepr: str) -> str:
 
 
 def row_label(r: dict[str, Any]) -> str:
-    """Claim id, its part (when a module has several claims) and the ablation kind, e.g. "H6 · receiver"."""
-    label = r["claim"]
+    """Claim id (with its part's letter: "H0a"), its part (when a module has several claims) and the ablation kind,
+    e.g. "H6 · receiver", "H0a · receiver heads reliable"."""
+    label = r.get("case_id") or r["claim"]
     if r.get("part"):
         label += f" · {r['part']}"
     if r.get("ablation"):
@@ -105,9 +106,9 @@ def row_label(r: dict[str, Any]) -> str:
 
 
 def claim_order(r: dict[str, Any]) -> tuple[int, str, str, str]:
-    """H0 < H1 < ... < H12, then part and ablation."""
+    """H0 < H1 < ... < H12, then part (H0a before H0b: the case id first) and ablation."""
     head = str(r["claim"]).lstrip("H")
-    return (int(head) if head.isdigit() else 99, str(r["claim"]), str(r.get("part") or ""),
+    return (int(head) if head.isdigit() else 99, str(r["claim"]), str(r.get("case_id") or "") + str(r.get("part") or ""),
             str(r.get("ablation") or ""))
 
 

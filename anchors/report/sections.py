@@ -12,9 +12,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from anchors.report.rows import claim_order, slug
-from anchors.report.summary import card_id, outcome
+from anchors.report.summary import card_id, disagreeing_metrics, metric_words, outcome
 from anchors.report.tables import Estimate, Table, estimate_text, number, table_html
 
+ROLLOUT_FREE_METRICS = ("kurtosis",)
+"""Metrics of claims measured without rollouts (H0a reads the heads artifact): their cards get no conditions table,
+whose accuracy and dissimilar fractions they never used."""
 _SYMBOL = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<", "within": "|x| ≤"}
 
 
@@ -38,7 +41,7 @@ def conditions_table(row: dict[str, Any], facts: dict[str, dict[str, Any]]) -> s
     """Accuracy, dissimilar fraction per embedder, valid rollouts and mean length for the conditions a verdict
     used: the claims layer's `conditions_table` (with CIs) where the row has one, else the experiment digests."""
     conditions = list(row.get("conditions") or [])
-    if not conditions:
+    if not conditions or row.get("metric") in ROLLOUT_FREE_METRICS:
         return ""
     own = row.get("conditions_table") or {}
     any_facts = next(iter(facts.values()), {})
@@ -88,30 +91,63 @@ def _numbers(row: dict[str, Any]) -> str:
 
 
 def _metrics(row: dict[str, Any]) -> str:
+    """The claim under each importance metric, in the page's words, with a sentence when they disagree."""
     metrics = row.get("metrics") or {}
     if not metrics:
         return ""
-    rows = [[m, str(v.get("verdict", "")), Estimate(**{k: v.get(k) for k in ("estimate", "ci_low", "ci_high")})]
-            for m, v in metrics.items()]
-    return table_html(Table(title="The same claim under each importance metric", columns=["metric", "verdict",
-                                                                                          "estimate [95% CI]"],
-                            rows=rows))
+    words = metric_words(row)
+    rows = [[m + (" (this verdict)" if m == row.get("metric") else ""), words[m],
+             Estimate(**{k: v.get(k) for k in ("estimate", "ci_low", "ci_high")})] for m, v in metrics.items()]
+    others = disagreeing_metrics(row)
+    lede = ""
+    if others:
+        lede = (f'<p class="disagree-note">The metrics disagree: this verdict ({esc(row.get("metric"))}) is '
+                f'{esc(words.get(str(row.get("metric")), outcome(row).word))}, but '
+                + "; ".join(f"{esc(m)}: {esc(words[m])}" for m in others) + ".</p>")
+    return lede + table_html(Table(title="The same claim under each importance metric",
+                                   columns=["metric", "verdict", "estimate [95% CI]"], rows=rows))
 
 
-def attachments_html(items: Sequence[dict[str, Any]]) -> str:
-    """Figures at their physical size (96 px per figure inch: 10 pt text is 10 pt at 100% zoom) and tables."""
+def attachments_html(items: Sequence[dict[str, Any]], shown: dict[str, str] | None = None, here: str = "") -> str:
+    """Figures at their physical size (96 px per figure inch: 10 pt text is 10 pt at 100% zoom) and tables.
+
+    shown: PNG -> the card id where the page already shows it (filled here); a figure seen before is a link to
+    that card, not a second copy (the organism's 27 figures held 10 repeats)."""
+    shown = {} if shown is None else shown
     out = []
     for a in items:
         if a["kind"] == "table":
             out.append(table_html(Table(**a["table"])))
             continue
+        if a["png"] in shown:
+            out.append(f'<p class="same-figure">Figure “{esc(a["alt"])}”: the same figure as in '
+                       f'<a href="#{shown[a["png"]]}">this card</a>.</p>')
+            continue
+        shown[a["png"]] = here
         w, h = round(a["width_in"] * 96), round(a["height_in"] * 96)
         out.append(f'<figure><img src="data:image/png;base64,{a["png"]}" width="{w}" height="{h}" '
                    f'alt="{esc(a["alt"])}"><figcaption>{esc(a["alt"])}</figcaption></figure>')
     return "".join(out)
 
 
-def verdict_card(row: dict[str, Any], facts: dict[str, dict[str, Any]], attachments: list[dict[str, Any]]) -> str:
+def on_bound_sentence(row: dict[str, Any]) -> str:
+    """A sentence when the estimate sits on an end of its own CI: the bootstrap never crossed it, which happens
+    when ties (sentences whose importance did not change) decide the statistic; "" otherwise."""
+    est, lo, hi = (row.get(k) for k in ("estimate", "ci_low", "ci_high"))
+    if None in (est, lo, hi) or not hi > lo or row["verdict"] in ("skip", "error", "xpass"):
+        return ""
+    end = "lower" if abs(est - lo) <= 1e-9 * max(1.0, abs(est)) else "upper" if abs(est - hi) <= 1e-9 * max(
+        1.0, abs(est)) else ""
+    if not end:
+        return ""
+    return (f"The estimate {number(est)} is the {end} end of its own 95% CI ({number(lo)} to {number(hi)}): no "
+            f"bootstrap replicate went {'below' if end == 'lower' else 'above'} it, as happens when tied values (e.g. "
+            f"sentences whose importance did not change) decide the statistic; the note's tables below count the "
+            f"sentences that changed at all.")
+
+
+def verdict_card(row: dict[str, Any], facts: dict[str, dict[str, Any]], attachments: list[dict[str, Any]],
+                 said: str | None = None, shown: dict[str, str] | None = None) -> str:
     """One verdict: outcome, sentence, confounds, numbers, conditions table, figures (or a harness traceback)."""
     o = outcome(row)
     where = " · ".join(str(x) for x in (row.get("model"), row.get("embedder"), row.get("ablation")) if x)
@@ -123,16 +159,25 @@ def verdict_card(row: dict[str, Any], facts: dict[str, dict[str, Any]], attachme
                    f' phase.</p><details open><summary>Traceback</summary><pre class="traceback">'
                    f'{esc(row.get("traceback") or row.get("message", ""))}</pre></details></article>')
         return "".join(out)
+    if said is not None and row["verdict"] == "skip" and row.get("message") == said:
+        out.append('<p class="sentence">Undecided for the reason stated once in the summary.</p></article>')
+        return "".join(out)
     out.append(f'<p class="sentence">{esc(row.get("message", ""))}</p>')
     if row.get("expected"):
         out.append(f'<p class="expected"><b>Expected by construction:</b> {esc(row["expected"])}</p>')
     parts = row.get("parts") or []
     if parts:
         out.append("<ul class='parts'>" + "".join(f"<li>{esc(p)}</li>" for p in parts) + "</ul>")
+    bound = on_bound_sentence(row)
+    if bound:
+        out.append(f'<p class="bound">{esc(bound)}</p>')
     if row.get("confounds"):
         out.append("<ul class='confounds'>" + "".join(f"<li>⚑ {esc(c)}</li>" for c in row["confounds"]) + "</ul>")
-    out += [_numbers(row), _metrics(row), conditions_table(row, facts), attachments_html(attachments), "</article>"]
-    return "".join(out)
+    body = [_numbers(row), _metrics(row), conditions_table(row, facts), attachments_html(attachments, shown,
+                                                                                        card_id(row))]
+    if row["verdict"] == "skip":  # collapsed: an undecided card's numbers and figures open on demand
+        body = ['<details class="undecided"><summary>numbers, conditions and figures</summary>', *body, "</details>"]
+    return "".join(out + body + ["</article>"])
 
 
 def claim_groups(rows: Sequence[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
@@ -151,10 +196,12 @@ def claim_groups(rows: Sequence[dict[str, Any]]) -> list[tuple[str, list[dict[st
     return out
 
 
-def claim_section(ident: str, rows: list[dict[str, Any]], facts: dict, attachments: dict[str, list]) -> str:
+def claim_section(ident: str, rows: list[dict[str, Any]], facts: dict, attachments: dict[str, list],
+                  said: str | None = None, shown: dict[str, str] | None = None) -> str:
     """One claim: heading, the note's sentence, the rule and why, then every verdict on it."""
     first = rows[0]
-    heading = f"{first['claim']} · {first.get('title') or first.get('part') or first.get('statistic', '')}"
+    heading = (f"{first.get('case_id') or first['claim']} · "
+               f"{first.get('title') or first.get('part') or first.get('statistic', '')}")
     out = [f'<section class="claim" id="{ident}"><h2>{esc(heading)}</h2>']
     if first.get("note"):
         out.append(f'<blockquote class="note-quote">“{esc(first["note"])}”<cite>the research note</cite></blockquote>')
@@ -164,7 +211,8 @@ def claim_section(ident: str, rows: list[dict[str, Any]], facts: dict, attachmen
                + (f" <b>Why.</b> {esc(first['rationale'])}." if first.get("rationale") else "")
                + (" <b>Primary claim</b> (no multiplicity correction)." if first.get("primary") else "") + "</p>")
     for r in rows:
-        out.append(verdict_card(r, facts.get((str(r.get("model")), _source(r)), {}), attachments.get(r["test"], [])))
+        out.append(verdict_card(r, facts.get((str(r.get("model")), _source(r)), {}), attachments.get(r["test"], []),
+                                said, shown))
     return "".join(out) + "</section>"
 
 

@@ -50,6 +50,28 @@ OUTCOMES = {
 DECIDED = ("pass", "fail", "confounded", "underpowered")
 
 
+def word(verdict: str) -> str:
+    """The page's word for an outcome key ("pass" -> "holds"): the one vocabulary of the page and the console;
+    results.json keeps the keys and carries this mapping ("vocabulary") and each row's word ("verdict_word")."""
+    return OUTCOMES.get(verdict, OUTCOMES["error"]).word
+
+
+def metric_words(row: dict[str, Any]) -> dict[str, str]:
+    """metric -> the word of the claim's outcome under that metric; the row's own metric reads the row's outcome
+    (which the claims layer may have turned into "underpowered" or "confounded" after the metric's check)."""
+    own = row.get("metric")
+    return {m: word(row["verdict"]) if m == own else word(str(v.get("verdict")))
+            for m, v in (row.get("metrics") or {}).items()}
+
+
+def disagreeing_metrics(row: dict[str, Any]) -> list[str]:
+    """The metrics under which the claim's outcome differs from the row's (e.g. "not held" by drop, "holds" by kl)."""
+    if row["verdict"] in ("error", "xpass", "xfail"):
+        return []
+    mine = word(row["verdict"])
+    return [m for m, w in metric_words(row).items() if w != mine]
+
+
 def outcome(row: dict[str, Any]) -> Outcome:
     return OUTCOMES.get(row["verdict"], OUTCOMES["error"])
 
@@ -77,6 +99,15 @@ def _flag_kind(flag: str) -> str:
     return flag.split(":")[0].strip()
 
 
+def short_reason(message: str) -> str:
+    """A skip message's first clause, for the summary: "H1 skipped: the ratio's CI is undefined: the none mean ..."
+    -> "H1: the ratio's CI is undefined" (the card keeps the whole sentence with its numbers)."""
+    head, _, rest = message.partition(" skipped: ")
+    body = rest if rest else message
+    clause = body.split(": ")[0].split("; ")[0].rstrip(".")
+    return f"{head}: {clause}" if rest else clause
+
+
 def column_sentence(column: tuple[str, str], rows: Sequence[dict[str, Any]]) -> str:
     """"Of 16 decided claims on organism · sent, 3 hold (...), 5 do not, 2 are confounded by ...; 4 undecided."""
     n = Counter(r["verdict"] for r in rows)
@@ -98,7 +129,7 @@ def column_sentence(column: tuple[str, str], rows: Sequence[dict[str, Any]]) -> 
     extra = []
     if n["skip"]:
         reason = Counter(str(r.get("message", "")) for r in rows if r["verdict"] == "skip").most_common(1)[0][0]
-        extra.append(f"{n['skip']} could not be decided (e.g. {reason.rstrip('.')})")
+        extra.append(f"{n['skip']} could not be decided (e.g. {short_reason(reason)}; each card has its numbers)")
     if n["xfail"]:
         extra.append(f"{n['xfail']} do not hold, as the simulation plants (expected)")
     if n["xpass"]:
@@ -128,28 +159,62 @@ def accuracy_sentence(model: str, conditions: dict[str, dict[str, Any]]) -> str:
     return f"{text}, {parts[0]}." if parts else f"{text}."
 
 
+def same_split_sentence(digests: Sequence[dict[str, Any]]) -> str:
+    """"llm and sent call the same resamples dissimilar under every condition, ..." when the embedders of one model
+    split alike (anchors.report.digest.split_fingerprint), else ""."""
+    names = sorted({d.get("embedder", "") for d in digests})
+    prints = {d.get("embedder", ""): {c: f.get("dissimilar_split") for c, f in d["conditions"].items()}
+              for d in digests}
+    first = prints[names[0]] if names else {}
+    if len(names) < 2 or None in first.values() or any(prints[n] != first for n in names[1:]):
+        return ""
+    return (f"{' and '.join(names)} call the same resamples dissimilar under every condition, so their importances, "
+            f"the note's tables and their verdicts coincide: the two columns are one measurement, not two.")
+
+
 def summary_sentences(rows: Sequence[dict[str, Any]], experiments: Sequence[dict[str, Any]]) -> list[str]:
     """The summary paragraph, sentence by sentence: accuracy per model, then one sentence per column."""
     out = []
-    seen = set()
+    seen: dict[str, str] = {}  # model -> its first source, in order
     for d in experiments:
         if d["model"] not in seen and d["source"].split(":")[-1] != "null":
-            seen.add(d["model"])
+            seen[d["model"]] = d["source"]
             sentence = accuracy_sentence(d["model"], d["conditions"])
             if sentence:
                 out.append(sentence)
     by_column: dict[tuple[str, str], list] = {}
     for r in rows:
         by_column.setdefault(column_of(r), []).append(r)
+    said: dict[tuple, list[str]] = {}  # identical columns of one model (embedders that split alike): one sentence
     for column, members in sorted(by_column.items()):
         if all(r["verdict"] == "skip" for r in members):
             continue
-        out.append(column_sentence(column, members))
+        # decided rows must match in every number; undecided ones in outcome (their reasons may differ in digits)
+        key = (column[0], tuple(sorted((row_label(r), r["verdict"]) + (() if r["verdict"] == "skip" else (
+            r.get("estimate"), r.get("ci_low"), r.get("ci_high"), str(r.get("message")))) for r in members)))
+        said.setdefault(key, []).append(column[1])
+    for (model, _), embedders in said.items():
+        members = by_column[(model, embedders[0])]
+        out.append(column_sentence((model, " and ".join(embedders)), members)
+                   + (f" The {' and '.join(embedders)} columns are identical." if len(embedders) > 1 else ""))
+    for model, source in seen.items():
+        same = same_split_sentence([d for d in experiments if d["model"] == model and d["source"] == source])
+        if same:
+            out.append(f"On {model}, {same}")
     if rows and all(r["verdict"] == "skip" for r in rows):
-        reason = Counter(str(r.get("message", "")) for r in rows).most_common(1)[0][0]
-        out.append(f"No claim could be decided in this run: all {len(rows)} cases are undecided "
-                   f"(most often: {reason.rstrip('.')}).")
+        reason, n = Counter(str(r.get("message", "")) for r in rows).most_common(1)[0]
+        share = "every case" if n == len(rows) else f"{n} of them"
+        out.append(f"No claim could be decided in this run: all {len(rows)} cases are undecided. What is missing "
+                   f"({share}): {reason.rstrip('.')}.")
     return out
+
+
+def shared_reason(rows: Sequence[dict[str, Any]]) -> str | None:
+    """The skip reason the summary states once for a run that decided nothing (the most common one), else None:
+    cards and the matrix then point to the summary instead of repeating it."""
+    if not rows or any(r["verdict"] != "skip" for r in rows):
+        return None
+    return Counter(str(r.get("message", "")) for r in rows).most_common(1)[0][0]
 
 
 def matrix_columns(rows: Sequence[dict[str, Any]]) -> tuple[list[tuple[str, str]], dict[tuple[str, str], str]]:
@@ -174,6 +239,12 @@ def cell_html(row: dict[str, Any] | None) -> str:
     if row["verdict"] not in ("skip", "error") and row.get("estimate") is not None:
         est = estimate_text(row, digits=2)
     flag = ' <span class="flag" title="confound flagged">⚑</span>' if row.get("confounds") else ""
+    others = disagreeing_metrics(row)
+    if others:
+        words = metric_words(row)
+        says = "; ".join(f"{m}: {words[m]}" for m in others)
+        flag += (f' <span class="disagree" title="{html.escape(says, quote=True)}">≠ '
+                 f'{html.escape(", ".join(f"{m} {words[m]}" for m in others))}</span>')
     tip = html.escape(str(row.get("message", "")) + (f" | expected: {row['expected']}" if row.get("expected") else ""),
                       quote=True)
     return (f'<td class="cell v-{row["verdict"]}" style="background:{o.background};color:{o.text}" title="{tip}">'
@@ -197,15 +268,18 @@ def verdict_matrix(rows: Sequence[dict[str, Any]]) -> str:
         title = f"<span class='claim-title'>{html.escape(first.get('title', ''))}</span>" if first.get("title") else ""
         tds = "".join(cell_html(cell.get((label, c))) for c in columns)
         shown = label if not first.get("title") else " · ".join(
-            str(x) for x in (first["claim"], first.get("ablation")) if x)  # the title names the part
+            str(x) for x in (first.get("case_id") or first["claim"], first.get("ablation")) if x)  # title names the part
         tip = html.escape(f"{shown}: {first.get('title', '')}", quote=True)
         body.append(f"<tr><th scope='row' title=\"{tip}\"><span class='claim-id'>{html.escape(shown)}</span> {title}"
                     f"</th>{tds}</tr>")
-    left_out = "".join(f"<li>{html.escape(' · '.join(c))}: every case undecided ({html.escape(reason)})</li>"
+    said = shared_reason(rows)  # already in the summary: not repeated per column
+    left_out = "".join(f"<li>{html.escape(' · '.join(c))}: every case undecided "
+                       f"({'the reason is in the summary' if reason == said else html.escape(reason)})</li>"
                        for c, reason in hidden.items())
     table = (f'<table class="matrix" id="matrix"><thead><tr><th scope="col">claim</th>{head}</tr></thead>'
              f"<tbody>{''.join(body)}</tbody></table>" if columns else
-             '<p class="matrix" id="matrix">No claim was decided in this run (every case was skipped; reasons below).</p>')
+             '<p class="matrix" id="matrix">No claim was decided in this run (every case was skipped; '
+             + ("what is missing is in the summary).</p>" if shared_reason(rows) else "reasons below).</p>"))
     return (table
             + (f'<ul class="left-out">{left_out}</ul>' if left_out else "") + legend_html(rows))
 
@@ -217,4 +291,5 @@ def legend_html(rows: Sequence[dict[str, Any]]) -> str:
                     f"{html.escape(o.meaning)}</li>" for key, o in OUTCOMES.items() if key in present)
     return (f'<ul class="legend">{items}<li><span class="swatch plain">0.12 [0.05, 0.20]</span> estimate '
             f"[95% CI, two-level bootstrap]; ⚑ a confound was flagged (accuracy at floor or ceiling, few dissimilar "
-            f"resamples, spread over random draws). Click a cell for its section.</li></ul>")
+            f"resamples, spread over random draws); ≠ kl holds: another importance metric decides otherwise (the "
+            f"card's metric table has its numbers). Click a cell for its section.</li></ul>")

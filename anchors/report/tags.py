@@ -32,4 +32,15 @@ def claim_tag(item: Any) -> dict[str, Any] | None:
            "note": note_sentence(getattr(module, "__doc__", None)), **params}
     if getattr(function, "CLAIM", None) is not None:
         tag["part"] = item.originalname.removeprefix(f"test_{claim.id}_").replace("_", " ")
+        tag["case_id"] = claim.id + _part_letter(module, function, claim.id)
     return tag
+
+
+def _part_letter(module: Any, function: Any, claim_id: str) -> str:
+    """"a", "b", ... by the order in which the module defines its test functions for this claim (H0a, H0b, as
+    the module's docstring names them), so two parts of one claim never share a label."""
+    parts = sorted((f for f in vars(module).values() if callable(f) and getattr(f, "CLAIM", None) is not None
+                    and getattr(f.CLAIM, "id", None) == claim_id and hasattr(f, "__code__")),
+                   key=lambda f: f.__code__.co_firstlineno)
+    names = [f.__name__ for f in parts]
+    return "abcdefghij"[names.index(function.__name__)] if function.__name__ in names and len(names) > 1 else ""

@@ -118,3 +118,23 @@ def test_the_check_fails_when_the_explorer_data_is_missing(chromium, sim_report,
         problems = check_report(browser, tmp_path / "report.html", _sections(results))
     assert any(p.startswith("explorer: no sentence") for p in problems), problems
     assert any("data block #explorer-data is missing" in p for p in problems), problems
+
+
+def test_the_organism_checks_fail_on_a_page_that_breaks_them(chromium, sim_report, tmp_path):
+    from tests.report.organism_page import file_problems, page_problems
+
+    results = json.loads((sim_report / "results.json").read_text())
+    sent = next(r for r in results["rows"] if "-sent" in r["test"] and r["verdict"] != "skip")
+    results["rows"].append({**sent, "test": sent["test"].replace("-sent", "-llm"), "embedder": "llm",
+                            "verdict": "skip", "message": "the llm dissimilar split under none is rounding noise"})
+    key, table = next((k, t) for k, t in results["tables"].items() if "greatest" in t["title"])
+    table["rows"].append(list(table["rows"][0][:-1]) + [{"estimate": 0.0, "ci_low": 0.0, "ci_high": 0.0}])
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    page = (sim_report / "report.html").read_text()
+    (tmp_path / "report.html").write_text(page + "<!--" + "x" * 1_000_000 + "-->")
+    found = file_problems(tmp_path)
+    assert any("over 1000000" in p for p in found) and any("llm undecided while sent decides" in p for p in found)
+    assert any(p.startswith(key) and "have no change" in p for p in found), found
+    with Browser(chromium, WIDTH, HEIGHT) as browser:
+        seen = page_problems(browser, sim_report / "report.html", results)
+    assert any(p.startswith("manipulation check has no measurement") for p in seen), seen  # the sim has no model

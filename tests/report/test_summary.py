@@ -20,7 +20,7 @@ def test_the_summary_counts_decided_claims_and_names_the_confound():
     text = column_sentence(("qwen14b", "sent"), ROWS)
     assert text.startswith("Of 10 decided claims on qwen14b · sent, 3 hold (H0, H1, H2), 5 do not, 2 are "
                            "confounded by an accuracy shift (0.84 → 0.12 under receiver-k20).")
-    assert "1 could not be decided (e.g. no valid rollouts)" in text
+    assert "1 could not be decided (e.g. no valid rollouts; each card has its numbers)" in text
 
 
 def test_the_accuracy_sentence_lists_every_condition():
@@ -59,5 +59,53 @@ def test_a_run_without_a_decided_claim_says_so():
     digest = {"model": "tiny", "source": "store:x", "conditions": {"none": {"accuracy": None}}}
     assert summary_sentences(rows, [digest]) == [
         "On tiny, no rollout has a decidable answer under any condition, so no accuracy is defined.",
-        "No claim could be decided in this run: all 3 cases are undecided (most often: no valid rollouts)."]
+        "No claim could be decided in this run: all 3 cases are undecided. What is missing (every case): no valid "
+        "rollouts."]
     assert "No claim was decided in this run" in verdict_matrix(rows)
+
+
+def test_metric_disagreement_is_marked_in_the_cell_in_the_pages_words():
+    from anchors.report.results import worded
+
+    metrics = {"drop": {"verdict": "fail", "estimate": 0.03}, "kl": {"verdict": "pass", "estimate": 7.6},
+               "kl_laplace": {"verdict": "pass", "estimate": 0.84}}
+    row = _row(0, "underpowered", metric="drop", metrics=metrics)
+    html = verdict_matrix([row])
+    assert "<b>underpowered</b>" in html and "≠ kl holds, kl_laplace holds" in html
+    assert 'title="kl: holds; kl_laplace: holds"' in html
+    data = worded(row)
+    assert data["verdict_word"] == "underpowered" and data["metrics_disagree"] == ["kl", "kl_laplace"]
+    assert [v["verdict_word"] for v in data["metrics"].values()] == ["underpowered", "holds", "holds"]
+    agree = _row(1, "fail", metric="drop", metrics={m: {**v, "verdict": "fail"} for m, v in metrics.items()})
+    assert "≠" not in verdict_matrix([agree]).split("<ul")[0] and worded(agree)["metrics_disagree"] == []
+
+
+def test_the_summary_cites_a_skip_by_its_first_clause():
+    from anchors.report.summary import short_reason
+
+    assert short_reason("H1 skipped: the ratio's CI is undefined: the none mean is 0.035 ...") == (
+        "H1: the ratio's CI is undefined")
+    assert short_reason("no valid rollouts") == "no valid rollouts"
+
+
+def test_an_all_skip_page_names_its_store_and_points_to_the_summary():
+    from anchors.report.page import provenance_block
+
+    rows = [_row(i, "skip", message="no weights") for i in range(2)]
+    assert "what is missing is in the summary" in verdict_matrix(rows)
+    results = {"provenance": {"code_version": "0", "git_commit": "abc", "dirty": False, "versions": {}},
+               "run": {"options": {"store": "/tmp/empty"}, "args": [], "wall_s": 1, "finished": "now",
+                       "packages": {}}, "experiments": []}
+    block = provenance_block(results)
+    assert "<code>/tmp/empty</code> (no experiment was built from it)" in block and "simulated" not in block
+
+
+def test_identical_columns_get_one_sentence():
+    from anchors.report.summary import summary_sentences
+
+    rows = [_row(i, "fail", embedder=e, test=f"t{i}{e}") for i in range(2) for e in ("llm", "sent")]
+    text = summary_sentences(rows, [])
+    assert text == ["Of 2 decided claims on qwen14b · llm and sent, 0 hold, 2 do not. The llm and sent columns are "
+                    "identical."]
+    rows[0]["estimate"] = 9.0
+    assert len(summary_sentences(rows, [])) == 2

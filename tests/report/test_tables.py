@@ -35,3 +35,12 @@ def test_cells_keep_full_text_escaped_and_nan_becomes_none():
     assert "So &lt;b&gt;x&lt;/b&gt; &amp; y " * 20 in page and "<b>x" not in page
     assert "0.2 [0.1, 0.3]" in page and "–" in page
     assert t.model_dump(mode="json")["rows"][0][1] is None  # JSON has no NaN
+
+
+def test_an_estimate_on_its_own_ci_bound_is_said_to_be_there():
+    from anchors.report.sections import on_bound_sentence
+
+    row = {"verdict": "fail", "estimate": 0.8944, "ci_low": 0.8944, "ci_high": 1.15}
+    assert on_bound_sentence(row).startswith("The estimate 0.894 is the lower end of its own 95% CI (0.894 to 1.15)")
+    assert on_bound_sentence({**row, "ci_low": 0.5}) == ""
+    assert "upper end" in on_bound_sentence({**row, "estimate": -6.0, "ci_low": -6.6, "ci_high": -6.0})

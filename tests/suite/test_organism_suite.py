@@ -56,3 +56,22 @@ def test_main_job_decides_every_organism_claim(tmp_path):
 
     html = (report_dir / "report.html").read_text()
     assert "data:image/png;base64" in html  # figures embedded, no side files
+
+    # Issue 27, item 10: the README's verdict table is this run's (regenerate: python scripts/readme_verdicts.py).
+    from anchors.report.readme import committed_table, verdict_table
+
+    fresh = verdict_table(json.loads((report_dir / "results.json").read_text()))
+    assert committed_table((REPO_ROOT / "README.md").read_text()) == fresh, fresh
+
+    # Issue 27: what a reader of this report must find (tests/report/organism_page.py says what each check reads).
+    from tests.report.chromium import Browser, find_chromium
+    from tests.report.organism_page import file_problems, page_problems
+
+    assert file_problems(report_dir) == []
+    chromium = find_chromium()
+    if chromium is None:
+        assert os.environ.get("ANCHORS_REQUIRE_BROWSER") != "1", "ANCHORS_REQUIRE_BROWSER=1 but no chromium"
+        return
+    results = json.loads((report_dir / "results.json").read_text())
+    with Browser(chromium, 1440, 900) as browser:
+        assert page_problems(browser, report_dir / "report.html", results) == []

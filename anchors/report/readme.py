@@ -1,0 +1,62 @@
+"""The README's verdict table, generated from the main job's results.json (never typed by hand).
+
+`verdict_table(results, model)` is one Markdown table: a row per claim (and part and ablation), a column per
+embedder, each cell the outcome in the page's words with the estimate and its 95% CI. `replace_block(readme, table)`
+puts it between the README's `<!-- verdicts -->` and `<!-- /verdicts -->` markers. scripts/readme_verdicts.py runs
+both (and takes the first-screen screenshot); tests/suite/test_organism_suite.py fails when the committed table
+differs from a fresh main job's.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from anchors.report.rows import claim_order, row_label
+from anchors.report.summary import word
+from anchors.report.tables import number
+
+START, END = "<!-- verdicts -->", "<!-- /verdicts -->"
+
+
+def _cell(row: dict[str, Any] | None) -> str:
+    if row is None:
+        return "–"
+    text = word(row["verdict"])
+    if row["verdict"] != "skip" and row.get("estimate") is not None:
+        text += f": {number(row['estimate'], 2)}"
+        if row.get("ci_low") is not None and row.get("ci_high") is not None:
+            text += f" ({number(row['ci_low'], 2)} to {number(row['ci_high'], 2)})"
+    return text
+
+
+def verdict_table(results: dict[str, Any], model: str = "organism") -> str:
+    """The Markdown table of one model's verdicts: claim x embedder."""
+    rows = sorted((r for r in results["rows"] if r.get("model") == model),
+                  key=lambda r: (claim_order(r)[0], r.get("case_id") or "", *claim_order(r)[1:]))
+    embedders = sorted({str(r.get("embedder") or "-") for r in rows})
+    cells: dict[str, dict[str, dict[str, Any]]] = {}
+    for r in rows:
+        label = row_label({**r, "part": None if r.get("case_id") else r.get("part")})  # the title names the part
+        title = f"{label} {r.get('title') or ''}".strip().replace("|", "\\|")  # a "|" would end the cell
+        cells.setdefault(title, {})[str(r.get("embedder") or "-")] = r
+    head = "| claim | " + " | ".join(embedders) + " |\n| --- |" + " --- |" * len(embedders) + "\n"
+    body = "".join(f"| {title} | " + " | ".join(_cell(per.get(e)) for e in embedders) + " |\n"
+                   for title, per in cells.items())
+    return head + body
+
+
+def replace_block(readme: str, table: str) -> str:
+    """The README with the text between the verdict markers replaced by `table`; ValueError without markers."""
+    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.DOTALL)
+    if not pattern.search(readme):
+        raise ValueError(f"the README has no {START} ... {END} block")
+    return pattern.sub(lambda _: f"{START}\n{table}{END}", readme, count=1)
+
+
+def committed_table(readme: str) -> str:
+    """The table between the README's verdict markers, as committed."""
+    match = re.search(re.escape(START) + r"\n(.*?)" + re.escape(END), readme, re.DOTALL)
+    if match is None:
+        raise ValueError(f"the README has no {START} ... {END} block")
+    return match.group(1)

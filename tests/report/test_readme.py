@@ -1,0 +1,36 @@
+"""anchors.report.readme: the README's verdict table from results.json, and its place between the markers."""
+
+from __future__ import annotations
+
+import pytest
+
+from anchors.report.readme import END, START, committed_table, replace_block, verdict_table
+from anchors.settings import REPO_ROOT
+
+RESULTS = {"rows": [
+    {"claim": "H0", "case_id": "H0b", "part": "order", "title": "plan | computation", "model": "organism",
+     "embedder": "sent", "verdict": "fail", "estimate": 0.035, "ci_low": -0.45, "ci_high": 0.51},
+    {"claim": "H0", "case_id": "H0a", "part": "reliability", "title": "reliable", "model": "organism",
+     "embedder": "sent", "verdict": "pass", "estimate": 0.85, "ci_low": 0.6, "ci_high": 0.9},
+    {"claim": "H1", "title": "doubling", "model": "organism", "embedder": "sent", "verdict": "skip", "estimate": 5.6},
+    {"claim": "H1", "title": "doubling", "model": "sim", "embedder": "sent", "verdict": "pass", "estimate": 2.0}]}
+
+
+def test_the_table_has_a_row_per_claim_in_the_pages_words():
+    table = verdict_table(RESULTS)
+    assert table.splitlines() == ["| claim | sent |", "| --- | --- |",
+                                  "| H0a reliable | holds: 0.85 (0.6 to 0.9) |",
+                                  "| H0b plan \\| computation | not held: 0.035 (-0.45 to 0.51) |",
+                                  "| H1 doubling | undecided |"]
+
+
+def test_the_block_is_replaced_and_read_back():
+    readme = f"intro\n{START}\nold table\n{END}\nrest\n"
+    new = replace_block(readme, verdict_table(RESULTS))
+    assert committed_table(new) == verdict_table(RESULTS) and new.endswith(f"{END}\nrest\n")
+    with pytest.raises(ValueError, match="no <!-- verdicts -->"):
+        replace_block("no markers", "x")
+
+
+def test_the_committed_readme_has_the_block():
+    assert committed_table((REPO_ROOT / "README.md").read_text()).startswith("| claim | llm | sent |")
