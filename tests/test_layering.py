@@ -1,7 +1,7 @@
 """The layers of anchors/: imports point only down, and the pure and disk layers import without torch.
 
-Ranks (README "What is where"): shared records/errors/settings 0, core 1, disk 2, gpu and organism 3, pipelines 4,
-report 5, cli 6. Every import counts, lazy ones inside functions too: a lazy import is still a dependency.
+Ranks (README "What is where"): shared records/errors/settings 0, core 1, disk and claims 2, gpu and organism 3,
+pipelines 4, report 5, cli 6. Every import counts, lazy ones inside functions too: a lazy import is still a dependency.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1] / "anchors"
-RANKS = {"core": 1, "disk": 2, "gpu": 3, "organism": 3, "pipelines": 4, "report": 5, "cli": 6}
+RANKS = {"core": 1, "disk": 2, "claims": 2, "gpu": 3, "organism": 3, "pipelines": 4, "report": 5, "cli": 6}
 
 
 def _module(path: Path) -> str:

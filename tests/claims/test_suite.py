@@ -1,4 +1,4 @@
-"""fixtures.decisions.decide_all: every case of every hypothesis module, under three metrics, Holm per family, power.
+"""anchors.claims.decide_all: every case of every claim module, under three metrics, Holm per family, power.
 
 One simulated experiment (80 sentences, 3 random draws, 200 bootstrap replicates): about 15 s on one CPU core.
 """
@@ -12,7 +12,7 @@ import pytest
 from anchors.core import sim
 from anchors.core.decision import RuleSettings
 from anchors.pipelines.experiment import sim_experiment
-from fixtures.decisions import cases, decide_all, load_power, rules_fingerprint
+from anchors.claims import cases, decide_all, load_power, rules_fingerprint
 
 
 @pytest.fixture(scope="module")
@@ -83,9 +83,9 @@ def test_power_measured_by_other_rules_is_unknown(tmp_path, caplog):
 
 
 def test_the_rules_fingerprint_ignores_docstrings_but_not_code(tmp_path):
-    from fixtures.decisions import ROOT
+    from anchors.claims.validation import ROOT
 
-    for pattern in ("anchors/core", "fixtures", "hypotheses", "anchors/pipelines"):
+    for pattern in ("anchors/core", "anchors/claims", "anchors/pipelines"):
         (tmp_path / pattern).mkdir(parents=True, exist_ok=True)
     rule = tmp_path / "anchors/core/rule.py"
     rule.write_text('"""A rule."""\n\ndef f(x):\n    """Doc."""\n    return x > 0  # a comment\n')
@@ -95,3 +95,24 @@ def test_the_rules_fingerprint_ignores_docstrings_but_not_code(tmp_path):
     rule.write_text('"""A rule."""\n\ndef f(x):\n    """Doc."""\n    return x >= 0\n')
     assert rules_fingerprint(tmp_path) != before
     assert rules_fingerprint(ROOT) == rules_fingerprint()
+
+
+def test_a_notebook_decides_without_pytest():
+    """`from anchors.claims import decide_all` in a fresh interpreter: no pytest, no sys.path edit, no test suite."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from anchors.claims import decide_all\n"
+            "from anchors.core import sim\n"
+            "from anchors.core.decision import RuleSettings\n"
+            "from anchors.pipelines.experiment import sim_experiment\n"
+            "exp = sim_experiment(sim.SimSpec.default(n_random=3, n_sentences=40), '6481', 'default', 60, 'drop')\n"
+            "verdicts = decide_all(exp, RuleSettings(metrics=('drop',), power={}))\n"
+            "print(verdicts['H1'].outcome, len(verdicts))\n"
+            "suite = [m for m in sys.modules if m.split('.')[0] in ('pytest', '_pytest', 'fixtures', 'hypotheses')]\n"
+            "assert not suite, suite\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    outcome, n = done.stdout.split()
+    assert outcome in ("pass", "fail", "confounded", "underpowered", "skip") and int(n) == len(cases("sim"))
