@@ -230,8 +230,8 @@ class ReportCollector:
         from anchors.report.page import render_page
         from anchors.report.results import build_results
 
-        results, explorer = build_results(self.config, list(self.rows.values()), self.experiments, self.tables,
-                                          self.started)
+        results, explorer = build_results(self.config.args, vars(self.config.option), list(self.rows.values()),
+                                          self.experiments, self.tables, self.started)
         path = report_path(self.config, "results.json")
         try:
             write_json_atomic(path, results)  # both files get the umask's mode (anchors.disk.jsonio)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib import metadata
 from typing import Any
 
@@ -32,11 +32,12 @@ def _iso(t: float) -> str:
     return dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def run_info(config: Any, started: float) -> dict[str, Any]:
-    """Arguments, options, start, end and wall time of this pytest run."""
+def run_info(args: Sequence[str], option: Mapping[str, Any], started: float) -> dict[str, Any]:
+    """Arguments, options (`option`: the command line's, by destination name), start, end and wall time of this
+    pytest run."""
     options = {}
     for name in RUN_OPTIONS:
-        value = getattr(config.option, name, None)
+        value = option.get(name)
         if value not in (None, ""):
             options[name] = value if isinstance(value, (bool, int, float, str)) else str(value)
     versions = {}
@@ -46,7 +47,7 @@ def run_info(config: Any, started: float) -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             continue
     now = time.time()
-    return {"args": [str(a) for a in config.args], "options": options, "started": _iso(started),
+    return {"args": [str(a) for a in args], "options": options, "started": _iso(started),
             "finished": _iso(now), "wall_s": round(now - started, 1), "packages": versions}
 
 
@@ -137,9 +138,11 @@ def _est(value: dict[str, Any] | None) -> Estimate | None:
     return None if value is None else Estimate(**{k: value.get(k) for k in ("estimate", "ci_low", "ci_high")})
 
 
-def build_results(config: Any, rows: list[dict[str, Any]], experiments: list[dict[str, Any]],
-                  tables: dict[str, dict[str, Any]], started: float) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """results.json's content, and the explorer's datasets (for the page only)."""
+def build_results(args: Sequence[str], option: Mapping[str, Any], rows: list[dict[str, Any]],
+                  experiments: list[dict[str, Any]], tables: dict[str, dict[str, Any]],
+                  started: float) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """results.json's content, and the explorer's datasets (for the page only). `args`, `option`: the pytest
+    run's arguments and options by destination name."""
     from anchors.disk.provenance import make_provenance
 
     digests: dict[str, dict[str, Any]] = {}
@@ -150,8 +153,8 @@ def build_results(config: Any, rows: list[dict[str, Any]], experiments: list[dic
         "schema_version": SCHEMA_VERSION,
         "title": title(rows, ordered),
         "summary": summary_sentences(rows, ordered),
-        "provenance": make_provenance({"args": [str(a) for a in config.args]}).model_dump(mode="json"),
-        "run": run_info(config, started),
+        "provenance": make_provenance({"args": [str(a) for a in args]}).model_dump(mode="json"),
+        "run": run_info(args, option, started),
         "experiments": ordered,
         "tables": {**note_tables(ordered), **tables},
         "rows": sorted(rows, key=lambda r: r["test"]),
