@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.integration  # the validation harness: 29 decide_all calls, ~60 s here
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
