@@ -173,5 +173,5 @@ def sim_experiment(spec: Any, problem: str, variant: str, n_boot: int, metric: s
                       arms=arms, source=f"sim:{variant}", labeler="planted tags (simulated reasoner)",
                       reliability=None,
                       settings={"sim_spec": variant, "n_sentences": spec.n_sentences, "n_rollouts": spec.n_rollouts,
-                                "seed": spec.seed},
+                                "seed": spec.seed, "embedder_threshold": sim.THRESHOLD},
                       n_boot=n_boot, metric=metric)

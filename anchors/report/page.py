@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
+from anchors.report.digest import embedder_threshold
 from anchors.report.explorer import explorer_section
 from anchors.report.plots import metric_label
 from anchors.report.sections import (
@@ -65,7 +66,7 @@ def what_was_run(results: dict[str, Any]) -> str:
         n_random = sum(c.startswith("random") for c in conds)
         items.append(("Conditions", esc(", ".join(conds)) + f" ({n_random} random draw{'s' * (n_random != 1)})"))
         emb = [f"<b>{esc(x['embedder'])}</b>: {esc(x['settings'].get('embedder_source', 'precomputed'))}, threshold "
-               f"{threshold_text(float(x['settings'].get('embedder_threshold', 0.8)))}" for x in digests]
+               f"{threshold_text(embedder_threshold(x['settings'], x['source']))}" for x in digests]
         items.append(("Embedders", "; ".join(emb)))
         settings = d["settings"]
         per = settings.get("rollouts_per_sentence") or settings.get("n_rollouts") or options.get("rollouts")

@@ -59,3 +59,11 @@ def test_stored_provenance_reads_the_sidecars(tmp_path):
     assert stored["model_id"] == "sim/model" and stored["revision"] == "simulated"
     assert stored["first_append"] <= stored["last_append"] and stored["n_sidecars"] == 4
     assert stored_provenance(()) == {}
+
+
+def test_a_missing_embedder_threshold_is_an_error_not_a_silent_default():
+    from anchors.report.digest import embedder_threshold
+
+    assert embedder_threshold({"embedder_threshold": 0.75}, "sim:default") == 0.75
+    with pytest.raises(ValueError, match="sim:default: settings has no 'embedder_threshold'"):
+        embedder_threshold({}, "sim:default")
