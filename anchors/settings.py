@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from anchors.errors import InputError
+from anchors.records import METRICS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -197,7 +198,7 @@ class SuiteOptions(BaseModel):
     """--random-draws: seeded random-head sets per model, 1-1000 (H5 needs 19)."""
     n_boot: int
     """--n-boot: bootstrap replicates per CI, 100-100000."""
-    metric: Literal["drop", "kl", "kl_laplace"]
+    metric: Literal[METRICS]
     """--metric: the primary importance metric (the others are decided beside it)."""
     laplace: float
     """--laplace: smoothing constant of kl_laplace, in (0, 100]."""

@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
-from anchors.core.labeler import TAGS, LinearModel, sentence_features
+from anchors.core.labeler import LinearModel, sentence_features
 from anchors.disk.labeler_files import WEIGHTS_PATH, save_labeler
 from anchors.disk.provenance import make_provenance
+from anchors.records import TAGS
 from anchors.settings import demo_dir
 
 logger = logging.getLogger("fit_labeler")

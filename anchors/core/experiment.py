@@ -16,9 +16,8 @@ import numpy as np
 
 from anchors.core.metrics import ALPHA, LAPLACE
 from anchors.errors import Unavailable
+from anchors.records import METRICS
 
-METRICS = ("drop", "kl", "kl_laplace")
-"""Importance metrics every claim is decided under (settings pick the primary one)."""
 
 FLOOR, CEILING = 0.05, 0.95
 """Accuracy outside (0.05, 0.95) under a condition makes every importance ~0 (METHOD appendix 8): flagged."""

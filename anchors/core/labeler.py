@@ -19,10 +19,7 @@ import re
 import numpy as np
 
 from anchors.errors import InputError
-
-TAGS = ("problem_setup", "plan_generation", "fact_retrieval", "active_computation", "result_consolidation",
-        "uncertainty_management", "final_answer_emission", "self_checking")
-"""The eight categories of METHOD.md §5.1, in the paper's order."""
+from anchors.records import TAGS
 
 FEATURE_VERSION = 1
 """Bumped when `sentence_features` changes; the weights file records the version it was fitted with."""
