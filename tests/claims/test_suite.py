@@ -116,3 +116,38 @@ def test_a_notebook_decides_without_pytest():
     assert done.returncode == 0, done.stderr[-2000:]
     outcome, n = done.stdout.split()
     assert outcome in ("pass", "fail", "confounded", "underpowered", "skip") and int(n) == len(cases("sim"))
+
+
+def test_every_claim_module_is_in_the_registry_and_has_its_wrapper():
+    """HYPOTHESES is an explicit list: a claim module left out of it would never be decided, so this compares it
+    with the files of anchors/claims/ and of hypotheses/ (one thin wrapper per claim module)."""
+    from anchors.claims import HYPOTHESES
+    from anchors.claims.validation import ROOT
+
+    modules = sorted(p.stem for p in (ROOT / "anchors" / "claims").glob("h[0-9][0-9]_*.py"))
+    assert [h.decide.__module__.rpartition(".")[2] for h in HYPOTHESES] == modules
+    wrappers = sorted(p.stem.removeprefix("test_") for p in (ROOT / "hypotheses").glob("test_h*.py"))
+    assert wrappers == modules
+    assert len({case for h in HYPOTHESES for case in h.cases}) == sum(len(h.cases) for h in HYPOTHESES)
+
+
+def test_a_case_whose_input_is_unavailable_skips_with_its_parts_claim():
+    """Hypothesis.decide_case: Unavailable -> a skip of the case's own claim (`parts`), carrying the experiment's
+    metric; `partner` reaches only a decide that asks for it."""
+    from types import SimpleNamespace
+
+    from anchors.core.claims import Claim, Hypothesis
+    from anchors.errors import Unavailable
+
+    main, other = (Claim(i, statistic="d", threshold=0.0, direction="gt") for i in ("H98", "H99"))
+
+    def decide(exp, part, settings, partner=None):
+        raise Unavailable(f"no data for {part} (partner {partner})")
+
+    record = Hypothesis(claim=main, cases={"a": {"part": "x"}, "b": {"part": "y"}}, decide=decide, doc="",
+                        parts={"y": other}, needs_partner=True, models=("sim",))
+    verdict = record.decide_case(SimpleNamespace(metric="kl"), "b", settings=None, partner="P")
+    assert (verdict.claim_id, verdict.outcome, verdict.metric) == ("H99", "skip", "kl")
+    assert verdict.skip_reason == "no data for y (partner P)"
+    assert record.decide_case(SimpleNamespace(metric="kl"), "a", None).claim_id == "H98"
+    assert record.applies_to("sim") and not record.applies_to("qwen14b") and record.applies_to(None)
