@@ -14,7 +14,6 @@ session); `anchors plan` and bench/ call it on simulated experiments; a notebook
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from typing import Any
 
 from anchors.claims import (h00_preconditions, h01_plan_doubling, h02_active_computation_falls,
@@ -52,9 +51,7 @@ def decide_all(exp: Any, settings: RuleSettings = DEFAULT, partner: Any = None) 
     the other embedder (H8 compares sent with llm; without it H8 skips)."""
     if settings.primary_metric not in settings.metrics:
         raise ValueError(f"the primary metric {settings.primary_metric!r} is not among {settings.metrics}")
-    exp = exp.with_metric(settings.primary_metric)
-    if exp.laplace != settings.laplace:
-        exp = replace(exp, laplace=settings.laplace, _boots={}, _memo={})
+    exp = exp.with_metric(settings.primary_metric, settings.laplace)
     todo = cases(exp.model)
     order = [settings.primary_metric] + [m for m in settings.metrics if m != settings.primary_metric]
     families: dict[str, dict[str, Verdict]] = {}
