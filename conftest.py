@@ -58,12 +58,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    from fixtures.options import suite_options
     from fixtures.params import sim_expectation, unavailable_reason
 
+    options = suite_options(config)
     for item in items:
-        reason = unavailable_reason(item, config)
+        reason = unavailable_reason(item, options)
         if reason:
             item.add_marker(pytest.mark.skip(reason=reason))
-        expected = sim_expectation(item, config)
+        expected = sim_expectation(item, options)
         if expected:  # strict: an unexpected pass of a case the sim makes false is a harness bug
             item.add_marker(pytest.mark.xfail(reason=f"false by construction in the sim: {expected}", strict=True))

@@ -1,5 +1,6 @@
-"""Locations and environment settings, read when called (never at import), and the allowed range of every numeric
-command-line option (`OPTION_RANGES`, `check_option`)."""
+"""Locations and environment settings, read when called (never at import), the allowed range of every numeric
+command-line option (`OPTION_RANGES`, `check_option`), and the hypothesis suite's options as one typed record
+(`SuiteOptions`, built once at start-up by fixtures/options.py)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import math
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from anchors.errors import InputError
+from anchors.records import METRICS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -175,3 +177,48 @@ def check_folder(flag: str, path: str | Path, writable: bool = False) -> Path:
         raise InputError(f"{flag} {path}", f"{existing} is not writable by this user",
                          f"pass a writable folder to {flag}")
     return path
+
+
+class SuiteOptions(BaseModel):
+    """The hypothesis suite's command-line options (declared in conftest.py), parsed and range-checked once in
+    `pytest_configure` (fixtures/options.py). Everything below the fixtures reads these, never a pytest.Config.
+    No field has a default: the defaults are conftest.py's, stated once."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    store: str
+    """--store: the rollout store folder (env ANCHORS_STORE, else ./store)."""
+    no_generate: bool
+    """--no-generate: use the store only; what is missing skips naming the command that makes it."""
+    rollouts: int
+    """--rollouts: rollouts per sentence, 1-100000 (the note used 12)."""
+    problem: str
+    """--problem: the MATH problem id (the note used 6481)."""
+    random_draws: int
+    """--random-draws: seeded random-head sets per model, 1-1000 (H5 needs 19)."""
+    n_boot: int
+    """--n-boot: bootstrap replicates per CI, 100-100000."""
+    metric: Literal[METRICS]
+    """--metric: the primary importance metric (the others are decided beside it)."""
+    laplace: float
+    """--laplace: smoothing constant of kl_laplace, in (0, 100]."""
+    accuracy_band: float
+    """--accuracy-band: an accuracy shift against none beyond +-band (whole 95% CI) confounds a claim; 0-1."""
+    dissimilar_band: float
+    """--dissimilar-band: the same for the embedder's dissimilar fraction; 0-1."""
+    valid_band: float
+    """--valid-band: the same for the share of valid (boxed-answer) rollouts; 0-1."""
+    length_band: float
+    """--length-band: the same for the mean rollout length, relative to none; >= 0."""
+    equivalence_margin: float
+    """--equivalence-margin: H12's smallest effect of interest, in units of the none scale; > 0."""
+    validation: str | None
+    """--validation: measured power per claim (bench/validate.py's JSON); None: bench/results/validation.json."""
+    device: str | None
+    """--device: torch device for generation (cpu, cuda, cuda:N, auto); None: CUDA for real models when present."""
+    sentences: str | None
+    """--sentences A:B: generate rollouts for sentences A..B-1 only; None: every sentence."""
+    max_new_tokens: int | None
+    """--max-new-tokens: cap on generated tokens per rollout; None: the paper's 16384."""
+    ray: str | None
+    """--ray: None: generate in this process; "local", "auto" or host:port: on Ray actors."""

@@ -15,19 +15,15 @@ import argparse
 import json
 import logging
 import platform
-import sys
 import time
 from collections import Counter
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fit_labeler import CLASS_WEIGHT, MIN_COUNT, C, LabeledTrace, fit, load_traces  # bench/ is the script's folder
 
-from fit_labeler import CLASS_WEIGHT, MIN_COUNT, C, LabeledTrace, fit, load_traces  # noqa: E402
-
-from anchors.core.labeler import EVAL_PATH, agreement_scores, label_sentences  # noqa: E402
-from anchors.disk.jsonio import write_json_atomic  # noqa: E402
-from anchors.disk.provenance import make_provenance  # noqa: E402
+from anchors.core.labeler import agreement_scores, label_sentences
+from anchors.disk.jsonio import write_json_atomic
+from anchors.disk.labeler_files import EVAL_PATH, load_labeler
+from anchors.disk.provenance import make_provenance
 
 logger = logging.getLogger("eval_labeler")
 FOCUS = ("plan_generation", "uncertainty_management", "active_computation")
@@ -85,9 +81,10 @@ def time_labeling(traces: list[LabeledTrace], n: int = 10_000) -> float:
     """Seconds to label n reference sentences (in trace-sized calls) with the committed weights."""
     sentences = [s for t in traces for s in t.sentences]
     batch = (sentences * (n // len(sentences) + 1))[:n]
+    model = load_labeler()
     start = time.perf_counter()
     for k in range(0, n, 200):
-        label_sentences(batch[k:k + 200], None)
+        label_sentences(batch[k:k + 200], None, model)
     return time.perf_counter() - start
 
 

@@ -19,20 +19,18 @@ import platform
 import random
 import statistics
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from anchors.core import sim
+from anchors.disk.jsonio import write_json_atomic
+from anchors.disk.provenance import make_provenance
+from anchors.pipelines.experiment import sim_experiment
+from anchors.report.explorer import explorer_payload, explorer_section, merge_payloads
+from anchors.report.page import _asset
+from tests.report.chromium import Browser, find_chromium  # run from the repository root: python -m bench.explorer_speed
 
-from anchors.core import sim  # noqa: E402
-from anchors.disk.jsonio import write_json_atomic  # noqa: E402
-from anchors.disk.provenance import make_provenance  # noqa: E402
-from anchors.pipelines.experiment import sim_experiment  # noqa: E402
-from anchors.report.explorer import explorer_payload, explorer_section, merge_payloads  # noqa: E402
-from anchors.report.page import _asset  # noqa: E402
-from tests.report.chromium import Browser, find_chromium  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 OUT = ROOT / "bench" / "results" / "explorer_speed.json"
 N_SENTENCES, N_ROLLOUTS, N_RANDOM, REPEATS = 300, 12, 3, 20

@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from scipy import sparse
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from anchors.core.labeler import TAGS, WEIGHTS_PATH, LinearModel, sentence_features  # noqa: E402
-from anchors.disk.provenance import make_provenance  # noqa: E402
-from anchors.settings import demo_dir  # noqa: E402
+from anchors.core.labeler import LinearModel, sentence_features
+from anchors.disk.labeler_files import WEIGHTS_PATH, save_labeler
+from anchors.disk.provenance import make_provenance
+from anchors.records import TAGS
+from anchors.settings import demo_dir
 
 logger = logging.getLogger("fit_labeler")
 
@@ -96,7 +95,7 @@ def main() -> None:
     model = fit(traces)
     provenance = make_provenance({"C": C, "class_weight": CLASS_WEIGHT, "min_count": MIN_COUNT,
                                   "n_traces": len(traces), "n_sentences": sum(len(t.sentences) for t in traces)})
-    model.save(WEIGHTS_PATH, provenance.model_dump())
+    save_labeler(model, WEIGHTS_PATH, provenance.model_dump())
     logger.info("wrote %s (%d features)", WEIGHTS_PATH, len(model.vocabulary))
 
 

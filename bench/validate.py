@@ -4,7 +4,7 @@
     python bench/validate.py --table [bench/results/validation.json]   # the README table
 
 Each seed builds the experiment the suite builds (`anchors.pipelines.experiment.sim_experiment` on
-`anchors.core.sim.scenario_spec`) and calls `fixtures.decisions.decide_all` on it: the hypothesis modules' own
+`anchors.core.sim.scenario_spec`) and calls `anchors.claims.decide_all` on it: the claim modules' own
 `decide`, with their confound, degenerate-input and Holm rules; nothing here re-implements a rule. A "pass" is
 outcome == "pass" of the verdict (the primary metric's); "confounded", "skip", "fail" and "underpowered" are not.
 
@@ -45,16 +45,15 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # one BLAS thread per worker: the
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 log = logging.getLogger("bench.validate")
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# bench/ is the script's folder, so first on sys.path when run as `python bench/validate.py`
 from validation_summary import SCENARIOS, TARGET, TRUE_UNDER, markdown_table, step_key, summarise  # noqa: E402, F401
 
+from anchors.claims import rules_fingerprint  # noqa: E402  (the suite checks validation.json with it)
+
 OUT = ROOT / "bench" / "results" / "validation.json"
-from fixtures.decisions import rules_fingerprint  # noqa: E402  (the suite checks validation.json with it)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -153,13 +152,13 @@ def stability_seed(task: dict[str, Any]) -> dict[str, Any]:
 
 def decide_seed(task: dict[str, Any]) -> dict[str, Any]:
     """One simulated experiment through decide_all: {case: {metric: outcome, "outcome", "random"}}."""
+    from anchors.claims import suite
     from anchors.core.decision import RuleSettings
-    from fixtures import decisions
 
     metrics = tuple(task["metrics"])
     exp = _experiment(task)
     # power={}: no measured power, so no fail is relabelled "underpowered" from the file this run rewrites.
-    verdicts = decisions.decide_all(exp, RuleSettings(metrics=metrics, primary_metric=metrics[0], power={}))
+    verdicts = suite.decide_all(exp, RuleSettings(metrics=metrics, primary_metric=metrics[0], power={}))
     return {case: {**{m: s["verdict"] for m, s in v.metrics.items()}, "outcome": v.outcome,
                    "estimate": None if v.estimate != v.estimate else round(float(v.estimate), 5),
                    "random": any(c.startswith("random") for c in v.conditions)}

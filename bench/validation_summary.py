@@ -72,13 +72,14 @@ def _first_reaching(rates: dict[str, float | None]) -> int | None:
 
 
 def false_in_sim(case: str) -> bool:
-    """Whether the simulator makes this case's claim false in every scenario (its module's SIM_EXPECT_FAIL names
-    it): then it has no power to measure (a fail is right, never "underpowered"), and a pass anywhere is false."""
-    from fixtures.decisions import cases
+    """Whether the simulator makes this case's claim false in every scenario (its `Hypothesis.sim_expect_fail`
+    names it): then it has no power to measure (a fail is right, never "underpowered"), and a pass anywhere is
+    false."""
+    from anchors.claims import cases
 
-    module, params = cases()[case]
-    table = getattr(module, "SIM_EXPECT_FAIL", {})
-    return "*" in table or params.get("ablation") in table
+    hypothesis = cases()[case]
+    table = hypothesis.sim_expect_fail
+    return "*" in table or hypothesis.cases[case].get("ablation") in table
 
 
 def summarise_case(case: str, steps: dict[str, Any], args: argparse.Namespace, primary: str) -> dict[str, Any]:

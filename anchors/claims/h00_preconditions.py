@@ -17,9 +17,8 @@ Both are non-primary: Holm over the family (anchors.core.decision).
 from __future__ import annotations
 
 from anchors.core import contrasts
-from anchors.core.claims import Claim, Verdict
+from anchors.core.claims import Claim, Hypothesis, Verdict
 from anchors.core.decision import DEFAULT, RuleSettings, verdict_from
-from fixtures.verdicts import finish
 
 CLAIM = Claim("H0", title="receiver heads are reliable (split-half r)", statistic="split_half_r",
               threshold=0.5, direction="ge", n_unit="traces",
@@ -34,10 +33,6 @@ LOW = "active_computation"
 CASES = {"H0a": {"part": "reliability"}, "H0b": {"part": "order"}}
 
 
-def claim_for(part: str) -> Claim:
-    return CLAIM if part == "reliability" else CLAIM_ORDER
-
-
 def decide(exp, part: str, settings: RuleSettings = DEFAULT) -> Verdict:
     """H0a (part="reliability") or H0b (part="order") on one experiment."""
     if part == "reliability":
@@ -48,15 +43,5 @@ def decide(exp, part: str, settings: RuleSettings = DEFAULT) -> Verdict:
                         category="smallest of " + ", ".join(HIGH + (LOW,)))
 
 
-def test_H0_receiver_heads_reliable(experiment, verdicts, report):
-    finish(report, verdicts["H0a"], experiment)
-
-
-def test_H0_planning_outweighs_computation(experiment, verdicts, report):
-    from anchors.report import plots
-
-    finish(report, verdicts["H0b"], experiment, lambda c: [plots.category_boxes(experiment, c)])
-
-
-test_H0_receiver_heads_reliable.CLAIM = CLAIM
-test_H0_planning_outweighs_computation.CLAIM = CLAIM_ORDER
+HYPOTHESIS = Hypothesis(claim=CLAIM, cases=CASES, decide=decide, doc=__doc__,
+                        parts={"reliability": CLAIM, "order": CLAIM_ORDER})

@@ -17,9 +17,8 @@ from __future__ import annotations
 import math
 
 from anchors.core import stats
-from anchors.core.claims import Claim, Verdict, demote
+from anchors.core.claims import Claim, Hypothesis, Verdict, demote
 from anchors.core.decision import DEFAULT, RuleSettings, verdict_from, with_accuracy_adjusted
-from fixtures.verdicts import finish
 
 CATEGORY = "plan_generation"
 DOUBLING = 2.0
@@ -54,8 +53,4 @@ def decide(exp, settings: RuleSettings = DEFAULT) -> Verdict:
     return verdict.model_copy(update=dict(message=f"{verdict.message}; {reads}"))
 
 
-def test_H1(experiment, verdicts, report):
-    from anchors.report import plots
-
-    finish(report, verdicts["H1"], experiment,
-           lambda c: [plots.category_boxes(experiment, c), plots.along_cot(experiment, c)], category=CATEGORY)
+HYPOTHESIS = Hypothesis(claim=CLAIM, cases=CASES, decide=decide, doc=__doc__)

@@ -13,9 +13,8 @@ a 1/12-step accuracy wobble from counting as a decrease. Primary claim (C2).
 from __future__ import annotations
 
 from anchors.core import stats
-from anchors.core.claims import Claim, Verdict
+from anchors.core.claims import Claim, Hypothesis, Verdict
 from anchors.core.decision import DEFAULT, RuleSettings, verdict_from, with_accuracy_adjusted
-from fixtures.verdicts import finish
 
 CATEGORY = "active_computation"
 CLAIM = Claim("H2", title="receiver ablation lowers active-computation importance", statistic="diff",
@@ -32,8 +31,4 @@ def decide(exp, settings: RuleSettings = DEFAULT) -> Verdict:
                         CATEGORY)
 
 
-def test_H2(experiment, verdicts, report):
-    from anchors.report import plots
-
-    finish(report, verdicts["H2"], experiment,
-           lambda c: [plots.category_boxes(experiment, c)] + plots.extremes(experiment, c[1]), category=CATEGORY)
+HYPOTHESIS = Hypothesis(claim=CLAIM, cases=CASES, decide=decide, doc=__doc__)

@@ -15,9 +15,8 @@ that 12 rollouts can resolve, so nothing smaller could be measured.
 from __future__ import annotations
 
 from anchors.core import stats
-from anchors.core.claims import Claim, Verdict
+from anchors.core.claims import Claim, Hypothesis, Verdict, worst
 from anchors.core.decision import DEFAULT, RuleSettings, verdict_from
-from fixtures.verdicts import finish, worst
 
 EXCEPT = "plan_generation"
 SIM_EXPECT_FAIL = {"*": "cf importance subtracts what next(i) leaks in (METHOD 4.2): plan generation's planted rise "
@@ -45,7 +44,4 @@ def decide(exp, settings: RuleSettings = DEFAULT) -> Verdict:
         details=dict(verdict.details, parts={c: v.message for c, v in verdicts.items()})))
 
 
-def test_H3(experiment, verdicts, report):
-    from anchors.report import plots
-
-    finish(report, verdicts["H3"], experiment, lambda c: [plots.category_boxes(experiment, c)])
+HYPOTHESIS = Hypothesis(claim=CLAIM, cases=CASES, decide=decide, doc=__doc__, sim_expect_fail=SIM_EXPECT_FAIL)

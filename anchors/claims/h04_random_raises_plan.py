@@ -13,9 +13,8 @@ non-primary claims.
 from __future__ import annotations
 
 from anchors.core import stats
-from anchors.core.claims import Claim, Verdict
+from anchors.core.claims import Claim, Hypothesis, Verdict
 from anchors.core.decision import DEFAULT, RuleSettings, verdict_from, with_accuracy_adjusted
-from fixtures.verdicts import finish
 
 CATEGORY = "plan_generation"
 CLAIM = Claim("H4", title="random ablation raises plan-generation importance", statistic="diff",
@@ -34,8 +33,4 @@ def decide(exp, settings: RuleSettings = DEFAULT) -> Verdict:
                         CATEGORY)
 
 
-def test_H4(experiment, verdicts, report):
-    from anchors.report import plots
-
-    finish(report, verdicts["H4"], experiment,
-           lambda c: [plots.category_boxes(experiment, c), plots.along_cot(experiment, c)], category=CATEGORY)
+HYPOTHESIS = Hypothesis(claim=CLAIM, cases=CASES, decide=decide, doc=__doc__)

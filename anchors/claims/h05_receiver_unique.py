@@ -14,9 +14,8 @@ p cannot reach 0.05 (floor 1 / (1 + draws)), so the claim skips and says how man
 from __future__ import annotations
 
 from anchors.core import stats
-from anchors.core.claims import Claim, Verdict
+from anchors.core.claims import Claim, Hypothesis, Verdict
 from anchors.core.decision import DEFAULT, RuleSettings, verdict_from
-from fixtures.verdicts import finish
 
 CATEGORY = "plan_generation"
 CLAIM = Claim("H5", title="the plan-generation effect is unique to receiver heads", statistic="rank_p",
@@ -41,15 +40,4 @@ def decide(exp, settings: RuleSettings = DEFAULT) -> Verdict:
     return verdict
 
 
-def test_H5(experiment, verdicts, report):
-    from anchors.report import plots
-
-    verdict = verdicts["H5"]
-
-    def figures(conditions):
-        d = verdict.details
-        return [plots.draws(d["random_effects"], d["receiver_effect"],
-                            f"{experiment.model} / {experiment.embedder}: plan-generation effect",
-                            "mean importance change", exp=experiment)] if "random_effects" in d else []
-
-    finish(report, verdict, experiment, figures, category=CATEGORY)
+HYPOTHESIS = Hypothesis(claim=CLAIM, cases=CASES, decide=decide, doc=__doc__)

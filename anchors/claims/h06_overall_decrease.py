@@ -12,9 +12,8 @@ importance with it: that is a confound, not this claim, so a material accuracy s
 from __future__ import annotations
 
 from anchors.core import stats
-from anchors.core.claims import Claim, Verdict
+from anchors.core.claims import Claim, Hypothesis, Verdict
 from anchors.core.decision import DEFAULT, RuleSettings, verdict_from, with_accuracy_adjusted
-from fixtures.verdicts import finish
 
 CLAIM = Claim("H6", title="importance over all sentences falls after ablation", statistic="diff",
               threshold=0.0, direction="lt",
@@ -32,8 +31,4 @@ def decide(exp, ablation: str, settings: RuleSettings = DEFAULT) -> Verdict:
     return verdict_from(CLAIM, with_accuracy_adjusted(result, exp, conditions, None), exp, conditions, settings)
 
 
-def test_H6(experiment, ablation, verdicts, report):
-    from anchors.report import plots
-
-    finish(report, verdicts[f"H6·{ablation}"], experiment, lambda c: [plots.along_cot(experiment, c)],
-           ablation=ablation)
+HYPOTHESIS = Hypothesis(claim=CLAIM, cases=CASES, decide=decide, doc=__doc__)

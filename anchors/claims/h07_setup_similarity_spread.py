@@ -14,9 +14,8 @@ resamples on both sides skip; both spreads below 1e-6 (resamples identical to th
 
 from __future__ import annotations
 
-from anchors.core.claims import Claim, Verdict
+from anchors.core.claims import Claim, Hypothesis, Verdict
 from anchors.core.decision import DEFAULT, RuleSettings, spread_verdict
-from fixtures.verdicts import finish
 
 CATEGORY = "problem_setup"
 CLAIM = Claim("H7", title="problem-setup similarity varies more after ablation", statistic="d_sd",
@@ -35,14 +34,4 @@ def decide(exp, ablation: str, settings: RuleSettings = DEFAULT) -> Verdict:
                           exp.category_cosines(ablated, CATEGORY), exp, conditions, settings, CATEGORY)
 
 
-def test_H7(experiment, ablation, verdicts, report):
-    from anchors.report import plots
-
-    def figures(conditions):
-        after = [x for c in conditions[1:] for x in plots.category_cosines(experiment, c, CATEGORY)]
-        return [plots.similarity_spread({"none": plots.category_cosines(experiment, "none", CATEGORY),
-                                         ablation: after},
-                                        f"{experiment.model} / {experiment.embedder}: problem-setup resample "
-                                        f"similarity")]
-
-    finish(report, verdicts[f"H7·{ablation}"], experiment, figures, ablation=ablation)
+HYPOTHESIS = Hypothesis(claim=CLAIM, cases=CASES, decide=decide, doc=__doc__)

@@ -14,9 +14,8 @@ from the embedding geometry, not from the resamples.
 
 from __future__ import annotations
 
-from anchors.core.claims import Claim, Verdict
+from anchors.core.claims import Claim, Hypothesis, Verdict
 from anchors.core.decision import DEFAULT, RuleSettings, spread_verdict
-from fixtures.verdicts import finish
 
 CATEGORY = "final_answer_emission"
 CLAIM = Claim("H8", title="final-answer similarity varies more under llm than sent", statistic="d_sd",
@@ -37,14 +36,4 @@ def decide(exp, partner=None, settings: RuleSettings = DEFAULT) -> Verdict:
                           llm.category_cosines(("none",), CATEGORY), llm, ("none",), settings, CATEGORY)
 
 
-def test_H8(lab, model, verdicts, report):
-    from anchors.report import plots
-
-    sent, llm = lab.experiment(model, "sent"), lab.experiment(model, "llm")
-
-    def figures(conditions):
-        return [plots.similarity_spread({"sent": plots.category_cosines(sent, "none", CATEGORY),
-                                         "llm": plots.category_cosines(llm, "none", CATEGORY)},
-                                        f"{model}: final-answer-emission resample similarity")]
-
-    finish(report, verdicts["H8"], llm, figures, embedder="sent vs llm")
+HYPOTHESIS = Hypothesis(claim=CLAIM, cases=CASES, decide=decide, doc=__doc__, needs_partner=True)

@@ -24,9 +24,8 @@ Decision: the change > 0 with p <= 0.05 (then Holm).
 from __future__ import annotations
 
 from anchors.core import patterns
-from anchors.core.claims import Claim, Verdict
+from anchors.core.claims import Claim, Hypothesis, Verdict
 from anchors.core.decision import DEFAULT, RuleSettings, confound_verdict, verdict_from
-from fixtures.verdicts import finish
 
 MIN_RUN = 3
 BLOCK = 10
@@ -52,16 +51,4 @@ def decide(exp, ablation: str, settings: RuleSettings = DEFAULT) -> Verdict:
     return verdict_from(CLAIM, result, exp, ("none",) + ablated, settings)
 
 
-def test_H9(experiment, ablation, verdicts, report):
-    from anchors.report import plots
-
-    verdict = verdicts[f"H9·{ablation}"]
-    runs = verdict.details.get("runs", {})
-
-    def figures(conditions):
-        shown = conditions[:2]
-        longest = max(runs.get(shown[-1], []), key=lambda r: r[1] - r[0], default=None)
-        zoom = (max(0, longest[0] - 10), longest[1] + 10) if longest else None
-        return [plots.along_cot(experiment, shown, {c: runs.get(c, []) for c in shown}, zoom)]
-
-    finish(report, verdict, experiment, figures, ablation=ablation)
+HYPOTHESIS = Hypothesis(claim=CLAIM, cases=CASES, decide=decide, doc=__doc__)

@@ -17,9 +17,8 @@ random-draw figures show the control.
 from __future__ import annotations
 
 from anchors.core import patterns
-from anchors.core.claims import Claim, Verdict
+from anchors.core.claims import Claim, Hypothesis, Verdict, worst
 from anchors.core.decision import DEFAULT, RuleSettings, verdict_from
-from fixtures.verdicts import finish, worst
 
 K = 20
 CLAIM = Claim("H10", title="decreases rich in active computation, increases in plan generation",
@@ -47,7 +46,4 @@ def decide(exp, settings: RuleSettings = DEFAULT) -> Verdict:
                      results=[r.details for r in results])))
 
 
-def test_H10(experiment, verdicts, report):
-    from anchors.report import plots
-
-    finish(report, verdicts["H10"], experiment, lambda c: plots.extremes(experiment, c[1], K))
+HYPOTHESIS = Hypothesis(claim=CLAIM, cases=CASES, decide=decide, doc=__doc__)

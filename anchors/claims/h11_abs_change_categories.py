@@ -18,9 +18,8 @@ worst part, its p the largest part's (then Holm).
 from __future__ import annotations
 
 from anchors.core import contrasts
-from anchors.core.claims import Claim, Verdict
+from anchors.core.claims import Claim, Hypothesis, Verdict, worst
 from anchors.core.decision import DEFAULT, RuleSettings, verdict_from
-from fixtures.verdicts import finish, worst
 
 K = 20
 FOCUS, EXEMPT = "fact_retrieval", "final_answer_emission"
@@ -53,8 +52,4 @@ def decide(exp, ablation: str, settings: RuleSettings = DEFAULT) -> Verdict:
                                           details=dict(margin.details, parts=[v.message for v in parts])))
 
 
-def test_H11(experiment, ablation, verdicts, report):
-    from anchors.report import plots
-
-    finish(report, verdicts[f"H11·{ablation}"], experiment, lambda c: plots.extremes(experiment, c[1], K),
-           ablation=ablation)
+HYPOTHESIS = Hypothesis(claim=CLAIM, cases=CASES, decide=decide, doc=__doc__, sim_expect_fail=SIM_EXPECT_FAIL)

@@ -16,10 +16,9 @@ The simulated case stands in for Qwen3-14B with no planted ablation effect (SIM_
 from __future__ import annotations
 
 from anchors.core import stats
-from anchors.core.claims import Claim, Verdict
+from anchors.core.claims import Claim, Hypothesis, Verdict
 from anchors.core.contrasts import none_scale
 from anchors.core.decision import DEFAULT, RuleSettings, verdict_from
-from fixtures.verdicts import finish
 
 MODELS = ("qwen3_14b", "sim", "tiny")
 SIM_VARIANT = "null"
@@ -50,14 +49,4 @@ def decide(exp, settings: RuleSettings = DEFAULT) -> Verdict:
     return verdict.model_copy(update=dict(power=power, message=message))
 
 
-def test_H12(experiment, verdicts, report):
-    from anchors.report import plots
-
-    verdict = verdicts["H12"]
-
-    def figures(conditions):
-        cats = verdict.details.get("categories", {})
-        diffs = {c: (-d["diff"], -d["ci90"][1], -d["ci90"][0], 0) for c, d in cats.items()}  # none - ablated
-        return [plots.difference_table(experiment, diffs, conditions[1])] if diffs else []
-
-    finish(report, verdict, experiment, figures)
+HYPOTHESIS = Hypothesis(claim=CLAIM, cases=CASES, decide=decide, doc=__doc__, models=MODELS, sim_variant=SIM_VARIANT)

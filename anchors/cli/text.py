@@ -106,8 +106,9 @@ def _existing_tags(rows: list[dict]) -> list[str] | None:
 def _new_tags(labeler: str, sentences: list[str], problem_text: str | None, folder: Path) -> list[str]:
     if labeler == "offline":
         from anchors.core.labeler import label_sentences
+        from anchors.disk.labeler_files import load_labeler
 
-        return [tag for tag, _ in label_sentences(sentences, problem_text)]
+        return [tag for tag, _ in label_sentences(sentences, problem_text, load_labeler())]
     from anchors.disk.llm_labels import label_with_llm
 
     return label_with_llm(sentences, problem_text or "", source=str(folder))

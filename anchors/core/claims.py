@@ -16,9 +16,12 @@ alone is mostly noise, so deciding on it (`decide_on="estimate"`) is kept only a
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from anchors.errors import Unavailable
 
 Direction = Literal["ge", "le", "gt", "lt", "within"]
 DecideOn = Literal["ci", "estimate"]
@@ -242,3 +245,62 @@ def demote(message: str, why: str) -> str:
     head = "established: "
     body = message[len(head):] if message.startswith(head) else message
     return f"not established: {body}, but {why}"
+
+
+def worst(verdicts: list[Verdict]) -> Verdict:
+    """A claim over several parts holds only if every part holds: the first confounded part, else the first
+    failing, else the first underpowered, else the first skip, else the first part."""
+    for outcome in ("confounded", "fail", "underpowered", "skip"):
+        for v in verdicts:
+            if v.outcome == outcome:
+                return v
+    return verdicts[0]
+
+
+class Hypothesis(BaseModel):
+    """One claim module of anchors/claims/ as a record: its claim, its cases and its pure `decide`, plus what the
+    suite needs to parametrize it. `HYPOTHESIS = Hypothesis(claim=CLAIM, cases=CASES, decide=decide, doc=__doc__)`."""
+
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
+
+    claim: Claim
+    """The claim (for a module of several parts, the claim a case without a `part` uses)."""
+    cases: Mapping[str, Mapping[str, Any]]
+    """Case id -> keyword arguments of `decide`, e.g. {"H6·receiver": {"ablation": "receiver"}}."""
+    decide: Callable[..., Verdict]
+    """Pure rule: `decide(experiment, settings=..., **case params)` -> Verdict (and `partner=` when
+    `needs_partner`)."""
+    doc: str
+    """The claim module's docstring: the claim in one sentence, the note's words (`Note: "..."`), the statistic,
+    the threshold and why."""
+    parts: Mapping[str, Claim] = {}
+    """The claim of each value of the `part` case parameter, for a module that decides several claims (H0)."""
+    models: tuple[str, ...] | None = None
+    """The model ids the claim is about (H12: qwen3_14b and its stand-ins); None: every model."""
+    needs_partner: bool = False
+    """True when `decide` also takes `partner`, the same model's experiment under the other embedder (H8)."""
+    sim_variant: str = "default"
+    """The simulated experiment this claim is decided on: "null" (no planted ablation effect) for a claim of no
+    effect (H12), else "default"."""
+    sim_expect_fail: Mapping[str, str] = {}
+    """Why the simulator makes the claim false by construction: test function name, ablation id or "*" ->
+    reason. The suite marks those simulated cases strict xfail."""
+
+    def applies_to(self, model: str | None) -> bool:
+        """Whether the claim is decided for this model id (None: any model)."""
+        return model is None or self.models is None or model in self.models
+
+    def claim_of(self, params: Mapping[str, Any]) -> Claim:
+        """The claim a case decides (its `part`'s claim, else `claim`)."""
+        return self.parts.get(params.get("part", ""), self.claim)
+
+    def decide_case(self, exp: Any, case: str, settings: Any, partner: Any = None) -> Verdict:
+        """One case on one experiment; an Unavailable input becomes a skip that says why, and a verdict without a
+        metric gets the experiment's."""
+        params = dict(self.cases[case])
+        kwargs = dict(params, settings=settings, **({"partner": partner} if self.needs_partner else {}))
+        try:
+            verdict = self.decide(exp, **kwargs)
+        except Unavailable as exc:
+            verdict = self.claim_of(params).skip(str(exc))
+        return verdict if verdict.metric else verdict.model_copy(update=dict(metric=exp.metric))

@@ -1,7 +1,7 @@
 """From a measured statistic to a verdict a researcher can trust: degenerate inputs, confounds, Holm, power.
 
-Every hypothesis module's `decide(exp, settings=..., **params)` ends here (`verdict_from`), and `decide_all`
-(fixtures/decisions.py) finishes the family (`holm_family`, `apply_power`). The order of outcomes:
+Every claim module's `decide(exp, settings=..., **params)` ends here (`verdict_from`), and `decide_all`
+(anchors/claims/suite.py) finishes the family (`holm_family`, `apply_power`). The order of outcomes:
 
 1. skip: the input cannot carry a verdict (too few sentences of a category, an empty dissimilar set, resamples all
    identical to the original, a calibrated threshold within 1e-6 of 1, a statistic with zero variance);

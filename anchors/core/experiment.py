@@ -16,9 +16,8 @@ import numpy as np
 
 from anchors.core.metrics import ALPHA, LAPLACE
 from anchors.errors import Unavailable
+from anchors.records import METRICS
 
-METRICS = ("drop", "kl", "kl_laplace")
-"""Importance metrics every claim is decided under (settings pick the primary one)."""
 
 FLOOR, CEILING = 0.05, 0.95
 """Accuracy outside (0.05, 0.95) under a condition makes every importance ~0 (METHOD appendix 8): flagged."""
@@ -121,16 +120,18 @@ class Experiment:
         """KL smoothing of this experiment's metric: the note's 1e-9, or `laplace` for "kl_laplace"."""
         return self.laplace if self.metric == "kl_laplace" else ALPHA
 
-    def with_metric(self, metric: str) -> "Experiment":
-        """The same experiment decided on another importance metric (its own bootstrap cache; shared measures)."""
+    def with_metric(self, metric: str, laplace: float | None = None) -> "Experiment":
+        """The same experiment decided on another importance metric and, for "kl_laplace", smoothing `laplace`
+        (None: this one's). Each twin has its own bootstrap cache; the measures, which use neither, are shared."""
         if metric not in METRICS:
             raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
-        if metric == self.metric:
+        key = (metric, self.laplace if laplace is None else laplace)
+        if key == (self.metric, self.laplace):
             return self
-        twins = self._memo.setdefault("twins", {self.metric: self})
-        if metric not in twins:
-            twins[metric] = replace(self, metric=metric, _boots={}, _memo=self._memo)
-        return twins[metric]
+        twins = self._memo.setdefault("twins", {(self.metric, self.laplace): self})
+        if key not in twins:
+            twins[key] = replace(self, metric=key[0], laplace=key[1], _boots={}, _memo=self._memo)
+        return twins[key]
 
     def measures(self) -> Any:
         """Per-condition accuracy, dissimilar fraction, valid fraction and mean length with CIs

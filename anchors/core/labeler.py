@@ -5,30 +5,22 @@ two-word n-grams, the sentence's first words (discourse markers such as "Wait", 
 digit/operator/"=" densities, length, relative position in the trace, overlap with the problem text, and the
 same cues of the previous and next sentence. It is fitted on the published GPT-4o labels of the reference
 traces by `bench/fit_labeler.py`, which writes the weights to `anchors/data/labeler_weights.npz`;
-`bench/eval_labeler.py` measures leave-one-problem-out agreement into `bench/results/labeler_eval.json`.
+`bench/eval_labeler.py` measures leave-one-problem-out agreement into `bench/results/labeler_eval.json`. Both files
+are read and written by anchors.disk.labeler_files; this module reads no file (the model is passed in).
 
 Deterministic and numpy-only at run time: 10,000 sentences take well under a minute on one CPU core.
 """
 
 from __future__ import annotations
 
-import functools
-import json
 import math
 import re
-from pathlib import Path
 
 import numpy as np
 
 from anchors.errors import InputError
-from anchors.settings import REPO_ROOT
+from anchors.records import TAGS
 
-TAGS = ("problem_setup", "plan_generation", "fact_retrieval", "active_computation", "result_consolidation",
-        "uncertainty_management", "final_answer_emission", "self_checking")
-"""The eight categories of METHOD.md §5.1, in the paper's order."""
-
-WEIGHTS_PATH = Path(__file__).resolve().parents[1] / "data" / "labeler_weights.npz"
-EVAL_PATH = REPO_ROOT / "bench" / "results" / "labeler_eval.json"
 FEATURE_VERSION = 1
 """Bumped when `sentence_features` changes; the weights file records the version it was fitted with."""
 
@@ -109,54 +101,16 @@ class LinearModel:
         probs = np.exp(logits)
         return probs / probs.sum(axis=1, keepdims=True)
 
-    def save(self, path: Path, provenance: dict) -> None:
-        """Write the weights as a compressed npz (float32, ~0.2 MB) with the provenance as a JSON string."""
-        names = sorted(self.vocabulary, key=self.vocabulary.get)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.stem + ".tmp.npz")
-        np.savez_compressed(tmp, feature_version=np.int64(FEATURE_VERSION), tags=np.array(self.tags),
-                            features=np.array(names), coef=self.coef.astype(np.float32),
-                            intercept=self.intercept.astype(np.float32), provenance=np.array(json.dumps(provenance)))
-        tmp.replace(path)
 
-    @classmethod
-    def load(cls, path: Path) -> "LinearModel":
-        with np.load(path, allow_pickle=False) as data:
-            version = int(data["feature_version"])
-            if version != FEATURE_VERSION:
-                raise InputError(path, f"feature_version {version} != {FEATURE_VERSION}",
-                                 "re-run python bench/fit_labeler.py")
-            vocabulary = {str(name): i for i, name in enumerate(data["features"])}
-            return cls(vocabulary, data["coef"].astype(np.float64), data["intercept"].astype(np.float64),
-                       tuple(str(t) for t in data["tags"]))
-
-
-@functools.lru_cache(maxsize=1)
-def _load_model() -> LinearModel:
-    if not WEIGHTS_PATH.is_file():
-        raise InputError(WEIGHTS_PATH, "labeler weights missing", "run python bench/fit_labeler.py")
-    return LinearModel.load(WEIGHTS_PATH)
-
-
-def label_sentences(sentences: list[str], problem_text: str | None = None,
-                    model: LinearModel | None = None) -> list[tuple[str, float]]:
-    """One (tag, confidence) per sentence, in order; confidence is the model's probability of that tag."""
+def label_sentences(sentences: list[str], problem_text: str | None,
+                    model: LinearModel) -> list[tuple[str, float]]:
+    """One (tag, confidence) per sentence, in order; confidence is the model's probability of that tag. `model`:
+    the committed weights (anchors.disk.labeler_files.load_labeler()) or a freshly fitted one."""
     if not sentences:
         return []
-    model = model or _load_model()
     probs = model.predict_proba(sentence_features(sentences, problem_text))  # [n_sentences, n_tags]
     best = probs.argmax(axis=1)
     return [(model.tags[k], float(probs[i, k])) for i, k in enumerate(best)]
-
-
-def labeler_agreement() -> dict:
-    """Leave-one-problem-out agreement with the published labels, from the committed evaluation."""
-    if not EVAL_PATH.is_file():
-        raise InputError(EVAL_PATH, "labeler evaluation missing", "run python bench/eval_labeler.py")
-    data = json.loads(EVAL_PATH.read_text(encoding="utf-8"))
-    overall = data["overall"]
-    return {"accuracy": overall["accuracy"], "macro_f1": overall["macro_f1"], "n_sentences": overall["n"],
-            "scheme": data["scheme"]}
 
 
 def agreement_scores(y_true: list[str], y_pred: list[str], tags: tuple[str, ...] = TAGS) -> dict:

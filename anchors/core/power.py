@@ -2,7 +2,7 @@
 
 Plug-in simulation from what was measured: a simulated experiment at n rollouts per sentence draws, for every
 sentence and condition, n rollouts from that sentence's measured rollouts, and decides them with the caller's
-`decide` (the suite's `fixtures.decisions.decide_all`), so the power is the rules' own, Holm and confounds
+`decide` (the suite's `anchors.claims.decide_all`), so the power is the rules' own, Holm and confounds
 included. Two corrections keep the plug-in world honest:
 
 * Shrinkage. A sentence's measured rollouts carry rollout noise, which a plug-in world would treat as real
@@ -31,7 +31,7 @@ from anchors.core.experiment import Arm, Experiment
 from anchors.errors import Unavailable
 
 Decide = Callable[[Experiment], dict[str, Any]]
-"""An experiment -> {case id: Verdict} (fixtures.decisions.decide_all with the settings to plan under)."""
+"""An experiment -> {case id: Verdict} (anchors.claims.decide_all with the settings to plan under)."""
 ROLLOUTS = (12, 25, 50, 100, 200)
 """Rollouts per sentence the planner tries (the note ran 12; the paper 100)."""
 DRAWS = (3, 19)

@@ -19,10 +19,10 @@ import os
 import urllib.error
 import urllib.request
 
-from anchors.core.labeler import TAGS
 from anchors.disk.jsonio import read_json, write_json_atomic
 from anchors.disk.provenance import make_provenance
 from anchors.errors import AnchorsError, InputError
+from anchors.records import TAGS
 from anchors.settings import cache_dir
 
 logger = logging.getLogger(__name__)

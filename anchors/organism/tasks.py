@@ -38,6 +38,8 @@ import random
 import re
 from dataclasses import dataclass
 
+from anchors.records import TAGS
+
 P_WRONG_PLAN = 0.55
 """Fraction of training CoTs whose plan uses the wrong (left-to-right) order."""
 P_BACKTRACK = 0.35
@@ -64,11 +66,6 @@ _FRAMES = (
     ("Leo", "marbles", "jar", "jars"),
     ("Sam", "cookies", "tray", "trays"),
     ("Eva", "cards", "deck", "decks"),
-)
-
-TAGS = (
-    "problem_setup", "plan_generation", "fact_retrieval", "active_computation",
-    "result_consolidation", "uncertainty_management", "final_answer_emission", "self_checking",
 )
 
 

@@ -108,10 +108,11 @@ def sentence_tags(data: Any) -> tuple[list[str], str]:
     """One category per sentence: the folder's chunks_labeled.json when present, else anchors.core.labeler."""
     if data.tags is not None:
         return [t[0] if t else "unknown" for t in data.tags], "chunks_labeled.json in the store"
-    from anchors.core.labeler import label_sentences, labeler_agreement
+    from anchors.core.labeler import label_sentences
+    from anchors.disk.labeler_files import labeler_agreement, load_labeler
 
     try:
-        tags = [tag for tag, _ in label_sentences(list(data.sentences), data.problem.problem)]
+        tags = [tag for tag, _ in label_sentences(list(data.sentences), data.problem.problem, load_labeler())]
     except AnchorsError as exc:  # no labels: every category claim skips (fewer than 3 sentences per category)
         return ["unknown"] * len(data.sentences), f"no labels: the labeler could not run ({exc})"
     try:
@@ -172,5 +173,5 @@ def sim_experiment(spec: Any, problem: str, variant: str, n_boot: int, metric: s
                       arms=arms, source=f"sim:{variant}", labeler="planted tags (simulated reasoner)",
                       reliability=None,
                       settings={"sim_spec": variant, "n_sentences": spec.n_sentences, "n_rollouts": spec.n_rollouts,
-                                "seed": spec.seed},
+                                "seed": spec.seed, "embedder_threshold": sim.THRESHOLD},
                       n_boot=n_boot, metric=metric)

@@ -1,41 +1,30 @@
 """The power planner as a runner: an `Experiment` from the store, then `anchors.core.power.plan` under the suite's
-own decision rules (`fixtures.decisions.decide_all`). Called by `anchors plan` and by the report (`plan_rows`).
-
-The rules are the hypothesis modules of the repository (hypotheses/test_h*.py, read through fixtures/decisions.py),
-so the planner needs a checkout: beside an editable install it finds them next to the `anchors` package.
+own decision rules (`anchors.claims.decide_all`). Called by `anchors plan` and by the report (`plan_rows`).
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from anchors.core.experiment import Experiment
 from anchors.core.power import DRAWS, ROLLOUTS, plan
-from anchors.errors import InputError, Unavailable
+from anchors.errors import InputError
 
 log = logging.getLogger(__name__)
 
 
 def suite_decide(n_boot: int | None = None, **settings: Any) -> Callable[[Experiment], dict[str, Any]]:
-    """fixtures.decisions.decide_all with RuleSettings(**settings) (its defaults are the suite's, except that only
+    """anchors.claims.decide_all with RuleSettings(**settings) (its defaults are the suite's, except that only
     the primary metric is decided unless `metrics` is given: a verdict is the primary metric's, and Holm runs per
     metric, so the others do not change it and would triple the cost); `n_boot` overrides the experiment's
     bootstrap replicates."""
     from dataclasses import replace
 
+    from anchors.claims.suite import decide_all
     from anchors.core.decision import RuleSettings
 
-    root = Path(__file__).resolve().parents[2]
-    if not (root / "fixtures" / "decisions.py").is_file():
-        raise Unavailable(f"the planner decides with the suite's rules (fixtures/decisions.py and hypotheses/), "
-                          f"which are not beside this installation ({root}): run it from a repository checkout")
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    decide_all = importlib.import_module("fixtures.decisions").decide_all
     primary = settings.get("primary_metric", RuleSettings().primary_metric)
     rules = RuleSettings(**{"metrics": (primary,), **settings})
 

@@ -33,6 +33,16 @@ GENERATION_KEYS = ("device", "gpu", "gpu_name", "wall_s", "elapsed_s", "hostname
 """Sidecar provenance settings that say where and how long generation ran, shown when a writer records them."""
 
 
+def embedder_threshold(settings: dict[str, Any], source: str) -> float:
+    """The cosine threshold below which a resample counts as dissimilar, from an experiment's settings; every
+    Experiment builder records it (anchors.pipelines.experiment, fixtures/tiny.py, fixtures/organism.py), so a
+    missing one is a builder's bug, never a silent 0.8."""
+    if "embedder_threshold" not in settings:
+        raise ValueError(f"experiment {source}: settings has no 'embedder_threshold' (its builder must record the "
+                         f"embedder's threshold)")
+    return float(settings["embedder_threshold"])
+
+
 def num(x: Any, digits: int = 4) -> float | None:
     """JSON-safe number: NaN and None are null, others rounded."""
     if x is None:

@@ -20,7 +20,7 @@ import numpy as np
 
 from anchors.core.experiment import Experiment
 from anchors.errors import Unavailable
-from anchors.report.digest import num
+from anchors.report.digest import embedder_threshold, num
 
 DATA_ID = "explorer-data"
 """id of the <script type="application/json"> holding the datasets; the browser test removes it to show that
@@ -71,7 +71,7 @@ def explorer_payload(exp: Experiment) -> dict[str, Any]:
     starts = trace_starts(exp)
     strings = _Strings()
     resamples, similarity, dissimilar = {}, {}, {}
-    threshold = float(exp.settings.get("embedder_threshold", 0.8))
+    threshold = embedder_threshold(exp.settings, exp.source)
     for c, arm in exp.arms.items():
         per = arm.resamples or tuple(() for _ in exp.sentences)
         resamples[c] = [[[strings.id(r.text), strings.id(r.answer), -1 if r.correct is None else int(r.correct),

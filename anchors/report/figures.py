@@ -20,9 +20,11 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-# Eight taxonomy tags (METHOD.md §5.1) in a fixed order, so every figure reads the same way.
-CATEGORY_ORDER = ("problem_setup", "plan_generation", "fact_retrieval", "active_computation",
-                  "result_consolidation", "uncertainty_management", "self_checking", "final_answer_emission")
+from anchors.records import TAGS
+
+# The eight taxonomy tags (anchors.records.TAGS) in a fixed order, so every figure reads the same way: the
+# paper's, with final-answer emission last (it ends every trace).
+CATEGORY_ORDER = tuple(t for t in TAGS if t != "final_answer_emission") + ("final_answer_emission",)
 # Okabe-Ito colours (distinguishable under the common colour-vision deficiencies): none blue, receiver vermillion,
 # each random draw its own colour.
 NONE_COLOUR, RECEIVER_COLOUR, OTHER_COLOUR = "#0072B2", "#D55E00", "#7F7F7F"

@@ -14,6 +14,7 @@ from importlib import resources
 from typing import Any
 
 from anchors.report.checks import manipulation_html
+from anchors.report.digest import embedder_threshold
 from anchors.report.explorer import explorer_section
 from anchors.report.plots import metric_label
 from anchors.report.sections import (
@@ -66,7 +67,7 @@ def what_was_run(results: dict[str, Any]) -> str:
         n_random = sum(c.startswith("random") for c in conds)
         items.append(("Conditions", esc(", ".join(conds)) + f" ({n_random} random draw{'s' * (n_random != 1)})"))
         emb = [f"<b>{esc(x['embedder'])}</b>: {esc(x['settings'].get('embedder_source', 'precomputed'))}, threshold "
-               f"{threshold_text(float(x['settings'].get('embedder_threshold', 0.8)))}" for x in digests]
+               f"{threshold_text(embedder_threshold(x['settings'], x['source']))}" for x in digests]
         same = same_split_sentence(digests)
         items.append(("Embedders", "; ".join(emb) + (f". {esc(same)}" if same else "")))
         settings = d["settings"]

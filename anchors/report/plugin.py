@@ -282,8 +282,8 @@ class ReportCollector:
         from anchors.report.page import render_page
         from anchors.report.results import build_results
 
-        results, explorer = build_results(self.config, list(self.rows.values()), self.experiments, self.tables,
-                                          self.started)
+        results, explorer = build_results(self.config.args, vars(self.config.option), list(self.rows.values()),
+                                          self.experiments, self.tables, self.started)
         folder = self.folder = output_folder(self.config, list(self.rows.values()))
         path = folder / "results.json"
         try:

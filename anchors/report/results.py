@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from anchors.report.explorer import merge_payloads
@@ -34,16 +34,17 @@ def _iso(t: float) -> str:
     return dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def run_info(config: Any, started: float) -> dict[str, Any]:
-    """Arguments, options, start, end and wall time of this pytest run."""
+def run_info(args: Sequence[str], option: Mapping[str, Any], started: float) -> dict[str, Any]:
+    """Arguments, options (`option`: the command line's, by destination name), start, end and wall time of this
+    pytest run."""
     options = {}
     for name in RUN_OPTIONS:
-        value = getattr(config.option, name, None)
+        value = option.get(name)
         if value not in (None, ""):
             options[name] = value if isinstance(value, (bool, int, float, str)) else str(value)
     versions = runtime_versions(REPORT_PACKAGES)
     now = time.time()
-    return {"args": [str(a) for a in config.args], "options": options, "started": _iso(started),
+    return {"args": [str(a) for a in args], "options": options, "started": _iso(started),
             "finished": _iso(now), "wall_s": round(now - started, 1), "packages": versions}
 
 
@@ -154,16 +155,18 @@ def worded(row: dict[str, Any]) -> dict[str, Any]:
     return {**out, "metrics": metrics} if metrics else out
 
 
-def build_results(config: Any, rows: list[dict[str, Any]], experiments: list[dict[str, Any]],
-                  tables: dict[str, dict[str, Any]], started: float) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """results.json's content, and the explorer's datasets (for the page only)."""
+def build_results(args: Sequence[str], option: Mapping[str, Any], rows: list[dict[str, Any]],
+                  experiments: list[dict[str, Any]], tables: dict[str, dict[str, Any]],
+                  started: float) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """results.json's content, and the explorer's datasets (for the page only). `args`, `option`: the pytest
+    run's arguments and options by destination name."""
     from anchors.disk.provenance import make_provenance
 
     digests: dict[str, dict[str, Any]] = {}
     for e in experiments:
         digests.setdefault(e["digest"]["key"], e["digest"])
     ordered = sorted(digests.values(), key=lambda d: (d["model"], d["source"], d["embedder"]))
-    run = run_info(config, started)
+    run = run_info(args, option, started)
     used = {d["problem"] for d in ordered}
     if used and run["options"].get("problem") is not None and str(run["options"]["problem"]) not in used:
         del run["options"]["problem"]  # --problem's default, which no experiment of this run used (the organism's)
@@ -171,7 +174,7 @@ def build_results(config: Any, rows: list[dict[str, Any]], experiments: list[dic
         "schema_version": SCHEMA_VERSION,
         "title": title(rows, ordered),
         "summary": summary_sentences(rows, ordered),
-        "provenance": make_provenance({"args": [str(a) for a in config.args]}).model_dump(mode="json"),
+        "provenance": make_provenance({"args": [str(a) for a in args]}).model_dump(mode="json"),
         "run": run,
         "experiments": ordered,
         "tables": {**note_tables(ordered), **tables},

@@ -1,7 +1,8 @@
 """What the report says about a claim before it is run: its id, title, rule, rationale and the note's sentence.
 
-Read at collection from the hypothesis module (its `CLAIM`, or a test function's own `CLAIM` when a module has
-several claims) and its docstring, whose `Note: "..."` paragraph quotes the research note.
+Read at collection from the test module's `HYPOTHESIS` (anchors.core.claims.Hypothesis: its claim, or a test
+function's own `CLAIM` when a module has several claims, and the claim module's docstring, whose `Note: "..."`
+paragraph quotes the research note).
 """
 
 from __future__ import annotations
@@ -22,14 +23,15 @@ def claim_tag(item: Any) -> dict[str, Any] | None:
     """The claim metadata and parameters of one collected test, or None when it tests no claim."""
     function = getattr(item, "function", None)
     module = getattr(item, "module", None)
-    claim = getattr(function, "CLAIM", None) or getattr(module, "CLAIM", None)
-    if claim is None:
+    hypothesis = getattr(module, "HYPOTHESIS", None)
+    if hypothesis is None:
         return None
+    claim = getattr(function, "CLAIM", None) or hypothesis.claim
     params = dict(getattr(getattr(item, "callspec", None), "params", {}) or {})
     tag = {"claim": claim.id, "title": claim.title, "statistic": claim.statistic, "threshold": claim.threshold,
            "direction": claim.direction, "rule": getattr(claim, "rule", ""),
            "rationale": getattr(claim, "rationale", ""), "primary": bool(getattr(claim, "primary", False)),
-           "note": note_sentence(getattr(module, "__doc__", None)), **params}
+           "note": note_sentence(hypothesis.doc), **params}
     if getattr(function, "CLAIM", None) is not None:
         tag["part"] = item.originalname.removeprefix(f"test_{claim.id}_").replace("_", " ")
         tag["case_id"] = claim.id + _part_letter(module, function, claim.id)

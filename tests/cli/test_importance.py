@@ -93,6 +93,7 @@ def test_table_default(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert not (root / CHUNKS_LABELED).exists()  # no --write, nothing written
 
 
+@pytest.mark.integration  # loads a tiny model through the CLI in-process (~9 s)
 def test_llm_embedder_on_tiny_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("anchors.gpu.tiny")
     root = make_problem_dir(tmp_path / "p")

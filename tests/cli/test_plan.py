@@ -34,7 +34,7 @@ def store(tmp_path_factory) -> Path:
 
 
 def test_plan_prints_a_row_per_claim(store, tmp_path):
-    from fixtures.decisions import cases
+    from anchors.claims import cases
 
     done = _anchors("plan", "--model", "qwen14b", "--problem", "6481", "--store", str(store), "--sims", "1",
                     "--rollouts", "6,12", "--draws", "2", "--n-boot", "100", cwd=tmp_path)

@@ -7,9 +7,7 @@ Experiments are simulated (anchors.core.sim, 60 sentences, 200 bootstrap replica
 
 from __future__ import annotations
 
-import importlib
 import math
-import sys
 from dataclasses import replace
 
 import numpy as np
@@ -20,14 +18,14 @@ from anchors.core.bootstrap import BootImportance, stratified_indices
 from anchors.core.claims import Claim
 from anchors.core.decision import RuleSettings, apply_power, holm_family, tail_p, verdict_from
 from anchors.pipelines.experiment import sim_experiment
-from fixtures.decisions import HYPOTHESES
+from anchors.claims import (h00_preconditions, h01_plan_doubling, h05_receiver_unique, h06_overall_decrease,
+                            h07_setup_similarity_spread, h09_dropdowns_widen, h11_abs_change_categories,
+                            h12_qwen3_null)
 from tests.core import old_rules
 
-sys.path.insert(0, str(HYPOTHESES))
-H = {n: importlib.import_module(m) for n, m in {
-    "H0": "test_h00_preconditions", "H1": "test_h01_plan_doubling", "H5": "test_h05_receiver_unique",
-    "H6": "test_h06_overall_decrease", "H7": "test_h07_setup_similarity_spread", "H9": "test_h09_dropdowns_widen",
-    "H11": "test_h11_abs_change_categories", "H12": "test_h12_qwen3_null"}.items()}
+H = {"H0": h00_preconditions, "H1": h01_plan_doubling, "H5": h05_receiver_unique, "H6": h06_overall_decrease,
+     "H7": h07_setup_similarity_spread, "H9": h09_dropdowns_widen, "H11": h11_abs_change_categories,
+     "H12": h12_qwen3_null}
 FLAT = {c: 0.3 for c in sim.CATEGORIES}
 
 

@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import importlib
 import math
-import sys
 
 import pytest
 
-from anchors.core.labeler import (
-    TAGS,
-    agreement_scores,
-    label_sentences,
-    labeler_agreement,
-    sentence_features,
-)
+from anchors.core.labeler import TAGS, agreement_scores, label_sentences, sentence_features
+from anchors.disk.labeler_files import labeler_agreement, load_labeler
 from anchors.settings import REPO_ROOT, demo_dir
 
 SENTENCES = ["Okay, so I need to find the area of the triangle with sides 3, 4 and 5.",
@@ -28,15 +22,15 @@ SENTENCES = ["Okay, so I need to find the area of the triangle with sides 3, 4 a
 
 
 def test_one_tag_and_confidence_per_sentence():
-    labels = label_sentences(SENTENCES, "Find the area of a triangle with sides 3, 4, 5.")
+    labels = label_sentences(SENTENCES, "Find the area of a triangle with sides 3, 4, 5.", load_labeler())
     assert len(labels) == len(SENTENCES)
     assert all(tag in TAGS and 0.0 < conf <= 1.0 for tag, conf in labels)
     assert labels[-1][0] == "final_answer_emission"
-    assert label_sentences([]) == []
+    assert label_sentences([], None, load_labeler()) == []
 
 
 def test_deterministic():
-    assert label_sentences(SENTENCES) == label_sentences(list(SENTENCES))
+    assert label_sentences(SENTENCES, None, load_labeler()) == label_sentences(list(SENTENCES), None, load_labeler())
 
 
 def test_neighbour_features_present():
@@ -62,16 +56,13 @@ def test_committed_evaluation_is_readable():
     assert "leave-one-problem-out" in agreement["scheme"]
 
 
-def test_held_out_problem_beats_majority_baseline():
+def test_held_out_problem_beats_majority_baseline(monkeypatch):
     """Fit on five problems, label the sixth (its four traces): a quick slice of bench/eval_labeler.py."""
     pytest.importorskip("sklearn")
     if not list(demo_dir().glob("*/*/problem_*/chunks_labeled.json")):
         pytest.skip("reference data absent (set ANCHORS_REFERENCE_DIR)")
-    sys.path.insert(0, str(REPO_ROOT / "bench"))
-    try:
-        fit_labeler = importlib.import_module("fit_labeler")
-    finally:
-        sys.path.remove(str(REPO_ROOT / "bench"))
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "bench"))
+    fit_labeler = importlib.import_module("fit_labeler")
     traces = fit_labeler.load_traces()
     held_out = sorted({t.problem for t in traces})[0]
     model = fit_labeler.fit([t for t in traces if t.problem != held_out])

@@ -75,8 +75,8 @@ def test_plan_finds_the_rollouts_and_draws_that_reach_the_target():
 
 
 def test_plan_rows_through_the_suites_decide_all():
-    """The runner decides with fixtures.decisions.decide_all: one row per case it knows, power over the grid."""
-    from fixtures.decisions import cases
+    """The runner decides with anchors.claims.decide_all: one row per case it knows, power over the grid."""
+    from anchors.claims import cases
 
     from anchors.pipelines.plan import plan_rows, suite_decide
 

@@ -112,3 +112,10 @@ def test_lengths_follow_position_and_condition_scale():
     assert n_tokens["none"].min() >= 1
     assert n_tokens["none"][:20].mean() > 5 * n_tokens["none"][-20:].mean()  # early sentences leave more to say
     assert n_tokens["receiver-k20"].mean() / n_tokens["none"].mean() == pytest.approx(1.5, rel=0.05)
+
+
+def test_the_simulated_categories_are_the_taxonomy():
+    """sim.CATEGORIES orders the tags by published share (SHARES); it names each tag of anchors.records.TAGS once."""
+    from anchors.records import TAGS
+
+    assert sorted(sim.CATEGORIES) == sorted(TAGS) and len(sim.CATEGORIES) == len(sim.SHARES)

@@ -1,4 +1,4 @@
-"""bench/validate.py at a few seeds: it decides through fixtures.decisions.decide_all (the hypothesis modules'
+"""bench/validate.py at a few seeds: it decides through anchors.claims.decide_all (the claim modules'
 own rules, never a copy), writes the documented validation.json shape, and resumes from its partial file."""
 
 from __future__ import annotations
@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
+
+pytestmark = pytest.mark.integration  # the validation harness: 29 decide_all calls, ~60 s here
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,16 +24,17 @@ def _validate():
 @pytest.fixture
 def counted(monkeypatch):
     """decide_all, counting its calls (the harness looks it up at call time, so this is what it runs)."""
-    from fixtures import decisions
+    from anchors.claims import suite
 
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))  # validate.py imports its sibling as a script does
     calls = []
-    real = decisions.decide_all
+    real = suite.decide_all
 
     def counting(exp, settings, *args, **kwargs):
         calls.append((exp.source, exp.arms["none"].trace.shape[1], len(exp.randoms), settings.metrics))
         return real(exp, settings, *args, **kwargs)
 
-    monkeypatch.setattr(decisions, "decide_all", counting)
+    monkeypatch.setattr(suite, "decide_all", counting)
     return calls
 
 
@@ -51,7 +54,7 @@ def test_harness_calls_decide_all_and_writes_the_schema(tmp_path, counted):
     assert {c[0] for c in counted} == {f"sim:{s}" for s in validate.SCENARIOS} | {"plan:sim:planted"}
     assert {c[2] for c in counted} == {3, 4} and {c[1] for c in counted} == {12, 30}
     assert json.loads(out.read_text()) == json.loads(json.dumps(summary))
-    from fixtures.decisions import cases
+    from anchors.claims import cases
 
     assert set(summary["claims"]) == set(cases("sim"))
     from validation_summary import false_in_sim

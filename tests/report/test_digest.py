@@ -101,3 +101,11 @@ def test_embedders_that_split_alike_are_named_as_one_measurement(exp):
     flipped = replace(arm, trace=replace(arm.trace, dissimilar=~arm.trace.dissimilar))
     other = replace(exp, arms={**exp.arms, "none": flipped})
     assert same_split_sentence([{**digest(other), "embedder": "llm"}, sent]) == ""
+
+
+def test_a_missing_embedder_threshold_is_an_error_not_a_silent_default():
+    from anchors.report.digest import embedder_threshold
+
+    assert embedder_threshold({"embedder_threshold": 0.75}, "sim:default") == 0.75
+    with pytest.raises(ValueError, match="sim:default: settings has no 'embedder_threshold'"):
+        embedder_threshold({}, "sim:default")

@@ -1,13 +1,9 @@
-"""anchors.report.tags: every hypothesis module's docstring yields the research note's sentence for its section."""
+"""anchors.report.tags: every claim module's docstring yields the research note's sentence for its section."""
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
-
+from anchors.claims import HYPOTHESES
 from anchors.report.tags import note_sentence
-
-HYPOTHESES = sorted((Path(__file__).resolve().parents[2] / "hypotheses").glob("test_h*.py"))
 
 
 def test_the_note_sentence_is_read_on_one_line():
@@ -18,6 +14,6 @@ def test_the_note_sentence_is_read_on_one_line():
 
 def test_every_hypothesis_module_quotes_the_note():
     assert HYPOTHESES
-    for path in HYPOTHESES:
-        sentence = note_sentence(ast.get_docstring(ast.parse(path.read_text())))
-        assert len(sentence) > 20 and "\n" not in sentence, path.name
+    for hypothesis in HYPOTHESES:
+        sentence = note_sentence(hypothesis.doc)
+        assert len(sentence) > 20 and "\n" not in sentence, hypothesis.claim.id

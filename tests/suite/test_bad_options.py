@@ -72,8 +72,11 @@ def test_bad_option_is_refused_naming_flag_and_value(options, monkeypatch, name,
 def test_good_options_are_typed_in_place(options):
     option, _ = options
     option.rollouts, option.laplace, option.n_boot, option.max_new_tokens = "50", "0.5", "200", None
-    check_options(types.SimpleNamespace(option=option))
+    typed = check_options(types.SimpleNamespace(option=option))
     assert (option.rollouts, option.laplace, option.n_boot, option.max_new_tokens) == (50, 0.5, 200, None)
+    assert (typed.rollouts, typed.laplace, typed.n_boot, typed.max_new_tokens) == (50, 0.5, 200, None)
+    with pytest.raises(ValueError):  # frozen: read once at start-up, never changed under a running suite
+        typed.rollouts = 12
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:
@@ -115,7 +118,8 @@ def test_a_report_write_that_meets_a_full_disk_is_one_line_and_exit_2(tmp_path, 
     monkeypatch.setattr(results, "build_results", lambda *args: ({}, {}))
     monkeypatch.setattr(page, "render_page", lambda *args: "")
     monkeypatch.setattr("anchors.disk.jsonio.write_json_atomic", full)
-    config = types.SimpleNamespace(getoption=lambda name, default=None: str(tmp_path / "reports"))
+    config = types.SimpleNamespace(getoption=lambda name, default=None: str(tmp_path / "reports"), args=[],
+                                   option=types.SimpleNamespace())
     collector = plugin.ReportCollector(config)
     collector.rows = {"t": {"test": "t"}}
     session = types.SimpleNamespace(exitstatus=0)

@@ -1,4 +1,4 @@
-"""fixtures.decisions.decide_all: every case of every hypothesis module, under three metrics, Holm per family, power.
+"""anchors.claims.decide_all: every case of every claim module, under three metrics, Holm per family, power.
 
 One simulated experiment (80 sentences, 3 random draws, 200 bootstrap replicates): about 15 s on one CPU core.
 """
@@ -12,7 +12,7 @@ import pytest
 from anchors.core import sim
 from anchors.core.decision import RuleSettings
 from anchors.pipelines.experiment import sim_experiment
-from fixtures.decisions import cases, decide_all, load_power, rules_fingerprint
+from anchors.claims import cases, decide_all, load_power, rules_fingerprint
 
 
 @pytest.fixture(scope="module")
@@ -83,9 +83,9 @@ def test_power_measured_by_other_rules_is_unknown(tmp_path, caplog):
 
 
 def test_the_rules_fingerprint_ignores_docstrings_but_not_code(tmp_path):
-    from fixtures.decisions import ROOT
+    from anchors.claims.validation import ROOT
 
-    for pattern in ("anchors/core", "fixtures", "hypotheses", "anchors/pipelines"):
+    for pattern in ("anchors/core", "anchors/claims", "anchors/pipelines"):
         (tmp_path / pattern).mkdir(parents=True, exist_ok=True)
     rule = tmp_path / "anchors/core/rule.py"
     rule.write_text('"""A rule."""\n\ndef f(x):\n    """Doc."""\n    return x > 0  # a comment\n')
@@ -95,3 +95,59 @@ def test_the_rules_fingerprint_ignores_docstrings_but_not_code(tmp_path):
     rule.write_text('"""A rule."""\n\ndef f(x):\n    """Doc."""\n    return x >= 0\n')
     assert rules_fingerprint(tmp_path) != before
     assert rules_fingerprint(ROOT) == rules_fingerprint()
+
+
+def test_a_notebook_decides_without_pytest():
+    """`from anchors.claims import decide_all` in a fresh interpreter: no pytest, no sys.path edit, no test suite."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from anchors.claims import decide_all\n"
+            "from anchors.core import sim\n"
+            "from anchors.core.decision import RuleSettings\n"
+            "from anchors.pipelines.experiment import sim_experiment\n"
+            "exp = sim_experiment(sim.SimSpec.default(n_random=3, n_sentences=40), '6481', 'default', 60, 'drop')\n"
+            "verdicts = decide_all(exp, RuleSettings(metrics=('drop',), power={}))\n"
+            "print(verdicts['H1'].outcome, len(verdicts))\n"
+            "suite = [m for m in sys.modules if m.split('.')[0] in ('pytest', '_pytest', 'fixtures', 'hypotheses')]\n"
+            "assert not suite, suite\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    outcome, n = done.stdout.split()
+    assert outcome in ("pass", "fail", "confounded", "underpowered", "skip") and int(n) == len(cases("sim"))
+
+
+def test_every_claim_module_is_in_the_registry_and_has_its_wrapper():
+    """HYPOTHESES is an explicit list: a claim module left out of it would never be decided, so this compares it
+    with the files of anchors/claims/ and of hypotheses/ (one thin wrapper per claim module)."""
+    from anchors.claims import HYPOTHESES
+    from anchors.claims.validation import ROOT
+
+    modules = sorted(p.stem for p in (ROOT / "anchors" / "claims").glob("h[0-9][0-9]_*.py"))
+    assert [h.decide.__module__.rpartition(".")[2] for h in HYPOTHESES] == modules
+    wrappers = sorted(p.stem.removeprefix("test_") for p in (ROOT / "hypotheses").glob("test_h*.py"))
+    assert wrappers == modules
+    assert len({case for h in HYPOTHESES for case in h.cases}) == sum(len(h.cases) for h in HYPOTHESES)
+
+
+def test_a_case_whose_input_is_unavailable_skips_with_its_parts_claim():
+    """Hypothesis.decide_case: Unavailable -> a skip of the case's own claim (`parts`), carrying the experiment's
+    metric; `partner` reaches only a decide that asks for it."""
+    from types import SimpleNamespace
+
+    from anchors.core.claims import Claim, Hypothesis
+    from anchors.errors import Unavailable
+
+    main, other = (Claim(i, statistic="d", threshold=0.0, direction="gt") for i in ("H98", "H99"))
+
+    def decide(exp, part, settings, partner=None):
+        raise Unavailable(f"no data for {part} (partner {partner})")
+
+    record = Hypothesis(claim=main, cases={"a": {"part": "x"}, "b": {"part": "y"}}, decide=decide, doc="",
+                        parts={"y": other}, needs_partner=True, models=("sim",))
+    verdict = record.decide_case(SimpleNamespace(metric="kl"), "b", settings=None, partner="P")
+    assert (verdict.claim_id, verdict.outcome, verdict.metric) == ("H99", "skip", "kl")
+    assert verdict.skip_reason == "no data for y (partner P)"
+    assert record.decide_case(SimpleNamespace(metric="kl"), "a", None).claim_id == "H98"
+    assert record.applies_to("sim") and not record.applies_to("qwen14b") and record.applies_to(None)
