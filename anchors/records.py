@@ -12,12 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-TAGS = ("problem_setup", "plan_generation", "fact_retrieval", "active_computation", "result_consolidation",
-        "uncertainty_management", "final_answer_emission", "self_checking")
-"""The eight sentence categories of METHOD.md §5.1, in the paper's order: the one definition of the taxonomy."""
-METRICS = ("drop", "kl", "kl_laplace")
-"""The importance metrics every claim is decided under: the accuracy drop (-cf_acc), the note's cf_kl (alpha
-1e-9) and cf_kl with Laplace smoothing. The one definition (--metric's values, RuleSettings.metrics)."""
+from anchors.vocabulary import METRICS, TAGS  # noqa: F401 - the vocabularies, re-exported here
 
 
 class Record(BaseModel):

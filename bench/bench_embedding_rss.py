@@ -21,9 +21,6 @@ import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-sys.path[:0] = [str(BENCH), str(BENCH.parent)]
-
-from gpu_realpath_checkpoint import MODELS  # noqa: E402
 
 HWM = ("import re; print(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1), end=' ')")
 """Peak resident memory of this process in KiB: VmHWM, which starts afresh at exec (ru_maxrss would keep the
@@ -46,6 +43,16 @@ print(seconds)
 """
 
 
+def _checkpoint_models() -> dict:
+    """bench/gpu_realpath_checkpoint.py's MODELS (the real configs), loaded from its file: bench/ is no package."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gpu_realpath_checkpoint", BENCH / "gpu_realpath_checkpoint.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.MODELS
+
+
 def write_folder(folder: Path) -> dict:
     """config.json, tokenizer (tiny-qwen2's: the Qwen BPE), index naming one shard, and that shard."""
     import torch
@@ -53,7 +60,7 @@ def write_folder(folder: Path) -> dict:
 
     from anchors.gpu.tiny import ensure_tiny_model
 
-    config = MODELS["qwen14b"]["config"]
+    config = _checkpoint_models()["qwen14b"]["config"]
     folder.mkdir(parents=True)
     (folder / "config.json").write_text(json.dumps(config))
     for name in ("tokenizer.json", "tokenizer_config.json"):

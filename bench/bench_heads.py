@@ -125,8 +125,8 @@ def bench_shape(name: str, device: str, T: int, repeats: int, block_gib: list[fl
 
 
 def versions(device: str) -> dict:
-    """`anchors.disk.provenance.runtime_versions`: python, torch, triton, transformers, ..., CUDA and GPU on `device`."""
-    from anchors.versions import runtime_versions
+    """`anchors.disk.versions.runtime_versions`: python, torch, triton, transformers, ..., CUDA and GPU on `device`."""
+    from anchors.disk.versions import runtime_versions
 
     return runtime_versions()
 

@@ -241,9 +241,9 @@ def measure_bandwidth() -> dict:
 
 
 def versions() -> dict:
-    """`anchors.disk.provenance.runtime_versions` (python, torch, triton, transformers, ..., CUDA and GPU), plus the
+    """`anchors.disk.versions.runtime_versions` (python, torch, triton, transformers, ..., CUDA and GPU), plus the
     GPU's memory."""
-    from anchors.versions import runtime_versions
+    from anchors.disk.versions import runtime_versions
 
     out = runtime_versions()
     if torch.cuda.is_available():

@@ -161,7 +161,7 @@ def run_model(name: str, carry: Path, out: Path, problem: str, dry_run: bool, sm
     import torch
 
     from anchors.cli.app import main as anchors
-    from anchors.versions import runtime_versions
+    from anchors.disk.versions import runtime_versions
     from gpu_realpath_checkpoint import write_checkpoint, write_dataset, write_minilm
 
     device = "cpu" if dry_run else "cuda"

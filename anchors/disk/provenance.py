@@ -8,9 +8,9 @@ import subprocess
 from typing import Any
 
 from anchors import __version__
+from anchors.disk.versions import runtime_versions
 from anchors.records import Provenance
 from anchors.settings import REPO_ROOT
-from anchors.versions import runtime_versions
 
 
 @functools.lru_cache(maxsize=1)

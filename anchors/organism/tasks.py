@@ -38,7 +38,7 @@ import random
 import re
 from dataclasses import dataclass
 
-from anchors.records import TAGS
+from anchors.vocabulary import TAGS
 
 P_WRONG_PLAN = 0.55
 """Fraction of training CoTs whose plan uses the wrong (left-to-right) order."""

@@ -228,7 +228,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> None:
     import torch
 
-    from anchors.versions import runtime_versions
+    from anchors.disk.versions import runtime_versions
     from anchors.organism.tasks import P_BACKTRACK
     from anchors.organism.tokenizer import check_round_trip, train_tokenizer
 

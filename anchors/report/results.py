@@ -15,12 +15,12 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from anchors.disk.versions import runtime_versions
 from anchors.report.explorer import merge_payloads
 from anchors.report.figures import ordered_categories, pretty
 from anchors.report.plots import metric_label
 from anchors.report.summary import OUTCOMES, disagreeing_metrics, metric_words, summary_sentences, word
 from anchors.report.tables import Estimate, Table
-from anchors.versions import runtime_versions
 
 SCHEMA_VERSION = 2
 RUN_OPTIONS = ("markexpr", "store", "problem", "rollouts", "random_draws", "metric", "n_boot", "no_generate",

@@ -125,8 +125,10 @@ def test_a_results_file_with_an_unknown_outcome_fails_the_schema(run):
 
 ALLSKIP_SUITE = '''
 import pytest
-from anchors.core.claims import Claim
+from anchors.core.claims import Claim, Hypothesis
 CLAIM = Claim("H1", statistic="ratio", threshold=2.0, direction="ge", title="a doubling")
+HYPOTHESIS = Hypothesis(claim=CLAIM, cases={"H1": {}}, decide=lambda exp, settings: CLAIM.skip("unused"),
+                        doc="H1: a doubling.")  # the report plugin reads a test module's HYPOTHESIS
 
 @pytest.mark.parametrize("model", ["a", "b"])
 def test_claim(model, report):
