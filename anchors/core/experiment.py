@@ -182,8 +182,16 @@ class Experiment:
 
     @property
     def randoms(self) -> list[str]:
-        """Names of the random-head draws, in seed order."""
-        return sorted(c for c in self.arms if c.startswith("random"))
+        """Names of the random-head draws, ordered by a digest of their rollouts (`bootstrap.trace_digest`), not by
+        name: the draws are exchangeable, so relabelling or reordering them changes no verdict (issue 22)."""
+        from anchors.core.bootstrap import trace_digest
+
+        digests = self._memo.setdefault("digests", {})
+        names = [c for c in self.arms if c.startswith("random")]
+        for c in names:
+            if c not in digests:
+                digests[c] = trace_digest(self.arms[c].trace)
+        return sorted(names, key=lambda c: (digests[c], c))
 
     def traces(self, *conditions: str) -> dict[str, Any]:
         """condition -> TraceArrays, for `anchors.core.bootstrap.bootstrap_conditions`."""
