@@ -164,12 +164,22 @@ def degenerate_reason(exp: Any, conditions: tuple[str, ...]) -> str | None:
                 f"are all ~1, so its dissimilar split is rounding noise")
     for name in conditions:
         arm = exp.arms[name]
-        cosines = np.concatenate([np.asarray(c, np.float64) for c in arm.cosines] or [np.zeros(0)])
+        reason = identical_reason(exp, (name,))
+        if reason:
+            return reason
+        if int((arm.trace.dissimilar & arm.trace.valid).sum()) == 0:
+            return (f"the dissimilar set is empty under {name} with {exp.embedder}: counterfactual importance is 0 "
+                    f"by construction")
+    return None
+
+
+def identical_reason(exp: Any, conditions: tuple[str, ...]) -> str | None:
+    """Why a condition's resamples carry no spread (every cosine within IDENTICAL of 1: nothing was resampled),
+    or None. H7/H8 skip on it as H2 does: a spread against a condition that resampled nothing is no claim."""
+    for name in conditions:
+        cosines = np.concatenate([np.asarray(c, np.float64) for c in exp.arms[name].cosines] or [np.zeros(0)])
         cosines = cosines[np.isfinite(cosines)]
         if cosines.size and np.all(cosines >= 1.0 - IDENTICAL):
             return (f"every resample under {name} is identical to the removed sentence (all {cosines.size} cosines "
                     f"within {IDENTICAL:g} of 1): nothing was resampled")
-        if int((arm.trace.dissimilar & arm.trace.valid).sum()) == 0:
-            return (f"the dissimilar set is empty under {name} with {exp.embedder}: counterfactual importance is 0 "
-                    f"by construction")
     return None

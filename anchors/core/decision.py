@@ -166,16 +166,31 @@ def with_accuracy_adjusted(result: StatResult, exp: Any, conditions: tuple[str, 
 
 
 def spread_verdict(claim: Claim, before: list[np.ndarray], after: list[np.ndarray], exp: Any,
-                   conditions: tuple[str, ...], settings: RuleSettings, what: str) -> Verdict:
-    """H7/H8: the cosine-spread verdict (anchors.core.contrasts.cosine_spread); resamples identical to the
-    original (both SDs below settings.spread_floor) and too few sentences skip."""
+                   conditions: tuple[str, ...], settings: RuleSettings, what: str,
+                   draws: list[list[np.ndarray]] | None = None) -> Verdict:
+    """H7/H8: the cosine-spread verdict against the claim's smallest effect of interest (its threshold):
+    anchors.core.contrasts.cosine_spread, or, with several random `draws` (per draw, per sentence its cosines, in
+    digest order), anchors.core.draws.within_draw_spread (within-draw SDs, draws resampled). A condition whose
+    resamples are all identical to the original (nothing was resampled), both SDs below settings.spread_floor and
+    too few sentences skip."""
+    from anchors.core.confounds import identical_reason
     from anchors.core.contrasts import cosine_spread
 
-    result = cosine_spread(before, after)
+    if draws is not None and len(draws) > 1:
+        from anchors.core.bootstrap import trace_digest
+        from anchors.core.draws import within_draw_spread
+
+        digests = [trace_digest(exp.arms[c].trace) for c in conditions if c.startswith("random")]
+        result = within_draw_spread(before, draws, digests, threshold=claim.threshold)
+    else:
+        result = cosine_spread(before, after, threshold=claim.threshold)
     d = result.details
-    if result.n and max(d["sd_before"], d["sd_after"]) < settings.spread_floor:
-        verdict = claim.skip(f"resamples identical to the original: the {what} cosine SDs are {d['sd_before']:.2g} "
-                             f"and {d['sd_after']:.2g}, below {settings.spread_floor:g} (rounding noise)")
+    identical = identical_reason(exp, conditions) if exp is not None else None
+    if identical or (result.n and max(d["sd_before"], d["sd_after"]) < settings.spread_floor):
+        reason = identical or (f"resamples identical to the original: the {what} cosine SDs are "
+                               f"{d['sd_before']:.2g} and {d['sd_after']:.2g}, below {settings.spread_floor:g} "
+                               f"(rounding noise)")
+        verdict = claim.skip(reason)
         return verdict.model_copy(update=dict(metric="cosine", conditions=list(conditions), details=d))
     if result.n >= 2 and d["se"] == 0:
         verdict = claim.skip(f"zero variance: every {what} sentence's SD changes by exactly {result.estimate:.3g}")

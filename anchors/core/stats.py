@@ -85,9 +85,21 @@ def _mean(values: np.ndarray, mask: np.ndarray, absolute: bool = False) -> np.nd
 
 
 def _cond_mean(bi: BootImportance, conds: Conds, mask: np.ndarray, boot: bool, absolute: bool = False):
-    """Category mean averaged over several conditions (e.g. random draws): scalar or [B]."""
+    """Category mean averaged over several conditions (random draws): scalar or [B].
+
+    Several conditions are exchangeable random draws, the unit of random ablation: their replicates resample the
+    draws too (`anchors.core.draws`), in digest order, so one draw of three cannot carry a claim and the labels of
+    the draws change nothing.
+    """
+    from anchors.core.draws import draw_indices, mean_over_draws
+
+    names = _as_list(conds)
+    names = bi.ordered(names) if len(names) > 1 else names
     src = bi.boot if boot else bi.point
-    return np.mean([_mean(src[c], mask, absolute) for c in _as_list(conds)], axis=0)
+    parts = np.array([_mean(src[c], mask, absolute) for c in names])
+    if not boot or len(names) == 1:
+        return parts.mean(axis=0)
+    return mean_over_draws(parts, draw_indices([bi.digests.get(c, c) for c in names], bi.n_boot, bi.seed))
 
 
 def _result(name: str, est: float, reps: np.ndarray, n: int, bi: BootImportance, **details: Any) -> StatResult:

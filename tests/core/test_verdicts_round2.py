@@ -90,3 +90,27 @@ def test_verdicts_do_not_depend_on_the_order_or_labels_of_the_draws():
     reversed_arms = replace(exp, arms=dict(reversed(list(exp.arms.items()))), _boots={}, _memo={})
     assert _fingerprint(decide_all(reversed_arms, settings)) == base
     assert _fingerprint(decide_all(_relabel(exp, [2, 0, 1]), settings)) == base
+
+
+def test_h7_needs_a_smallest_effect_of_interest():
+    """Reproduction 5: an SD of 1e-7 against 3e-6 passed; the message printed 'd_sd=0.000 > 0.000'."""
+    exp = _exp(sim.scenario_spec("null", n_random=3, n_rollouts=12, seed=1000), n_boot=200)
+    rng = np.random.default_rng(1)
+    arms = {}
+    for c, arm in exp.arms.items():
+        sd = 1e-7 if c == "none" else 3e-6
+        cos = tuple(0.5 + rng.normal(0, sd, len(x)) if tag == "problem_setup" else x
+                    for x, tag in zip(arm.cosines, exp.tags))
+        arms[c] = replace(arm, cosines=cos)
+    verdict = decide_all(replace(exp, arms=arms, _boots={}, _memo={}), RuleSettings(metrics=("drop",)))
+    assert not verdict["H7·receiver"].passed, verdict["H7·receiver"].message
+    assert "0.000 > 0.000" not in verdict["H7·receiver"].message
+
+
+def test_h7_skips_when_none_resampled_nothing():
+    """Reproduction 5: on an all-identical none H2 skips ('nothing was resampled'); H7·receiver passed at 1.3e-8."""
+    exp = _exp(sim.scenario_spec("planted", n_random=3, n_rollouts=12, seed=1000), n_boot=200)
+    arms = dict(exp.arms)
+    arms["none"] = replace(arms["none"], cosines=tuple(np.ones(len(x)) for x in arms["none"].cosines))
+    verdict = decide_all(replace(exp, arms=arms, _boots={}, _memo={}), RuleSettings(metrics=("drop",)))
+    assert verdict["H7·receiver"].outcome == "skip", verdict["H7·receiver"].message

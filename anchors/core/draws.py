@@ -1,0 +1,82 @@
+"""Random-head draws as the unit of random ablation (issue 22, item 2). Pure numpy + scipy.
+
+A claim about "random ablation" is a claim about the population of random head sets, of which the experiment ran
+a few draws. Its uncertainty has a between-draw part that no amount of rollouts removes: one draw of three that
+carries an effect is one head set that matters, not random ablation. So every statistic over several draws is
+bootstrapped hierarchically: each replicate resamples the DRAWS (with replacement, k of k), then uses each chosen
+draw's own two-level replicate (rollouts within sentence, sentences within category). With draws (a, 0, 0) the
+replicates that miss the carrying draw ((2/3)^3 = 30% of them) sit at 0, so the 95% CI reaches 0 and the claim
+cannot pass.
+
+Draws are resampled in digest order (`BootImportance.ordered`) with a seed derived from their digests, so the
+result does not depend on their labels or order.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+from anchors.core.bootstrap import stream_seed
+from anchors.core.stats import StatResult
+
+SPREAD_BOOT = 4000
+"""Replicates of the hierarchical spread bootstrap (sentences x draws): its tail p floor 2/4001 = 5e-4 serves
+Holm over up to 100 claims."""
+
+
+def draw_indices(digests: Sequence[str], n_boot: int, seed: int, what: str = "draws") -> np.ndarray:
+    """[n_boot, k] int: per replicate, k draws chosen with replacement among the k given (in the given order,
+    which the caller makes the digest order). The stream is derived from the digests and `what`, never from
+    labels; one draw gives all zeros (nothing to resample: the between-draw spread is unknown)."""
+    k = len(digests)
+    rng = np.random.default_rng(stream_seed(seed, what, *digests))
+    return rng.integers(0, k, (n_boot, k)) if k > 1 else np.zeros((n_boot, max(k, 1)), dtype=np.int64)
+
+
+def mean_over_draws(parts: np.ndarray, idx: np.ndarray | None) -> np.ndarray:
+    """parts [k, B] (one replicate row per draw), idx [B, k] from `draw_indices` -> [B]: the mean over the drawn
+    draws of each replicate; idx None -> the plain mean over draws."""
+    if idx is None or parts.shape[0] == 1:
+        return parts.mean(axis=0)
+    return parts[idx, np.arange(parts.shape[1])[:, None]].mean(axis=1)
+
+
+def _sds(sentences: Sequence[np.ndarray]) -> np.ndarray:
+    """[n_sent] SD (ddof 1) of each sentence's cosines; NaN with fewer than 2."""
+    return np.array([np.std(np.asarray(x, np.float64), ddof=1) if len(x) >= 2 else math.nan for x in sentences])
+
+
+def within_draw_spread(before: Sequence[np.ndarray], draws: Sequence[Sequence[np.ndarray]], digests: Sequence[str],
+                       threshold: float = 0.0, n_boot: int = SPREAD_BOOT, seed: int = 20256) -> StatResult:
+    """H7·random: mean over draws and sentences of (SD of the sentence's cosines within one draw - SD under none).
+
+    Within-draw SDs: draws whose mean cosines differ (0.86/0.90/0.94) but whose resamples vary as much as none's
+    change nothing (pooling them read as spread, p = 7.6e-8). CI: percentile of a hierarchical bootstrap that
+    resamples sentences (paired, the same draw on every side) and draws; p = min(1, 2 (1 + #replicates <=
+    threshold) / (1 + B)), the CI rule's p. before: per sentence, none's cosines; draws: per draw (digest order),
+    per sentence its cosines.
+    """
+    sd_none = _sds(before)
+    sd_draw = np.array([_sds(d) for d in draws])  # [k, n_sent]
+    keep = np.isfinite(sd_none) & np.isfinite(sd_draw).all(axis=0)
+    diff = sd_draw[:, keep] - sd_none[keep]  # [k, n]
+    n = int(keep.sum())
+    common = dict(sd_before=float(sd_none[keep].mean()) if n else math.nan,
+                  sd_after=float(sd_draw[:, keep].mean()) if n else math.nan, draws=len(draws),
+                  per_draw=diff.mean(axis=1).round(6).tolist() if n else [], threshold=threshold,
+                  ci="hierarchical bootstrap: draws, then sentences (paired)", n_boot=n_boot)
+    if n < 2:
+        return StatResult(name="d_sd", estimate=float(diff.mean()) if n else math.nan, n=n,
+                          details=dict(common, se=math.nan, reason=f"{n} sentence(s) with >= 2 resamples everywhere"))
+    rng = np.random.default_rng(stream_seed(seed, "spread-sentences", *digests))
+    sent = rng.integers(0, n, (n_boot, n))  # [B, n]
+    per_draw = diff[:, sent].mean(axis=2)  # [k, B]
+    reps = mean_over_draws(per_draw, draw_indices(digests, n_boot, seed, "spread-draws"))
+    est = float(diff.mean())
+    lo, hi = np.percentile(reps, [2.5, 97.5])
+    p = float(min(1.0, 2 * (1 + np.sum(reps <= threshold)) / (1 + n_boot)))
+    return StatResult(name="d_sd", estimate=est, ci_low=float(min(lo, est)), ci_high=float(max(hi, est)), n=n,
+                      p_value=p, replicates=reps, details=dict(common, se=float(np.std(reps, ddof=1))))
