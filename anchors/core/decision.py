@@ -185,11 +185,11 @@ def spread_verdict(claim: Claim, before: list[np.ndarray], after: list[np.ndarra
     else:
         result = cosine_spread(before, after, threshold=claim.threshold)
     d = result.details
-    identical = identical_reason(exp, conditions) if exp is not None else None
-    if identical or (result.n and max(d["sd_before"], d["sd_after"]) < settings.spread_floor):
-        reason = identical or (f"resamples identical to the original: the {what} cosine SDs are "
-                               f"{d['sd_before']:.2g} and {d['sd_after']:.2g}, below {settings.spread_floor:g} "
-                               f"(rounding noise)")
+    reason = identical_reason(exp, conditions) if exp is not None else None
+    if result.n and max(d["sd_before"], d["sd_after"]) < settings.spread_floor:
+        reason = (f"resamples identical to the original: the {what} cosine SDs are {d['sd_before']:.2g} and "
+                  f"{d['sd_after']:.2g}, below {settings.spread_floor:g} (rounding noise)")
+    if reason:
         verdict = claim.skip(reason)
         return verdict.model_copy(update=dict(metric="cosine", conditions=list(conditions), details=d))
     if result.n >= 2 and d["se"] == 0:

@@ -102,11 +102,31 @@ def _cond_mean(bi: BootImportance, conds: Conds, mask: np.ndarray, boot: bool, a
     return mean_over_draws(parts, draw_indices([bi.digests.get(c, c) for c in names], bi.n_boot, bi.seed))
 
 
+def centred(est: float, reps: np.ndarray) -> tuple[np.ndarray, float]:
+    """(replicates shifted so that their median is the estimate, the shift removed).
+
+    The percentile interval of a skewed, biased statistic can exclude its own estimate: the note's KL (alpha 1e-9)
+    saturates whenever a resample loses an answer, so its replicates sit far above the estimate (planted seed 1234,
+    50 rollouts: estimate 0.245, percentile CI 0.385-0.829). Shifting by the median resampling bias keeps the
+    interval's width and skew and puts the estimate at its median, so every CI contains its estimate; for the drop
+    metric the shift is within bootstrap noise (its replicates are centred already). The shift is reported.
+    """
+    reps = np.asarray(reps, dtype=np.float64)
+    ok = np.isfinite(reps)
+    if not ok.any() or not math.isfinite(est):
+        return reps, 0.0
+    bias = float(np.median(reps[ok]) - est)
+    return reps - bias, bias
+
+
 def _result(name: str, est: float, reps: np.ndarray, n: int, bi: BootImportance, **details: Any) -> StatResult:
+    reps, bias = centred(float(est), reps)
     lo, hi, bad = percentile_ci(reps)
     return StatResult(name=name, estimate=float(est), ci_low=lo, ci_high=hi, n=n,
-                      p_value=details.pop("p_value", None), replicates=np.asarray(reps, dtype=np.float64),
-                      details=dict(seed=bi.seed, n_boot=bi.n_boot, metric=bi.metric, n_undefined=bad, **details))
+                      p_value=details.pop("p_value", None), replicates=reps,
+                      details=dict(seed=bi.seed, n_boot=bi.n_boot, metric=bi.metric, n_undefined=bad,
+                                   resampling_bias=bias, ci="percentile, centred on the estimate (median shift)",
+                                   **details))
 
 
 def category_mean(bi: BootImportance, conds: Conds, category: Category = None) -> StatResult:
@@ -144,6 +164,7 @@ def log_ratio(bi: BootImportance, conds: Conds, ref: Conds, category: Category =
     with np.errstate(divide="ignore", invalid="ignore"):
         logs = np.where(positive, np.log(np.where(positive, num_b, 1.0) / np.where(positive, den_b, 1.0)), np.nan)
         est = num / den if num > 0 and den > 0 else math.nan
+    logs, bias = centred(math.log(est) if est > 0 else math.nan, logs)
     lo, hi, bad = percentile_ci(logs)
     return StatResult(name="ratio", estimate=float(est), ci_low=math.exp(lo) if not math.isnan(lo) else math.nan,
                       ci_high=math.exp(hi) if not math.isnan(hi) else math.nan, n=int(m.sum()),
@@ -151,7 +172,8 @@ def log_ratio(bi: BootImportance, conds: Conds, ref: Conds, category: Category =
                       details=dict(seed=bi.seed, n_boot=bi.n_boot, metric=bi.metric, n_undefined=bad,
                                    category=category, numerator=_as_list(conds), denominator=_as_list(ref),
                                    mean_numerator=float(num), mean_denominator=float(den),
-                                   share_nonpositive=float(np.mean(~positive)), ci="percentile of log ratio"))
+                                   share_nonpositive=float(np.mean(~positive)), resampling_bias_log=bias,
+                                   ci="percentile of log ratio, centred on the estimate (median shift)"))
 
 
 def draw_rank(bi: BootImportance, receiver: str, ref: str, randoms: Sequence[str],
