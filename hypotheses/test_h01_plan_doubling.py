@@ -10,6 +10,9 @@ Decision, as the note says it: both means must be positive (a ratio of two negat
 the increase must be established (whole CI > 1); and doubling must be consistent with it (2 inside the CI).
 A CI wholly above 2 reads "more than doubling" and passes; a CI wholly below 2 is an increase of less than
 doubling and fails. Primary claim (C1): no multiplicity correction.
+Accuracy: the compared conditions are first brought to one accuracy, the lowest among them
+(`Experiment.matched_boot`, anchors.core.matching), so a shift of accuracy alone moves no importance under any
+metric.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ CASES = {"H1": {}}
 
 def decide(exp, settings: RuleSettings = DEFAULT) -> Verdict:
     conditions = ("none", exp.receiver)
-    result = with_accuracy_adjusted(stats.log_ratio(exp.boot(), exp.receiver, "none", CATEGORY), exp, conditions,
+    result = with_accuracy_adjusted(stats.log_ratio(exp.matched_boot(*conditions), exp.receiver, "none", CATEGORY), exp, conditions,
                                     CATEGORY, ratio=True)
     num, den = result.details["mean_numerator"], result.details["mean_denominator"]
     if not (num > 0 and den > 0):

@@ -302,8 +302,10 @@ class BootImportance:
 
 def bootstrap_conditions(traces: dict[str, TraceArrays], tags: Sequence[str], n_boot: int = 2000,
                          seed: int = DEFAULT_SEED, metric: Metric = "kl",
-                         alpha: float | None = None) -> BootImportance:
-    """Point importance and two-level replicates for every condition of one trace (same sentences, paired)."""
+                         alpha: float | None = None, usable: np.ndarray | None = None) -> BootImportance:
+    """Point importance and two-level replicates for every condition of one trace (same sentences, paired).
+    `usable`: the analysed sentences when given (another bootstrap's, so that both analyse the same sentences);
+    default: those with a defined importance under every condition here."""
     n_sent = len(tags)
     for name, t in traces.items():
         if t.shape[0] != n_sent:
@@ -313,7 +315,8 @@ def bootstrap_conditions(traces: dict[str, TraceArrays], tags: Sequence[str], n_
     point = {c: point_importance(t, metric, alpha) for c, t in traces.items()}
     rboot = {c: rollout_bootstrap(t, n_boot, stream_seed(seed, digests[c], metric, a), metric, alpha)
              for c, t in traces.items()}
-    usable = np.logical_and.reduce([~np.isnan(p) for p in point.values()])
+    if usable is None:
+        usable = np.logical_and.reduce([~np.isnan(p) for p in point.values()])
     sidx = stratified_indices(list(tags), usable, n_boot,
                               stream_seed(seed, "sentences", *sorted(digests.values()), *tags))
     rows = np.arange(n_boot)[:, None]

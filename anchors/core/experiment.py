@@ -112,6 +112,21 @@ class Experiment:
             self._boots[key] = boot
         return self._boots[key]
 
+    def matched_boot(self, *conditions: str) -> Any:
+        """The two-level bootstrap of `conditions` after bringing them to one accuracy, the lowest among them
+        (anchors.core.matching: an accuracy shift then moves no importance, under any metric); the analysed
+        sentences are `boot()`'s. Memoised; details of the thinning in `_memo["matching"]`."""
+        from anchors.core.bootstrap import DEFAULT_SEED, bootstrap_conditions
+        from anchors.core.matching import match_traces
+
+        key = ("matched",) + tuple(sorted(conditions))
+        if key not in self._boots:
+            traces, factors = match_traces(self.traces(*conditions))
+            self._memo.setdefault("matching", {})[key[1:]] = factors
+            self._boots[key] = bootstrap_conditions(traces, list(self.tags), self.n_boot, DEFAULT_SEED,
+                                                    metric=self.metric, alpha=self.alpha, usable=self.boot().usable)
+        return self._boots[key]
+
     @property
     def alpha(self) -> float:
         """KL smoothing of this experiment's metric: the note's 1e-9, or `laplace` for "kl_laplace"."""
