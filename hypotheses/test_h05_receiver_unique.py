@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from anchors.core import stats
 from anchors.core.claims import Claim, Verdict
-from anchors.core.decision import DEFAULT, RuleSettings, verdict_from
+from anchors.core.decision import DEFAULT, RuleSettings, draws_for_holm, verdict_from
 from fixtures.verdicts import finish
 
 CATEGORY = "plan_generation"
@@ -29,9 +29,14 @@ CASES = {"H5": {}}
 def decide(exp, settings: RuleSettings = DEFAULT) -> Verdict:
     draws = len(exp.randoms)
     if draws < settings.min_draws:
+        need = f"H5 needs >= {settings.min_draws} draws (--random-draws {settings.min_draws}) for p <= {settings.alpha:g}"
+        if settings.family_size:
+            m = settings.family_size
+            need += (f", and >= {draws_for_holm(m, settings.alpha)} draws to pass Holm over the {m} non-primary "
+                     f"claims whatever their p-values (at {settings.min_draws} draws it passes only if every "
+                     f"other claim of the family has a smaller p and passes)")
         return CLAIM.skip(f"{exp.model}: {draws} random draw(s); the rank p over draws cannot go below "
-                          f"1/(1+{draws}) = {1 / (1 + draws):.2f}, so H5 needs >= {settings.min_draws} draws "
-                          f"(--random-draws {settings.min_draws}) for p <= 0.05")
+                          f"1/(1+{draws}) = {1 / (1 + draws):.2f}, so {need}")
     conditions = ("none", exp.receiver) + tuple(exp.randoms)
     result = stats.draw_rank(exp.boot(), exp.receiver, "none", exp.randoms, CATEGORY)
     verdict = verdict_from(CLAIM, result, exp, conditions, settings)

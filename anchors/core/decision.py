@@ -55,6 +55,9 @@ class RuleSettings(BaseModel):
     """A category mean over fewer sentences is not a category effect."""
     min_draws: int = Field(default=19, ge=1)
     """Random draws below which the rank p of H5 cannot reach 0.05 (floor 1 / (1 + draws))."""
+    family_size: int | None = Field(default=None, ge=1)
+    """Non-primary claims Holm adjusts over in one model x embedder x metric (decide_all sets it); None =
+    unknown. H5's skip message states the draws it needs with its place in this family."""
     equivalence_margin: float = Field(default=0.5, gt=0)
     """H12's smallest effect of interest, in units of the none scale (mean |importance| under none)."""
     spread_floor: float = Field(default=1e-6, ge=0)
@@ -258,3 +261,9 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, np.integer):
         return int(value)
     return value
+
+
+def draws_for_holm(family_size: int, alpha: float) -> int:
+    """Random draws at which an exact rank p (floor 1 / (1 + draws)) passes Holm over `family_size` claims
+    whatever the other claims' p-values: family_size / (1 + draws) <= alpha (279 for 14 claims at 0.05)."""
+    return max(1, math.ceil(family_size / alpha - 1 - 1e-9))

@@ -114,3 +114,27 @@ def test_h7_skips_when_none_resampled_nothing():
     arms["none"] = replace(arms["none"], cosines=tuple(np.ones(len(x)) for x in arms["none"].cosines))
     verdict = decide_all(replace(exp, arms=arms, _boots={}, _memo={}), RuleSettings(metrics=("drop",)))
     assert verdict["H7·receiver"].outcome == "skip", verdict["H7·receiver"].message
+
+
+def test_h5_states_the_draws_it_needs_in_its_holm_family():
+    """Reproduction 5: the skip message asked for 19 draws, where Holm over 14 claims makes p 0.05 into 0.70."""
+    from anchors.core.decision import holm
+
+    exp = _exp(sim.scenario_spec("null", n_random=3, n_rollouts=12, seed=1000), n_boot=200)
+    verdicts = decide_all(exp, RuleSettings(metrics=("drop",)))
+    family = sum(1 for v in verdicts.values() if not v.primary)
+    need = int(verdicts["H5"].skip_reason.split(">= ")[-1].split(" draws")[0])
+    # at `need` draws H5's best rank p passes Holm even as the smallest p of the family; one draw fewer does not
+    assert holm([1 / (1 + need)] + [1.0] * (family - 1))[0] <= 0.05
+    assert holm([1 / need] + [1.0] * (family - 1))[0] > 0.05
+
+
+def test_h1_doubling_is_established_within_a_band_not_merely_inside_the_ci():
+    """Reproduction 5: 0.15 -> 0.30 held with CI [1.18, 5.74]: '2 inside the CI' is not 'doubling'."""
+    import importlib
+
+    h1 = importlib.import_module("test_h01_plan_doubling")
+    verdict = h1.CLAIM.check(2.0, ci=(1.18, 5.74))
+    assert verdict.passed  # the CI rule alone (increase established) ...
+    assert not (h1.BAND[0] <= 1.18 and 5.74 <= h1.BAND[1])  # ... is not doubling established
+    assert h1.BAND[0] < 2.0 < h1.BAND[1]
