@@ -58,8 +58,13 @@ class RuleSettings(BaseModel):
     family_size: int | None = Field(default=None, ge=1)
     """Non-primary claims Holm adjusts over in one model x embedder x metric (decide_all sets it); None =
     unknown. H5's skip message states the draws it needs with its place in this family."""
-    equivalence_margin: float = Field(default=0.5, gt=0)
-    """H12's smallest effect of interest, in units of the none scale (mean |importance| under none)."""
+    equivalence_margin: float = Field(default=0.10, gt=0)
+    """H12's smallest effect of interest in the metric's own units (accuracy lost for drop, nats for the KLs),
+    set by the researcher: 0.10 = ten points of accuracy, about the mean |drop| of a sentence without ablation
+    (0.14 in the simulator). Issue 22: 0.5 x a noisy none mean shrank as rollouts grew."""
+    equivalence_min_category: int = Field(default=10, ge=1)
+    """H12 decides equivalence over categories with at least this many analysed sentences; smaller ones are named
+    as not decidable (a 4-sentence category's SD of the change is 0.10 at 200 rollouts: no TOST at 0.10 has power)."""
     spread_floor: float = Field(default=1e-6, ge=0)
     """Cosine spreads below this are rounding noise (H7/H8 skip when both sides are below it)."""
     power_target: float = Field(default=0.8, gt=0, lt=1)

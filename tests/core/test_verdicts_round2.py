@@ -138,3 +138,11 @@ def test_h1_doubling_is_established_within_a_band_not_merely_inside_the_ci():
     assert verdict.passed  # the CI rule alone (increase established) ...
     assert not (h1.BAND[0] <= 1.18 and 5.74 <= h1.BAND[1])  # ... is not doubling established
     assert h1.BAND[0] < 2.0 < h1.BAND[1]
+
+
+def test_h12_margin_is_fixed_not_estimated():
+    """Reproduction 5: the margin, 0.5 x a noisy mean, shrank as rollouts grew and differed between seeds."""
+    settings = RuleSettings(metrics=("drop",))
+    margins = {decide_all(_exp(sim.scenario_spec("null", n_random=1, n_rollouts=12, seed=s), n_boot=200),
+                          settings)["H12"].details.get("margin") for s in (1000, 1001)}
+    assert margins == {settings.equivalence_margin}
