@@ -7,7 +7,8 @@ Note: "Ablating the receiver heads for Qwen3 14B had no significance."
 (receiver - none) lies within +-delta, delta = settings.equivalence_margin (0.10 in the metric's own units, set by
 the researcher; issue 22: 0.5 x a noisy none mean shrank as rollouts grew), over the categories with >= 10
 analysed sentences (smaller ones are named as not decidable). p = the largest category's TOST p
-(intersection-union: every category must be equivalent); decision: p <= 0.05 (then Holm).
+(intersection-union: every category must be equivalent); decision: p <= 0.025, the family's one-sided level
+(each one-sided test at 0.025: the 95% CI inside the margin; Holm sees 2p).
 The minimum detectable effect (80% power) of the least precise category is reported, and the power of this TOST
 at a true change of 0: a fail whose power is below 0.8 is "underpowered", its own outcome.
 The simulated case stands in for Qwen3-14B with no planted ablation effect (SIM_VARIANT = "null").
@@ -24,8 +25,9 @@ from fixtures.verdicts import finish
 MODELS = ("qwen3_14b", "sim", "tiny")
 SIM_VARIANT = "null"
 CLAIM = Claim("H12", title="qwen3_14b: receiver ablation changes no category (equivalence)", statistic="tost_p",
-              threshold=0.05, direction="le", decide_on="estimate", digits=3, n_unit="categories",
-              rule="every category's mean change (receiver - none) within +-0.5 x none scale: largest TOST p <= 0.05",
+              threshold=0.025, direction="le", decide_on="estimate", digits=3, n_unit="categories",
+              rule="every category's (>= 10 sentences) mean change, receiver - none, within +-margin (metric units): "
+                   "largest TOST p <= 0.025",
               rationale="'no significance' read as equivalence, with a stated smallest effect of interest")
 CASES = {"H12": {}}
 

@@ -53,8 +53,9 @@ class RuleSettings(BaseModel):
     """Family-wise error level of Holm over the non-primary claims."""
     min_category: int = Field(default=3, ge=1)
     """A category mean over fewer sentences is not a category effect."""
-    min_draws: int = Field(default=19, ge=1)
-    """Random draws below which the rank p of H5 cannot reach 0.05 (floor 1 / (1 + draws))."""
+    min_draws: int = Field(default=39, ge=1)
+    """Random draws below which the rank p of H5 cannot reach 0.025 (floor 1 / (1 + draws)), the one-sided level
+    of every claim (`one_sided_to_family`)."""
     family_size: int | None = Field(default=None, ge=1)
     """Non-primary claims Holm adjusts over in one model x embedder x metric (decide_all sets it); None =
     unknown. H5's skip message states the draws it needs with its place in this family."""
@@ -80,6 +81,13 @@ class RuleSettings(BaseModel):
 
 
 DEFAULT = RuleSettings()
+
+
+def one_sided_to_family(p: float) -> float:
+    """The family's one alpha convention (issue 22): every claim is a one-sided test at alpha / 2 = 0.025, as a
+    whole 95% CI on the claimed side is. A claim's own one-sided p (rank, permutation, TOST) is doubled, as
+    `tail_p` is, before it meets settings.alpha and Holm."""
+    return float(min(1.0, 2.0 * p))
 
 
 def tail_p(replicates: Any, direction: str, threshold: float) -> float | None:
@@ -153,6 +161,8 @@ def verdict_from(claim: Claim, result: StatResult, exp: Any, conditions: tuple[s
     basis = decide_on or claim.decide_on
     p = p_value if p_value is not None else (result.p_value if basis == "estimate" else
                                              tail_p(result.replicates, claim.direction, claim.threshold))
+    if basis == "estimate" and p is not None and not math.isnan(p):
+        p = one_sided_to_family(p)
     verdict = claim.check(result.estimate, ci=result.ci if basis == "ci" else None, n=result.n, p_value=p,
                           confounds=flags, decide_on=basis)
     if basis == "estimate" and verdict.passed and p is not None and p > settings.alpha:
@@ -269,6 +279,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def draws_for_holm(family_size: int, alpha: float) -> int:
-    """Random draws at which an exact rank p (floor 1 / (1 + draws)) passes Holm over `family_size` claims
-    whatever the other claims' p-values: family_size / (1 + draws) <= alpha (279 for 14 claims at 0.05)."""
-    return max(1, math.ceil(family_size / alpha - 1 - 1e-9))
+    """Random draws at which an exact one-sided rank p (floor 1 / (1 + draws), doubled by `one_sided_to_family`)
+    passes Holm over `family_size` claims whatever the other claims' p-values: 2 family_size / (1 + draws) <= alpha
+    (559 for 14 claims at 0.05)."""
+    return max(1, math.ceil(2 * family_size / alpha - 1 - 1e-9))

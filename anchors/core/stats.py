@@ -182,8 +182,8 @@ def draw_rank(bi: BootImportance, receiver: str, ref: str, randoms: Sequence[str
 
     The draws are the unit: under the null that receiver heads are one more random head set, the receiver effect
     is exchangeable with the draws' effects, so p = (1 + #draws with effect >= receiver's) / (1 + draws) is exact.
-    Estimate: that p (its floor is 1 / (1 + draws): 19 draws are needed for p <= 0.05). No rollout bootstrap: the
-    rollouts are not the unit of "unique to receiver heads".
+    Estimate: that p (its floor is 1 / (1 + draws): 39 draws are needed for the family's one-sided 0.025). No
+    rollout bootstrap: the rollouts are not the unit of "unique to receiver heads".
     """
     if not randoms:
         raise ValueError("draw_rank needs at least one random condition")
@@ -205,7 +205,8 @@ def equivalence(bi: BootImportance, conds: Conds, ref: Conds, margin: float, cat
 
     p = max(p_lower, p_upper), each (1 + #replicates beyond the margin on that side) / (1 + B); the CI is the 90%
     percentile interval (TOST at 0.05). Details give the minimum detectable effect at power 0.8 (2.80 bootstrap
-    SDs: 1.96 + 0.84) and the power of this TOST when the true change is 0 (normal approximation).
+    SDs: 1.96 + 0.84) and the power of this TOST, each side at the family's one-sided 0.025, when the true change
+is 0 (normal approximation).
     """
     m = _mask(bi, category)
     est = float(_cond_mean(bi, conds, m, False) - _cond_mean(bi, ref, m, False))
@@ -217,7 +218,7 @@ def equivalence(bi: BootImportance, conds: Conds, ref: Conds, margin: float, cat
     p_high = (1 + np.sum(ok >= margin)) / (1 + ok.size)
     lo, hi = np.percentile(ok, [5, 95])
     sd = float(np.std(ok, ddof=1)) if ok.size > 1 else math.nan
-    power = float(max(0.0, 2 * sps.norm.cdf(margin / sd - 1.6449) - 1)) if sd > 0 else 1.0
+    power = float(max(0.0, 2 * sps.norm.cdf(margin / sd - 1.96) - 1)) if sd > 0 else 1.0  # one-sided 0.025
     return StatResult(name="tost_p", estimate=float(max(p_low, p_high)), n=int(m.sum()), replicates=reps,
                       p_value=float(max(p_low, p_high)),
                       details=dict(category=category, diff=est, ci90=(float(lo), float(hi)), margin=margin,

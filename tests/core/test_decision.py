@@ -144,7 +144,7 @@ def test_h1_established_increase_consistent_with_doubling(ratio, outcome, reads)
     assert v.primary and v.p_adjusted is None
 
 
-def test_h5_skips_below_19_draws_and_decides_on_the_rank_over_draws():
+def test_h5_skips_below_39_draws_and_decides_on_the_rank_over_draws():
     # Issue 11: with 3 draws H5 passed at rank p = 0.25 (a bootstrap of rollouts, not of draws).
     tags = ["plan_generation"] * 10 + ["active_computation"] * 10
     point = {"none": np.zeros(20), "receiver-k20": np.r_[np.full(10, 1.0), np.zeros(10)]}
@@ -153,12 +153,13 @@ def test_h5_skips_below_19_draws_and_decides_on_the_rank_over_draws():
     old = old_rules.beyond_random(exp.boot(), "receiver-k20", "none", exp.randoms, "plan_generation")
     assert old.ci_low >= 1.0  # the old rule (fraction of draws beaten, whole CI >= 1) passed
     v = H["H5"].decide(exp)
-    assert v.outcome == "skip" and ">= 19 draws" in v.skip_reason and "3 random draw" in v.skip_reason
-    many = dict(point, **{f"random-k20-s{s:02d}": np.r_[np.full(10, 0.01 * s), np.zeros(10)] for s in range(19)})
+    assert v.outcome == "skip" and ">= 39 draws" in v.skip_reason and "3 random draw" in v.skip_reason
+    # one alpha convention (issue 22): the one-sided rank p must reach 0.025, so 39 draws
+    many = dict(point, **{f"random-k20-s{s:02d}": np.r_[np.full(10, 0.01 * s), np.zeros(10)] for s in range(39)})
     exp = inject(experiment({c: {} for c in many}, n_sentences=20), many, tags)
     v = H["H5"].decide(exp)
-    assert v.outcome == "pass" and v.estimate == pytest.approx(1 / 20) and v.n == 19
-    many["random-k20-s18"] = np.r_[np.full(10, 2.0), np.zeros(10)]  # one draw beats the receiver
+    assert v.outcome == "pass" and v.estimate == pytest.approx(1 / 40) and v.n == 39
+    many["random-k20-s38"] = np.r_[np.full(10, 2.0), np.zeros(10)]  # one draw beats the receiver
     exp = inject(experiment({c: {} for c in many}, n_sentences=20), many, tags)
     assert H["H5"].decide(exp).outcome == "fail"
 
