@@ -283,3 +283,19 @@ def draws_for_holm(family_size: int, alpha: float) -> int:
     passes Holm over `family_size` claims whatever the other claims' p-values: 2 family_size / (1 + draws) <= alpha
     (559 for 14 claims at 0.05)."""
     return max(1, math.ceil(2 * family_size / alpha - 1 - 1e-9))
+
+
+def every_draw_counts(verdict: Verdict, ablated: tuple[str, ...], decide_subset: Any) -> Verdict:
+    """A random-ablation pass on a statistic that averages the draws without resampling them (H9, H11) must survive
+    leaving out any one draw (a jackknife over draws, in the digest order of `ablated`): an effect that one draw of
+    three carries is that head set's, not random ablation's (issue 22, item 2). decide_subset(draws) -> Verdict."""
+    if verdict.outcome != "pass" or len(ablated) < 2 or not all(c.startswith("random") for c in ablated):
+        return verdict
+    for k in range(len(ablated)):
+        sub = ablated[:k] + ablated[k + 1:]
+        v = decide_subset(sub)
+        if v.outcome != "pass":
+            return verdict.model_copy(update=dict(outcome="fail", message=(
+                f"{verdict.message}; without draw {k + 1} of {len(ablated)} (digest order) it does not hold "
+                f"({v.message}): one draw carries it, so it is not shown for random ablation")))
+    return verdict

@@ -324,3 +324,19 @@ def test_verdict_from_skips_zero_variance():
     flat = stats.StatResult(name="d", estimate=0.0, ci_low=0.0, ci_high=0.0, n=30, replicates=np.zeros(200))
     v = verdict_from(claim, flat, exp, ("none", "receiver-k20"))
     assert v.outcome == "skip" and "zero variance" in v.skip_reason
+
+
+def test_a_pass_that_one_draw_carries_fails_the_jackknife_over_draws():
+    from anchors.core.decision import every_draw_counts
+
+    claim = Claim("Hx", statistic="d", threshold=0.0, direction="gt")
+    ablated = ("random-a", "random-b", "random-c")
+    holds = {frozenset(ablated), frozenset(("random-a", "random-b")), frozenset(("random-a", "random-c"))}
+
+    def decide(sub):  # passes exactly when draw a is among the draws: a carries it
+        return claim.check(1.0, ci=(0.5, 1.5) if frozenset(sub) in holds else (-0.5, 1.5))
+
+    v = every_draw_counts(decide(ablated), ablated, decide)
+    assert v.outcome == "fail" and "one draw carries it" in v.message
+    holds.add(frozenset(("random-b", "random-c")))
+    assert every_draw_counts(decide(ablated), ablated, decide).outcome == "pass"
