@@ -2,14 +2,18 @@
 
 A claim about "random ablation" is a claim about the population of random head sets, of which the experiment ran
 a few draws. Its uncertainty has a between-draw part that no amount of rollouts removes: one draw of three that
-carries an effect is one head set that matters, not random ablation. So every statistic over several draws is
-bootstrapped hierarchically: each replicate resamples the DRAWS (with replacement, k of k), then uses each chosen
-draw's own two-level replicate (rollouts within sentence, sentences within category). With draws (a, 0, 0) the
-replicates that miss the carrying draw ((2/3)^3 = 30% of them) sit at 0, so the 95% CI reaches 0 and the claim
-cannot pass.
+carries an effect is one head set that matters, not random ablation. So every statistic over k >= 2 draws is a
+random-effects mean: each replicate is the mean over the draws of their own two-level replicates (rollouts within
+sentence, sentences within category: the within-draw and shared noise) PLUS a between-draw term s_b / sqrt(k) x T,
+T ~ Student t with k - 1 degrees of freedom, s_b the SD of the draws' point estimates. With k = 3 the t quantile
+is 4.30: a one-sample t test over draws, exact when the draws' effects are normal (s_b also holds rollout noise,
+counted once more in the replicates: conservative).
 
-Draws are resampled in digest order (`BootImportance.ordered`) with a seed derived from their digests, so the
-result does not depend on their labels or order.
+Why not resample the draws: with 3 draws whose effects happen to share a sign (1 in 4 experiments when random
+ablation changes nothing on average), every draw resample shares it too, and H6·random passed 1 of 4 "draws
+differ" experiments at 200 rollouts. With the t term, draws (a, 0, 0) give t = 1 and can never pass.
+
+Random streams derive from the draws' digests (`BootImportance.ordered` gives their order), never from labels.
 """
 
 from __future__ import annotations
@@ -36,6 +40,21 @@ def draw_indices(digests: Sequence[str], n_boot: int, seed: int, what: str = "dr
     return rng.integers(0, k, (n_boot, k)) if k > 1 else np.zeros((n_boot, max(k, 1)), dtype=np.int64)
 
 
+def random_effects_mean(parts: np.ndarray, point: np.ndarray, digests: Sequence[str], seed: int,
+                        what: str = "between-draws") -> np.ndarray:
+    """parts [k, B] (each draw's replicates), point [k] (each draw's point estimate) -> [B]: the mean over draws of
+    the replicates plus the between-draw term s_b / sqrt(k) x t_{k-1} (module docstring). k = 1: the draw's own
+    replicates (one draw says nothing about the spread between head sets; claims skip on it)."""
+    k, n_boot = parts.shape
+    within = parts.mean(axis=0)
+    if k < 2:
+        return within
+    ok = np.isfinite(point)
+    s_b = float(np.std(point[ok], ddof=1)) if ok.sum() >= 2 else math.nan
+    rng = np.random.default_rng(stream_seed(seed, what, *digests))
+    return within + s_b / math.sqrt(k) * rng.standard_t(k - 1, n_boot)
+
+
 def mean_over_draws(parts: np.ndarray, idx: np.ndarray | None) -> np.ndarray:
     """parts [k, B] (one replicate row per draw), idx [B, k] from `draw_indices` -> [B]: the mean over the drawn
     draws of each replicate; idx None -> the plain mean over draws."""
@@ -54,8 +73,9 @@ def within_draw_spread(before: Sequence[np.ndarray], draws: Sequence[Sequence[np
     """H7·random: mean over draws and sentences of (SD of the sentence's cosines within one draw - SD under none).
 
     Within-draw SDs: draws whose mean cosines differ (0.86/0.90/0.94) but whose resamples vary as much as none's
-    change nothing (pooling them read as spread, p = 7.6e-8). CI: percentile of a hierarchical bootstrap that
-    resamples sentences (paired, the same draw on every side) and draws; p = min(1, 2 (1 + #replicates <=
+    change nothing (pooling them read as spread, p = 7.6e-8). CI: percentile of a bootstrap that resamples
+    sentences (paired, the same draw on every side) plus the between-draw term (`random_effects_mean`); p = min(1,
+    2 (1 + #replicates <=
     threshold) / (1 + B)), the CI rule's p. before: per sentence, none's cosines; draws: per draw (digest order),
     per sentence its cosines.
     """
@@ -67,14 +87,14 @@ def within_draw_spread(before: Sequence[np.ndarray], draws: Sequence[Sequence[np
     common = dict(sd_before=float(sd_none[keep].mean()) if n else math.nan,
                   sd_after=float(sd_draw[:, keep].mean()) if n else math.nan, draws=len(draws),
                   per_draw=diff.mean(axis=1).round(6).tolist() if n else [], threshold=threshold,
-                  ci="hierarchical bootstrap: draws, then sentences (paired)", n_boot=n_boot)
+                  ci="sentence bootstrap (paired) + between-draw t term", n_boot=n_boot)
     if n < 2:
         return StatResult(name="d_sd", estimate=float(diff.mean()) if n else math.nan, n=n,
                           details=dict(common, se=math.nan, reason=f"{n} sentence(s) with >= 2 resamples everywhere"))
     rng = np.random.default_rng(stream_seed(seed, "spread-sentences", *digests))
     sent = rng.integers(0, n, (n_boot, n))  # [B, n]
     per_draw = diff[:, sent].mean(axis=2)  # [k, B]
-    reps = mean_over_draws(per_draw, draw_indices(digests, n_boot, seed, "spread-draws"))
+    reps = random_effects_mean(per_draw, diff.mean(axis=1), digests, seed, "spread-draws")
     est = float(diff.mean())
     lo, hi = np.percentile(reps, [2.5, 97.5])
     p = float(min(1.0, 2 * (1 + np.sum(reps <= threshold)) / (1 + n_boot)))

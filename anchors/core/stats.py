@@ -87,11 +87,11 @@ def _mean(values: np.ndarray, mask: np.ndarray, absolute: bool = False) -> np.nd
 def _cond_mean(bi: BootImportance, conds: Conds, mask: np.ndarray, boot: bool, absolute: bool = False):
     """Category mean averaged over several conditions (random draws): scalar or [B].
 
-    Several conditions are exchangeable random draws, the unit of random ablation: their replicates resample the
-    draws too (`anchors.core.draws`), in digest order, so one draw of three cannot carry a claim and the labels of
-    the draws change nothing.
+    Several conditions are exchangeable random draws, the unit of random ablation: their replicates carry the
+    between-draw spread as a random effect (`anchors.core.draws.random_effects_mean`), in digest order, so one
+    draw of three cannot carry a claim and the labels of the draws change nothing.
     """
-    from anchors.core.draws import draw_indices, mean_over_draws
+    from anchors.core.draws import random_effects_mean
 
     names = _as_list(conds)
     names = bi.ordered(names) if len(names) > 1 else names
@@ -99,7 +99,9 @@ def _cond_mean(bi: BootImportance, conds: Conds, mask: np.ndarray, boot: bool, a
     parts = np.array([_mean(src[c], mask, absolute) for c in names])
     if not boot or len(names) == 1:
         return parts.mean(axis=0)
-    return mean_over_draws(parts, draw_indices([bi.digests.get(c, c) for c in names], bi.n_boot, bi.seed))
+    point = np.array([_mean(bi.point[c], mask, absolute) for c in names])
+    return random_effects_mean(parts, point, [bi.digests.get(c, c) for c in names], bi.seed,
+                               f"between-draws|{int(mask.sum())}|{int(absolute)}")
 
 
 def centred(est: float, reps: np.ndarray) -> tuple[np.ndarray, float]:

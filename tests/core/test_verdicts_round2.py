@@ -161,3 +161,12 @@ def test_h0_reliability_ci_contains_its_estimate():
                   trace_kurtosis=kurtosis)
     r = contrasts.reliability(exp)
     assert r.ci_low <= r.estimate <= r.ci_high, (r.estimate, r.ci)
+
+
+def test_three_draws_that_share_a_sign_by_chance_pass_no_random_claim():
+    """Issue 22 item 2's null: draws that differ (each scales every category by its own factor, mean 1). Seed
+    1002 draws three factors below 1; resampling the three draws passed H6·random there at 200 rollouts."""
+    exp = _exp(sim_nulls.null_spec("draws_differ", n_random=3, n_rollouts=200, seed=1002))
+    verdicts = decide_all(exp, RuleSettings(metrics=("drop",)))
+    for case in ("H4", "H6·random", "H3"):
+        assert not verdicts[case].passed, verdicts[case].message
