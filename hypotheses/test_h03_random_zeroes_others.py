@@ -12,7 +12,7 @@ Decision: pass when, for every category with >= 3 sentences, the whole CI lies w
 that 12 rollouts can resolve, so nothing smaller could be measured.
 Accuracy: the compared conditions are first brought to one accuracy, the lowest among them
 (`Experiment.matched_boot`, anchors.core.matching), so a shift of accuracy alone moves no importance under any
-metric. Random draws are the unit of random ablation: the bootstrap resamples them
+metric. Random draws are the unit of random ablation: a random-effects mean over them
 (anchors.core.draws).
 """
 

@@ -10,7 +10,7 @@ Decision: pass when the whole CI lies above 0 (a direction claim, as the note st
 non-primary claims.
 Accuracy: the compared conditions are first brought to one accuracy, the lowest among them
 (`Experiment.matched_boot`, anchors.core.matching), so a shift of accuracy alone moves no importance under any
-metric. Random draws are the unit of random ablation: the bootstrap resamples them
+metric. Random draws are the unit of random ablation: a random-effects mean over them
 (anchors.core.draws).
 """
 

@@ -9,7 +9,7 @@ Decision: pass when the whole CI lies below 0 (then Holm). An ablation that only
 importance with it: that is a confound, not this claim, so a material accuracy shift ends it "confounded".
 Accuracy: the compared conditions are first brought to one accuracy, the lowest among them
 (`Experiment.matched_boot`, anchors.core.matching), so a shift of accuracy alone moves no importance under any
-metric. Random draws are the unit of random ablation: the bootstrap resamples them
+metric. Random draws are the unit of random ablation: a random-effects mean over them
 (anchors.core.draws).
 """
 

@@ -9,7 +9,7 @@ of the none cosines (`anchors.core.contrasts.cosine_spread`), 95% CI by resampli
 sentence draw on both sides), since the resamples of one sentence share its text. A difference of SDs stays
 finite when the none side is nearly constant (a ratio of spreads read 7.8e13 on rounding noise).
 Random ablation: the SD WITHIN each draw (draws whose mean cosines differ are not spread), averaged over the
-draws, with the draws resampled in the bootstrap (`anchors.core.draws.within_draw_spread`).
+draws, with the between-draw spread as a random effect (`anchors.core.draws.within_draw_spread`).
 Decision: whole CI > SESOI = 0.02, the smallest effect of interest (then Holm). Sizes count sentences: fewer than 3 problem-setup sentences with >= 2
 resamples on both sides skip; both spreads below 1e-6 (resamples identical to the original) skip.
 """

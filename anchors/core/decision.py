@@ -188,8 +188,8 @@ def spread_verdict(claim: Claim, before: list[np.ndarray], after: list[np.ndarra
                    draws: list[list[np.ndarray]] | None = None) -> Verdict:
     """H7/H8: the cosine-spread verdict against the claim's smallest effect of interest (its threshold):
     anchors.core.contrasts.cosine_spread, or, with several random `draws` (per draw, per sentence its cosines, in
-    digest order), anchors.core.draws.within_draw_spread (within-draw SDs, draws resampled). A condition whose
-    resamples are all identical to the original (nothing was resampled), both SDs below settings.spread_floor and
+    digest order), anchors.core.draws.within_draw_spread (within-draw SDs, draws a random effect). A condition
+    whose resamples are all identical to the original (nothing was resampled), both SDs below settings.spread_floor and
     too few sentences skip."""
     from anchors.core.confounds import identical_reason
     from anchors.core.contrasts import cosine_spread

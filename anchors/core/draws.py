@@ -31,15 +31,6 @@ SPREAD_BOOT = 4000
 Holm over up to 100 claims."""
 
 
-def draw_indices(digests: Sequence[str], n_boot: int, seed: int, what: str = "draws") -> np.ndarray:
-    """[n_boot, k] int: per replicate, k draws chosen with replacement among the k given (in the given order,
-    which the caller makes the digest order). The stream is derived from the digests and `what`, never from
-    labels; one draw gives all zeros (nothing to resample: the between-draw spread is unknown)."""
-    k = len(digests)
-    rng = np.random.default_rng(stream_seed(seed, what, *digests))
-    return rng.integers(0, k, (n_boot, k)) if k > 1 else np.zeros((n_boot, max(k, 1)), dtype=np.int64)
-
-
 def random_effects_mean(parts: np.ndarray, point: np.ndarray, digests: Sequence[str], seed: int,
                         what: str = "between-draws") -> np.ndarray:
     """parts [k, B] (each draw's replicates), point [k] (each draw's point estimate) -> [B]: the mean over draws of
@@ -53,14 +44,6 @@ def random_effects_mean(parts: np.ndarray, point: np.ndarray, digests: Sequence[
     s_b = float(np.std(point[ok], ddof=1)) if ok.sum() >= 2 else math.nan
     rng = np.random.default_rng(stream_seed(seed, what, *digests))
     return within + s_b / math.sqrt(k) * rng.standard_t(k - 1, n_boot)
-
-
-def mean_over_draws(parts: np.ndarray, idx: np.ndarray | None) -> np.ndarray:
-    """parts [k, B] (one replicate row per draw), idx [B, k] from `draw_indices` -> [B]: the mean over the drawn
-    draws of each replicate; idx None -> the plain mean over draws."""
-    if idx is None or parts.shape[0] == 1:
-        return parts.mean(axis=0)
-    return parts[idx, np.arange(parts.shape[1])[:, None]].mean(axis=1)
 
 
 def _sds(sentences: Sequence[np.ndarray]) -> np.ndarray:

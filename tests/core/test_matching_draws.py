@@ -30,16 +30,18 @@ def test_matching_brings_every_condition_to_the_lowest_accuracy():
     assert abs(matching.trace_accuracy(matched["none"]) - matching.trace_accuracy(low)) < 0.01
 
 
-def test_draw_indices_derive_from_digests_not_labels():
+def test_the_between_draw_stream_derives_from_digests_not_labels():
     digests = [trace_digest(_trace(seed=s)) for s in (5, 6, 7)]
-    a = draws.draw_indices(digests, 50, 20250)
-    assert a.shape == (50, 3) and a.min() >= 0 and a.max() <= 2
-    assert (draws.draw_indices(digests, 50, 20250) == a).all()
-    assert not (draws.draw_indices(digests[::-1], 50, 20250) == a).all()  # another set order: another stream
+    parts, point = np.zeros((3, 50)), np.array([0.1, 0.2, 0.3])
+    a = draws.random_effects_mean(parts, point, digests, 20250)
+    assert (draws.random_effects_mean(parts, point, digests, 20250) == a).all()
+    assert not (draws.random_effects_mean(parts, point, digests[::-1], 20250) == a).all()  # another set order
     assert stream_seed(1, "a") != stream_seed(1, "b")
+    assert (draws.random_effects_mean(parts[:1], point[:1], digests[:1], 20250) == 0).all()  # one draw: no term
 
 
 def test_one_draw_of_three_leaves_the_ci_at_zero():
-    parts = np.array([np.full(400, 0.3), np.zeros(400), np.zeros(400)])  # [k draws, B]: only draw 0 moves
-    reps = draws.mean_over_draws(parts, draws.draw_indices(["a", "b", "c"], 400, 0))
-    assert np.percentile(reps, 2.5) == 0.0  # (2/3)^3 = 30% of replicates miss the carrying draw
+    parts = np.array([np.full(4000, 0.3), np.zeros(4000), np.zeros(4000)])  # [k draws, B]: only draw 0 moves
+    reps = draws.random_effects_mean(parts, np.array([0.3, 0.0, 0.0]), ["a", "b", "c"], 0)
+    # mean 0.1, s_b / sqrt(3) = 0.1: a replicate <= 0 needs t_2 <= -1, 21% of them
+    assert np.percentile(reps, 2.5) < 0 and 0.17 < np.mean(reps <= 0) < 0.25
