@@ -234,7 +234,7 @@ def run_step(step: dict[str, Any], done: dict[str, Any], n_boot: int, workers: i
     done["wall_s"] = done.get("wall_s", 0.0) + time.perf_counter() - wall
     save()
     log.info("%s: %d seeds, %.1f CPU s per seed", step_key(step), len(done["seeds"]),
-             done["cpu_s"] / max(len(done["seeds"]), 1))
+             done.get("cpu_s", 0.0) / max(len(done["seeds"]), 1))
     return complete
 
 
