@@ -16,7 +16,8 @@ outcome == "pass" of the verdict (the primary metric's); "confounded", "skip", "
 
 Steps, each (scenario, rollouts per sentence, random draws, metrics) over every seed:
   * main: every scenario (planted; the nulls: null, accuracy_shift, dissimilar_shift and the sub-band
-    accuracy_shift_small, dissimilar_shift_small) x --rollouts, --draws random draws,
+    accuracy_shift_small, dissimilar_shift_small; issue 22's anchors.core.sim_nulls: one_draw_effect, draws_differ,
+    valid_shift_small, length_shift_small; --scenarios narrows them) x --rollouts, --draws random draws,
     the primary metric only (Holm runs per metric, so the other metrics do not change its verdicts);
   * limit: planted at --limit-rollouts (1,000) and --more-draws draws on --limit-seeds seeds: once rollout noise
     is gone, a claim the simulator makes true passes and one it makes false does not (the strict-xfail evidence);
