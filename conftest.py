@@ -41,8 +41,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="the same for the share of valid rollouts, a boxed answer (0-1)")
     group.addoption("--length-band", default=0.50,
                     help="the same for the mean rollout length, relative to none (>= 0; 0.5 = +-50%%)")
-    group.addoption("--equivalence-margin", default=0.5,
-                    help="H12's smallest effect of interest, in units of the none scale (mean |importance|; > 0)")
+    group.addoption("--equivalence-margin", default=0.10,
+                    help="H12's smallest effect of interest, in the metric's own units (accuracy lost for drop, "
+                         "nats for the KLs; > 0), fixed by the researcher, never estimated from the data")
     group.addoption("--validation", default=None,
                     help="measured power per claim (default: bench/results/validation.json when present); a fail "
                          "at power < 0.8 is reported 'underpowered'")

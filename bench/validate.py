@@ -2,6 +2,12 @@
 
     nice -n 19 python bench/validate.py [--seeds 200] [--workers 2]  -> bench/results/validation.json
     python bench/validate.py --table [bench/results/validation.json]   # the README table
+    # in chunks of a machine's time limit (resumes from bench/results/validation.partial.json each time):
+    PYTHONPATH=$PWD python bench/validate.py --workers 16 --deadline-s 500
+
+CPU per experiment (one core, shared 2-core machine, n_boot 1000, 3 draws): primary metric only 1.6 / 1.5 / 1.9 /
+2.5 / 3.7 s at 12 / 25 / 50 / 100 / 200 rollouts; three metrics 4.2 / 6.6 / 8.6 s at 12 / 50 / 200; 39 draws at 12
+rollouts 10.3 s; one stability seed (4 n_boot x 2 bootstrap seeds) 9.8 s. The defaults total about 60,000 CPU s.
 
 Each seed builds the experiment the suite builds (`anchors.pipelines.experiment.sim_experiment` on
 `anchors.core.sim.scenario_spec`) and calls `anchors.claims.decide_all` on it: the claim modules' own
@@ -10,11 +16,12 @@ outcome == "pass" of the verdict (the primary metric's); "confounded", "skip", "
 
 Steps, each (scenario, rollouts per sentence, random draws, metrics) over every seed:
   * main: every scenario (planted; the nulls: null, accuracy_shift, dissimilar_shift and the sub-band
-    accuracy_shift_small, dissimilar_shift_small) x --rollouts, --draws random draws,
+    accuracy_shift_small, dissimilar_shift_small; issue 22's anchors.core.sim_nulls: one_draw_effect, draws_differ,
+    valid_shift_small, length_shift_small; --scenarios narrows them) x --rollouts, --draws random draws,
     the primary metric only (Holm runs per metric, so the other metrics do not change its verdicts);
   * limit: planted at --limit-rollouts (1,000) and --more-draws draws on --limit-seeds seeds: once rollout noise
     is gone, a claim the simulator makes true passes and one it makes false does not (the strict-xfail evidence);
-  * draws: planted and null at --more-draws random draws (H5's rank p needs >= 19) on --draws-seeds seeds, the
+  * draws: planted and null at --more-draws random draws (H5's rank p needs >= 39) on --draws-seeds seeds, the
     primary metric only;
   * metrics: every scenario at --metric-rollouts with all three metrics, on --metric-seeds seeds, for the
     side-by-side comparison that justifies the primary metric;
@@ -25,7 +32,9 @@ Steps, each (scenario, rollouts per sentence, random draws, metrics) over every 
     of --rollouts; the summary sets the mean prediction beside the measured power (the planner's calibration).
 Power of a case is its pass rate in the scenario where its claim is true (`TRUE_UNDER`: H12 claims "no effect", so
 the null), its false-pass rate the pass rate in every other scenario (the worst over rollouts in `false_pass`).
-Partial results (every seed's outcomes) are written after every step to --partial; a rerun resumes from it.
+Partial results (every seed's outcomes) are written to --partial every --save-every-s seconds and after every step;
+a rerun resumes from it. --deadline-s stops starting seeds after that many seconds (the summary is written from
+what is done), so a long validation runs in chunks of a machine's time limit.
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -60,12 +70,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=200, help="simulated experiments per step")
     p.add_argument("--first-seed", type=int, default=1000)
-    p.add_argument("--rollouts", type=int, nargs="+", default=[12, 25, 50, 100])
+    p.add_argument("--rollouts", type=int, nargs="+", default=[12, 25, 50, 100, 200])
+    p.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS),
+                   help="scenarios of the main and metrics steps (default: all)")
     p.add_argument("--draws", type=int, default=3, help="random draws in the main steps (the suite's default)")
-    p.add_argument("--more-draws", type=int, default=19, help="random draws of the draws steps (0: none)")
+    p.add_argument("--more-draws", type=int, default=39, help="random draws of the draws steps (0: none)")
     p.add_argument("--draws-seeds", type=int, default=100, help="seeds of the draws steps (21 conditions each)")
     p.add_argument("--metric-seeds", type=int, default=100, help="seeds of the three-metric steps (0: none)")
-    p.add_argument("--metric-rollouts", type=int, nargs="+", default=[12, 50])
+    p.add_argument("--metric-rollouts", type=int, nargs="+", default=[12, 50, 200])
     p.add_argument("--limit-seeds", type=int, default=20, help="planted seeds at --limit-rollouts (0: none)")
     p.add_argument("--limit-rollouts", type=int, default=1000, help="rollouts per sentence of the limit step")
     p.add_argument("--stability-seeds", type=int, default=20,
@@ -75,6 +87,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--planner-sims", type=int, default=10, help="planned experiments per grid point")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates per CI (the suite's default)")
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--deadline-s", type=float, default=None,
+                   help="stop starting seeds after this many seconds, save the partial file and summarise what is "
+                        "done (a rerun resumes); default: no deadline")
+    p.add_argument("--save-every-s", type=float, default=30.0, help="save the partial file this often within a step")
     p.add_argument("--out", type=Path, default=OUT)
     p.add_argument("--partial", type=Path, default=None, help="default: <out>.partial.json")
     p.add_argument("--summarise-only", action="store_true",
@@ -89,7 +105,7 @@ def plan_steps(args: argparse.Namespace) -> list[dict[str, Any]]:
     primary = (DEFAULT.primary_metric,)
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     steps = [dict(scenario=s, rollouts=n, draws=args.draws, metrics=primary, seeds=seeds)
-             for n in args.rollouts for s in SCENARIOS]
+             for n in args.rollouts for s in args.scenarios]
     if args.limit_seeds:
         steps.append(dict(scenario="planted", rollouts=args.limit_rollouts, draws=max(args.draws, args.more_draws),
                           metrics=primary, seeds=seeds[: args.limit_seeds]))
@@ -99,7 +115,7 @@ def plan_steps(args: argparse.Namespace) -> list[dict[str, Any]]:
     if args.metric_seeds:
         few = seeds[: args.metric_seeds]
         steps += [dict(scenario=s, rollouts=n, draws=args.draws, metrics=tuple(DEFAULT.metrics), seeds=few)
-                  for n in args.metric_rollouts for s in SCENARIOS]
+                  for n in args.metric_rollouts for s in args.scenarios]
     if args.stability_seeds:
         steps += [dict(kind="stability", scenario=s, rollouts=min(args.rollouts), draws=args.draws, metrics=primary,
                        seeds=seeds[: args.stability_seeds], boots=tuple(args.stability_boots))
@@ -121,12 +137,13 @@ def work(task: dict[str, Any]) -> tuple[int, dict[str, Any], float]:
 
 def _experiment(task: dict[str, Any]) -> Any:
     """The experiment the suite builds for this task's scenario, rollouts, draws and seed."""
-    from anchors.core import sim
+    from anchors.core import sim, sim_nulls
     from anchors.pipelines.experiment import sim_experiment
 
-    spec = sim.scenario_spec(task["scenario"], n_random=task["draws"], n_rollouts=task["rollouts"],
-                             seed=task["seed"])
-    return sim_experiment(spec, "sim", task["scenario"], task["n_boot"], task["metrics"][0])
+    build = sim_nulls.null_spec if task["scenario"] in sim_nulls.NULLS else sim.scenario_spec
+    spec = build(task["scenario"], n_random=task["draws"], n_rollouts=task["rollouts"], seed=task["seed"])
+    exp = sim_experiment(spec, "sim", task["scenario"], task["n_boot"], task["metrics"][0])
+    return replace(exp, boot_seed=task["boot_seed"]) if "boot_seed" in task else exp
 
 
 def plan_seed(task: dict[str, Any]) -> dict[str, Any]:
@@ -140,14 +157,21 @@ def plan_seed(task: dict[str, Any]) -> dict[str, Any]:
 
 
 def stability_seed(task: dict[str, Any]) -> dict[str, Any]:
-    """The same experiment decided at n_boot and at every other `boots`: outcomes and CPU seconds per n_boot."""
+    """The same experiment decided at n_boot and at every other `boots`, each under two bootstrap seeds (the
+    default and OTHER_BOOT_SEED): outcomes and CPU seconds per n_boot, and the outcomes under the other seed."""
     out = {}
     for boots in (task["n_boot"], *task["boots"]):
         start = time.process_time()
         outcomes = decide_seed({**task, "n_boot": boots})
+        cpu = round(time.process_time() - start, 3)
+        other = decide_seed({**task, "n_boot": boots, "boot_seed": OTHER_BOOT_SEED})
         out[str(boots)] = {"outcomes": {c: o["outcome"] for c, o in outcomes.items()},
-                           "cpu_s": round(time.process_time() - start, 3)}
+                           "other_seed": {c: o["outcome"] for c, o in other.items()}, "cpu_s": cpu}
     return out
+
+
+OTHER_BOOT_SEED = 7
+"""The second bootstrap seed of the stability step (the first: Experiment's default 20250)."""
 
 
 def decide_seed(task: dict[str, Any]) -> dict[str, Any]:
@@ -166,25 +190,52 @@ def decide_seed(task: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_step(step: dict[str, Any], done: dict[str, Any], n_boot: int, workers: int,
-             save: Callable[[], None]) -> None:
-    """Decide every seed of one step not yet in `done` (seed -> outcomes), in `workers` processes."""
+             save: Callable[[], None], deadline: float | None = None, save_every: float = 30.0) -> bool:
+    """Decide every seed of one step not yet in `done` (seed -> outcomes), in `workers` processes, saving every
+    `save_every` seconds; past `deadline` (time.monotonic) no further seed starts. Returns False when cut short."""
     todo = [s for s in step["seeds"] if str(s) not in done["seeds"]]
     tasks = [{**{k: v for k, v in step.items() if k != "seeds"}, "seed": s, "n_boot": n_boot} for s in todo]
-    wall = time.perf_counter()
-    if workers <= 1:
-        results = map(work, tasks)
-    else:
-        pool = ProcessPoolExecutor(max_workers=workers)
-        results = pool.map(work, tasks, chunksize=4)
-    for seed, outcomes, cpu in results:
+    wall, saved = time.perf_counter(), time.monotonic()
+    complete = True
+
+    def record(seed: int, outcomes: dict[str, Any], cpu: float) -> None:
+        nonlocal saved
         done["seeds"][str(seed)] = outcomes
         done["cpu_s"] = done.get("cpu_s", 0.0) + cpu
-    if workers > 1:
-        pool.shutdown()
+        if time.monotonic() - saved > save_every:
+            done["wall_s"] = done.get("wall_s", 0.0) + time.perf_counter() - wall
+            save()
+            saved = time.monotonic()
+
+    def late() -> bool:
+        return deadline is not None and time.monotonic() > deadline
+
+    if workers <= 1:
+        for task in tasks:
+            if late():
+                complete = False
+                break
+            record(*work(task))
+    else:
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            queue, running = list(tasks), set()
+            while queue or running:
+                while queue and len(running) < 2 * workers and not late():
+                    running.add(pool.submit(work, queue.pop(0)))
+                if late() and queue:
+                    complete, queue = False, []
+                if not running:
+                    break
+                finished, running = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    record(*future.result())
     done["wall_s"] = done.get("wall_s", 0.0) + time.perf_counter() - wall
     save()
     log.info("%s: %d seeds, %.1f CPU s per seed", step_key(step), len(done["seeds"]),
-             done["cpu_s"] / max(len(done["seeds"]), 1))
+             done.get("cpu_s", 0.0) / max(len(done["seeds"]), 1))
+    return complete
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -199,9 +250,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit(f"{partial_path} was made with n_boot={partial['n_boot']} by rules {partial.get('rules')} "
                          f"(now n_boot={args.n_boot}, rules {fingerprint}): remove it to start again")
     steps = plan_steps(args)
+    deadline = None if args.deadline_s is None else time.monotonic() + args.deadline_s
     for step in steps if not args.summarise_only else ():
         done = partial["steps"].setdefault(step_key(step), {"seeds": {}})
-        run_step(step, done, args.n_boot, args.workers, lambda: write_json_atomic(partial_path, partial))
+        if not run_step(step, done, args.n_boot, args.workers, lambda: write_json_atomic(partial_path, partial),
+                        deadline, args.save_every_s):
+            log.warning("deadline reached: %s is partial; rerun the same command to resume", step_key(step))
+            break
     summary = summarise(partial, steps, args, fingerprint)
     write_json_atomic(args.out, summary)
     return summary

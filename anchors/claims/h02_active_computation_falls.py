@@ -8,6 +8,9 @@ Statistic: mean cf importance of active-computation sentences, receiver-k20 minu
 accuracy-adjusted difference (each condition's mean / its accuracy) beside the raw one.
 Decision: pass when the whole CI lies below 0. Why 0: the note claims a direction, not a size; the CI rule keeps
 a 1/12-step accuracy wobble from counting as a decrease. Primary claim (C2).
+Accuracy: the compared conditions are first brought to one accuracy, the lowest among them
+(`Experiment.matched_boot`, anchors.core.matching), so a shift of accuracy alone moves no importance under any
+metric.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ CASES = {"H2": {}}
 
 def decide(exp, settings: RuleSettings = DEFAULT) -> Verdict:
     conditions = ("none", exp.receiver)
-    result = stats.mean_difference(exp.boot(), exp.receiver, "none", CATEGORY)
+    result = stats.mean_difference(exp.matched_boot(*conditions), exp.receiver, "none", CATEGORY)
     return verdict_from(CLAIM, with_accuracy_adjusted(result, exp, conditions, CATEGORY), exp, conditions, settings,
                         CATEGORY)
 

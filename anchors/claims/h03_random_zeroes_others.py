@@ -10,6 +10,10 @@ the largest part's (every part must hold).
 Decision: pass when, for every category with >= 3 sentences, the whole CI lies within +-0.10. Why 0.10:
 "about 0" relative to what importance is without ablation; a tenth of that scale is below the 1/12 accuracy step
 that 12 rollouts can resolve, so nothing smaller could be measured.
+Accuracy: the compared conditions are first brought to one accuracy, the lowest among them
+(`Experiment.matched_boot`, anchors.core.matching), so a shift of accuracy alone moves no importance under any
+metric. Random draws are the unit of random ablation: a random-effects mean over them
+(anchors.core.draws).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ def decide(exp, settings: RuleSettings = DEFAULT) -> Verdict:
     if not exp.randoms:
         return CLAIM.skip(f"{exp.model}: no random-head draw was run")
     conditions = ("none",) + tuple(exp.randoms)
-    bi = exp.boot()
+    bi = exp.matched_boot(*conditions)
     parts = {c: stats.relative_mean(bi, exp.randoms, "none", c) for c in sorted(set(exp.tags)) if c != EXCEPT}
     verdicts = {c: verdict_from(CLAIM, r, exp, conditions, settings, c) for c, r in parts.items()}
     decided = [v for v in verdicts.values() if v.outcome != "skip"]

@@ -8,6 +8,10 @@ none (`anchors.core.stats.mean_difference`), two-level bootstrap 95% CI; paired 
 accuracy-adjusted difference in the details.
 Decision: pass when the whole CI lies above 0 (a direction claim, as the note states it); Holm over the
 non-primary claims.
+Accuracy: the compared conditions are first brought to one accuracy, the lowest among them
+(`Experiment.matched_boot`, anchors.core.matching), so a shift of accuracy alone moves no importance under any
+metric. Random draws are the unit of random ablation: a random-effects mean over them
+(anchors.core.draws).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ def decide(exp, settings: RuleSettings = DEFAULT) -> Verdict:
     if not exp.randoms:
         return CLAIM.skip(f"{exp.model}: no random-head draw was run")
     conditions = ("none",) + tuple(exp.randoms)
-    result = stats.mean_difference(exp.boot(), exp.randoms, "none", CATEGORY)
+    result = stats.mean_difference(exp.matched_boot(*conditions), exp.randoms, "none", CATEGORY)
     return verdict_from(CLAIM, with_accuracy_adjusted(result, exp, conditions, CATEGORY), exp, conditions, settings,
                         CATEGORY)
 

@@ -7,6 +7,10 @@ category None); random ablation is the mean over the seeded draws. Two-level boo
 and the accuracy-adjusted difference in the details. Parametrized over the ablation kind.
 Decision: pass when the whole CI lies below 0 (then Holm). An ablation that only lowers accuracy lowers every
 importance with it: that is a confound, not this claim, so a material accuracy shift ends it "confounded".
+Accuracy: the compared conditions are first brought to one accuracy, the lowest among them
+(`Experiment.matched_boot`, anchors.core.matching), so a shift of accuracy alone moves no importance under any
+metric. Random draws are the unit of random ablation: a random-effects mean over them
+(anchors.core.draws).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ def decide(exp, ablation: str, settings: RuleSettings = DEFAULT) -> Verdict:
     if not ablated:
         return CLAIM.skip(f"{exp.model}: no {ablation} condition was run")
     conditions = ("none",) + ablated
-    result = stats.mean_difference(exp.boot(), list(ablated), "none", None)
+    result = stats.mean_difference(exp.matched_boot(*conditions), list(ablated), "none", None)
     return verdict_from(CLAIM, with_accuracy_adjusted(result, exp, conditions, None), exp, conditions, settings)
 
 

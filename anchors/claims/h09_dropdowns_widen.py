@@ -18,14 +18,15 @@ seeds), the block permutation on 4/60 (random) and 3/60 (receiver), the same wit
 6/60 and 3/60). The price: one dropdown alone reaches at best p = (conditions)^-(blocks it spans), so under
 receiver ablation (2 conditions) a single run must span 5 blocks (~50 sentences) to decide H9 by itself; at 48
 rollouts on the validation sim (a planted 12-sentence dropdown) H9 passed in 9 of 20 seeds.
-Decision: the change > 0 with p <= 0.05 (then Holm).
+Decision: the change > 0 with p <= 0.05 (then Holm); under random ablation a pass must survive leaving out any
+one draw (`anchors.core.decision.every_draw_counts`).
 """
 
 from __future__ import annotations
 
 from anchors.core import patterns
 from anchors.core.claims import Claim, Hypothesis, Verdict
-from anchors.core.decision import DEFAULT, RuleSettings, confound_verdict, verdict_from
+from anchors.core.decision import DEFAULT, RuleSettings, confound_verdict, every_draw_counts, verdict_from
 
 MIN_RUN = 3
 BLOCK = 10
@@ -41,6 +42,10 @@ def decide(exp, ablation: str, settings: RuleSettings = DEFAULT) -> Verdict:
     ablated = exp.ablations.get(ablation)
     if not ablated:
         return CLAIM.skip(f"{exp.model}: no {ablation} condition was run")
+    return every_draw_counts(_decide(exp, ablated, settings), ablated, lambda sub: _decide(exp, sub, settings))
+
+
+def _decide(exp, ablated: tuple[str, ...], settings: RuleSettings) -> Verdict:
     result = patterns.dropdown_permutation(exp.boot(), ablated, "none", MIN_RUN, block=BLOCK)
     flat = [c for c, n in result.details["degenerate"].items() if n and n == result.n]
     if flat:  # e.g. importance 0 everywhere at collapsed accuracy: no sentence has an uncertainty to judge by

@@ -12,14 +12,15 @@ emission absent from both groups together, whole CI <= 0. Ties at a group's boun
 |change| = 0) share the remaining places equally: no tie is broken by position. Each category's base-rate
 expectation (k x its share of analysed sentences) is in the details, so a reader sees whether fact retrieval is
 "most common" merely because it is common. CIs: rollout-level bootstrap, sentences in place. The verdict is the
-worst part, its p the largest part's (then Holm).
+worst part, its p the largest part's (then Holm). Under random ablation a pass must survive leaving out any one draw
+(`anchors.core.decision.every_draw_counts`).
 """
 
 from __future__ import annotations
 
 from anchors.core import contrasts
 from anchors.core.claims import Claim, Hypothesis, Verdict, worst
-from anchors.core.decision import DEFAULT, RuleSettings, verdict_from
+from anchors.core.decision import DEFAULT, RuleSettings, every_draw_counts, verdict_from
 
 K = 20
 FOCUS, EXEMPT = "fact_retrieval", "final_answer_emission"
@@ -42,6 +43,10 @@ def decide(exp, ablation: str, settings: RuleSettings = DEFAULT) -> Verdict:
     ablated = exp.ablations.get(ablation)
     if not ablated:
         return CLAIM.skip(f"{exp.model}: no {ablation} condition was run")
+    return every_draw_counts(_decide(exp, ablated, settings), ablated, lambda sub: _decide(exp, sub, settings))
+
+
+def _decide(exp, ablated: tuple[str, ...], settings: RuleSettings) -> Verdict:
     conditions = ("none",) + ablated
     margin, absent = contrasts.abs_change_composition(exp.boot(), ablated, "none", K, FOCUS, EXEMPT)
     parts = [verdict_from(CLAIM, margin, exp, conditions, settings),

@@ -53,6 +53,10 @@ def decide_all(exp: Any, settings: RuleSettings = DEFAULT, partner: Any = None) 
         raise ValueError(f"the primary metric {settings.primary_metric!r} is not among {settings.metrics}")
     exp = exp.with_metric(settings.primary_metric, settings.laplace)
     todo = cases(exp.model)
+    # H5 states the draws it needs with its place in the Holm family (the non-primary cases).
+    family_size = sum(1 for case, hypothesis in todo.items()
+                      if not hypothesis.claim_of(hypothesis.cases[case]).primary)
+    settings = settings.model_copy(update=dict(family_size=family_size))
     order = [settings.primary_metric] + [m for m in settings.metrics if m != settings.primary_metric]
     families: dict[str, dict[str, Verdict]] = {}
     fixed: dict[str, Verdict] = {}  # claims on cosines or head scores use no importance metric: decided once

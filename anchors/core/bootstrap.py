@@ -16,7 +16,8 @@ distribution, at a cost that does not grow with the rollouts per sentence.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
 from typing import Literal, Sequence
 
 import numpy as np
@@ -88,6 +89,24 @@ def pool_traces(parts: Sequence[TraceArrays]) -> TraceArrays:
     next_idx = np.concatenate([np.where(p.next_idx >= 0, p.next_idx + o, -1) for p, o in zip(parts, offsets)])
     return TraceArrays(np.concatenate([p.n_rollouts for p in parts]), stack("valid", False), stack("correct", False),
                        stack("code", -1), stack("dissimilar", False), next_idx)
+
+
+def trace_digest(t: TraceArrays) -> str:
+    """sha256 (16 hex digits) of a condition's rollout arrays: what its rollouts are, not what it is called nor
+    where it sits among the conditions. Random streams and the order of exchangeable random draws derive from it,
+    so relabelling or reordering the draws changes no verdict (issue 22, item 3)."""
+    digest = hashlib.sha256()
+    for a in (t.n_rollouts, t.valid, t.correct, t.code, t.dissimilar, t.next_idx):
+        a = np.ascontiguousarray(a)
+        digest.update(str(a.shape).encode() + str(a.dtype).encode() + a.tobytes())
+    return digest.hexdigest()[:16]
+
+
+def stream_seed(*parts: object) -> int:
+    """A 63-bit seed from what is being computed (base seed, data digests, metric, statistic...): never from a
+    position or a label. `stream_seed(20250, "abc", "kl")` is the same on every machine and in every order of calls."""
+    text = "\x1f".join(str(p) for p in parts).encode()
+    return int.from_bytes(hashlib.sha256(text).digest()[:8], "little") >> 1
 
 
 def _gather(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -237,7 +256,7 @@ def stratified_indices(groups: Sequence[str | None], usable: np.ndarray, n_boot:
 
     Positions whose group is None or that are not usable map to themselves (their values are NaN or excluded).
     """
-    rng = np.random.default_rng(seed + 1)
+    rng = np.random.default_rng(seed)
     n_sent = len(groups)
     out = np.broadcast_to(np.arange(n_sent), (n_boot, n_sent)).copy()
     usable = np.asarray(usable, dtype=bool)
@@ -263,28 +282,43 @@ class BootImportance:
     usable: np.ndarray
     """[n_sent] bool: sentences with a defined point importance under EVERY condition (the analysed set)."""
     seed: int
-    """Seed used (rollout level: seed + 7919 * position of the condition in the dict; sentence level: seed + 1)."""
+    """Base seed. Rollout level of a condition: stream_seed(seed, its digest, metric, alpha); sentence level:
+    stream_seed(seed, "sentences", the sorted digests, tags). No stream depends on a position or a label."""
     metric: str
     """"kl", "kl_laplace", "acc" or "drop"."""
+    digests: dict[str, str] = field(default_factory=dict)
+    """condition -> `trace_digest` of its rollouts: the order-free identity of each condition (random draws are
+    averaged and resampled in digest order)."""
 
     @property
     def n_boot(self) -> int:
         return next(iter(self.boot.values())).shape[0]
 
+    def ordered(self, conditions: Sequence[str]) -> list[str]:
+        """Conditions in digest order (name order where no digest is known): the order-free order in which a set
+        of exchangeable random draws is averaged and resampled."""
+        return sorted(conditions, key=lambda c: (self.digests.get(c, ""), c))
+
 
 def bootstrap_conditions(traces: dict[str, TraceArrays], tags: Sequence[str], n_boot: int = 2000,
                          seed: int = DEFAULT_SEED, metric: Metric = "kl",
-                         alpha: float | None = None) -> BootImportance:
-    """Point importance and two-level replicates for every condition of one trace (same sentences, paired)."""
+                         alpha: float | None = None, usable: np.ndarray | None = None) -> BootImportance:
+    """Point importance and two-level replicates for every condition of one trace (same sentences, paired).
+    `usable`: the analysed sentences when given (another bootstrap's, so that both analyse the same sentences);
+    default: those with a defined importance under every condition here."""
     n_sent = len(tags)
     for name, t in traces.items():
         if t.shape[0] != n_sent:
             raise ValueError(f"condition {name}: {t.shape[0]} sentences, but {n_sent} tags")
+    digests = {c: trace_digest(t) for c, t in traces.items()}
+    a = default_alpha(metric, alpha)
     point = {c: point_importance(t, metric, alpha) for c, t in traces.items()}
-    rboot = {c: rollout_bootstrap(t, n_boot, seed + 7919 * k, metric, alpha)
-             for k, (c, t) in enumerate(traces.items())}
-    usable = np.logical_and.reduce([~np.isnan(p) for p in point.values()])
-    sidx = stratified_indices(list(tags), usable, n_boot, seed)
+    rboot = {c: rollout_bootstrap(t, n_boot, stream_seed(seed, digests[c], metric, a), metric, alpha)
+             for c, t in traces.items()}
+    if usable is None:
+        usable = np.logical_and.reduce([~np.isnan(p) for p in point.values()])
+    sidx = stratified_indices(list(tags), usable, n_boot,
+                              stream_seed(seed, "sentences", *sorted(digests.values()), *tags))
     rows = np.arange(n_boot)[:, None]
     boot = {c: r[rows, sidx] for c, r in rboot.items()}
-    return BootImportance(tuple(tags), point, rboot, boot, usable, seed, metric)
+    return BootImportance(tuple(tags), point, rboot, boot, usable, seed, metric, digests)

@@ -228,10 +228,10 @@ def degenerate_reason(exp: Any, conditions: tuple[str, ...]) -> str | None:
     threshold = exp.settings.get("embedder_threshold")
     for name in conditions:
         arm = exp.arms[name]
+        reason = identical_reason(exp, (name,))
+        if reason:
+            return reason
         cosines = _arm_cosines(arm)
-        if cosines.size and np.all(cosines >= 1.0 - IDENTICAL):
-            return (f"every resample under {name} is identical to the removed sentence (all {cosines.size} cosines "
-                    f"within {IDENTICAL:g} of 1): nothing was resampled")
         split = threshold_split(cosines, float(threshold)) if threshold is not None else None
         if split is not None and split.identical_below:
             n = int((cosines[cosines < split.threshold] >= 1.0 - IDENTICAL).sum())
@@ -240,4 +240,15 @@ def degenerate_reason(exp: Any, conditions: tuple[str, ...]) -> str | None:
         if int((arm.trace.dissimilar & arm.trace.valid).sum()) == 0:
             return (f"the dissimilar set is empty under {name} with {exp.embedder}: counterfactual importance is 0 "
                     f"by construction")
+    return None
+
+
+def identical_reason(exp: Any, conditions: tuple[str, ...]) -> str | None:
+    """Why a condition's resamples carry no spread (every cosine within IDENTICAL of 1: nothing was resampled),
+    or None. H7/H8 skip on it as H2 does: a spread against a condition that resampled nothing is no claim."""
+    for name in conditions:
+        cosines = _arm_cosines(exp.arms[name])
+        if cosines.size and np.all(cosines >= 1.0 - IDENTICAL):
+            return (f"every resample under {name} is identical to the removed sentence (all {cosines.size} cosines "
+                    f"within {IDENTICAL:g} of 1): nothing was resampled")
     return None

@@ -53,10 +53,19 @@ class RuleSettings(BaseModel):
     """Family-wise error level of Holm over the non-primary claims."""
     min_category: int = Field(default=3, ge=1)
     """A category mean over fewer sentences is not a category effect."""
-    min_draws: int = Field(default=19, ge=1)
-    """Random draws below which the rank p of H5 cannot reach 0.05 (floor 1 / (1 + draws))."""
-    equivalence_margin: float = Field(default=0.5, gt=0)
-    """H12's smallest effect of interest, in units of the none scale (mean |importance| under none)."""
+    min_draws: int = Field(default=39, ge=1)
+    """Random draws below which the rank p of H5 cannot reach 0.025 (floor 1 / (1 + draws)), the one-sided level
+    of every claim (`one_sided_to_family`)."""
+    family_size: int | None = Field(default=None, ge=1)
+    """Non-primary claims Holm adjusts over in one model x embedder x metric (decide_all sets it); None =
+    unknown. H5's skip message states the draws it needs with its place in this family."""
+    equivalence_margin: float = Field(default=0.10, gt=0)
+    """H12's smallest effect of interest in the metric's own units (accuracy lost for drop, nats for the KLs),
+    set by the researcher: 0.10 = ten points of accuracy, about the mean |drop| of a sentence without ablation
+    (0.14 in the simulator). Issue 22: 0.5 x a noisy none mean shrank as rollouts grew."""
+    equivalence_min_category: int = Field(default=10, ge=1)
+    """H12 decides equivalence over categories with at least this many analysed sentences; smaller ones are named
+    as not decidable (a 4-sentence category's SD of the change is 0.10 at 200 rollouts: no TOST at 0.10 has power)."""
     spread_floor: float = Field(default=1e-6, ge=0)
     """Cosine spreads below this are rounding noise (H7/H8 skip when both sides are below it)."""
     power_target: float = Field(default=0.8, gt=0, lt=1)
@@ -72,6 +81,13 @@ class RuleSettings(BaseModel):
 
 
 DEFAULT = RuleSettings()
+
+
+def one_sided_to_family(p: float) -> float:
+    """The family's one alpha convention (issue 22): every claim is a one-sided test at alpha / 2 = 0.025, as a
+    whole 95% CI on the claimed side is. A claim's own one-sided p (rank, permutation, TOST) is doubled, as
+    `tail_p` is, before it meets settings.alpha and Holm."""
+    return float(min(1.0, 2.0 * p))
 
 
 def tail_p(replicates: Any, direction: str, threshold: float) -> float | None:
@@ -147,6 +163,8 @@ def verdict_from(claim: Claim, result: StatResult, exp: Any, conditions: tuple[s
     basis = decide_on or claim.decide_on
     p = p_value if p_value is not None else (result.p_value if basis == "estimate" else
                                              tail_p(result.replicates, claim.direction, claim.threshold))
+    if basis == "estimate" and p is not None and not math.isnan(p):
+        p = one_sided_to_family(p)
     verdict = claim.check(result.estimate, ci=result.ci if basis == "ci" else None, n=result.n, p_value=p,
                           confounds=flags, decide_on=basis)
     if basis == "estimate" and verdict.passed and p is not None and p > settings.alpha:
@@ -168,16 +186,31 @@ def with_accuracy_adjusted(result: StatResult, exp: Any, conditions: tuple[str, 
 
 
 def spread_verdict(claim: Claim, before: list[np.ndarray], after: list[np.ndarray], exp: Any,
-                   conditions: tuple[str, ...], settings: RuleSettings, what: str) -> Verdict:
-    """H7/H8: the cosine-spread verdict (anchors.core.contrasts.cosine_spread); resamples identical to the
-    original (both SDs below settings.spread_floor) and too few sentences skip."""
+                   conditions: tuple[str, ...], settings: RuleSettings, what: str,
+                   draws: list[list[np.ndarray]] | None = None) -> Verdict:
+    """H7/H8: the cosine-spread verdict against the claim's smallest effect of interest (its threshold):
+    anchors.core.contrasts.cosine_spread, or, with several random `draws` (per draw, per sentence its cosines, in
+    digest order), anchors.core.draws.within_draw_spread (within-draw SDs, draws a random effect). A condition
+    whose resamples are all identical to the original (nothing was resampled), both SDs below settings.spread_floor and
+    too few sentences skip."""
+    from anchors.core.confounds import identical_reason
     from anchors.core.contrasts import cosine_spread
 
-    result = cosine_spread(before, after)
+    if draws is not None and len(draws) > 1:
+        from anchors.core.bootstrap import trace_digest
+        from anchors.core.draws import within_draw_spread
+
+        digests = [trace_digest(exp.arms[c].trace) for c in conditions if c.startswith("random")]
+        result = within_draw_spread(before, draws, digests, threshold=claim.threshold)
+    else:
+        result = cosine_spread(before, after, threshold=claim.threshold)
     d = result.details
+    reason = identical_reason(exp, conditions) if exp is not None else None
     if result.n and max(d["sd_before"], d["sd_after"]) < settings.spread_floor:
-        verdict = claim.skip(f"resamples identical to the original: the {what} cosine SDs are {d['sd_before']:.2g} "
-                             f"and {d['sd_after']:.2g}, below {settings.spread_floor:g} (rounding noise)")
+        reason = (f"resamples identical to the original: the {what} cosine SDs are {d['sd_before']:.2g} and "
+                  f"{d['sd_after']:.2g}, below {settings.spread_floor:g} (rounding noise)")
+    if reason:
+        verdict = claim.skip(reason)
         return verdict.model_copy(update=dict(metric="cosine", conditions=list(conditions), details=d))
     if result.n >= 2 and d["se"] == 0:
         verdict = claim.skip(f"zero variance: every {what} sentence's SD changes by exactly {result.estimate:.3g}")
@@ -246,3 +279,26 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, np.integer):
         return int(value)
     return value
+
+
+def draws_for_holm(family_size: int, alpha: float) -> int:
+    """Random draws at which an exact one-sided rank p (floor 1 / (1 + draws), doubled by `one_sided_to_family`)
+    passes Holm over `family_size` claims whatever the other claims' p-values: 2 family_size / (1 + draws) <= alpha
+    (559 for 14 claims at 0.05)."""
+    return max(1, math.ceil(2 * family_size / alpha - 1 - 1e-9))
+
+
+def every_draw_counts(verdict: Verdict, ablated: tuple[str, ...], decide_subset: Any) -> Verdict:
+    """A random-ablation pass on a statistic that averages the draws without resampling them (H9, H11) must survive
+    leaving out any one draw (a jackknife over draws, in the digest order of `ablated`): an effect that one draw of
+    three carries is that head set's, not random ablation's (issue 22, item 2). decide_subset(draws) -> Verdict."""
+    if verdict.outcome != "pass" or len(ablated) < 2 or not all(c.startswith("random") for c in ablated):
+        return verdict
+    for k in range(len(ablated)):
+        sub = ablated[:k] + ablated[k + 1:]
+        v = decide_subset(sub)
+        if v.outcome != "pass":
+            return verdict.model_copy(update=dict(outcome="fail", message=(
+                f"{verdict.message}; without draw {k + 1} of {len(ablated)} (digest order) it does not hold "
+                f"({v.message}): one draw carries it, so it is not shown for random ablation")))
+    return verdict

@@ -84,6 +84,9 @@ class Experiment:
     """Settings that change the numbers (rollouts per sentence, k, threshold, seeds, sampling)."""
     n_boot: int = 1000
     """Bootstrap replicates for every CI (--n-boot)."""
+    boot_seed: int = 20250
+    """Base seed of every bootstrap (anchors.core.bootstrap.DEFAULT_SEED); each stream derives from it and a digest
+    of the data. bench/validate.py varies it to measure how many verdicts change between two bootstrap seeds."""
     metric: str = "drop"
     """Importance metric: "drop" = -cf_acc (accuracy lost, >0 = important), "kl" = the note's cf_kl (alpha 1e-9,
     nats) or "kl_laplace" = cf_kl with Laplace smoothing `laplace` (nats)."""
@@ -102,17 +105,32 @@ class Experiment:
     def boot(self, *conditions: str) -> Any:
         """Two-level bootstrap (anchors.core.bootstrap), paired over conditions (default: every condition, so
         every claim of one experiment analyses the same sentences), memoised."""
-        from anchors.core.bootstrap import DEFAULT_SEED, bootstrap_conditions
+        from anchors.core.bootstrap import bootstrap_conditions
 
         conditions = conditions or tuple(self.arms)
         key = tuple(conditions)
         if key not in self._boots:
-            boot = bootstrap_conditions(self.traces(*conditions), list(self.tags), self.n_boot, DEFAULT_SEED,
+            boot = bootstrap_conditions(self.traces(*conditions), list(self.tags), self.n_boot, self.boot_seed,
                                         metric=self.metric, alpha=self.alpha)
             if not boot.usable.any():
                 raise Unavailable(f"{self.model}: no sentence has a defined importance under every condition "
                                   f"({self._validity()})")
             self._boots[key] = boot
+        return self._boots[key]
+
+    def matched_boot(self, *conditions: str) -> Any:
+        """The two-level bootstrap of `conditions` after bringing them to one accuracy, the lowest among them
+        (anchors.core.matching: an accuracy shift then moves no importance, under any metric); the analysed
+        sentences are `boot()`'s. Memoised; details of the thinning in `_memo["matching"]`."""
+        from anchors.core.bootstrap import bootstrap_conditions
+        from anchors.core.matching import match_traces
+
+        key = ("matched",) + tuple(sorted(conditions))
+        if key not in self._boots:
+            traces, factors = match_traces(self.traces(*conditions), self.boot_seed)
+            self._memo.setdefault("matching", {})[key[1:]] = factors
+            self._boots[key] = bootstrap_conditions(traces, list(self.tags), self.n_boot, self.boot_seed,
+                                                    metric=self.metric, alpha=self.alpha, usable=self.boot().usable)
         return self._boots[key]
 
     @property
@@ -187,8 +205,16 @@ class Experiment:
 
     @property
     def randoms(self) -> list[str]:
-        """Names of the random-head draws, in seed order."""
-        return sorted(c for c in self.arms if c.startswith("random"))
+        """Names of the random-head draws, ordered by a digest of their rollouts (`bootstrap.trace_digest`), not by
+        name: the draws are exchangeable, so relabelling or reordering them changes no verdict (issue 22)."""
+        from anchors.core.bootstrap import trace_digest
+
+        digests = self._memo.setdefault("digests", {})
+        names = [c for c in self.arms if c.startswith("random")]
+        for c in names:
+            if c not in digests:
+                digests[c] = trace_digest(self.arms[c].trace)
+        return sorted(names, key=lambda c: (digests[c], c))
 
     def traces(self, *conditions: str) -> dict[str, Any]:
         """condition -> TraceArrays, for `anchors.core.bootstrap.bootstrap_conditions`."""

@@ -13,8 +13,14 @@ included. Two corrections keep the plug-in world honest:
 * Random draws. A planned draw is one of the measured random-head draws (in turn) with fresh rollouts: the
   spread between random head sets is known only from the draws that were run, and is not extrapolated.
 
-The plan assumes the measured effects are the true ones; a claim whose effect was measured near 0 is planned as
-near 0. Pure: numpy and records, no torch, no disk.
+* Posterior (issue 22, item 6: a plug-in of the measured effect is post-hoc power, optimistic exactly where the
+  measured effect was lucky). Each planned experiment is planned from its own plausible world: every sentence's
+  measured rollouts resampled with replacement (the bootstrap as an approximate posterior of what the rollouts
+  measure) and the measured random draws resampled with replacement (the spread between head sets is uncertain
+  too). The power is the pass rate averaged over those worlds: power averaged over the posterior, not at the
+  point estimate.
+
+Pure: numpy and records, no torch, no disk.
 """
 
 from __future__ import annotations
@@ -34,8 +40,8 @@ Decide = Callable[[Experiment], dict[str, Any]]
 """An experiment -> {case id: Verdict} (anchors.claims.decide_all with the settings to plan under)."""
 ROLLOUTS = (12, 25, 50, 100, 200)
 """Rollouts per sentence the planner tries (the note ran 12; the paper 100)."""
-DRAWS = (3, 19)
-"""Random draws the planner tries (the suite's default; 19 for a rank p of 0.05)."""
+DRAWS = (3, 39)
+"""Random draws the planner tries (the suite's default; 39 for H5's one-sided rank p of 0.025)."""
 
 
 class PlanRow(BaseModel):
@@ -152,9 +158,41 @@ def planned_experiment(exp: Experiment, n: int, draws: int, shrink: dict[str, di
     return replace(exp, arms=arms, settings=settings, source=f"plan:{exp.source}", _boots={}, _memo={})
 
 
+def posterior_world(exp: Experiment, rng: np.random.Generator) -> Experiment:
+    """One plausible world behind the measured experiment: each arm's rollouts resampled with replacement within
+    each sentence (cosines and lengths follow their rollouts), and the random draws resampled with replacement
+    (a draw may appear twice, under two names). Accuracy is recomputed over the resampled rollouts."""
+    arms = {}
+    for c, arm in exp.arms.items():
+        if not c.startswith("random"):
+            arms[c] = _resampled_arm(arm, c, rng)
+    measured = exp.randoms
+    for j, c in enumerate(measured):
+        source = measured[int(rng.integers(len(measured)))]
+        arms[c] = _resampled_arm(exp.arms[source], c, rng)
+    return replace(exp, arms=arms, _boots={}, _memo={})
+
+
+def _resampled_arm(arm: Arm, condition: str, rng: np.random.Generator) -> Arm:
+    """The arm with each sentence's rollouts resampled with replacement (as many as it has)."""
+    t = arm.trace
+    width = t.shape[1]
+    cols = (rng.random(t.shape) * np.maximum(t.n_rollouts, 1)[:, None]).astype(np.int64)  # [n_sent, R]
+    cols = np.where(np.arange(width)[None, :] < t.n_rollouts[:, None], cols, np.arange(width)[None, :])
+    rows = np.arange(t.shape[0])[:, None]
+    trace = TraceArrays(t.n_rollouts, t.valid[rows, cols], t.correct[rows, cols], t.code[rows, cols],
+                        t.dissimilar[rows, cols], t.next_idx)
+    lengths = None if arm.lengths is None else arm.lengths[rows, cols]
+    valid = trace.valid & (np.arange(width)[None, :] < t.n_rollouts[:, None])
+    n_valid = int(valid.sum())
+    accuracy = float((trace.correct & valid).sum() / n_valid) if n_valid else math.nan
+    return Arm(condition, trace, arm.cosines, accuracy, lengths=lengths)
+
+
 def estimate_power(exp: Experiment, decide: Decide, rollouts: Sequence[int] = ROLLOUTS,
                    draws: Sequence[int] = DRAWS, sims: int = 10, seed: int = 0) -> dict[str, dict[str, float]]:
-    """case -> {"<n>x<draws>": pass rate over `sims` planned experiments}, for every grid point."""
+    """case -> {"<n>x<draws>": pass rate over `sims` planned experiments, each from its own posterior world
+    (`posterior_world`)}, for every grid point."""
     shrink = {c: category_shrinkage(exp, c) for c in exp.arms}
     rng = np.random.default_rng(seed)
     passes: dict[str, dict[str, float]] = {}
@@ -162,7 +200,8 @@ def estimate_power(exp: Experiment, decide: Decide, rollouts: Sequence[int] = RO
         for n in rollouts:
             key = f"{n}x{d}"
             for _ in range(sims):
-                for case, verdict in decide(planned_experiment(exp, n, d, shrink, rng)).items():
+                world = posterior_world(exp, rng)
+                for case, verdict in decide(planned_experiment(world, n, d, shrink, rng)).items():
                     passes.setdefault(case, {}).setdefault(key, 0.0)
                     passes[case][key] += (verdict.outcome == "pass") / sims
     return {case: {k: round(v, 4) for k, v in grid.items()} for case, grid in passes.items()}
@@ -209,7 +248,7 @@ def _note(verdict: Any, needed: int | None, most: int, most_draws: int, uses_ran
         where = f"{most} rollouts" + (f" x {most_draws} draws" if uses_random else "")
         return (f"power below the target up to {where}, if the measured effect ({verdict.statistic}="
                 f"{_fmt(verdict.estimate)}) is the true one")
-    return "assumes the measured effect is the true one"
+    return "power averaged over plausible worlds (rollouts and draws resampled), not at the measured effect"
 
 
 def _num(x: float) -> float | None:

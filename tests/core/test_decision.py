@@ -45,7 +45,14 @@ def inject(exp, point: dict[str, np.ndarray], tags: list[str], rollout_sd: float
     rboot = {c: p[None, :] + rollout_sd * rng.standard_normal((n_boot, p.size)) for c, p in point.items()}
     sidx = stratified_indices(tags, usable, n_boot, 0)
     boot = {c: r[np.arange(n_boot)[:, None], sidx] for c, r in rboot.items()}
-    exp._boots[tuple(exp.arms)] = BootImportance(tuple(tags), point, rboot, boot, usable, 0, exp.metric)
+    bi = BootImportance(tuple(tags), point, rboot, boot, usable, 0, exp.metric)
+    exp._boots[tuple(exp.arms)] = bi
+    # hand-made importance has no accuracy to match: it is also what the accuracy-matched claims (H1-H4, H6) read
+    receivers = [c for c in point if c.startswith("receiver")]
+    randoms = [c for c in point if c.startswith("random")]
+    for compared in (receivers, randoms):
+        if compared:
+            exp._boots[("matched",) + tuple(sorted(["none", *compared]))] = bi
     return exp
 
 
@@ -120,8 +127,8 @@ def test_h1_needs_both_means_positive():
     assert v.outcome == "fail" and "both are > 0" in v.message
 
 
-@pytest.mark.parametrize("ratio,outcome,reads", [(2.0, "pass", "doubling inside the CI"),
-                                                 (3.0, "pass", "more than doubling"),
+@pytest.mark.parametrize("ratio,outcome,reads", [(2.0, "pass", "doubling established"),
+                                                 (3.0, "fail", "more than doubling"),
                                                  (1.4, "fail", "less than doubling"),
                                                  (1.0, "fail", "not above 1.00")])
 def test_h1_established_increase_consistent_with_doubling(ratio, outcome, reads):
@@ -134,7 +141,7 @@ def test_h1_established_increase_consistent_with_doubling(ratio, outcome, reads)
     assert v.primary and v.p_adjusted is None
 
 
-def test_h5_skips_below_19_draws_and_decides_on_the_rank_over_draws():
+def test_h5_skips_below_39_draws_and_decides_on_the_rank_over_draws():
     # Issue 11: with 3 draws H5 passed at rank p = 0.25 (a bootstrap of rollouts, not of draws).
     tags = ["plan_generation"] * 10 + ["active_computation"] * 10
     point = {"none": np.zeros(20), "receiver-k20": np.r_[np.full(10, 1.0), np.zeros(10)]}
@@ -143,12 +150,13 @@ def test_h5_skips_below_19_draws_and_decides_on_the_rank_over_draws():
     old = old_rules.beyond_random(exp.boot(), "receiver-k20", "none", exp.randoms, "plan_generation")
     assert old.ci_low >= 1.0  # the old rule (fraction of draws beaten, whole CI >= 1) passed
     v = H["H5"].decide(exp)
-    assert v.outcome == "skip" and ">= 19 draws" in v.skip_reason and "3 random draw" in v.skip_reason
-    many = dict(point, **{f"random-k20-s{s:02d}": np.r_[np.full(10, 0.01 * s), np.zeros(10)] for s in range(19)})
+    assert v.outcome == "skip" and ">= 39 draws" in v.skip_reason and "3 random draw" in v.skip_reason
+    # one alpha convention (issue 22): the one-sided rank p must reach 0.025, so 39 draws
+    many = dict(point, **{f"random-k20-s{s:02d}": np.r_[np.full(10, 0.01 * s), np.zeros(10)] for s in range(39)})
     exp = inject(experiment({c: {} for c in many}, n_sentences=20), many, tags)
     v = H["H5"].decide(exp)
-    assert v.outcome == "pass" and v.estimate == pytest.approx(1 / 20) and v.n == 19
-    many["random-k20-s18"] = np.r_[np.full(10, 2.0), np.zeros(10)]  # one draw beats the receiver
+    assert v.outcome == "pass" and v.estimate == pytest.approx(1 / 40) and v.n == 39
+    many["random-k20-s38"] = np.r_[np.full(10, 2.0), np.zeros(10)]  # one draw beats the receiver
     exp = inject(experiment({c: {} for c in many}, n_sentences=20), many, tags)
     assert H["H5"].decide(exp).outcome == "fail"
 
@@ -327,3 +335,19 @@ def test_h1_an_undefined_ratio_ci_names_the_mean_whose_ci_spans_zero():
     v = H["H1"].decide(exp)
     assert v.outcome == "skip" and "the none mean is" in v.skip_reason and "which spans 0" in v.skip_reason, v.message
     assert "replicates, more than the 2.5% a percentile CI allows" in v.skip_reason
+
+
+def test_a_pass_that_one_draw_carries_fails_the_jackknife_over_draws():
+    from anchors.core.decision import every_draw_counts
+
+    claim = Claim("Hx", statistic="d", threshold=0.0, direction="gt")
+    ablated = ("random-a", "random-b", "random-c")
+    holds = {frozenset(ablated), frozenset(("random-a", "random-b")), frozenset(("random-a", "random-c"))}
+
+    def decide(sub):  # passes exactly when draw a is among the draws: a carries it
+        return claim.check(1.0, ci=(0.5, 1.5) if frozenset(sub) in holds else (-0.5, 1.5))
+
+    v = every_draw_counts(decide(ablated), ablated, decide)
+    assert v.outcome == "fail" and "one draw carries it" in v.message
+    holds.add(frozenset(("random-b", "random-c")))
+    assert every_draw_counts(decide(ablated), ablated, decide).outcome == "pass"

@@ -47,10 +47,10 @@ def test_harness_calls_decide_all_and_writes_the_schema(tmp_path, counted):
                                 "--stability-boots", "30",
                                 "--n-boot", "60", "--workers", "1", "--out", str(out)])
     summary = validate.run(args)
-    # 6 scenarios x 2 seeds, planted + null at 4 draws x 2 seeds, 6 scenarios x 1 seed with three metrics, the
-    # limit step (1 seed), planted + null decided at n_boot 60 and 30, the planner: the measured experiment and one
-    # planned one.
-    assert len(counted) == 12 + 4 + 6 + 1 + 4 + 2
+    # 10 scenarios x 2 seeds, planted + null at 4 draws x 2 seeds, 10 scenarios x 1 seed with three metrics, the
+    # limit step (1 seed), planted + null decided at n_boot 60 and 30 under two bootstrap seeds each, the planner:
+    # the measured experiment and one planned one.
+    assert len(counted) == 20 + 4 + 10 + 1 + 8 + 2
     assert {c[0] for c in counted} == {f"sim:{s}" for s in validate.SCENARIOS} | {"plan:sim:planted"}
     assert {c[2] for c in counted} == {3, 4} and {c[1] for c in counted} == {12, 30}
     assert json.loads(out.read_text()) == json.loads(json.dumps(summary))
@@ -79,9 +79,10 @@ def test_harness_calls_decide_all_and_writes_the_schema(tmp_path, counted):
     assert {"settings", "timing", "provenance"} <= set(summary)
     assert set(summary["n_boot_stability"]) == {"60", "30"} and summary["n_boot_stability"]["60"][
         "agreement_with_n_boot"] == 1.0
+    assert 0 <= summary["n_boot_stability"]["60"]["changed_between_two_seeds"] <= 1
 
     validate.run(args)  # resumes: every seed is in the partial file, so nothing is decided again
-    assert len(counted) == 29
+    assert len(counted) == 45
     partial = out.with_suffix(".partial.json")
     stale = json.loads(partial.read_text()) | {"rules": "other-rules"}
     partial.write_text(json.dumps(stale))

@@ -37,7 +37,7 @@ def test_main_job_decides_every_organism_claim(tmp_path):
     assert len(organism) >= MIN_ORGANISM_CASES
     assert {r["verdict"] for r in organism} <= {"pass", "fail", "confounded", "underpowered", "skip"}
     for row in organism:
-        # A skip is an input check that names its reason (e.g. H5 with fewer than 19 draws), never a crash.
+        # A skip is an input check that names its reason (e.g. H5 with fewer than 39 draws), never a crash.
         assert row["verdict"] != "skip" or row["message"], row["test"]
         if row["verdict"] in ("pass", "fail") and row["decide_on"] == "ci":
             assert row["ci_low"] is not None and row["ci_high"] is not None, row["test"]
