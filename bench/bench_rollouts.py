@@ -8,7 +8,7 @@ incremental-decoding noise floor; the kernel self-test; measured bandwidth), the
 reference length distribution (bench/data/lengths.json), uncapped, --sentences x 12 rollouts, continuous
 refill, batch chosen by the engine (end-to-end and steady-state tok/s, occupancy, peak memory, ratio to the
 bandwidth roofline, the GPU-hours of the note's experiment), the step-time breakdown of a steady-state step,
-and on named subsets in the same run: today's engine (engine_name="static") and `model.generate`.
+and on named subsets in the same run: the dense baseline (bench/static_engine.py) and `model.generate`.
 `--check` runs the checks, a steady-state step and a short run only. Partial JSON is written after every step;
 steps that would start after --deadline-s are skipped.
 
@@ -155,10 +155,9 @@ def run_engine(loaded, requests, batch: int, engine_name: str = "cascade", time_
     start = time.perf_counter()
     got = {}
     try:
-        rollouts = generate_rollouts(loaded, requests, batch_size=batch, progress=False, stop_at_eos=False,
-                                     engine_name=engine_name, **kw)
-        for r, ro in rollouts:
-            got[(r.sent_idx, r.rollout_idx)] = ro.rollout
+        rollouts = _rollouts(loaded, requests, batch, engine_name, **kw)
+        for r, text in rollouts:
+            got[(r.sent_idx, r.rollout_idx)] = text
             if time.perf_counter() - start > time_limit_s:
                 break
         rollouts.close()                                      # the engine logs its figures so far
@@ -171,6 +170,31 @@ def run_engine(loaded, requests, batch: int, engine_name: str = "cascade", time_
            "seconds": seconds,
            "tokens_per_s": n_tokens / seconds, "peak_memory_gib": peak_gib(), "stats": handler.records[-1:]}
     return out, got
+
+
+def _rollouts(loaded, requests, batch: int, engine_name: str, **kw):
+    """(request, text) as rollouts finish: the library's engines, or the dense baseline (engine_name "static",
+    bench/static_engine.py) through the same scheduler."""
+    if engine_name == "static":
+        from static_engine import generate_static                  # bench/ is on sys.path when run as a script
+
+        from anchors.core.prompts import SamplingSettings
+
+        rollouts = generate_static(loaded, requests, SamplingSettings(), batch, kw.get("condition"),
+                                   kw.get("use_cuda_graphs"))
+        try:
+            for r, ids in rollouts:
+                yield r, loaded.tokenizer.decode(ids)
+        finally:
+            rollouts.close()
+        return
+    rollouts = generate_rollouts(loaded, requests, batch_size=batch, progress=False, stop_at_eos=False,
+                                 engine_name=engine_name, **kw)
+    try:
+        for r, ro in rollouts:
+            yield r, ro.rollout
+    finally:
+        rollouts.close()
 
 
 def peak_gib() -> float | None:

@@ -1,16 +1,12 @@
 """Host-side scheduling of rollouts onto rows and prompt slots: continuous refill, admission, preemption.
 
-A `Scheduler` drives a *runner* (the device side: anchors.gpu.runner.PagedRunner, or the static engine's
-anchors.gpu.static_engine.StaticRunner). Each distinct prompt is a job; a loaded job holds one prompt slot, and
+A `Scheduler` drives a `Runner` (the device side: anchors.gpu.runner.PagedRunner; the benchmark's baseline
+bench/static_engine.py StaticRunner; the simulators' stand-ins in bench/sim_refill.py). Each distinct prompt is a job; a loaded job holds one prompt slot, and
 its rollouts decode as rows of that slot. A row whose rollout finishes takes the next pending rollout at once: of
 a loaded prompt if one has rollouts left, else of the next prompt, prefilled into a free slot (there are spare
 slots). The runner may refuse a prompt or a rollout for lack of KV memory (admission), and may preempt running
 rollouts when a row needs a page that is not there; a preempted rollout goes back to the front of its prompt's
 queue and restarts from its seed (same tokens: anchors.gpu.sampling).
-
-The runner interface: n_rows, n_slots, rows_per_slot; load(slot, prompt_ids) -> first-token logits [V] or None;
-unload(slot); start(row, slot, place, seed) -> bool; stop(row); make_room({row: (position, n_tokens)}) -> rows
-preempted; step(tokens, positions, live_rows) -> sampled tokens; stats() -> dict.
 """
 
 from __future__ import annotations
@@ -18,13 +14,50 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Iterator, Protocol
 
 import torch
 
 from anchors.gpu.sampling import sample_tokens
 
 log = logging.getLogger("anchors.gpu.generate")   # the engine's summary line keeps its historical logger
+
+
+class Runner(Protocol):
+    """The device side of a generation, as the scheduler drives it."""
+
+    @property
+    def n_rows(self) -> int:
+        """B: decode rows."""
+
+    @property
+    def n_slots(self) -> int:
+        """G: prompt slots."""
+
+    @property
+    def rows_per_slot(self) -> int:
+        """R: query places per slot (slot g owns places g*R .. g*R + R - 1)."""
+
+    def load(self, slot: int, prompt_ids: list[int]) -> torch.Tensor | None:
+        """Prefill a prompt into `slot`: its next-token logits [V], or None (nothing done) if not admitted now."""
+
+    def unload(self, slot: int) -> None:
+        """The slot's prompt is no longer needed."""
+
+    def start(self, row: int, slot: int, place: int, seed: int) -> bool:
+        """Point `row` at `slot` and `place` with this sampling seed; False (nothing done) if not admitted now."""
+
+    def stop(self, row: int) -> None:
+        """The row's rollout ended (or was preempted): free its memory."""
+
+    def make_room(self, live: dict[int, tuple[int, int]]) -> list[int]:
+        """Memory for the next step of the live rows {row: (position, n_tokens)}; returns the rows it preempted."""
+
+    def step(self, tokens: list[int], positions: list[int], live_rows: list[int]) -> list[int]:
+        """One decode step: feed tokens[row] at positions[row]; the sampled token of every row (idle: ignore)."""
+
+    def stats(self) -> dict[str, Any]:
+        """The runner's figures, logged when the generation ends."""
 
 
 @dataclass
@@ -84,7 +117,7 @@ _COUNTERS = ("decode_steps", "live_row_steps", "steps_while_pending", "live_row_
 class Scheduler:
     """Which prompt each slot holds and which rollout each row decodes (continuous refill)."""
 
-    def __init__(self, runner: Any, sampling: Any, eos: set[int]):
+    def __init__(self, runner: Runner, sampling: Any, eos: set[int]):
         self.runner, self.sampling, self.eos = runner, sampling, eos
         G = runner.n_slots
         self.slot_job: list[Job | None] = [None] * G

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from anchors.gpu import engine
+from anchors.gpu import cascade
 from anchors.gpu.paged import PoolPlan
 from anchors.gpu.runner import PagedRunner
 
@@ -63,7 +63,7 @@ def _events_ms(fn, repeats: int) -> float:
 
 def time_step(runner: PagedRunner, repeats: int = 20) -> dict:
     """Median device time of one CUDA-graph decode step (layers + sampling), and whether it ran fused."""
-    with torch.inference_mode(), engine.cascade_attention(runner.model):
+    with torch.inference_mode(), cascade.cascade_attention(runner.model):
         runner.step_fn()                                                       # fused check, capture
         ms = _events_ms(runner.step_fn, repeats)
     return {"graph_step_ms": ms, "fused_layers": runner.step_fn.fused_check, "triton": runner.state.use_triton}
@@ -76,7 +76,7 @@ def profile_step(runner: PagedRunner) -> dict:
 
     graphs, runner.step_fn.use_graphs = runner.step_fn.use_graphs, False
     try:
-        with torch.inference_mode(), engine.cascade_attention(runner.model):
+        with torch.inference_mode(), cascade.cascade_attention(runner.model):
             runner.step_fn()
             torch.cuda.synchronize()
             with profile(activities=[ProfilerActivity.CUDA]) as prof:

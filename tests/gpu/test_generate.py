@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from anchors.core.prompts import SamplingSettings
-from anchors.gpu import engine
+from anchors.gpu import cascade
 from anchors.gpu.generate import RolloutRequest, generate_rollouts, reference_logits
 from anchors.gpu.runner import teacher_forced_logits
 from anchors.gpu.sampling import hashed_uniform, sample_tokens, top_p_mask
@@ -113,14 +113,14 @@ def test_generation_stops_at_eos(loaded, monkeypatch):
 def test_out_of_memory_halves_the_batch(loaded, monkeypatch, caplog):
     requests = _requests()
     expected = _run(loaded, requests, batch_size=8)
-    real = engine.run_layers
+    real = cascade.run_layers
 
     def run_layers_with_oom(model, input_ids, position_ids, state):
         if input_ids.shape[0] > 2:                                             # a "GPU" that fits 2 rows
             raise torch.OutOfMemoryError("injected")
         return real(model, input_ids, position_ids, state)
 
-    monkeypatch.setattr(engine, "run_layers", run_layers_with_oom)
+    monkeypatch.setattr(cascade, "run_layers", run_layers_with_oom)
     with caplog.at_level(logging.WARNING):
         got = _run(loaded, requests, batch_size=8)
     assert {k: ro.rollout for k, ro in got.items()} == {k: ro.rollout for k, ro in expected.items()}

@@ -1,8 +1,11 @@
-"""The paged engine's memory on CPU: the static engine's exact rollouts, preemption, page bookkeeping, batch size."""
+"""The paged engine's memory on CPU: the dense baseline's exact rollouts, preemption, page bookkeeping, batch size."""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -38,12 +41,25 @@ def _engine_stats(caplog) -> dict:
     return [rec.args[-1] for rec in caplog.records if rec.getMessage().startswith("engine:")][-1]
 
 
+def _static_engine():
+    """bench/static_engine.py, the benchmark's dense baseline, as a module (bench/ is scripts, not a package)."""
+    path = Path(__file__).resolve().parents[2] / "bench" / "static_engine.py"
+    spec = importlib.util.spec_from_file_location("bench_static_engine", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module                              # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_the_paged_engine_gives_the_static_engines_rollouts(loaded):
-    """CPU float32: the paged engine's torch path computes the static engine's floats (same dense view lengths),
+    """CPU float32: the paged engine's torch path computes the dense baseline's floats (same dense view lengths),
     so every rollout is identical token for token (9 rollouts on 3 rows: refill) and rollouts stored on CPU do
     not change."""
     requests = _requests()
-    assert _run(loaded, requests, batch_size=3) == _run(loaded, requests, batch_size=3, engine_name="static")
+    static = _static_engine().generate_static(loaded, requests, SamplingSettings(), batch_size=3)
+    got = {(r.sent_idx, r.rollout_idx): loaded.tokenizer.decode(ids, skip_special_tokens=True) for r, ids in static}
+    assert len(got) == len(requests)
+    assert _run(loaded, requests, batch_size=3) == got
 
 
 def test_a_small_pool_preempts_and_restarts_with_the_same_tokens(loaded, monkeypatch, caplog):
