@@ -38,7 +38,7 @@ class PagedRunner:
         self.step_fn = cascade.DecodeStep(model, self.state, temperature, top_p, use_graphs, try_fused=use_triton)
         self.slot_prompt_len = [0] * plan.slots
         self.row_slot = [-1] * plan.rows
-        self.live = 0
+        self.live_rows: set[int] = set()
 
     @property
     def n_rows(self) -> int:
@@ -53,7 +53,7 @@ class PagedRunner:
         return self.plan.rows_per_slot
 
     def _admits(self, pages: int) -> bool:
-        reserve = self.live // WATERMARK_DIVISOR
+        reserve = len(self.live_rows) // WATERMARK_DIVISOR
         return self.ledger.n_free - pages >= reserve
 
     def load(self, slot: int, prompt_ids: list[int]) -> torch.Tensor | None:
@@ -76,13 +76,17 @@ class PagedRunner:
         st.row_slot[row], st.row_place[row], st.place_row[place] = slot, place, row
         self.step_fn.inputs.seeds[row] = seed
         self.row_slot[row] = slot
-        self.live += 1
+        self.live_rows.add(row)
         return True
 
     def stop(self, row: int) -> None:
+        """Return the row's pages. Idempotent: make_room stops the rows it preempts, and the scheduler then stops
+        them again (a second count once drove the live count negative and admission past the last page)."""
+        if row not in self.live_rows:
+            return
         self.ledger.drop_row(row)
         self.row_slot[row] = -1
-        self.live -= 1
+        self.live_rows.discard(row)
 
     def make_room(self, live: dict[int, tuple[int, int]]) -> list[int]:
         """Pages for every row whose position this step starts a new page, preempting the youngest rollouts

@@ -21,7 +21,7 @@ from anchors.gpu.runner import PagedRunner
 CATEGORIES = (("linear layers (cuBLAS)", r"gemm|gemv|cutlass|nvjet|cublas|sm90_|sm80_|splitK"),
               ("attention: split-K partials", r"_partial_kernel"), ("attention: merge", r"_merge_kernel"),
               ("add + RMSNorm", r"_add_rmsnorm"), ("rotary + KV write", r"_rotary_write"),
-              ("SiLU product", r"_silu_mul"), ("sampler", r"_sample_kernel"),
+              ("SiLU product", r"_silu_mul"), ("sampler", r"_sample_kernel|_stats_kernel|_search_kernel|_draw_kernel|_pick_kernel"),
               ("length sort (LPT order)", r"sort|radix"), ("other", r"."))
 
 
@@ -42,7 +42,7 @@ def steady_state_runner(model: Any, plan: PoolPlan, prompt_lens: list[int], posi
         runner.row_slot[r] = slot
         for _ in range(pos // plan.page_size + 1):
             ledger.grow_rows([r])
-    runner.live = len(positions)
+    runner.live_rows = set(range(len(positions)))
     st.pos.copy_(torch.tensor(positions))
     runner.step_fn.inputs.tokens.copy_(torch.randint(0, model.config.vocab_size, (plan.rows,), generator=gen))
     runner.step_fn.inputs.seeds.copy_(torch.arange(plan.rows))

@@ -170,9 +170,10 @@ def test_finished_rows_take_pending_rollouts_and_tokens_do_not_depend_on_the_row
     with caplog.at_level(logging.INFO, logger="anchors.gpu.generate"):
         batch = _run(loaded, requests, batch_size=2, stop_at_eos=False)
     steps = [int(rec.args[0]) for rec in caplog.records if rec.getMessage().startswith("engine:")]
-    # A rollout of cap c takes c - 1 steps. Row 0: p0r0 (1), p1r0 (11), p2r0 (2); row 1: p0r1 (11), p1r1 (2),
-    # p2r1 (3): 16 steps. Refilling a slot only when all its rows finish would take 11 + 11 + 3 = 25.
-    assert steps == [16], caplog.text
+    # A rollout of cap c takes c - 1 steps. Longest first: row 0: p0r1 (11), p1r1 (2), p2r0 (2); row 1: p1r0 (11;
+    # p1 is loaded because its 12 beats p0r0's 2), p0r0 (1), p2r1 (3): 15 steps (16 in arrival order). Refilling
+    # a slot only when all its rows finish would take 11 + 11 + 3 = 25.
+    assert steps == [15], caplog.text
     for r in requests:
         (alone,) = _run(loaded, [r], batch_size=1, stop_at_eos=False).values()
         got = batch[(r.sent_idx, r.rollout_idx)]

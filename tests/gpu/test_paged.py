@@ -63,9 +63,10 @@ def test_the_paged_engine_gives_the_static_engines_rollouts(loaded):
 
 
 def test_a_small_pool_preempts_and_restarts_with_the_same_tokens(loaded, monkeypatch, caplog):
-    """9 rollouts on 4 rows. With the worst-case pool the run peaks at 10 pages; with 8 usable pages a row meets
-    a page boundary with no page free and the youngest rollout is preempted; with 6, admission holds rollouts
-    back instead. Every rollout is the same, and every page is back in the pool at the end."""
+    """9 rollouts on 4 rows, longest first (the scheduler's order). With the worst-case pool the run peaks at 11
+    pages; with 8 or 6 usable pages rows meet page boundaries with no page free and the youngest rollouts are
+    preempted (3 each), and with 6 admission also holds rollouts back (more steps). Every rollout is the same,
+    and every page is back in the pool at the end."""
     requests = _requests()
     runs, stats = [], []
     with caplog.at_level(logging.INFO, logger="anchors.gpu.generate"):
@@ -73,9 +74,9 @@ def test_a_small_pool_preempts_and_restarts_with_the_same_tokens(loaded, monkeyp
             monkeypatch.setattr(paged, "CPU_POOL_PAGES", pages)
             runs.append(_run(loaded, requests, batch_size=4))
             stats.append(_engine_stats(caplog))
-    assert [s["peak_pages_used"] for s in stats] == [10, 8, 6]
-    assert [s["preemptions"] for s in stats] == [0, 1, 0]
-    assert stats[2]["decode_steps"] > stats[0]["decode_steps"]            # fewer rows live at once
+    assert [s["peak_pages_used"] for s in stats] == [11, 8, 6]
+    assert [s["preemptions"] for s in stats] == [0, 3, 3]
+    assert stats[2]["decode_steps"] > stats[1]["decode_steps"] > stats[0]["decode_steps"]   # fewer rows live
     assert runs[0] == runs[1] == runs[2]
     assert all(s["pages_in_use"] == 0 for s in stats)
 
