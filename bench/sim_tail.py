@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--sentences", type=int, nargs="*", default=[24, 48, 96], help="workloads: x 12 rollouts")
+    parser.add_argument("--sentences", type=int, nargs="*", default=[24, 40, 48, 96], help="workloads: x 12 rollouts")
     parser.add_argument("--batch", type=int, default=235, help="rows (the H200 run D had 235)")
     args = parser.parse_args(argv)
     settings = {k: v for k, v in vars(args).items() if k != "out"}
