@@ -551,7 +551,16 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--generate-cap", type=int, default=512, help="generate subset: sentence 0, this cap")
     parser.add_argument("--deadline-s", type=float, default=1e9, help="skip remaining steps after this long")
     parser.add_argument("--sampler", action="store_true", help="time the samplers first (bench/bench_sampler.py)")
+    parser.add_argument("--tag", default="", help="appended to the results file name (bench_rollouts_h200_TAG.json)")
     return parser.parse_args()
+
+
+def device_tag(tiny: bool) -> str:
+    """"tiny" on CPU, else the GPU's model ("h100", "h200"; "gpu" for others), for the results file name."""
+    if tiny:
+        return "tiny"
+    name = torch.cuda.get_device_name().lower()
+    return next((tag for tag in ("h200", "h100") if tag in name), "gpu")
 
 
 def main() -> None:
@@ -561,9 +570,9 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args.out.mkdir(parents=True, exist_ok=True)
     device = "cpu" if args.tiny else "cuda"
-    name = "bench_rollouts_h200_check.json" if args.check else "bench_rollouts_h200.json"
-    results = Results(args.out / name.replace("h200", "tiny") if args.tiny else args.out / name,
-                      {"versions": versions(), "device": device, "args": vars(args)})
+    name = "_".join(["bench_rollouts", device_tag(args.tiny), *(["check"] if args.check else []),
+                     *([args.tag] if args.tag else [])]) + ".json"
+    results = Results(args.out / name, {"versions": versions(), "device": device, "args": vars(args)})
     if args.check:
         check_steps(results, args, device)
     else:
