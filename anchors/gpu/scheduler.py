@@ -1,18 +1,19 @@
 """Host-side scheduling of rollouts onto rows and prompt slots: continuous refill, admission, preemption.
 
 A `Scheduler` drives a `Runner` (the device side: anchors.gpu.runner.PagedRunner; the benchmark's baseline
-bench/static_engine.py StaticRunner; the simulators' stand-ins in bench/sim_refill.py). Each distinct prompt is a job; a loaded job holds one prompt slot, and
-its rollouts decode as rows of that slot. A row whose rollout finishes takes the next pending rollout at once: of
-a loaded prompt if one has rollouts left, else of the next prompt, prefilled into a free slot (there are spare
-slots). The runner may refuse a prompt or a rollout for lack of KV memory (admission), and may preempt running
-rollouts when a row needs a page that is not there; a preempted rollout goes back to the front of its prompt's
-queue and restarts from its seed (same tokens: anchors.gpu.sampling).
+bench/static_engine.py StaticRunner; the simulators' stand-ins in bench/sim_refill.py). Each distinct prompt is a
+job; a loaded job holds one prompt slot, and its rollouts decode as rows of that slot. A row whose rollout finishes
+takes the next pending rollout at once: of a loaded prompt if one has rollouts left, else of the next prompt,
+prefilled into a free slot (there are spare slots). The runner may refuse a prompt or a rollout for lack of KV
+memory (admission), and may preempt running rollouts when a row needs a page that is not there; a preempted
+rollout goes back to the front of its prompt's queue and restarts from its seed (same tokens: anchors.gpu.sampling).
 
 Order. By default the longest rollouts start first (`longest_first`: prompts by their longest token cap, then
 each prompt's rollouts by cap; ties keep their arrival order). Why: the run ends with a drain tail in which rows
 go idle as the last rollouts finish; in arrival order a 288-rollout H200 run was 58% tail (README, "Rollout
-speed"; bench/sim_tail.py replays the scheduler on the reference lengths to compare the two orders). Caps equal the lengths only when no rollout stops early (the
-benchmark's random weights); with equal caps, as in real runs, the order is the arrival order.
+speed"; bench/sim_tail.py replays the scheduler on the reference lengths to compare the two orders). Caps equal
+the lengths only when no rollout stops early (the benchmark's random weights); with equal caps, as in real runs,
+the order is the arrival order.
 """
 
 from __future__ import annotations
