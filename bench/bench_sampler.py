@@ -20,7 +20,6 @@ import argparse
 import json
 import logging
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -54,20 +53,14 @@ def samplers() -> dict:
 
 
 def device_ms(fn, repeats: int) -> float | None:
-    """Median device time of fn() in ms (CUDA events); None on CPU."""
+    """Median device time of fn() in ms after one warm-up call (CUDA events); None on CPU."""
     if not torch.cuda.is_available():
         return None
+    from anchors.gpu.step_profile import events_ms
+
     fn()
     torch.cuda.synchronize()
-    times = []
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        torch.cuda.synchronize()
-        times.append(start.elapsed_time(end))
-    return statistics.median(times)
+    return events_ms(fn, repeats)
 
 
 def graph_ms(fn, repeats: int) -> float | None:

@@ -19,25 +19,11 @@ import torch
 import triton
 import triton.language as tl
 
+from anchors.gpu.kernels.sampler import _fmix32, _key  # the same hash and key as the chunked kernel
+
 BLOCK = 1024
 SEARCH_PASSES = 9
 """16-way passes: each keeps 1/16 of the key range, and 16^8 = 2^32 keys; one more absorbs the floor rounding."""
-
-
-@triton.jit
-def _fmix32(h):
-    h = h ^ (h >> 16)
-    h = h * 0x85EBCA6B
-    h = h ^ (h >> 13)
-    h = h * 0xC2B2AE35
-    return h ^ (h >> 16)
-
-
-@triton.jit
-def _key(s):
-    """Order-preserving int32 key of float32 s (negative floats have their magnitude bits flipped)."""
-    bits = s.to(tl.int32, bitcast=True)
-    return tl.where(bits >= 0, bits, bits ^ 0x7FFFFFFF)
 
 
 @triton.jit

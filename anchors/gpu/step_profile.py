@@ -49,7 +49,8 @@ def steady_state_runner(model: Any, plan: PoolPlan, prompt_lens: list[int], posi
     return runner
 
 
-def _events_ms(fn, repeats: int) -> float:
+def events_ms(fn, repeats: int) -> float:
+    """Median device time of fn() in ms over `repeats` calls (CUDA events, synchronised after each)."""
     times = []
     for _ in range(repeats):
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
@@ -65,7 +66,7 @@ def time_step(runner: PagedRunner, repeats: int = 20) -> dict:
     """Median device time of one CUDA-graph decode step (layers + sampling), and whether it ran fused."""
     with torch.inference_mode(), cascade.cascade_attention(runner.model):
         runner.step_fn()                                                       # fused check, capture
-        ms = _events_ms(runner.step_fn, repeats)
+        ms = events_ms(runner.step_fn, repeats)
     return {"graph_step_ms": ms, "fused_layers": runner.step_fn.fused_check, "triton": runner.state.use_triton}
 
 
@@ -116,7 +117,7 @@ def time_attention(runner: PagedRunner, splits: list[tuple[int, int]], repeats: 
                 call = lambda: pa.paged_attention(q, st.k[0], st.v[0], st.step["prefix"],  # noqa: E731
                                                   st.step["suffix"], st.row_place, 0.088)
                 call()
-                out.append({"prefix_splits": p, "suffix_splits": s, "ms": _events_ms(call, repeats)})
+                out.append({"prefix_splits": p, "suffix_splits": s, "ms": events_ms(call, repeats)})
     finally:
         pa.PREFIX_SPLITS, pa.SUFFIX_SPLITS = saved
     return out
