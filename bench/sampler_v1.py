@@ -19,7 +19,7 @@ import torch
 import triton
 import triton.language as tl
 
-from anchors.gpu.kernels.sampler import _fmix32, _key  # the same hash and key as the chunked kernel
+from anchors.gpu.kernels.sampler import _key, gumbel_fold, row_hash  # shared with the chunked kernel
 
 BLOCK = 1024
 SEARCH_PASSES = 9
@@ -63,24 +63,12 @@ def _sample_kernel(logits_ptr, seeds_ptr, steps_ptr, out_ptr, V, temperature, to
             lo = tl.max(tl.where(inside, lo, cands), 0)
         threshold = hi.to(tl.int32)
 
-    seed = tl.load(seeds_ptr + row)
-    step = tl.load(steps_ptr + row)
-    h = _fmix32((seed & 0xFFFFFFFF).to(tl.uint32) ^ _fmix32(((seed >> 32) & 0xFFFFFFFF).to(tl.uint32)))
-    h = _fmix32(h + (step & 0xFFFFFFFF).to(tl.uint32) * 0x9E3779B1)
+    h = row_hash(seeds_ptr, steps_ptr, row)
     best = tl.full((), float("-inf"), tl.float32)
     best_idx = tl.full((), 0, tl.int64)
     for start in range(0, V, BLOCK):
         s, offs = _scaled(logits_ptr, row, start, V, temperature, BLOCK)
-        t = offs.to(tl.uint32)
-        hashed = _fmix32((h ^ _fmix32(t * 0x27D4EB2F)) + 0x165667B1)
-        u = ((hashed >> 8).to(tl.float32) + 0.5) * (1.0 / 16777216.0)             # exact: a power of 2
-        value = s - tl.log(-tl.log(u))
-        value = tl.where((offs < V) & (_key(s) >= threshold), value, float("-inf"))
-        block_best = tl.max(value, 0)
-        block_idx = tl.argmax(value, 0).to(tl.int64) + start
-        better = block_best > best                                            # strict: first index wins ties
-        best_idx = tl.where(better, block_idx, best_idx)
-        best = tl.where(better, block_best, best)
+        best, best_idx = gumbel_fold(s, offs, start, V, h, threshold, best, best_idx)
     tl.store(out_ptr + row, best_idx)
 
 

@@ -158,6 +158,22 @@ def test_the_sampler_keeps_every_token_tied_at_the_boundary_in_bf16(small_chunks
         assert sample(logits.to(DEVICE), seeds.to(DEVICE), steps.to(DEVICE), 0.6, top_p).tolist() == want.tolist()
 
 
+def test_the_sampler_draws_from_a_few_token_nucleus(small_chunks):
+    """3 tokens per row raised by 12 hold the nucleus, so most 64-token blocks keep no token and the draw skips
+    them: the token drawn is the sort-based sampler's, one of the raised ones."""
+    from anchors.gpu.kernels.sampler import sample
+
+    gen = torch.Generator().manual_seed(7)
+    logits = 2.5 * torch.randn(8, 700, generator=gen)
+    raised = torch.randint(0, 700, (8, 3), generator=gen)
+    logits.scatter_add_(1, raised, torch.full((8, 3), 12.0))
+    seeds, steps = torch.arange(8) * 31 + 5, torch.arange(8)
+    want = sample_tokens_torch(logits, seeds, steps, 0.6, 0.95)
+    got = sample(logits.to(DEVICE), seeds.to(DEVICE), steps.to(DEVICE), 0.6, 0.95).cpu()
+    assert got.tolist() == want.tolist()
+    assert all(int(t) in row for t, row in zip(got, raised.tolist()))
+
+
 def test_the_fused_layer_ops_reproduce_the_models_modules():
     from anchors.gpu.kernels.layer_ops import add_rmsnorm, rotary_write, silu_mul
     from anchors.gpu.model import load_model

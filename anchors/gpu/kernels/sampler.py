@@ -17,8 +17,9 @@ streaming 152k logits 11 times with [1024, 16] int64 temporaries: 9.3 ms of a 41
    the tightening, 152k random float32 logits need ~5 and bf16 logits ~3.
    Only tokens inside the band need the 16-way compare: the tokens above it are one masked sum, and a block
    of BLOCK tokens with none in the band skips the compare.
-3. `_draw_kernel`: per chunk, the best (logit / T + Gumbel) among kept tokens; `_pick_kernel`: the first
-   chunk's best among the equal maxima (the lowest token id wins ties, as before).
+3. `_draw_kernel`: per chunk, the best (logit / T + Gumbel) among kept tokens (a block with no kept token skips
+   its hash and logs: most blocks, for a trained model's few-token nucleus); `_pick_kernel`: the first chunk's
+   best among the equal maxima (the lowest token id wins ties, as before).
 Masses and band ends are reduced over chunks in a fixed order (no atomics): the result is deterministic and a
 row depends only on its own logits, seed and step. Partials of consecutive passes alternate between two buffers.
 """
@@ -60,6 +61,31 @@ def _key(s):
     """Order-preserving int32 key of float32 s (negative floats have their magnitude bits flipped)."""
     bits = s.to(tl.int32, bitcast=True)
     return tl.where(bits >= 0, bits, bits ^ 0x7FFFFFFF)
+
+
+@triton.jit
+def row_hash(seeds_ptr, steps_ptr, row):
+    """The row's 32-bit hash of (seed, step): anchors.gpu.sampling.hashed_uniform's, bit for bit."""
+    seed = tl.load(seeds_ptr + row)
+    step = tl.load(steps_ptr + row)
+    h = _fmix32((seed & 0xFFFFFFFF).to(tl.uint32) ^ _fmix32(((seed >> 32) & 0xFFFFFFFF).to(tl.uint32)))
+    return _fmix32(h + (step & 0xFFFFFFFF).to(tl.uint32) * 0x9E3779B1)
+
+
+@triton.jit
+def gumbel_fold(s, offs, start, V, h, threshold, best, best_idx):
+    """Fold one block of scaled logits s [BLOCK] (token ids offs) into the running (best value, its token id):
+    logit / T + Gumbel noise hashed from (row hash, token id), over kept tokens (key >= threshold); strictly
+    greater, so the lowest token id wins ties."""
+    t = offs.to(tl.uint32)
+    hashed = _fmix32((h ^ _fmix32(t * 0x27D4EB2F)) + 0x165667B1)
+    u = ((hashed >> 8).to(tl.float32) + 0.5) * (1.0 / 16777216.0)             # exact: a power of 2
+    value = s - tl.log(-tl.log(u))
+    value = tl.where((offs < V) & (_key(s) >= threshold), value, float("-inf"))
+    block_best = tl.max(value, 0)
+    block_idx = tl.argmax(value, 0).to(tl.int64) + start
+    better = block_best > best
+    return tl.where(better, block_best, best), tl.where(better, block_idx, best_idx)
 
 
 @triton.jit
@@ -190,25 +216,14 @@ def _draw_kernel(logits_ptr, seeds_ptr, steps_ptr, stats_ptr, state_in, mass_in,
     if TOP_P:
         m, z = _row_stats(stats_ptr, row, C, C_PAD)
         threshold, _, _ = _decide(state_in, mass_in, band_in, row, C, top_p * z, C_PAD, PROBES)
-    seed = tl.load(seeds_ptr + row)
-    step = tl.load(steps_ptr + row)
-    h = _fmix32((seed & 0xFFFFFFFF).to(tl.uint32) ^ _fmix32(((seed >> 32) & 0xFFFFFFFF).to(tl.uint32)))
-    h = _fmix32(h + (step & 0xFFFFFFFF).to(tl.uint32) * 0x9E3779B1)
+    h = row_hash(seeds_ptr, steps_ptr, row)
     best = tl.full((), float("-inf"), tl.float32)
     best_idx = tl.full((), 0, tl.int64)
     for start in range(chunk * CHUNK, chunk * CHUNK + CHUNK, BLOCK):
         offs = start + tl.arange(0, BLOCK)
         s = _scaled(logits_ptr, row, offs, V, temperature)
-        t = offs.to(tl.uint32)
-        hashed = _fmix32((h ^ _fmix32(t * 0x27D4EB2F)) + 0x165667B1)
-        u = ((hashed >> 8).to(tl.float32) + 0.5) * (1.0 / 16777216.0)             # exact: a power of 2
-        value = s - tl.log(-tl.log(u))
-        value = tl.where((offs < V) & (_key(s) >= threshold), value, float("-inf"))
-        block_best = tl.max(value, 0)
-        block_idx = tl.argmax(value, 0).to(tl.int64) + start
-        better = block_best > best                                            # strict: first index wins ties
-        best_idx = tl.where(better, block_idx, best_idx)
-        best = tl.where(better, block_best, best)
+        if tl.max(_key(s), 0) >= threshold:        # a block with no kept token cannot win: skip its hash and logs
+            best, best_idx = gumbel_fold(s, offs, start, V, h, threshold, best, best_idx)
     tl.store(best_ptr + row * C + chunk, best)
     tl.store(idx_ptr + row * C + chunk, best_idx)
 
