@@ -8,12 +8,14 @@ incremental-decoding noise floor; the kernel self-test; measured bandwidth), the
 reference length distribution (bench/data/lengths.json), uncapped, --sentences x 12 rollouts, continuous
 refill, batch chosen by the engine (end-to-end and steady-state tok/s, occupancy, peak memory, ratio to the
 bandwidth roofline, the GPU-hours of the note's experiment), the step-time breakdown of a steady-state step,
-and on named subsets in the same run: today's engine (engine_name="static") and `model.generate`.
+and on named subsets in the same run: the dense baseline (bench/static_engine.py) and `model.generate`.
 `--check` runs the checks, a steady-state step and a short run only. Partial JSON is written after every step;
 steps that would start after --deadline-s are skipped.
 
-    python bench/bench_rollouts.py --tiny --out /tmp/bench --sentences 3,3      # CPU smoke run of the script
+    python bench/bench_rollouts.py --tiny --sampler --out /tmp/bench --sentences 3,3   # CPU smoke run of the script
     python bench/bench_rollouts.py --out $OUT --sentences 24,32 --time-limits 200,120 --deadline-s 515
+    python bench/bench_rollouts.py --out $OUT --shapes qwen14b --sentences 48 --sampler ...  # issue 24: sampler
+        # (bench/bench_sampler.py) first, then run D with its drain tail (longest first), generate beside it
 
 On a GPU machine without pydantic (anchors' records need it), install its wheels first (python 3.12, manylinux
 x86-64: pydantic 2.13.4, pydantic-core 2.46.4, annotated-types 0.7.0, typing-extensions 4.16.0,
@@ -26,6 +28,7 @@ import argparse
 import gc
 import json
 import logging
+import os
 import random
 import statistics
 import time
@@ -154,10 +157,9 @@ def run_engine(loaded, requests, batch: int, engine_name: str = "cascade", time_
     start = time.perf_counter()
     got = {}
     try:
-        rollouts = generate_rollouts(loaded, requests, batch_size=batch, progress=False, stop_at_eos=False,
-                                     engine_name=engine_name, **kw)
-        for r, ro in rollouts:
-            got[(r.sent_idx, r.rollout_idx)] = ro.rollout
+        rollouts = _rollouts(loaded, requests, batch, engine_name, **kw)
+        for r, text in rollouts:
+            got[(r.sent_idx, r.rollout_idx)] = text
             if time.perf_counter() - start > time_limit_s:
                 break
         rollouts.close()                                      # the engine logs its figures so far
@@ -170,6 +172,31 @@ def run_engine(loaded, requests, batch: int, engine_name: str = "cascade", time_
            "seconds": seconds,
            "tokens_per_s": n_tokens / seconds, "peak_memory_gib": peak_gib(), "stats": handler.records[-1:]}
     return out, got
+
+
+def _rollouts(loaded, requests, batch: int, engine_name: str, **kw):
+    """(request, text) as rollouts finish: the library's engines, or the dense baseline (engine_name "static",
+    bench/static_engine.py) through the same scheduler."""
+    if engine_name == "static":
+        from static_engine import generate_static                  # bench/ is on sys.path when run as a script
+
+        from anchors.core.prompts import SamplingSettings
+
+        rollouts = generate_static(loaded, requests, SamplingSettings(), batch, kw.get("condition"),
+                                   kw.get("use_cuda_graphs"))
+        try:
+            for r, ids in rollouts:
+                yield r, loaded.tokenizer.decode(ids)
+        finally:
+            rollouts.close()
+        return
+    rollouts = generate_rollouts(loaded, requests, batch_size=batch, progress=False, stop_at_eos=False,
+                                 engine_name=engine_name, **kw)
+    try:
+        for r, ro in rollouts:
+            yield r, ro.rollout
+    finally:
+        rollouts.close()
 
 
 def peak_gib() -> float | None:
@@ -373,6 +400,7 @@ def run_d(loaded, requests, batch: int, bandwidth: float, time_limit_s: float) -
     run, _ = run_engine(loaded, requests, batch, time_limit_s=time_limit_s)
     run["steady_state"] = steady_figures(run, weight_bytes(loaded.model), kv_bytes_per_token(loaded.model),
                                          bandwidth)
+    run["tail"] = tail_figures(run)
     lengths = [r.max_new_tokens for r in requests]
     run["workload"] = {"sentences": len({r.sent_idx for r in requests}), "rollouts": len(requests),
                        "new_tokens_mean": statistics.fmean(lengths), "new_tokens_max": max(lengths)}
@@ -384,6 +412,30 @@ def run_d(loaded, requests, batch: int, bandwidth: float, time_limit_s: float) -
         if "tokens_per_s" in steady else None
     run["note_projection_end_to_end"] = note_projection(run["tokens_per_s"])
     return run
+
+
+def tail_figures(run: dict) -> dict:
+    """The drain tail: the part of the run after the last rollout started (no rollout waiting for a row)."""
+    st = run["stats"][-1]
+    tail_s = st["seconds"] - st["seconds_while_pending"]
+    tokens = run["generated_tokens"]
+    return {"complete": run["finished"] == run["requests"], "order": "longest_first (anchors.gpu.scheduler)",
+            "tail_seconds": tail_s, "tail_share_of_engine_seconds": tail_s / st["seconds"],
+            "tail_steps": st["decode_steps"] - st["steps_while_pending"],
+            "tail_share_of_steps": 1 - st["steps_while_pending"] / max(1, st["decode_steps"]),
+            "tokens_in_tail": tokens - st["tokens_while_pending"],
+            "tail_tokens_per_s": (tokens - st["tokens_while_pending"]) / max(tail_s, 1e-9)}
+
+
+def sampler_figures(results: Results, device: str, tiny: bool) -> dict:
+    """bench/bench_sampler.py's cases, saved into this run's JSON after each."""
+    from bench_sampler import sampler_step                                      # bench/ is on sys.path
+
+    def save(res: dict) -> None:
+        results.res["sampler"] = res
+        results.save()
+
+    return sampler_step(device, tiny, save)
 
 
 def check_steps(results: Results, args: argparse.Namespace, device: str) -> None:
@@ -416,6 +468,9 @@ def run_d_steps(results: Results, args: argparse.Namespace, device: str) -> None
     bandwidth = results.step("bandwidth", measure_bandwidth)["copy_bytes_per_s"] if device == "cuda" else 1e12
     if not args.no_check:
         results.step("kernel_selftest", lambda: {"triton_usable": triton_usable(device)})
+    if args.sampler:
+        results.step("sampler", sampler_figures, results, device, args.tiny)
+    if not args.no_check:
         results.step("fp32_exactness_qwen14b_4_layers", exactness_fp32, "qwen14b", device, args.tiny)
     for shape, sentences, limit in zip(args.shapes.split(","), args.sentences.split(","),
                                        args.time_limits.split(",")):
@@ -429,6 +484,11 @@ def run_d_steps(results: Results, args: argparse.Namespace, device: str) -> None
                          64 if args.tiny else 2000, 64)
         prompt_lens, conts = draw_lengths(rng, int(sentences), *((24, 64) if args.tiny else ()))
         requests = make_requests(tok, cfg.vocab_size, prompt_lens, conts, rng)
+        small = [replace(r, max_new_tokens=args.generate_cap) for r in requests if r.sent_idx == 0]
+        if device == "cuda" and not late():                       # the baseline first: D may use up the time
+            results.step(f"{shape}_subset_generate", run_generate, model, tok.prompts[small[0].prompt], len(small),
+                         args.generate_cap)
+            results.step(f"{shape}_subset_generate_engine", lambda: run_engine(loaded, small, args.batch)[0])
         if not late():
             results.step(f"{shape}_D", run_d, loaded, requests, args.batch, bandwidth, float(limit))
         if device == "cuda" and not late():
@@ -440,11 +500,6 @@ def run_d_steps(results: Results, args: argparse.Namespace, device: str) -> None
                 results.step(f"{shape}_subset_{name}", lambda: {**run_engine(loaded, subset, batch, name)[0],
                              "subset": f"sentences 0-{args.subset_sentences - 1} of D x 12, capped at "
                                        f"{args.subset_cap} tokens", "batch_size": batch})
-        small = [replace(r, max_new_tokens=args.generate_cap) for r in requests if r.sent_idx == 0]
-        if device == "cuda" and not late():
-            results.step(f"{shape}_subset_generate", run_generate, model, tok.prompts[small[0].prompt], len(small),
-                         args.generate_cap)
-            results.step(f"{shape}_subset_generate_engine", lambda: run_engine(loaded, small, args.batch)[0])
         results.res[f"{shape}_summary"] = summarize(results.res, shape)
         results.save()
         model = loaded = None                                                 # free the weights before the next shape
@@ -456,6 +511,9 @@ def summarize(res: dict, shape: str) -> dict:
     get = lambda key, *path: _dig(res.get(f"{shape}_{key}", {}), *path)     # noqa: E731
     out = {"D_end_to_end_tokens_per_s": get("D", "tokens_per_s"),
            "D_steady_state_tokens_per_s": get("D", "steady_state", "tokens_per_s"),
+           "D_complete": get("D", "tail", "complete"), "D_tail_share_of_engine_seconds": get(
+               "D", "tail", "tail_share_of_engine_seconds"),
+           "sampler_graph_ms_random14b_bf16": _dig(res, "sampler", "random14b_bfloat16", "graph_ms"),
            "D_steady_decode_roofline_ratio": get("D", "steady_state", "roofline_ratio"),
            "D_rows": get("D", "stats", 0, "rows"), "D_peak_memory_gib": get("D", "peak_memory_gib"),
            "note_gpu_hours_steady_state": get("D", "note_projection_steady_state", "gpu_hours")}
@@ -488,17 +546,29 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--subset-cap", type=int, default=1024, help="static-engine subset: token cap")
     parser.add_argument("--generate-cap", type=int, default=512, help="generate subset: sentence 0, this cap")
     parser.add_argument("--deadline-s", type=float, default=1e9, help="skip remaining steps after this long")
+    parser.add_argument("--sampler", action="store_true", help="time the samplers first (bench/bench_sampler.py)")
+    parser.add_argument("--tag", default="", help="appended to the results file name (bench_rollouts_h200_TAG.json)")
     return parser.parse_args()
+
+
+def device_tag(tiny: bool) -> str:
+    """"tiny" on CPU, else the GPU's model ("h100", "h200"; "gpu" for others), for the results file name."""
+    if tiny:
+        return "tiny"
+    name = torch.cuda.get_device_name().lower()
+    return next((tag for tag in ("h200", "h100") if tag in name), "gpu")
 
 
 def main() -> None:
     args = parse_args()
+    if args.tiny and args.sampler:                # the Triton sampler kernels on CPU: before triton is imported
+        os.environ.setdefault("TRITON_INTERPRET", "1")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args.out.mkdir(parents=True, exist_ok=True)
     device = "cpu" if args.tiny else "cuda"
-    name = "bench_rollouts_h200_check.json" if args.check else "bench_rollouts_h200.json"
-    results = Results(args.out / name.replace("h200", "tiny") if args.tiny else args.out / name,
-                      {"versions": versions(), "device": device, "args": vars(args)})
+    name = "_".join(["bench_rollouts", device_tag(args.tiny), *(["check"] if args.check else []),
+                     *([args.tag] if args.tag else [])]) + ".json"
+    results = Results(args.out / name, {"versions": versions(), "device": device, "args": vars(args)})
     if args.check:
         check_steps(results, args, device)
     else:

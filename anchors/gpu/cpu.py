@@ -1,6 +1,6 @@
 """CPU settings for rollouts on the CPU: one call before a long generation (the organism's main job).
 
-Why: the engine's CPU attention path (anchors.gpu.engine._dense_attention) allocates and frees score and gathered-KV
+Why: the engine's CPU attention path (anchors.gpu.cascade.dense_cascade) allocates and frees score and gathered-KV
 buffers of a few MB at every layer of every decode step. glibc serves buffers above its mmap threshold with a fresh
 mmap and unmaps them on free, so each step faults its pages in again: 308 organism rollouts took 22.6 s user and
 7.1 s system time with 3.3 million page faults, and 24.0 s user and 0.0 s system with 23,000 once freed memory

@@ -15,41 +15,25 @@ and merges the two with their log-sum-exps:
   split-K), and the small ops of each layer are fused (anchors.gpu.fused_layers) when the model's layers have
   the plain Llama/Qwen2 structure; the sampler is one Triton kernel (anchors.gpu.sampling);
 * CPU (and CUDA without Triton): the same pages are gathered into dense views and attended with plain matmuls,
-  exactly the arithmetic of the static engine (anchors.gpu.static_engine), so CPU float32 rollouts are unchanged.
+  exactly the arithmetic of the benchmark's dense baseline (bench/static_engine.py): both call
+  anchors.gpu.cascade.dense_cascade, so CPU float32 rollouts are the same token for token.
 
-How it plugs into the model. We call the model's own embedding, rotary embedding, decoder layers, final norm and
-lm_head (or, on the fused path, the layers' own q/k/v/o and MLP projection modules); forward pre-hooks on
-`self_attn.o_proj` (the head-ablation conditions) fire at prefill and at every decode step. Only the attention
-function is ours, registered under ATTENTION_NAME and selected for the duration of `cascade_attention`. No
-`forward` is replaced. The KV state reaches the attention function as the `anchors_kv` keyword argument.
-
-CUDA graphs. A decode step (layers + sampling) is captured once and replayed (on the torch path, once per
-(prefix view, suffix view) bucket); per-step inputs live in static tensors updated in place. Graphs are captured
-inside the caller's condition context, so the condition's hooks are part of the graph (a hook must be pure
-tensor work, as head ablation is).
+`PagedState` is a anchors.gpu.cascade.CascadeKV: the attention dispatch, the layer loop (the model's own
+modules; forward pre-hooks on `self_attn.o_proj` fire at prefill and every decode step), prefill and the decode
+step with its CUDA graphs are anchors.gpu.cascade's, shared with the baseline. On the Triton path a decode step
+is one CUDA graph; on the torch path one per (prefix view, suffix view) bucket. Graphs are captured inside the
+caller's condition context, so the condition's hooks are part of the graph (a hook must be pure tensor work, as
+head ablation is).
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
-from anchors.gpu.sampling import sample_tokens
-from anchors.gpu.static_engine import (_matmul_part, _to_rows, _to_slots, prefix_bucket,  # noqa: F401
-                                       suffix_bucket)
-
-log = logging.getLogger(__name__)
-
-ATTENTION_NAME = "anchors_paged"
-FUSED_CHECK_REL_ERR = 0.2
-"""The fused layers must reproduce the model's own layers' logits to this relative error at the first step, else
-the engine uses the model's layers. It catches structural mismatches (a different norm, rotary convention or
-activation gives errors of order 1), not rounding: in bf16 two equal computations of the random-weight 14B
-differ by ~0.06 (its own incremental decoding vs its full forward: 0.055, bench/results/bench_rollouts_h100.json)."""
+from anchors.gpu.cascade import DenseKV, dense_cascade, dense_masks
 
 
 @dataclass
@@ -99,6 +83,9 @@ class PagedState:
     def n_rows(self) -> int:
         return self.pos.shape[0]
 
+    def positions(self) -> torch.Tensor:
+        return self.pos
+
     def prepare_step(self) -> None:
         """Derive this step's write locations, ragged lengths and masks from pos (CUDA-graph capturable)."""
         page = self.page_size
@@ -116,12 +103,39 @@ class PagedState:
                 "row_ids", torch.arange(self.n_rows, device=self.pos.device)[:, None]),
                 torch.argsort(suffix_len, descending=True))
             return
-        device = self.pos.device
-        # masked_fill, not torch.tensor(...): no host-to-device copy, so this is legal inside CUDA-graph capture.
-        drop_p = torch.arange(self.p_view, device=device)[None, :] >= self.prefix_len[:, None]      # [G, Pv]
-        drop_s = torch.arange(self.s_view, device=device)[None, :] > self.pos[:, None]              # [B, Sv]
-        st["prefix_mask"] = torch.zeros(drop_p.shape, device=device).masked_fill(drop_p, float("-inf"))[:, None, None]
-        st["suffix_mask"] = torch.zeros(drop_s.shape, device=device).masked_fill(drop_s, float("-inf"))[:, None, None]
+        st["prefix_mask"], st["suffix_mask"] = dense_masks(self.prefix_len, self.pos, self.p_view, self.s_view)
+
+    def begin_prefill(self, slot: int, n_tokens: int) -> None:
+        pos = torch.arange(n_tokens, device=self.pos.device)
+        self.step["prefill_page"] = self.prefix_table[slot].long()[pos // self.page_size]
+        self.step["prefill_off"] = pos % self.page_size
+        self.prefill_slot = slot
+
+    def prefill_attention(self, layer: int, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                          scale: float) -> torch.Tensor:
+        """One prompt (batch 1): causal attention, and its KV written once into the slot's pages."""
+        pages, offsets = self.step["prefill_page"], self.step["prefill_off"]       # [T] each
+        self.k[layer][pages, :, offsets] = key[0].transpose(0, 1)                  # [T, n_kv, d]
+        self.v[layer][pages, :, offsets] = value[0].transpose(0, 1)
+        out = torch.nn.functional.scaled_dot_product_attention(query, key, value, is_causal=True, scale=scale,
+                                                               enable_gqa=True)
+        return out.transpose(1, 2)                                                 # [1, n, H, d]
+
+    def decode_attention(self, layer: int, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                         scale: float) -> torch.Tensor:
+        """One new token per row: write its KV at the row's position, attend to the slot prefix and the row
+        suffix (Triton kernels, or the dense views)."""
+        n_rows, n_heads, _, d = query.shape
+        st = self.step
+        self.k[layer][st["write_page"], :, st["write_off"]] = key[:, :, 0]
+        self.v[layer][st["write_page"], :, st["write_off"]] = value[:, :, 0]
+        if self.use_triton:
+            from anchors.gpu.kernels.paged_attention import paged_attention
+
+            out = paged_attention(query.reshape(n_rows, n_heads, d).contiguous(), self.k[layer], self.v[layer],
+                                  st["prefix"], st["suffix"], self.row_place, scale)
+            return out.view(n_rows, 1, n_heads, d)
+        return _dense_attention(self, layer, query, scale)
 
 
 def allocate_state(model: Any, n_slots: int, rows_per_slot: int, n_rows: int, n_pages: int, page_size: int,
@@ -147,45 +161,6 @@ def allocate_state(model: Any, n_slots: int, rows_per_slot: int, n_rows: int, n_
         row_place=torch.arange(n_rows, **idx).clamp(max=places - 1), use_triton=use_triton)
 
 
-def _paged_attention(module: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-                     attention_mask: Any, scaling: float | None = None, dropout: float = 0.0,
-                     anchors_kv: PagedState | None = None, **kwargs: Any) -> tuple[torch.Tensor, None]:
-    """Attention function (AttentionInterface signature). query [B,H,q,d], key/value [B,n_kv,q,d] -> [B,q,H,d]."""
-    if anchors_kv is None:
-        raise RuntimeError(f"{ATTENTION_NAME} attention needs the anchors_kv state (use anchors.gpu.engine only)")
-    scale = scaling if scaling is not None else query.shape[-1] ** -0.5
-    if anchors_kv.mode == "prefill":
-        return _prefill_attention(anchors_kv, module.layer_idx, query, key, value, scale)
-    return _decode_attention(anchors_kv, module.layer_idx, query, key, value, scale)
-
-
-def _prefill_attention(state: PagedState, layer: int, query: torch.Tensor, key: torch.Tensor,
-                       value: torch.Tensor, scale: float) -> tuple[torch.Tensor, None]:
-    """One prompt (batch 1): causal attention, and its KV written once into the slot's pages."""
-    pages, offsets = state.step["prefill_page"], state.step["prefill_off"]     # [T] each
-    state.k[layer][pages, :, offsets] = key[0].transpose(0, 1)                  # [T, n_kv, d]
-    state.v[layer][pages, :, offsets] = value[0].transpose(0, 1)
-    out = torch.nn.functional.scaled_dot_product_attention(query, key, value, is_causal=True, scale=scale,
-                                                           enable_gqa=True)
-    return out.transpose(1, 2), None                                           # [1, n, H, d]
-
-
-def _decode_attention(state: PagedState, layer: int, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-                      scale: float) -> tuple[torch.Tensor, None]:
-    """One new token per row: write its KV at the row's position, attend to the slot prefix and the row suffix."""
-    n_rows, n_heads, _, d = query.shape
-    st = state.step
-    state.k[layer][st["write_page"], :, st["write_off"]] = key[:, :, 0]
-    state.v[layer][st["write_page"], :, st["write_off"]] = value[:, :, 0]
-    if state.use_triton:
-        from anchors.gpu.kernels.paged_attention import paged_attention
-
-        out = paged_attention(query.reshape(n_rows, n_heads, d).contiguous(), state.k[layer], state.v[layer],
-                              st["prefix"], st["suffix"], state.row_place, scale)
-        return out.view(n_rows, 1, n_heads, d), None
-    return _dense_attention(state, layer, query, scale), None
-
-
 def _gather(pool: torch.Tensor, table: torch.Tensor, view: int) -> torch.Tensor:
     """Pages of each table row as a dense view: [N, n_kv, view, d] (pool [n_pages, n_kv, page, d])."""
     n_pages = -(-view // pool.shape[2])
@@ -194,170 +169,10 @@ def _gather(pool: torch.Tensor, table: torch.Tensor, view: int) -> torch.Tensor:
 
 
 def _dense_attention(state: PagedState, layer: int, query: torch.Tensor, scale: float) -> torch.Tensor:
-    """The torch path: the static engine's arithmetic on gathered pages (same view lengths, so same floats)."""
-    n_rows, n_heads, _, d = query.shape
-    n_kv = state.k[layer].shape[1]
-    group = n_heads // n_kv
-    G, R = state.n_slots, state.rows_per_slot
-    q_row = query.reshape(n_rows, n_kv, group, d)                              # [B, n_kv, group, d]
-    q_slot = _to_slots(q_row.index_select(0, state.place_row), G, R, n_kv, group)  # [G, n_kv, R*group, d]
-    k_pre, v_pre = (_gather(p, state.prefix_table, state.p_view) for p in (state.k[layer], state.v[layer]))
-    k_suf, v_suf = (_gather(p, state.suffix_table, state.s_view) for p in (state.k[layer], state.v[layer]))
-    o_pre, lse_pre = _matmul_part(q_slot, k_pre, v_pre, state.step["prefix_mask"], scale)
-    o_suf, lse_suf = _matmul_part(q_row, k_suf, v_suf, state.step["suffix_mask"], scale)
-    # Log-sum-exp merge of the two parts, per (row, head); both lse finite (>= 1 unmasked key each).
-    o_pre = _to_rows(o_pre, G, R, n_kv, group).index_select(0, state.row_place)   # [B, n_kv, group, d]
-    lse_pre = _to_rows(lse_pre, G, R, n_kv, group).index_select(0, state.row_place)
-    m = torch.maximum(lse_pre, lse_suf)
-    w_pre, w_suf = torch.exp(lse_pre - m)[..., None], torch.exp(lse_suf - m)[..., None]
-    out = (o_pre.float() * w_pre + o_suf.float() * w_suf) / (w_pre + w_suf)     # [B, n_kv, group, d]
-    return out.to(query.dtype).reshape(n_rows, 1, n_heads, d)
-
-
-@contextlib.contextmanager
-def cascade_attention(model: Any) -> Iterator[None]:
-    """Select the paged cascade attention function on `model` for the duration; restores the previous one."""
-    from transformers import AttentionInterface
-
-    AttentionInterface.register(ATTENTION_NAME, _paged_attention)
-    previous = model.config._attn_implementation
-    model.config._attn_implementation = ATTENTION_NAME
-    try:
-        yield
-    finally:
-        model.config._attn_implementation = previous
-
-
-def run_layers(model: Any, input_ids: torch.Tensor, position_ids: torch.Tensor, state: PagedState) -> torch.Tensor:
-    """Embedding, decoder layers, final norm and lm_head of the last position. ids/pos [B, T] -> logits [B, V]
-    in the model's dtype (the fused decode layers when state.fused, else the model's own layers)."""
-    if state.fused and state.mode == "decode":
-        from anchors.gpu.fused_layers import decode_logits
-
-        return decode_logits(model, input_ids, position_ids, state)
-    inner = model.model
-    hidden = inner.embed_tokens(input_ids)                                     # [B, T, hidden]
-    position_embeddings = inner.rotary_emb(hidden, position_ids)
-    for layer in inner.layers:
-        hidden = layer(hidden, attention_mask=None, position_ids=position_ids,
-                       position_embeddings=position_embeddings, anchors_kv=state)
-        if isinstance(hidden, tuple):                                          # older transformers return tuples
-            hidden = hidden[0]
-    hidden = inner.norm(hidden[:, -1:])
-    return model.lm_head(hidden)[:, 0]                                         # [B, V]
-
-
-def prefill(model: Any, state: PagedState, slot: int, prompt_ids: list[int]) -> torch.Tensor:
-    """Run one prompt, store its KV in the slot's pages (prefix_table[slot] must hold enough), return the
-    next-token logits [V]."""
-    device = state.pos.device
-    n = len(prompt_ids)
-    ids = torch.tensor([prompt_ids], dtype=torch.int64, device=device)
-    pos = torch.arange(n, device=device)
-    state.step["prefill_page"] = state.prefix_table[slot].long()[pos // state.page_size]
-    state.step["prefill_off"] = pos % state.page_size
-    state.mode, state.prefill_slot = "prefill", slot
-    try:
-        logits = run_layers(model, ids, pos[None, :], state)
-    finally:
-        state.mode = "decode"
-    state.prefix_len[slot] = n
-    return logits[0]
-
-
-@dataclass
-class StepInputs:
-    """Static per-step inputs of a decode step (updated in place, so a CUDA graph can replay them)."""
-
-    tokens: torch.Tensor
-    """[B] int64, the token fed this step."""
-    seeds: torch.Tensor
-    """[B] int64, the sampling seed of each row."""
-    out: torch.Tensor
-    """[B] int64, the sampled next token."""
-
-
-class DecodeStep:
-    """One decode step for all rows: eager, or CUDA-graph replay (one graph on the Triton path; one per
-    (prefix view, suffix view) on the torch path)."""
-
-    def __init__(self, model: Any, state: PagedState, temperature: float, top_p: float, use_graphs: bool,
-                 try_fused: bool = False):
-        self.model, self.state = model, state
-        self.temperature, self.top_p = temperature, top_p
-        self.use_graphs = use_graphs
-        self.try_fused = try_fused
-        zeros = torch.zeros(state.n_rows, dtype=torch.int64, device=state.pos.device)
-        self.inputs = StepInputs(zeros.clone(), zeros.clone(), zeros.clone())
-        self.graphs: dict[tuple[int, int], torch.cuda.CUDAGraph] = {}
-        self._pool = None
-        self.fused_check: dict[str, Any] | None = None
-
-    def _logits(self) -> torch.Tensor:
-        state = self.state
-        state.prepare_step()
-        position = (state.prefix_len[state.row_slot] + state.pos)[:, None]    # [B, 1]
-        return run_layers(self.model, self.inputs.tokens[:, None], position, state)
-
-    def _compute(self) -> None:
-        logits = self._logits()
-        # The sampler's step is the rollout's own token index, so a rollout's draws do not depend on its row.
-        self.inputs.out.copy_(sample_tokens(logits, self.inputs.seeds, self.state.pos + 1, self.temperature,
-                                            self.top_p))
-
-    def __call__(self, p_view: int = 0, s_view: int = 0) -> torch.Tensor:
-        """Run the step (the views matter only on the torch path); returns the sampled tokens [B]."""
-        self.state.p_view, self.state.s_view = p_view, s_view
-        if self.try_fused and self.fused_check is None:
-            self._check_fused()
-        if not self.use_graphs:
-            self._compute()
-            return self.inputs.out
-        key = (0, 0) if self.state.use_triton else (p_view, s_view)
-        if key not in self.graphs:
-            try:
-                self.graphs[key] = self._capture()
-            except torch.OutOfMemoryError:
-                raise
-            except RuntimeError as exc:                 # a kernel that cannot be captured: run eagerly, loudly
-                log.warning("CUDA-graph capture failed (%s); decoding eagerly", str(exc)[:300])
-                self.use_graphs = False
-                self._compute()
-                return self.inputs.out
-        self.graphs[key].replay()
-        return self.inputs.out
-
-    def _check_fused(self) -> None:
-        """Compare the fused layers' logits with the model's own layers' on this first step; keep the faster
-        path only if they agree (FUSED_CHECK_REL_ERR)."""
-        from anchors.gpu.fused_layers import fused_unsupported
-
-        reason = fused_unsupported(self.model)
-        if reason is None:
-            self.state.fused = False
-            want = self._logits().float()
-            self.state.fused = True
-            got = self._logits().float()
-            rel = float((got - want).norm() / want.norm().clamp(min=1e-30))
-            reason = None if rel <= FUSED_CHECK_REL_ERR else f"logits differ from the model's layers: {rel:.3g}"
-            self.fused_check = {"fused": reason is None, "rel_err_vs_model_layers": rel}
-        else:
-            self.fused_check = {"fused": False}
-        self.state.fused = reason is None
-        if reason is not None:
-            self.fused_check["reason"] = reason
-            log.warning("fused decode layers not used: %s", reason)
-
-    def _capture(self) -> torch.cuda.CUDAGraph:
-        # Warm-up on a side stream, as CUDA-graph capture requires; the step is idempotent (same KV writes).
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):
-            for _ in range(2):
-                self._compute()
-        torch.cuda.current_stream().wait_stream(stream)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, pool=self._pool):
-            self._compute()
-        self._pool = graph.pool()
-        return graph
+    """The torch path: the dense cascade arithmetic on gathered pages (the baseline's, same view lengths)."""
+    pools = (state.k[layer], state.v[layer])
+    kv = DenseKV(prefix=tuple(_gather(p, state.prefix_table, state.p_view) for p in pools),
+                 suffix=tuple(_gather(p, state.suffix_table, state.s_view) for p in pools),
+                 masks=(state.step["prefix_mask"], state.step["suffix_mask"]),
+                 place_row=state.place_row, row_place=state.row_place)
+    return dense_cascade(query, kv, state.rows_per_slot, scale)

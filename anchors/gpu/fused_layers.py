@@ -8,7 +8,7 @@ the paged attention (prefix partials, suffix partials, merge) and the fused SiLU
 It stands in for the model's layers only where it computes the same function: `fused_unsupported` checks the
 structure (RMSNorm with `weight` and `variance_epsilon`, SiLU MLP, q/k/v/o linear projections without q/k norms
 or sliding windows) and that no hook sits on a module this path does not call; and the engine compares its
-logits with the model's own layers at the first step (anchors.gpu.engine.DecodeStep._check_fused).
+logits with the model's own layers at the first step (anchors.gpu.cascade.DecodeStep._check_fused).
 """
 
 from __future__ import annotations

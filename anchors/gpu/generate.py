@@ -1,13 +1,12 @@
 """Rollout generation: many seeded continuations of many prompts, batched, with shared-prefix KV.
 
 `generate_rollouts(loaded, requests, condition, sampling, batch_size)` yields `(request, Rollout)` as rollouts
-finish. Three engines compute the same function (`engine_name`):
+finish. Two engines compute the same function (`engine_name`):
 * "cascade" (default): the paged engine (anchors.gpu.engine, anchors.gpu.paged, anchors.gpu.runner). Each
   distinct prompt is prefilled ONCE into pages of a shared KV pool; its rollouts decode as rows reading that
   prefix once per step; each row's own tokens live in pages it returns when it ends. On CUDA the batch is sized
   by memory (batch_size is then a cap), attention reads only live pages (Triton), and a step is one CUDA graph.
   Continuous refill (anchors.gpu.scheduler): a finished row takes the next pending rollout at once.
-* "static": the engine before paging (anchors.gpu.static_engine): dense per-row suffix buffers, same scheduler.
 * "reference": plain HF forward with its own cache, one rollout at a time. Slow; it is the yardstick.
 All sample with anchors.gpu.sampling (counter-based noise), so a rollout depends on its seed, not its batch
 (see that module for exactly what is bit-exact). Every forward pass runs inside `condition.apply(model)`.
@@ -18,7 +17,6 @@ On CUDA out-of-memory the batch size halves and the unfinished prompts restart (
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
@@ -26,16 +24,16 @@ from typing import Any, Iterable, Iterator
 import torch
 
 from anchors.core.prompts import SamplingSettings
-from anchors.gpu import engine, static_engine
+from anchors.gpu import cascade
 from anchors.gpu.paged import free_device_bytes, plan_pool
 from anchors.gpu.runner import PagedRunner
 from anchors.gpu.sampling import sample_tokens
-from anchors.gpu.scheduler import Scheduler, batch_layout, cap_of, make_jobs
+from anchors.gpu.scheduler import Scheduler, cap_of, make_jobs
 from anchors.records import Rollout
 
 log = logging.getLogger(__name__)
 
-ENGINES = ("cascade", "static", "reference")
+ENGINES = ("cascade", "reference")
 """Accepted `engine_name` values of generate_rollouts."""
 
 
@@ -81,8 +79,7 @@ def generate_rollouts(loaded: Any, requests: Iterable[RolloutRequest], condition
     if engine_name not in ENGINES:
         raise ValueError(f"engine_name must be one of {ENGINES}, got {engine_name!r}")
     bar = _progress_bar(len(requests), progress)
-    generator = (_generate_reference if engine_name == "reference"
-                 else functools.partial(_generate_cascade, engine_name=engine_name))
+    generator = _generate_reference if engine_name == "reference" else _generate_cascade
     try:
         with torch.inference_mode(), apply:
             for request, ids in generator(model, tokenizer, requests, sampling, batch_size, eos, use_cuda_graphs):
@@ -162,14 +159,13 @@ def reference_logits(model: Any, prompt_ids: list[int], generated: list[int]) ->
 
 
 def _generate_cascade(model: Any, tokenizer: Any, requests: list[RolloutRequest], sampling: SamplingSettings,
-                      batch_size: int, eos: set[int], use_cuda_graphs: bool | None, engine_name: str = "cascade"):
+                      batch_size: int, eos: set[int], use_cuda_graphs: bool | None):
     """Run the requests through the scheduler; on CUDA OOM halve the batch and restart the unfinished prompts."""
     done: set[int] = set()
     pending = list(requests)
     while pending:
         try:
-            for request, ids in _run(model, tokenizer, pending, sampling, batch_size, eos, use_cuda_graphs,
-                                     engine_name):
+            for request, ids in _run(model, tokenizer, pending, sampling, batch_size, eos, use_cuda_graphs):
                 done.add(id(request))
                 yield request, ids
             return
@@ -184,25 +180,18 @@ def _generate_cascade(model: Any, tokenizer: Any, requests: list[RolloutRequest]
 
 
 def _run(model: Any, tokenizer: Any, requests: list[RolloutRequest], sampling: SamplingSettings, batch_size: int,
-         eos: set[int], use_cuda_graphs: bool | None, engine_name: str):
-    """One scheduler over one runner (paged, or static) for all the requests."""
+         eos: set[int], use_cuda_graphs: bool | None):
+    """One scheduler over one paged runner for all the requests."""
     jobs = make_jobs(tokenizer, requests)
     device = next(model.parameters()).device
     graphs = device.type == "cuda" if use_cuda_graphs is None else use_cuda_graphs
     caps = [cap_of(r, sampling) for r in requests]
     max_group = max(len(j.requests) for j in jobs)
     prompt_lens = [len(j.prompt_ids) for j in jobs]
-    if engine_name == "static":
-        rows, per_slot, slots = batch_layout(len(requests), max_group, len(jobs), batch_size)
-        runner = static_engine.StaticRunner(model, rows, per_slot, slots, static_engine.prefix_bucket(
-            max(prompt_lens)), max(caps), sampling.temperature, sampling.top_p, graphs)
-        attention = static_engine.cascade_attention(model)
-    else:
-        free = free_device_bytes(device) if device.type == "cuda" else None
-        plan = plan_pool(model, batch_size, len(requests), max_group, prompt_lens, max(caps), free)
-        runner = PagedRunner(model, plan, sampling.temperature, sampling.top_p, graphs)
-        attention = engine.cascade_attention(model)
-    with attention:
+    free = free_device_bytes(device) if device.type == "cuda" else None
+    plan = plan_pool(model, batch_size, len(requests), max_group, prompt_lens, max(caps), free)
+    runner = PagedRunner(model, plan, sampling.temperature, sampling.top_p, graphs)
+    with cascade.cascade_attention(model):
         yield from Scheduler(runner, sampling, eos).run(jobs)
 
 

@@ -81,7 +81,7 @@ def plan_pool(model: Any, batch_size: int, n_requests: int, max_group: int, prom
     the worst case, every row at its cap.
     """
     from anchors.gpu.scheduler import batch_layout
-    from anchors.gpu.static_engine import prefix_bucket, suffix_bucket
+    from anchors.gpu.cascade import prefix_bucket, suffix_bucket
 
     page = PAGE_SIZE["cpu" if free_bytes is None else "cuda"]
     per_token = kv_bytes_per_token(model)

@@ -14,9 +14,9 @@ from typing import Any
 
 import torch
 
-from anchors.gpu import engine
+from anchors.gpu import cascade, engine
+from anchors.gpu.cascade import prefix_bucket, suffix_bucket
 from anchors.gpu.paged import PageLedger, PoolPlan
-from anchors.gpu.static_engine import prefix_bucket, suffix_bucket
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +35,10 @@ class PagedRunner:
         self.state = engine.allocate_state(model, plan.slots, plan.rows_per_slot, plan.rows, plan.pages,
                                            plan.page_size, plan.prefix_pages, plan.suffix_pages, use_triton)
         self.ledger = PageLedger(plan.pages, self.state.prefix_table, self.state.suffix_table, plan.page_size)
-        self.step_fn = engine.DecodeStep(model, self.state, temperature, top_p, use_graphs, try_fused=use_triton)
+        self.step_fn = cascade.DecodeStep(model, self.state, temperature, top_p, use_graphs, try_fused=use_triton)
         self.slot_prompt_len = [0] * plan.slots
         self.row_slot = [-1] * plan.rows
-        self.live = 0
+        self.live_rows: set[int] = set()
 
     @property
     def n_rows(self) -> int:
@@ -53,7 +53,7 @@ class PagedRunner:
         return self.plan.rows_per_slot
 
     def _admits(self, pages: int) -> bool:
-        reserve = self.live // WATERMARK_DIVISOR
+        reserve = len(self.live_rows) // WATERMARK_DIVISOR
         return self.ledger.n_free - pages >= reserve
 
     def load(self, slot: int, prompt_ids: list[int]) -> torch.Tensor | None:
@@ -62,7 +62,7 @@ class PagedRunner:
             return None
         self.ledger.take_slot(slot, len(prompt_ids))
         self.slot_prompt_len[slot] = len(prompt_ids)
-        return engine.prefill(self.model, self.state, slot, prompt_ids)
+        return cascade.prefill(self.model, self.state, slot, prompt_ids)
 
     def unload(self, slot: int) -> None:
         self.ledger.drop_slot(slot)
@@ -76,13 +76,17 @@ class PagedRunner:
         st.row_slot[row], st.row_place[row], st.place_row[place] = slot, place, row
         self.step_fn.inputs.seeds[row] = seed
         self.row_slot[row] = slot
-        self.live += 1
+        self.live_rows.add(row)
         return True
 
     def stop(self, row: int) -> None:
+        """Return the row's pages. Idempotent: make_room stops the rows it preempts, and the scheduler then stops
+        them again (a second count once drove the live count negative and admission past the last page)."""
+        if row not in self.live_rows:
+            return
         self.ledger.drop_row(row)
         self.row_slot[row] = -1
-        self.live -= 1
+        self.live_rows.discard(row)
 
     def make_room(self, live: dict[int, tuple[int, int]]) -> list[int]:
         """Pages for every row whose position this step starts a new page, preempting the youngest rollouts
@@ -145,7 +149,7 @@ def teacher_forced_logits(model: Any, prompts: list[list[int]], continuations: l
     runner = PagedRunner(model, plan, 1.0, 1.0, use_graphs=False)
     runner.state.fused = fused and runner.state.use_triton
     out = [[[] for _ in range(R)] for _ in range(G)]
-    with torch.inference_mode(), engine.cascade_attention(model):
+    with torch.inference_mode(), cascade.cascade_attention(model):
         for g, prompt in enumerate(prompts):
             first = runner.load(g, prompt).float()
             for r in range(R):

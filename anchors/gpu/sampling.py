@@ -19,10 +19,10 @@ Two implementations of one rule. The nucleus keeps a token iff the probability m
 it is < top_p (HF's TopPLogitsWarper rule):
 * CPU (and CUDA without Triton): a full sort and cumulative sum (`top_p_mask`); tied logits at the boundary are
   ranked by the sort's order;
-* CUDA: one Triton kernel (anchors.gpu.kernels.sampler) that finds the same threshold by a search over the
-  float's bits, with no sort; it keeps every token tied with the boundary token, its masses are summed in
-  another order (a token whose mass-above is within float rounding of top_p can fall on the other side),
-  and its log is the GPU's. The noise uniforms are bit-identical. Rows stay independent of each other, so a
+* CUDA: Triton kernels over row chunks (anchors.gpu.kernels.sampler) that find the same threshold by a search
+  over the float's order-preserving bits, with no sort; they keep every token tied with the boundary token, sum
+  the masses in another order (a token whose mass-above is within float rounding of top_p can fall on the other
+  side), and their log is the GPU's. The noise uniforms are bit-identical. Rows stay independent of each other, so a
   rollout still depends only on its seed and its logits.
 """
 

@@ -1,16 +1,19 @@
 """Host-side scheduling of rollouts onto rows and prompt slots: continuous refill, admission, preemption.
 
-A `Scheduler` drives a *runner* (the device side: anchors.gpu.runner.PagedRunner, or the static engine's
-anchors.gpu.static_engine.StaticRunner). Each distinct prompt is a job; a loaded job holds one prompt slot, and
-its rollouts decode as rows of that slot. A row whose rollout finishes takes the next pending rollout at once: of
-a loaded prompt if one has rollouts left, else of the next prompt, prefilled into a free slot (there are spare
-slots). The runner may refuse a prompt or a rollout for lack of KV memory (admission), and may preempt running
-rollouts when a row needs a page that is not there; a preempted rollout goes back to the front of its prompt's
-queue and restarts from its seed (same tokens: anchors.gpu.sampling).
+A `Scheduler` drives a `Runner` (the device side: anchors.gpu.runner.PagedRunner; the benchmark's baseline
+bench/static_engine.py StaticRunner; the simulators' stand-ins in bench/sim_refill.py). Each distinct prompt is a
+job; a loaded job holds one prompt slot, and its rollouts decode as rows of that slot. A row whose rollout finishes
+takes the next pending rollout at once: of a loaded prompt if one has rollouts left, else of the next prompt,
+prefilled into a free slot (there are spare slots). The runner may refuse a prompt or a rollout for lack of KV
+memory (admission), and may preempt running rollouts when a row needs a page that is not there; a preempted
+rollout goes back to the front of its prompt's queue and restarts from its seed (same tokens: anchors.gpu.sampling).
 
-The runner interface: n_rows, n_slots, rows_per_slot; load(slot, prompt_ids) -> first-token logits [V] or None;
-unload(slot); start(row, slot, place, seed) -> bool; stop(row); make_room({row: (position, n_tokens)}) -> rows
-preempted; step(tokens, positions, live_rows) -> sampled tokens; stats() -> dict.
+Order. By default the longest rollouts start first (`longest_first`: prompts by their longest token cap, then
+each prompt's rollouts by cap; ties keep their arrival order). Why: the run ends with a drain tail in which rows
+go idle as the last rollouts finish; in arrival order a 288-rollout H200 run was 58% tail (README, "Rollout
+speed"; bench/sim_tail.py replays the scheduler on the reference lengths to compare the two orders). Caps equal
+the lengths only when no rollout stops early (the benchmark's random weights); with equal caps, as in real runs,
+the order is the arrival order.
 """
 
 from __future__ import annotations
@@ -18,13 +21,50 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Iterator, Protocol
 
 import torch
 
 from anchors.gpu.sampling import sample_tokens
 
 log = logging.getLogger("anchors.gpu.generate")   # the engine's summary line keeps its historical logger
+
+
+class Runner(Protocol):
+    """The device side of a generation, as the scheduler drives it."""
+
+    @property
+    def n_rows(self) -> int:
+        """B: decode rows."""
+
+    @property
+    def n_slots(self) -> int:
+        """G: prompt slots."""
+
+    @property
+    def rows_per_slot(self) -> int:
+        """R: query places per slot (slot g owns places g*R .. g*R + R - 1)."""
+
+    def load(self, slot: int, prompt_ids: list[int]) -> torch.Tensor | None:
+        """Prefill a prompt into `slot`: its next-token logits [V], or None (nothing done) if not admitted now."""
+
+    def unload(self, slot: int) -> None:
+        """The slot's prompt is no longer needed."""
+
+    def start(self, row: int, slot: int, place: int, seed: int) -> bool:
+        """Point `row` at `slot` and `place` with this sampling seed; False (nothing done) if not admitted now."""
+
+    def stop(self, row: int) -> None:
+        """The row's rollout ended (or was preempted): free its memory."""
+
+    def make_room(self, live: dict[int, tuple[int, int]]) -> list[int]:
+        """Memory for the next step of the live rows {row: (position, n_tokens)}; returns the rows it preempted."""
+
+    def step(self, tokens: list[int], positions: list[int], live_rows: list[int]) -> list[int]:
+        """One decode step: feed tokens[row] at positions[row]; the sampled token of every row (idle: ignore)."""
+
+    def stats(self) -> dict[str, Any]:
+        """The runner's figures, logged when the generation ends."""
 
 
 @dataclass
@@ -43,6 +83,16 @@ def make_jobs(tokenizer: Any, requests: list[Any]) -> list[Job]:
     for request in requests:
         by_prompt.setdefault(request.prompt, []).append(request)
     return [Job(tokenizer(prompt).input_ids, group) for prompt, group in by_prompt.items()]
+
+
+ORDERS = ("longest_first", "arrival")
+"""Accepted `Scheduler` orders."""
+
+
+def longest_first(jobs: list[Job], sampling: Any) -> list[Job]:
+    """Jobs by their longest cap, and each job's requests by cap, both descending (stable: ties keep arrival)."""
+    by_cap = [Job(j.prompt_ids, sorted(j.requests, key=lambda r: -cap_of(r, sampling))) for j in jobs]
+    return sorted(by_cap, key=lambda j: -cap_of(j.requests[0], sampling))
 
 
 def cap_of(request: Any, sampling: Any) -> int:
@@ -84,8 +134,10 @@ _COUNTERS = ("decode_steps", "live_row_steps", "steps_while_pending", "live_row_
 class Scheduler:
     """Which prompt each slot holds and which rollout each row decodes (continuous refill)."""
 
-    def __init__(self, runner: Any, sampling: Any, eos: set[int]):
-        self.runner, self.sampling, self.eos = runner, sampling, eos
+    def __init__(self, runner: Runner, sampling: Any, eos: set[int], order: str = "longest_first"):
+        if order not in ORDERS:
+            raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
+        self.runner, self.sampling, self.eos, self.order = runner, sampling, eos, order
         G = runner.n_slots
         self.slot_job: list[Job | None] = [None] * G
         self.slot_pending: list[list[Any]] = [[] for _ in range(G)]
@@ -99,7 +151,7 @@ class Scheduler:
         return bool(self.queue) or any(self.slot_pending)
 
     def run(self, jobs: list[Job]) -> Iterator[tuple[Any, list[int]]]:
-        self.queue = list(jobs)
+        self.queue = longest_first(jobs, self.sampling) if self.order == "longest_first" else list(jobs)
         start = time.perf_counter()
         try:
             while True:
@@ -138,17 +190,30 @@ class Scheduler:
         for row in range(self.runner.n_rows):
             if self.rows[row] is not None:
                 continue
-            slot = next((g for g in range(self.runner.n_slots) if self.slot_pending[g] and self.slot_free_places[g]),
-                        None)
-            if slot is None:
+            slot = self._ready_slot()
+            if slot is None or self._prefers_next_prompt(slot):
                 free = [g for g in range(self.runner.n_slots) if self.slot_job[g] is None]
-                if not (free and self.queue) or not self._load(free[0], self.queue[0]):
+                if free and self.queue and self._load(free[0], self.queue[0]):
+                    self.queue.pop(0)
+                    slot = free[0]
+                elif slot is None:
                     return
-                self.queue.pop(0)
-                slot = free[0]
             if not self._assign(row, slot, self.slot_pending[slot][0]):
                 return
             self.slot_pending[slot].pop(0)
+
+    def _ready_slot(self) -> int | None:
+        """The loaded slot whose next rollout would start now (None: none has one and a free place). Arrival order:
+        the lowest such slot. Longest first: the one whose next rollout has the longest cap (lowest among equals)."""
+        ready = [g for g in range(self.runner.n_slots) if self.slot_pending[g] and self.slot_free_places[g]]
+        if self.order == "arrival" or not ready:
+            return ready[0] if ready else None
+        return max(ready, key=lambda g: (cap_of(self.slot_pending[g][0], self.sampling), -g))
+
+    def _prefers_next_prompt(self, slot: int) -> bool:
+        """Longest first: the next prompt's longest rollout is longer than `slot`'s next one (load it if it fits)."""
+        return (self.order == "longest_first" and bool(self.queue) and
+                cap_of(self.queue[0].requests[0], self.sampling) > cap_of(self.slot_pending[slot][0], self.sampling))
 
     def _load(self, slot: int, job: Job) -> bool:
         t0 = time.perf_counter()

@@ -14,14 +14,14 @@ from typing import Any
 
 import torch
 
-from anchors.gpu import engine
+from anchors.gpu import cascade
 from anchors.gpu.paged import PoolPlan
 from anchors.gpu.runner import PagedRunner
 
 CATEGORIES = (("linear layers (cuBLAS)", r"gemm|gemv|cutlass|nvjet|cublas|sm90_|sm80_|splitK"),
               ("attention: split-K partials", r"_partial_kernel"), ("attention: merge", r"_merge_kernel"),
               ("add + RMSNorm", r"_add_rmsnorm"), ("rotary + KV write", r"_rotary_write"),
-              ("SiLU product", r"_silu_mul"), ("sampler", r"_sample_kernel"),
+              ("SiLU product", r"_silu_mul"), ("sampler", r"_sample_kernel|_stats_kernel|_search_kernel|_draw_kernel|_pick_kernel"),
               ("length sort (LPT order)", r"sort|radix"), ("other", r"."))
 
 
@@ -42,14 +42,15 @@ def steady_state_runner(model: Any, plan: PoolPlan, prompt_lens: list[int], posi
         runner.row_slot[r] = slot
         for _ in range(pos // plan.page_size + 1):
             ledger.grow_rows([r])
-    runner.live = len(positions)
+    runner.live_rows = set(range(len(positions)))
     st.pos.copy_(torch.tensor(positions))
     runner.step_fn.inputs.tokens.copy_(torch.randint(0, model.config.vocab_size, (plan.rows,), generator=gen))
     runner.step_fn.inputs.seeds.copy_(torch.arange(plan.rows))
     return runner
 
 
-def _events_ms(fn, repeats: int) -> float:
+def events_ms(fn, repeats: int) -> float:
+    """Median device time of fn() in ms over `repeats` calls (CUDA events, synchronised after each)."""
     times = []
     for _ in range(repeats):
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
@@ -63,9 +64,9 @@ def _events_ms(fn, repeats: int) -> float:
 
 def time_step(runner: PagedRunner, repeats: int = 20) -> dict:
     """Median device time of one CUDA-graph decode step (layers + sampling), and whether it ran fused."""
-    with torch.inference_mode(), engine.cascade_attention(runner.model):
+    with torch.inference_mode(), cascade.cascade_attention(runner.model):
         runner.step_fn()                                                       # fused check, capture
-        ms = _events_ms(runner.step_fn, repeats)
+        ms = events_ms(runner.step_fn, repeats)
     return {"graph_step_ms": ms, "fused_layers": runner.step_fn.fused_check, "triton": runner.state.use_triton}
 
 
@@ -76,7 +77,7 @@ def profile_step(runner: PagedRunner) -> dict:
 
     graphs, runner.step_fn.use_graphs = runner.step_fn.use_graphs, False
     try:
-        with torch.inference_mode(), engine.cascade_attention(runner.model):
+        with torch.inference_mode(), cascade.cascade_attention(runner.model):
             runner.step_fn()
             torch.cuda.synchronize()
             with profile(activities=[ProfilerActivity.CUDA]) as prof:
@@ -116,7 +117,7 @@ def time_attention(runner: PagedRunner, splits: list[tuple[int, int]], repeats: 
                 call = lambda: pa.paged_attention(q, st.k[0], st.v[0], st.step["prefix"],  # noqa: E731
                                                   st.step["suffix"], st.row_place, 0.088)
                 call()
-                out.append({"prefix_splits": p, "suffix_splits": s, "ms": _events_ms(call, repeats)})
+                out.append({"prefix_splits": p, "suffix_splits": s, "ms": events_ms(call, repeats)})
     finally:
         pa.PREFIX_SPLITS, pa.SUFFIX_SPLITS = saved
     return out

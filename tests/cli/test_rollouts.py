@@ -138,16 +138,16 @@ def test_killed_run_resumes_without_lost_or_duplicate_rollouts(problem, tmp_path
 def test_out_of_memory_backs_off(problem, tmp_path, monkeypatch, caplog):
     import torch
 
-    from anchors.gpu import engine
+    from anchors.gpu import cascade
 
-    real = engine.run_layers
+    real = cascade.run_layers
 
     def small_gpu(model, input_ids, position_ids, state):
         if input_ids.shape[0] > 1:
             raise torch.OutOfMemoryError("injected")
         return real(model, input_ids, position_ids, state)
 
-    monkeypatch.setattr(engine, "run_layers", small_gpu)
+    monkeypatch.setattr(cascade, "run_layers", small_gpu)
     store = tmp_path / "store"
     assert main(_args(problem, store, "--sentences", "0:2")) == 0
     assert [len(rs) for rs in _stored(store).values()] == [3, 3]

@@ -30,5 +30,12 @@ for dt in ("bf16", "fp32"):
           {"N_KV": 8, "GROUP": 5, "R": R, "S": S_, "M_PAD": max(16, triton.next_power_of_2(R * 5)), "PAGE": 64, "D": 128, "IEEE": dt == "fp32"}, num_warps=P.NUM_WARPS, num_stages=P.NUM_STAGES)
     c(P._merge_kernel, {"o_pre_ptr": "*fp32", "lse_pre_ptr": "*fp32", "o_suf_ptr": "*fp32", "lse_suf_ptr": "*fp32", "row_place_ptr": "*i64", "out_ptr": f"*{dt}"},
       {"N_KV": 8, "GROUP": 5, "G_PAD": 8, "R": 12, "S_PRE": P.PREFIX_SPLITS, "S_SUF": P.SUFFIX_SPLITS, "D": 128}, num_warps=P.NUM_WARPS)
-    c(S._sample_kernel, {"logits_ptr": f"*{dt}", "seeds_ptr": "*i64", "steps_ptr": "*i64", "out_ptr": "*i64", "V": "i32", "temperature": "fp32", "top_p": "fp32"}, {"TOP_P": True, "PASSES": S.SEARCH_PASSES, "BLOCK": S.BLOCK}, num_warps=8)
+    sm = {"C_PAD": 32, "CHUNK": S.CHUNK, "BLOCK": S.BLOCK, "PROBES": S.PROBES}
+    c(S._stats_kernel, {"logits_ptr": f"*{dt}", "stats_ptr": "*fp32", "V": "i32", "C": "i32", "temperature": "fp32"}, {"CHUNK": S.CHUNK, "BLOCK": S.BLOCK}, num_warps=4)
+    for first in (True, False):
+        c(S._search_kernel, {"logits_ptr": f"*{dt}", "stats_ptr": "*fp32", "state_in": "*i32", "mass_in": "*fp32", "band_in": "*i32", "state_out": "*i32", "mass_out": "*fp32", "band_out": "*i32", "V": "i32", "C": "i32", "temperature": "fp32", "top_p": "fp32"}, {"FIRST": first, **sm, "BLOCK": S.SEARCH_BLOCK}, num_warps=8)
+    for top in (True, False):
+        c(S._draw_kernel, {"logits_ptr": f"*{dt}", "seeds_ptr": "*i64", "steps_ptr": "*i64", "stats_ptr": "*fp32", "state_in": "*i32", "mass_in": "*fp32", "band_in": "*i32", "best_ptr": "*fp32", "idx_ptr": "*i64", "V": "i32", "C": "i32", "temperature": "fp32", "top_p": "fp32"}, {"TOP_P": top, **sm}, num_warps=8)
+c(S._pick_kernel, {"best_ptr": "*fp32", "idx_ptr": "*i64", "out_ptr": "*i64", "C": "i32"}, {"C_PAD": 32}, num_warps=1)
+c(S._threshold_kernel, {"stats_ptr": "*fp32", "state_in": "*i32", "mass_in": "*fp32", "band_in": "*i32", "out_ptr": "*i32", "C": "i32", "top_p": "fp32"}, {"C_PAD": 32, "PROBES": S.PROBES}, num_warps=4)
 sys.exit(1 if bad else 0)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from anchors.core.prompts import SamplingSettings
-from anchors.gpu import engine
+from anchors.gpu import cascade
 from anchors.gpu.generate import RolloutRequest, generate_rollouts, reference_logits
 from anchors.gpu.runner import teacher_forced_logits
 from anchors.gpu.sampling import hashed_uniform, sample_tokens, top_p_mask
@@ -113,14 +113,14 @@ def test_generation_stops_at_eos(loaded, monkeypatch):
 def test_out_of_memory_halves_the_batch(loaded, monkeypatch, caplog):
     requests = _requests()
     expected = _run(loaded, requests, batch_size=8)
-    real = engine.run_layers
+    real = cascade.run_layers
 
     def run_layers_with_oom(model, input_ids, position_ids, state):
         if input_ids.shape[0] > 2:                                             # a "GPU" that fits 2 rows
             raise torch.OutOfMemoryError("injected")
         return real(model, input_ids, position_ids, state)
 
-    monkeypatch.setattr(engine, "run_layers", run_layers_with_oom)
+    monkeypatch.setattr(cascade, "run_layers", run_layers_with_oom)
     with caplog.at_level(logging.WARNING):
         got = _run(loaded, requests, batch_size=8)
     assert {k: ro.rollout for k, ro in got.items()} == {k: ro.rollout for k, ro in expected.items()}
@@ -170,9 +170,10 @@ def test_finished_rows_take_pending_rollouts_and_tokens_do_not_depend_on_the_row
     with caplog.at_level(logging.INFO, logger="anchors.gpu.generate"):
         batch = _run(loaded, requests, batch_size=2, stop_at_eos=False)
     steps = [int(rec.args[0]) for rec in caplog.records if rec.getMessage().startswith("engine:")]
-    # A rollout of cap c takes c - 1 steps. Row 0: p0r0 (1), p1r0 (11), p2r0 (2); row 1: p0r1 (11), p1r1 (2),
-    # p2r1 (3): 16 steps. Refilling a slot only when all its rows finish would take 11 + 11 + 3 = 25.
-    assert steps == [16], caplog.text
+    # A rollout of cap c takes c - 1 steps. Longest first: row 0: p0r1 (11), p1r1 (2), p2r0 (2); row 1: p1r0 (11;
+    # p1 is loaded because its 12 beats p0r0's 2), p0r0 (1), p2r1 (3): 15 steps (16 in arrival order). Refilling
+    # a slot only when all its rows finish would take 11 + 11 + 3 = 25.
+    assert steps == [15], caplog.text
     for r in requests:
         (alone,) = _run(loaded, [r], batch_size=1, stop_at_eos=False).values()
         got = batch[(r.sent_idx, r.rollout_idx)]

@@ -27,7 +27,7 @@ from anchors.gpu import kernels  # noqa: E402
 from anchors.gpu.generate import RolloutRequest, generate_rollouts, reference_logits  # noqa: E402
 from anchors.gpu.kernels.selftest import _dense_reference  # noqa: E402
 from anchors.gpu.runner import teacher_forced_logits  # noqa: E402
-from anchors.gpu.sampling import hashed_uniform, sample_tokens_torch  # noqa: E402
+from anchors.gpu.sampling import hashed_uniform, sample_tokens_torch, top_p_mask  # noqa: E402
 
 pytestmark = pytest.mark.tiny
 
@@ -83,8 +83,28 @@ def test_paged_attention_equals_dense_attention(group, splits, monkeypatch):
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
 
 
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Sampler chunks of 256 tokens in blocks of 64: a 700-token row is 3 chunks (the GPU's 152k-token rows are 19
+    chunks of 8192), so the cross-chunk reductions run, at a size the interpreter runs in seconds."""
+    from anchors.gpu.kernels import sampler
+
+    monkeypatch.setattr(sampler, "CHUNK", 256)
+    monkeypatch.setattr(sampler, "BLOCK", 64)
+    monkeypatch.setattr(sampler, "SEARCH_BLOCK", 64)
+
+
+def _tie_inclusive_tokens(logits, seeds, steps, temperature, top_p):
+    """The sampling rule with every token tied at the nucleus boundary kept (the kernel's rule), in torch: the
+    boundary is the smallest value the sort-based mask keeps."""
+    scaled = logits.float() / temperature
+    boundary = torch.where(top_p_mask(scaled, top_p), scaled, float("inf")).min(-1).values
+    noise = -torch.log(-torch.log(hashed_uniform(seeds, steps, logits.shape[-1])))
+    return torch.where(scaled >= boundary[:, None], scaled + noise, float("-inf")).argmax(-1)
+
+
 @pytest.mark.parametrize("temperature, top_p", [(0.6, 0.95), (1.0, 1.0), (0.7, 0.5)])
-def test_the_sampler_kernel_draws_the_sort_based_samplers_tokens(temperature, top_p):
+def test_the_sampler_kernel_draws_the_sort_based_samplers_tokens(temperature, top_p, small_chunks):
     """Same noise (bit-identical hash), same nucleus on untied logits: the same token in every row."""
     from anchors.gpu.kernels.sampler import sample
 
@@ -103,6 +123,55 @@ def test_the_sampler_kernel_keeps_every_token_tied_at_the_nucleus_boundary():
     seeds, steps = torch.tensor([5, 6], device=DEVICE), torch.tensor([0, 9], device=DEVICE)
     want = hashed_uniform(seeds, steps, 300).argmax(-1)               # Gumbel-max over the whole vocabulary
     assert sample(logits, seeds, steps, 0.6, 0.5).tolist() == want.tolist()
+
+
+def test_the_search_finds_the_sort_based_nucleus_threshold(small_chunks):
+    """The threshold key equals the key of the smallest value the sort-based mask keeps, in float32 (untied) and
+    in bf16 logits of the random 14B's spread (std 1.43: many ties), and with one dominant token (only it kept)."""
+    from anchors.gpu.kernels.sampler import nucleus_threshold
+
+    gen = torch.Generator().manual_seed(5)
+    fp32 = 3 * torch.randn(6, 700, generator=gen)
+    bf16 = (1.43 * torch.randn(6, 700, generator=gen)).bfloat16()
+    fp32[5, 321] = 60.0
+    smallest = {}
+    for name, logits in (("fp32", fp32), ("bf16", bf16)):
+        scaled = logits.float() / 0.6
+        smallest[name] = torch.where(top_p_mask(scaled, 0.95), scaled, float("inf")).min(-1).values     # [B]
+        bits = smallest[name].view(torch.int32)
+        want = torch.where(bits >= 0, bits, bits ^ 0x7FFFFFFF)
+        got, done = nucleus_threshold(logits.to(DEVICE), 0.6, 0.95)
+        assert done.all().item() and got.cpu().tolist() == want.tolist(), name
+    assert smallest["fp32"][5] == fp32[5, 321] / 0.6                            # the dominant token alone is kept
+
+
+def test_the_sampler_keeps_every_token_tied_at_the_boundary_in_bf16(small_chunks):
+    """Integer logits (hundreds of ties per value) and bf16 logits: the kernel draws the tie-inclusive rule's
+    token in every row (the sort-based sampler keeps a tied group only in part, by its sort order)."""
+    from anchors.gpu.kernels.sampler import sample
+
+    gen = torch.Generator().manual_seed(6)
+    seeds, steps = torch.arange(8) * 104729 + 17, torch.arange(8) % 5
+    for logits, top_p in ((torch.randint(-3, 4, (8, 700), generator=gen).float(), 0.7),
+                          ((1.43 * torch.randn(8, 700, generator=gen)).bfloat16(), 0.95)):
+        want = _tie_inclusive_tokens(logits, seeds, steps, 0.6, top_p)
+        assert sample(logits.to(DEVICE), seeds.to(DEVICE), steps.to(DEVICE), 0.6, top_p).tolist() == want.tolist()
+
+
+def test_the_sampler_draws_from_a_few_token_nucleus(small_chunks):
+    """3 tokens per row raised by 12 hold the nucleus, so most 64-token blocks keep no token and the draw skips
+    them: the token drawn is the sort-based sampler's, one of the raised ones."""
+    from anchors.gpu.kernels.sampler import sample
+
+    gen = torch.Generator().manual_seed(7)
+    logits = 2.5 * torch.randn(8, 700, generator=gen)
+    raised = torch.randint(0, 700, (8, 3), generator=gen)
+    logits.scatter_add_(1, raised, torch.full((8, 3), 12.0))
+    seeds, steps = torch.arange(8) * 31 + 5, torch.arange(8)
+    want = sample_tokens_torch(logits, seeds, steps, 0.6, 0.95)
+    got = sample(logits.to(DEVICE), seeds.to(DEVICE), steps.to(DEVICE), 0.6, 0.95).cpu()
+    assert got.tolist() == want.tolist()
+    assert all(int(t) in row for t, row in zip(got, raised.tolist()))
 
 
 def test_the_fused_layer_ops_reproduce_the_models_modules():

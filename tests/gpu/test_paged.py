@@ -1,8 +1,11 @@
-"""The paged engine's memory on CPU: the static engine's exact rollouts, preemption, page bookkeeping, batch size."""
+"""The paged engine's memory on CPU: the dense baseline's exact rollouts, preemption, page bookkeeping, batch size."""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -38,18 +41,32 @@ def _engine_stats(caplog) -> dict:
     return [rec.args[-1] for rec in caplog.records if rec.getMessage().startswith("engine:")][-1]
 
 
+def _static_engine():
+    """bench/static_engine.py, the benchmark's dense baseline, as a module (bench/ is scripts, not a package)."""
+    path = Path(__file__).resolve().parents[2] / "bench" / "static_engine.py"
+    spec = importlib.util.spec_from_file_location("bench_static_engine", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module                              # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_the_paged_engine_gives_the_static_engines_rollouts(loaded):
-    """CPU float32: the paged engine's torch path computes the static engine's floats (same dense view lengths),
+    """CPU float32: the paged engine's torch path computes the dense baseline's floats (same dense view lengths),
     so every rollout is identical token for token (9 rollouts on 3 rows: refill) and rollouts stored on CPU do
     not change."""
     requests = _requests()
-    assert _run(loaded, requests, batch_size=3) == _run(loaded, requests, batch_size=3, engine_name="static")
+    static = _static_engine().generate_static(loaded, requests, SamplingSettings(), batch_size=3)
+    got = {(r.sent_idx, r.rollout_idx): loaded.tokenizer.decode(ids, skip_special_tokens=True) for r, ids in static}
+    assert len(got) == len(requests)
+    assert _run(loaded, requests, batch_size=3) == got
 
 
 def test_a_small_pool_preempts_and_restarts_with_the_same_tokens(loaded, monkeypatch, caplog):
-    """9 rollouts on 4 rows. With the worst-case pool the run peaks at 10 pages; with 8 usable pages a row meets
-    a page boundary with no page free and the youngest rollout is preempted; with 6, admission holds rollouts
-    back instead. Every rollout is the same, and every page is back in the pool at the end."""
+    """9 rollouts on 4 rows, longest first (the scheduler's order). With the worst-case pool the run peaks at 11
+    pages; with 8 or 6 usable pages rows meet page boundaries with no page free and the youngest rollouts are
+    preempted (3 each), and with 6 admission also holds rollouts back (more steps). Every rollout is the same,
+    and every page is back in the pool at the end."""
     requests = _requests()
     runs, stats = [], []
     with caplog.at_level(logging.INFO, logger="anchors.gpu.generate"):
@@ -57,9 +74,9 @@ def test_a_small_pool_preempts_and_restarts_with_the_same_tokens(loaded, monkeyp
             monkeypatch.setattr(paged, "CPU_POOL_PAGES", pages)
             runs.append(_run(loaded, requests, batch_size=4))
             stats.append(_engine_stats(caplog))
-    assert [s["peak_pages_used"] for s in stats] == [10, 8, 6]
-    assert [s["preemptions"] for s in stats] == [0, 1, 0]
-    assert stats[2]["decode_steps"] > stats[0]["decode_steps"]            # fewer rows live at once
+    assert [s["peak_pages_used"] for s in stats] == [11, 8, 6]
+    assert [s["preemptions"] for s in stats] == [0, 3, 3]
+    assert stats[2]["decode_steps"] > stats[1]["decode_steps"] > stats[0]["decode_steps"]   # fewer rows live
     assert runs[0] == runs[1] == runs[2]
     assert all(s["pages_in_use"] == 0 for s in stats)
 

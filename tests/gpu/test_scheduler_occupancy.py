@@ -73,3 +73,19 @@ def test_sim_units_cuts_one_condition(bench, tmp_path):
     # Four one-sentence calls of 12 rows each take their longest rollout's steps; one call refills freed rows.
     assert one_unit_per_call["decode_steps"] > res["decode_steps_one_call"]
     assert one_unit_per_call["makespan"] >= res["ideal_makespan"]
+
+
+def test_longest_first_drains_no_later_than_arrival_order(bench):
+    """bench/sim_tail.py at 8 sentences x 12 on 48 rows: starting the longest rollouts first ends the run sooner
+    than arrival order, never before its longest rollout is done (a rollout of cap c takes c - 1 steps)."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        sim_tail = importlib.import_module("sim_tail")
+    finally:
+        sys.path.remove(str(BENCH))
+    sim_refill, _ = bench
+    requests = sim_refill.draw(sim_refill.random.Random(0), 8)
+    runs = {order: sim_tail.tail_run(requests, 48, order) for order in ("longest_first", "arrival")}
+    longest = max(r.max_new_tokens for r in requests) - 1
+    assert longest <= runs["longest_first"]["decode_steps"] < runs["arrival"]["decode_steps"]
+    assert runs["longest_first"]["tail_steps"] < runs["arrival"]["tail_steps"]
