@@ -23,7 +23,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="never generate rollouts: use the store only, skip what is missing")
     group.addoption("--rollouts", default=12, help="rollouts per sentence, 1-100000 (the note used 12)")
     group.addoption("--problem", default="6481", help="MATH problem id (the note used 6481)")
-    group.addoption("--random-draws", default=3, help="seeded random-head sets per model, 1-1000 (H5 needs 19)")
+    group.addoption("--random-draws", default=3, help="seeded random-head sets per model, 1-1000 (H5 needs 39)")
     group.addoption("--n-boot", default=1000,
                     help="bootstrap replicates per CI, 100-100000 (1000: CI ends to ~0.01)")
     group.addoption("--metric", default="drop",

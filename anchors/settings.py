@@ -86,8 +86,8 @@ _ROLLOUTS = OptionRange(integer=True, low=1, high=100_000,
                         why="rollouts per sentence; the paper used 100; every seed is listed before generation starts, "
                             "so a bigger typo would hang")
 _DRAWS = OptionRange(integer=True, low=1, high=1000,
-                     why="seeded random-head sets, each a full condition of rollouts; H5 needs 19, and at 1000 its "
-                         "rank p floor is 0.001")
+                     why="seeded random-head sets, each a full condition of rollouts; H5 needs 39 (one-sided 0.025), and at "
+                         "1000 its rank p floor is 0.001")
 _BAND = OptionRange(integer=False, low=0, high=1,
                     why="a shift of a fraction against none; 0 confounds on any established shift, 1 on none")
 
@@ -195,7 +195,7 @@ class SuiteOptions(BaseModel):
     problem: str
     """--problem: the MATH problem id (the note used 6481)."""
     random_draws: int
-    """--random-draws: seeded random-head sets per model, 1-1000 (H5 needs 19)."""
+    """--random-draws: seeded random-head sets per model, 1-1000 (H5 needs 39)."""
     n_boot: int
     """--n-boot: bootstrap replicates per CI, 100-100000."""
     metric: Literal[METRICS]
