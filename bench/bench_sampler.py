@@ -41,14 +41,25 @@ def make_logits(kind: str, dtype: torch.dtype, rows: int, vocab: int, device: st
     return logits.scatter_add(1, top, torch.full(top.shape, 12.0, device=device)).to(dtype)
 
 
+def sibling(name: str):
+    """The script `name`.py beside this one, loaded from its file: bench/ is no package, and sys.path stays as
+    it is (tests/test_layering.py)."""
+    import importlib.util
+
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parent / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
 def samplers() -> dict:
     """name -> sample(logits, seeds, steps, temperature, top_p) -> [B] int64."""
     from anchors.gpu.kernels.sampler import sample
     from anchors.gpu.sampling import sample_tokens_torch
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import sampler_v1                                                    # the previous kernel, by script name
-
+    sampler_v1 = sibling("sampler_v1")                                   # the previous kernel, by script name
     return {"triton_chunked": sample, "triton_v1": sampler_v1.sample, "torch_sort": sample_tokens_torch}
 
 
@@ -153,8 +164,7 @@ def main() -> None:
     if args.tiny:
         os.environ.setdefault("TRITON_INTERPRET", "1")        # before triton is imported
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_rollouts import versions
+    versions = sibling("bench_rollouts").versions
 
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / ("bench_sampler_tiny.json" if args.tiny else "bench_sampler.json")

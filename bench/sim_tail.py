@@ -21,16 +21,30 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+from anchors.core.prompts import SamplingSettings
+from anchors.disk.jsonio import write_json_atomic
+from anchors.disk.provenance import make_provenance
+from anchors.gpu.scheduler import ORDERS, Scheduler, batch_layout, make_jobs
+
 BENCH = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH.parent))   # this checkout's engine, not an installed copy
-sys.path.insert(0, str(BENCH))          # sim_refill by its script name
 
-from sim_refill import ROLLOUTS, StandInRunner, draw, machine  # noqa: E402
 
-from anchors.core.prompts import SamplingSettings  # noqa: E402
-from anchors.disk.jsonio import write_json_atomic  # noqa: E402
-from anchors.disk.provenance import make_provenance  # noqa: E402
-from anchors.gpu.scheduler import ORDERS, Scheduler, batch_layout, make_jobs  # noqa: E402
+def sibling(name: str):
+    """The script `name`.py beside this one, loaded from its file: bench/ is no package, and sys.path stays as
+    it is (tests/test_layering.py)."""
+    import importlib.util
+
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parent / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+_refill = sibling("sim_refill")  # the stand-in runner and the reference lengths, by script name
+ROLLOUTS, StandInRunner, draw, machine = _refill.ROLLOUTS, _refill.StandInRunner, _refill.draw, _refill.machine
 
 log = logging.getLogger("bench.sim_tail")
 
