@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict
 
 from anchors.errors import AnchorsError, InputError
 from anchors.pipelines.fill import missing, rollout_requests
-from anchors.pipelines.scheduler import Actor, Scheduler
+from anchors.pipelines.scheduler import Actor, UnitScheduler
 from anchors.pipelines.units import (
     MIN_UNIT_BATCHES,
     FillJob,
@@ -165,7 +165,7 @@ def fill_jobs(jobs: list[FillJob], load: Loader, options: RayOptions, batch_size
                 job.store.write_problem(cot.problem_id, cot.problem, cot.base_solution, cot.sentences, cot.source_text)
         log.info("%d units (%d rollouts) on %d actors over %d nodes", len(units), sum(u.n_rollouts for u in units),
                  len(actors), cluster["nodes"])
-        report = Scheduler(ray, jobs, actors, cluster, options).run(units)
+        report = UnitScheduler(ray, jobs, actors, cluster, options).run(units)
         seconds = {"start": loaded - started, "run": time.perf_counter() - loaded}
         return report.model_copy(update={"seconds": seconds})
     finally:

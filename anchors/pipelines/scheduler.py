@@ -81,7 +81,7 @@ class Actor:
         self.busy_since = None
 
 
-class Scheduler:
+class UnitScheduler:
     """Runs units on actors until every unit is stored or given up on."""
 
     def __init__(self, ray: Any, jobs: list[FillJob], actors: list[Actor], cluster: dict[str, Any], options: Any):
