@@ -1,5 +1,5 @@
 """Issue 22 ("Verdicts, round 2"): each reviewer's reproduction as a test, on the project's own simulator and
-`fixtures.decisions.decide_all` (the hypothesis modules' rules, never a copy). Each ran red at 8896185."""
+`anchors.claims.decide_all` (the claim modules' rules, never a copy). Each ran red at 8896185."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from anchors.claims import decide_all
 from anchors.core import sim, sim_nulls, stats
 from anchors.core.decision import RuleSettings
 from anchors.pipelines.experiment import sim_experiment
-from fixtures.decisions import decide_all
 
 ABLATION_CLAIMS = ("H2", "H4", "H6·receiver", "H6·random")
 
@@ -132,9 +132,8 @@ def test_h5_states_the_draws_it_needs_in_its_holm_family():
 
 def test_h1_doubling_is_established_within_a_band_not_merely_inside_the_ci():
     """Reproduction 5: 0.15 -> 0.30 held with CI [1.18, 5.74]: '2 inside the CI' is not 'doubling'."""
-    import importlib
+    from anchors.claims import h01_plan_doubling as h1
 
-    h1 = importlib.import_module("test_h01_plan_doubling")
     verdict = h1.CLAIM.check(2.0, ci=(1.18, 5.74))
     assert verdict.passed  # the CI rule alone (increase established) ...
     assert not (h1.BAND[0] <= 1.18 and 5.74 <= h1.BAND[1])  # ... is not doubling established
