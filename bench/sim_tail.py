@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 import random
-import sys
+import runpy
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -28,23 +28,9 @@ from anchors.gpu.scheduler import ORDERS, Scheduler, batch_layout, make_jobs
 
 BENCH = Path(__file__).resolve().parent
 
-
-def sibling(name: str):
-    """The script `name`.py beside this one, loaded from its file: bench/ is no package, and sys.path stays as
-    it is (tests/test_layering.py)."""
-    import importlib.util
-
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parent / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-_refill = sibling("sim_refill")  # the stand-in runner and the reference lengths, by script name
-ROLLOUTS, StandInRunner, draw, machine = _refill.ROLLOUTS, _refill.StandInRunner, _refill.draw, _refill.machine
+# sim_refill's stand-in runner and reference lengths, run from its file (bench/ is no package; sys.path stays as it is)
+_refill = runpy.run_path(str(BENCH / "sim_refill.py"))
+ROLLOUTS, StandInRunner, draw, machine = (_refill[k] for k in ("ROLLOUTS", "StandInRunner", "draw", "machine"))
 
 log = logging.getLogger("bench.sim_tail")
 
