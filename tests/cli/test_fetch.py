@@ -13,8 +13,7 @@ import pytest
 
 from anchors.cli.app import main
 from anchors.disk.fetched import PROVENANCE_FILE, published_rollouts_in
-from anchors.settings import cache_dir
-from tests.helpers.dataset_copy import COMMIT, write_hf_cache, write_local_copy
+from tests.helpers.dataset_copy import COMMIT, private_offline_cache, write_hf_cache, write_local_copy
 
 REPO = Path(__file__).resolve().parents[2]
 NONE = "temperature_0.6_top_p_0.95/correct_base_solution/problem_330"
@@ -23,15 +22,7 @@ NONE = "temperature_0.6_top_p_0.95/correct_base_solution/problem_330"
 @pytest.fixture()
 def env(tmp_path, monkeypatch):
     """A private anchors cache (reusing the built tiny models), an empty HF cache, and a local dataset copy."""
-    import huggingface_hub.constants
-
-    models = cache_dir() / "models"
-    models.mkdir(parents=True, exist_ok=True)
-    (tmp_path / "cache").mkdir()
-    (tmp_path / "cache" / "models").symlink_to(models)
-    monkeypatch.setenv("ANCHORS_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty-hf" / "hub"))
+    private_offline_cache(tmp_path, monkeypatch)
     monkeypatch.setenv("ANCHORS_DATASET", str(write_local_copy(tmp_path / "dataset")))
     return tmp_path
 

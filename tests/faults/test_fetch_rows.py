@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 
 from anchors.cli.app import main
-from anchors.settings import cache_dir
 from tests.faults.conftest import one_line_error
-from tests.helpers.dataset_copy import ROLLOUT_PROBLEM, reference_files, write_local_copy
+from tests.helpers.dataset_copy import ROLLOUT_PROBLEM, private_offline_cache, reference_files, write_local_copy
 
 pytestmark = pytest.mark.faults
 
@@ -21,17 +20,8 @@ FETCH = ["fetch", "--model", "tiny-qwen2", "--problem", "330", "--source", "qwen
 @pytest.fixture()
 def env(tmp_path, monkeypatch):
     """A private anchors cache (reusing the built tiny models) and an empty, offline HF cache."""
-    import huggingface_hub.constants
-
-    models = cache_dir() / "models"
-    models.mkdir(parents=True, exist_ok=True)
-    (tmp_path / "cache").mkdir()
-    (tmp_path / "cache" / "models").symlink_to(models)
-    monkeypatch.setenv("ANCHORS_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.delenv("ANCHORS_DATASET", raising=False)
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty-hf" / "hub"))
-    return tmp_path
+    return private_offline_cache(tmp_path, monkeypatch)
 
 
 def problem_rows(content) -> dict[str, object]:

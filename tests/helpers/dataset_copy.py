@@ -57,3 +57,20 @@ def write_hf_cache(hf_home: Path, revision: str = "main", **kw) -> Path:
     (repo / "refs").mkdir(parents=True, exist_ok=True)
     (repo / "refs" / revision).write_text(COMMIT)
     return write_local_copy(repo / "snapshots" / COMMIT, **kw)
+
+
+def private_offline_cache(tmp_path: Path, monkeypatch) -> Path:
+    """An anchors cache of this test's own under tmp_path (the built tiny models linked in, not rebuilt), offline,
+    with an empty HF cache. `ANCHORS_DATASET` is left as it is: the caller sets or removes it."""
+    import huggingface_hub.constants
+
+    from anchors.settings import cache_dir
+
+    models = cache_dir() / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "models").symlink_to(models)
+    monkeypatch.setenv("ANCHORS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty-hf" / "hub"))
+    return tmp_path
