@@ -101,9 +101,8 @@ def sampling_folder(sampling: SamplingSettings) -> str:
 
 PAPER_SAMPLING_FOLDER = sampling_folder(SamplingSettings())
 """`temperature_0.6_top_p_0.95`: the paper's sampling (METHOD §1.3), and the published dataset's folder."""
-_CONDITION_FOLDER = re.compile(r"^(?P<base>correct|incorrect)_base_solution(?P<forced>_forced_answer)?"
-                               r"(?:_(?P<condition>(?!forced_answer)[a-z0-9][a-z0-9.\-]*))?$")
-CONDITION_FOLDER = _CONDITION_FOLDER
+CONDITION_FOLDER = re.compile(r"^(?P<base>correct|incorrect)_base_solution(?P<forced>_forced_answer)?"
+                              r"(?:_(?P<condition>(?!forced_answer)[a-z0-9][a-z0-9.\-]*))?$")
 """`<base>_base_solution[_forced_answer][_<condition>]`, with groups base, forced and condition."""
 
 
@@ -131,7 +130,7 @@ def stored_conditions(root: str | Path, store_folder: str, problem_id: str | int
     found: dict[str, Path] = {}
     for sampling in samplings:
         for folder in sorted(sampling.iterdir()):
-            match = _CONDITION_FOLDER.match(folder.name)
+            match = CONDITION_FOLDER.match(folder.name)
             problem = folder / f"problem_{problem_id}"
             if match and match["base"] == base and not match["forced"] and problem.is_dir():
                 found.setdefault(match["condition"] or "none", problem)
