@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from anchors.errors import AnchorsError, InputError
+from anchors.organism import ORGANISMS
 
 log = logging.getLogger(__name__)
 
-ORGANISM_DIR = Path(__file__).resolve().parents[1] / "organism" / "weights"
 TINY_NAMES = ("tiny-qwen2", "tiny-llama", "tiny-qwen3")
 DTYPES = ("auto", "float16", "bfloat16", "float32")
 DEVICE_PATTERN = re.compile(r"cpu|auto|cuda(:[0-9]+)?")
@@ -162,14 +162,14 @@ def _locate(name_or_path: str, allow_download: bool = False) -> tuple[Path, str,
         return ensure_tiny_model(name_or_path), tiny_revision(name_or_path), name_or_path
     if kind == "local":
         # The organism ships inside the package: record its name, not this machine's path to it.
-        return target, local_revision(target), "organism" if name_or_path == "organism" else str(target)
+        return target, local_revision(target), name_or_path if name_or_path in ORGANISMS else str(target)
     folder = cached_snapshot(target.model_id, target.revision, allow_download)
     return folder, folder.name, target.model_id
 
 
 def known_names() -> list[str]:
     """Every registry name accepted by `load_model`."""
-    return [*MODEL_SPECS, *TINY_NAMES, "organism"]
+    return [*MODEL_SPECS, *TINY_NAMES, *ORGANISMS]
 
 
 def store_folder(model_id: str, name: str | None = None) -> str:
@@ -195,8 +195,8 @@ def store_folder_for(name: str) -> str:
     """The store folder of a registry name, HF id or local path, without loading anything."""
     if name in MODEL_SPECS:
         return store_folder(MODEL_SPECS[name].model_id, name)
-    if name == "organism":
-        return store_folder(str(ORGANISM_DIR), "organism")
+    if name in ORGANISMS:
+        return store_folder(str(ORGANISMS[name]), name)
     return store_folder(name, name)
 
 
@@ -209,11 +209,13 @@ def resolve_spec(name_or_path: str) -> tuple[str, ModelSpec | Path]:
         return "hub", MODEL_SPECS[name_or_path]
     if name_or_path in TINY_NAMES:
         return "tiny", ModelSpec(name_or_path, name_or_path, "tiny")
-    if name_or_path == "organism":
-        if not (ORGANISM_DIR / "config.json").is_file():
-            raise AnchorsError("model 'organism': no weights at anchors/organism/weights/ yet "
-                               "(train them: python -m anchors.organism.train --out anchors/organism/weights)")
-        return "local", ORGANISM_DIR
+    if name_or_path in ORGANISMS:
+        folder = ORGANISMS[name_or_path]
+        if not (folder / "config.json").is_file():
+            rel = f"anchors/organism/{folder.name}"
+            raise AnchorsError(f"model {name_or_path!r}: no weights at {rel}/ yet "
+                               f"(train them: python -m anchors.organism.train --out {rel}; bench/train_planted.sh)")
+        return "local", folder
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         return "local", path

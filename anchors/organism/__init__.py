@@ -10,6 +10,11 @@ from pathlib import Path
 
 ORGANISM_DIR = Path(__file__).resolve().parent / "weights"
 """Committed weights: model.safetensors, config.json, tokenizer.json, tokenizer_config.json, train_log.jsonl."""
+ORGANISMS = {"organism": ORGANISM_DIR,
+             "organism-planted": Path(__file__).resolve().parent / "planted",
+             "organism-null": Path(__file__).resolve().parent / "null"}
+"""Registry name -> committed weights folder: the embedded organism, the planted organism whose receiver heads are
+designated in training (anchors/organism/planted.py) and its null twin (the same recipe without them)."""
 
 
 def eval_problems(n: int, seed: int = 0) -> list:

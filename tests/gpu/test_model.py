@@ -126,16 +126,19 @@ def test_broken_local_folder_is_one_line_error(tmp_path):
     assert "\n" not in str(info.value) and str(tmp_path) in str(info.value)
 
 
-def test_organism_without_weights_is_one_line_error(tmp_path, monkeypatch):
-    monkeypatch.setattr("anchors.gpu.model.ORGANISM_DIR", tmp_path / "weights")
-    with pytest.raises(AnchorsError, match="no weights at anchors/organism/weights/") as info:
-        load_model("organism")
+@pytest.mark.parametrize("name", ["organism", "organism-planted", "organism-null"])
+def test_organism_without_weights_is_one_line_error(tmp_path, monkeypatch, name):
+    from anchors.gpu.model import ORGANISMS
+
+    monkeypatch.setitem(ORGANISMS, name, tmp_path / ORGANISMS[name].name)
+    with pytest.raises(AnchorsError, match=f"no weights at anchors/organism/{ORGANISMS[name].name}/") as info:
+        load_model(name)
     assert "\n" not in str(info.value)
 
 
 @pytest.mark.organism
 def test_organism_loads_with_counts_from_config():
-    from anchors.gpu.model import ORGANISM_DIR
+    from anchors.organism import ORGANISM_DIR
 
     if not (ORGANISM_DIR / "config.json").is_file():
         pytest.skip("organism weights not built yet (anchors/organism/weights/)")
