@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 import time
 from pathlib import Path
 
@@ -40,24 +39,11 @@ def designated(weights: Path) -> tuple[tuple[int, int], ...]:
 
 
 def one_set(loaded, seed: int, planted: tuple[tuple[int, int], ...]) -> dict:
-    """Discovery on one trace set: top K, how many designated heads it recovers, each designated head's rank."""
-    import numpy as np
+    """Discovery on one trace set, with the main job's settings (anchors.organism.planted.discovery_recovery)."""
+    from anchors.organism.planted import discovery_recovery
 
-    from anchors.organism import write_sampled_traces
-    from anchors.pipelines.heads import find_receiver_heads
-
-    with tempfile.TemporaryDirectory() as tmp:
-        written = write_sampled_traces(loaded.model, loaded.tokenizer, Path(tmp), HEAD_TRACES, seed)
-        art = find_receiver_heads(loaded, [tmp], top_k=K, exclude_problems=TEST_IDS, proximity=PROXIMITY,
-                                  use_cache=False)
-    kurt = np.array([[np.nan if v is None else v for v in row] for row in art.mean_kurtosis], dtype=float)
-    order = [divmod(int(i), kurt.shape[1]) for i in np.argsort(-np.nan_to_num(kurt[1:], nan=-np.inf), axis=None)]
-    ranked = [(layer + 1, head) for layer, head in order]
-    top = [(h.layer, h.head) for h in art.heads]
-    return {"seed": seed, "traces": written, "top_k": top, "recovered": sum(h in planted for h in top),
-            "designated_rank": {f"{l}.{h}": ranked.index((l, h)) + 1 for l, h in planted},
-            "designated_kurtosis": {f"{l}.{h}": round(float(kurt[l, h]), 3) for l, h in planted},
-            "top_kurtosis": [round(float(kurt[l, h]), 3) for l, h in top]}
+    return discovery_recovery(loaded, seed, planted, k=K, head_traces=HEAD_TRACES, proximity=PROXIMITY,
+                              exclude=TEST_IDS)
 
 
 def main() -> None:
