@@ -125,15 +125,8 @@ def _suite_imports(tree: ast.AST) -> list[str]:
     return found
 
 
-STILL_IMPORTS_FIXTURES = ("bench/bench_organism_heads.py",)
-"""Reads the organism run's head-discovery constants from fixtures/organism.py until that module moves into
-anchors/pipelines/ (issue 21 item 2); strict xfail, so the move makes it pass and the row must go."""
-
-
-@pytest.mark.parametrize("path", [
-    pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="fixtures/organism.py not yet in anchors/pipelines/"))
-    if _relative(p) in STILL_IMPORTS_FIXTURES else p
-    for p in CHECKED if _relative(p).startswith(("anchors/", "bench/"))], ids=_relative)
+@pytest.mark.parametrize("path", [p for p in CHECKED if _relative(p).startswith(("anchors/", "bench/"))],
+                         ids=_relative)
 def test_the_library_and_benchmarks_never_import_the_suite(path):
     found = _suite_imports(ast.parse(path.read_text(encoding="utf-8")))
     assert not found, f"{_relative(path)} imports the test suite: {found}"

@@ -15,7 +15,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anchors.core.prompts import prefix_without_sentence, rollout_prompt
 from anchors.core.sentences import cot_text
@@ -23,6 +23,11 @@ from anchors.disk.formats import ProblemFolder
 from anchors.disk.store import RolloutStore
 from anchors.errors import InputError, Unavailable
 from anchors.records import BaseCoT
+
+if TYPE_CHECKING:
+    from anchors.gpu.model import LoadedModel
+    from anchors.pipelines.distributed import RayOptions
+    from anchors.pipelines.units import FillJob
 
 log = logging.getLogger(__name__)
 
@@ -177,16 +182,29 @@ def fill_condition(loaded: Any, store_root: str | Path, condition: Any, cots: Se
                              condition_info=condition.provenance())
     store = RolloutStore(store_root, spec)
     if ray is not None and not no_generate:
-        from anchors.pipelines.distributed import fill_jobs, raise_on_failures
         from anchors.pipelines.units import FillJob
-        from anchors.pipelines.worker import named_loader
 
-        job = FillJob(store, list(cots), condition, sampling.n_rollouts)
-        raise_on_failures(fill_jobs([job], named_loader(loaded.name, loaded.dtype), ray, batch_size))
+        fill_jobs_here([FillJob(store, list(cots), condition, sampling.n_rollouts)], loaded, ray, batch_size)
         return problem_folders(store, cots)
     fill_store(store, cots, condition, lambda: loaded, sampling.n_rollouts, no_generate=no_generate,
                how_to_fill=how_to_fill, batch_size=batch_size)
     return problem_folders(store, cots)
+
+
+def fill_jobs_here(jobs: Sequence[FillJob], loaded: LoadedModel, ray: RayOptions | None = None,
+                   batch_size: int = 64) -> None:
+    """Every job's missing rollouts with an already loaded model: `fill_store` one job after another, or with
+    `ray` all jobs in one distributed run (`distributed.fill_jobs`; each actor loads the model by name once),
+    raising when a unit failed."""
+    if ray is None:
+        for job in jobs:
+            fill_store(job.store, job.cots, job.condition, lambda: loaded, job.n, job.sentences,
+                       batch_size=batch_size)
+        return
+    from anchors.pipelines.distributed import fill_jobs, raise_on_failures
+    from anchors.pipelines.worker import named_loader
+
+    raise_on_failures(fill_jobs(list(jobs), named_loader(loaded.name, loaded.dtype), ray, batch_size))
 
 
 def problem_folders(store: RolloutStore, cots: Sequence[BaseCoT]) -> dict[str, Path]:
