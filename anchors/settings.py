@@ -9,7 +9,7 @@ import math
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -134,7 +134,7 @@ OPTION_RANGES: dict[str, OptionRange] = {
 suite's `--rollouts`; `--random-draws` and `anchors plan --draws`)."""
 
 
-def check_option(flag: str, value: Any) -> Any:
+def check_option(flag: str, value: object) -> int | float | None:
     """`value` (a command-line string or a default) as the number OPTION_RANGES[flag] allows; None stays None.
     Raises a one-line `InputError` naming the flag, the value given and the allowed range."""
     if value is None:
@@ -146,7 +146,7 @@ def check_option(flag: str, value: Any) -> Any:
     return number
 
 
-def _number(value: Any, integer: bool) -> int | float | None:
+def _number(value: object, integer: bool) -> int | float | None:
     """The value as an int (integer options; "1e3" is refused) or a float; None when it is not one."""
     text = str(value).strip()
     try:
@@ -157,7 +157,7 @@ def _number(value: Any, integer: bool) -> int | float | None:
         return None
 
 
-def option_parser(flag: str) -> Callable[[Any], Any]:
+def option_parser(flag: str) -> Callable[[object], int | float | None]:
     """A typer `parser=` for a numeric option: parses and range-checks it (`check_option`)."""
     return functools.partial(check_option, flag)
 

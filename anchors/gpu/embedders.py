@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from anchors.errors import InputError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +114,8 @@ def sent_embedder(threshold: float = DEFAULT_THRESHOLD, batch_size: int = 256) -
     return Embedder("sent", encode_unique, threshold, source)
 
 
-def llm_embedder(model: Any, tokenizer: Any, threshold: float = DEFAULT_THRESHOLD) -> Embedder:
+def llm_embedder(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
+                 threshold: float = DEFAULT_THRESHOLD) -> Embedder:
     """Mean of the model's input-embedding rows over the sentence's tokens (no special tokens). [n, d_model]."""
     import torch
 
@@ -130,7 +134,7 @@ def llm_embedder(model: Any, tokenizer: Any, threshold: float = DEFAULT_THRESHOL
     return Embedder("llm", encode_unique, threshold, f"input-embeddings:{type(model).__name__}")
 
 
-def get_embedder(name: str, model: Any = None, tokenizer: Any = None,
+def get_embedder(name: str, model: PreTrainedModel | None = None, tokenizer: PreTrainedTokenizerBase | None = None,
                  threshold: float | None = None) -> Embedder:
     """The embedder called `name` ("sent" or "llm"); "llm" needs the model and its tokenizer."""
     threshold = DEFAULT_THRESHOLD if threshold is None else float(threshold)
