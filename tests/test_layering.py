@@ -70,10 +70,10 @@ def test_pure_and_disk_layers_import_without_torch():
 REPO = ROOT.parent
 SUITE_PACKAGES = ("fixtures", "hypotheses")
 """The test suite's own packages: the library and the benchmarks never import them."""
-RAY_AND_DEVICE_SCRIPTS = ("bench/bench_ray.py", "bench/bench_ray_scaling.py", "bench/gpu_realpath.py",
-                          "bench/sim_refill.py")
-"""Scripts that run on a device machine from a copied checkout (in Ray actors too), where the package may not be
-installed: they put the checkout on sys.path themselves (QUARANTINES.md, "Layering exceptions")."""
+RAY_AND_DEVICE_SCRIPTS = ("bench/bench_ray.py", "bench/bench_ray_scaling.py")
+"""Scripts whose Ray actors import their sibling scripts (bench/ is no package) in worker processes that do not
+inherit the driver's script folder: they put bench/ and the checkout on sys.path themselves (QUARANTINES.md,
+"Layering exceptions")."""
 CHECKED = sorted([*ROOT.rglob("*.py"), *(REPO / "bench").rglob("*.py"), *(REPO / "fixtures").rglob("*.py"),
                   *(REPO / "hypotheses").rglob("*.py"), REPO / "conftest.py"])
 """Every Python file of the library, the benchmarks and the suite."""
