@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 HUB_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_THRESHOLD = 0.8
 EMBEDDER_NAMES = ("sent", "llm")
+"""The embedders, the one definition: sent = all-MiniLM-L6-v2 (the paper's); llm = the studied model's own input
+embeddings (the note's)."""
 
 
 @dataclass
