@@ -39,8 +39,8 @@ GENERATION_KEYS = ("device", "gpu", "gpu_name", "wall_s", "elapsed_s", "hostname
 
 def embedder_threshold(settings: JsonObject, source: str) -> float:
     """The cosine threshold below which a resample counts as dissimilar, from an experiment's settings; every
-    Experiment builder records it (anchors.pipelines.experiment, fixtures/tiny.py, fixtures/organism.py), so a
-    missing one is a builder's bug, never a silent 0.8."""
+    source of the experiment builder records it (anchors.pipelines: experiment.py, tiny_experiment.py,
+    organism_experiment.py), so a missing one is a builder's bug, never a silent 0.8."""
     if "embedder_threshold" not in settings:
         raise ValueError(f"experiment {source}: settings has no 'embedder_threshold' (its builder must record the "
                          f"embedder's threshold)")
