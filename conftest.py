@@ -7,9 +7,9 @@ ranges: anchors.settings.OPTION_RANGES), so the numeric ones carry no argparse t
 
 from __future__ import annotations
 
-import os
-
 import pytest
+
+from anchors.settings import suite_defaults
 
 pytest_plugins = ["fixtures.options", "fixtures.params", "fixtures.experiment", "fixtures.allskip",
                   "anchors.report.plugin"]
@@ -17,31 +17,35 @@ pytest_plugins = ["fixtures.options", "fixtures.params", "fixtures.experiment", 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("anchors", "anchors hypothesis suite")
-    group.addoption("--store", default=os.environ.get("ANCHORS_STORE", "store"),
+    default = suite_defaults()
+    group.addoption("--store", default=default["store"],
                     help="rollout store directory (default: env ANCHORS_STORE, else ./store)")
     group.addoption("--no-generate", action="store_true",
                     help="never generate rollouts: use the store only, skip what is missing")
-    group.addoption("--rollouts", default=12, help="rollouts per sentence, 1-100000 (the note used 12)")
-    group.addoption("--problem", default="6481", help="MATH problem id (the note used 6481)")
-    group.addoption("--random-draws", default=3, help="seeded random-head sets per model, 1-1000 (H5 needs 39)")
-    group.addoption("--n-boot", default=1000,
+    group.addoption("--rollouts", default=default["rollouts"],
+                    help="rollouts per sentence, 1-100000 (the note used 12)")
+    group.addoption("--problem", default=default["problem"], help="MATH problem id (the note used 6481)")
+    group.addoption("--random-draws", default=default["random_draws"],
+                    help="seeded random-head sets per model, 1-1000 (H5 needs 39)")
+    group.addoption("--n-boot", default=default["n_boot"],
                     help="bootstrap replicates per CI, 100-100000 (1000: CI ends to ~0.01)")
-    group.addoption("--metric", default="drop",
+    group.addoption("--metric", default=default["metric"],
                     help="the PRIMARY importance metric (every claim is also decided under the other two and shown "
                          "beside it): drop = accuracy lost when the sentence is changed (-cf_acc, default: KL "
                          "saturates near ln(12e9) with 12 rollouts, METHOD pitfall 7), kl = the note's cf_kl "
                          "(alpha 1e-9), kl_laplace = cf_kl with Laplace smoothing --laplace")
-    group.addoption("--laplace", default=1.0, help="smoothing constant of kl_laplace, in (0, 100] (1 = add-one)")
-    group.addoption("--accuracy-band", default=0.10,
+    group.addoption("--laplace", default=default["laplace"],
+                    help="smoothing constant of kl_laplace, in (0, 100] (1 = add-one)")
+    group.addoption("--accuracy-band", default=default["accuracy_band"],
                     help="an accuracy shift against none whose 95%% CI lies beyond +-band ends a claim 'confounded' "
                          "(0-1)")
-    group.addoption("--dissimilar-band", default=0.10,
+    group.addoption("--dissimilar-band", default=default["dissimilar_band"],
                     help="the same for the embedder's dissimilar fraction (0-1)")
-    group.addoption("--valid-band", default=0.10,
+    group.addoption("--valid-band", default=default["valid_band"],
                     help="the same for the share of valid rollouts, a boxed answer (0-1)")
-    group.addoption("--length-band", default=0.50,
+    group.addoption("--length-band", default=default["length_band"],
                     help="the same for the mean rollout length, relative to none (>= 0; 0.5 = +-50%%)")
-    group.addoption("--equivalence-margin", default=0.10,
+    group.addoption("--equivalence-margin", default=default["equivalence_margin"],
                     help="H12's smallest effect of interest, in the metric's own units (accuracy lost for drop, "
                          "nats for the KLs; > 0), fixed by the researcher, never estimated from the data")
     group.addoption("--validation", default=None,

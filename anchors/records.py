@@ -8,11 +8,16 @@ the published files directly and `model_dump(mode="json")` writes them back unch
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from anchors.vocabulary import METRICS, TAGS  # noqa: F401 - the vocabularies, re-exported here
+
+JsonValue: TypeAlias = "None | bool | int | float | str | list[JsonValue] | dict[str, JsonValue]"
+"""A value of a JSON document (results.json, a ledger line, a store's settings.json): what `json.dumps` writes."""
+JsonObject: TypeAlias = "dict[str, JsonValue]"
+"""A JSON object: a report row, an experiment digest, a settings record, a ledger entry."""
 
 
 class Record(BaseModel):

@@ -9,7 +9,7 @@ import math
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -134,7 +134,7 @@ OPTION_RANGES: dict[str, OptionRange] = {
 suite's `--rollouts`; `--random-draws` and `anchors plan --draws`)."""
 
 
-def check_option(flag: str, value: Any) -> Any:
+def check_option(flag: str, value: object) -> int | float | None:
     """`value` (a command-line string or a default) as the number OPTION_RANGES[flag] allows; None stays None.
     Raises a one-line `InputError` naming the flag, the value given and the allowed range."""
     if value is None:
@@ -146,7 +146,7 @@ def check_option(flag: str, value: Any) -> Any:
     return number
 
 
-def _number(value: Any, integer: bool) -> int | float | None:
+def _number(value: object, integer: bool) -> int | float | None:
     """The value as an int (integer options; "1e3" is refused) or a float; None when it is not one."""
     text = str(value).strip()
     try:
@@ -157,9 +157,26 @@ def _number(value: Any, integer: bool) -> int | float | None:
         return None
 
 
-def option_parser(flag: str) -> Callable[[Any], Any]:
+def option_parser(flag: str) -> Callable[[object], int | float | None]:
     """A typer `parser=` for a numeric option: parses and range-checks it (`check_option`)."""
     return functools.partial(check_option, flag)
+
+
+def parse_sentence_range(text: str | None, n_sentences: int) -> range:
+    """"A:B" (B exclusive, either side optional) -> range within [0, n_sentences); None -> all."""
+    if text is None:
+        return range(n_sentences)
+    start_text, sep, stop_text = text.partition(":")
+    try:
+        start = int(start_text) if start_text.strip() else 0
+        stop = int(stop_text) if sep and stop_text.strip() else (n_sentences if sep else start + 1)
+    except ValueError:
+        raise InputError(f"--sentences {text}", "is not A:B", "e.g. --sentences 0:20") from None
+    if not 0 <= start < stop:
+        raise InputError(f"--sentences {text}", "selects no sentence", "use A:B with 0 <= A < B")
+    if stop > n_sentences:
+        raise InputError(f"--sentences {text}", f"is outside 0:{n_sentences}", f"use A:B within 0:{n_sentences}")
+    return range(start, stop)
 
 
 def check_folder(flag: str, path: str | Path, writable: bool = False) -> Path:
@@ -182,7 +199,8 @@ def check_folder(flag: str, path: str | Path, writable: bool = False) -> Path:
 class SuiteOptions(BaseModel):
     """The hypothesis suite's command-line options (declared in conftest.py), parsed and range-checked once in
     `pytest_configure` (fixtures/options.py). Everything below the fixtures reads these, never a pytest.Config.
-    No field has a default: the defaults are conftest.py's, stated once."""
+    No field has a default: the defaults are `suite_defaults()`, stated once (conftest.py's flags and
+    `suite_options` read them)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
@@ -222,3 +240,13 @@ class SuiteOptions(BaseModel):
     """--max-new-tokens: cap on generated tokens per rollout; None: the paper's 16384."""
     ray: str | None
     """--ray: None: generate in this process; "local", "auto" or host:port: on Ray actors."""
+
+
+def suite_defaults() -> dict[str, object]:
+    """The suite's option defaults, the one statement of them (conftest.py declares its flags with these). The
+    store is env ANCHORS_STORE, else ./store, read when called."""
+    return {"store": os.environ.get("ANCHORS_STORE", "store"), "no_generate": False, "rollouts": 12,
+            "problem": "6481", "random_draws": 3, "n_boot": 1000, "metric": "drop", "laplace": 1.0,
+            "accuracy_band": 0.10, "dissimilar_band": 0.10, "valid_band": 0.10, "length_band": 0.50,
+            "equivalence_margin": 0.10, "validation": None, "device": None, "sentences": None,
+            "max_new_tokens": None, "ray": None}

@@ -32,7 +32,7 @@ KEYS = ("cf_kl", "cf_acc", "rs_acc", "flip_rate")
 """Per-sentence values averaged per category."""
 TOP_K_HEADS = 4
 """Receiver heads selected out of the 48 eligible (layers 1..3 x 16 heads): the main job's k
-(fixtures/organism.py K); the paper keeps 20 of ~1,400."""
+(anchors/pipelines/organism_experiment.py K); the paper keeps 20 of ~1,400."""
 
 
 def make_traces(loaded, n_traces: int) -> list[tuple]:
@@ -185,7 +185,7 @@ def main(argv=None) -> None:
     p.add_argument("--out", type=Path, default=Path("bench/results/organism.json"))
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    keep_freed_memory()  # as the main job does (fixtures/organism.py)
+    keep_freed_memory()  # as the main job does (anchors/pipelines/organism_experiment.py)
     t0 = time.time()
     loaded = load_model("organism", "cpu", "float32")
     acc = evaluate_model(loaded.model, loaded.tokenizer, args.n_eval, seed=args.seed)["summary"]

@@ -3,12 +3,12 @@
     python bench/bench_organism_heads.py [--weights DIR] [--n-rollouts 4] [--sets single] [--sets 3.3,2.5 ...]
                                          [--out bench/results/organism_heads.json]
 
-The main job (fixtures/organism.py) compares conditions on rollouts from every sentence of 8 correct base CoTs.
+The main job (anchors/pipelines/organism_experiment.py) compares conditions on rollouts from every sentence of 8 correct base CoTs.
 This benchmark measures the same rollout accuracy, on the same base CoTs (eval problems 0..7, correct), under
 `none` and under each ablation in --sets: "single" is every head alone, "pairs-<L>" every pair of heads in layer L,
 "3.3,2.5" is an explicit set of layer.head pairs, and a condition name ("receiver-k3", "random-k3-s0") is read
 from the heads artifact given with --heads, or discovered first with --discover exactly as the main job does
-(fixtures.organism: HEAD_TRACES sampled CoTs of eval seed HEAD_SEED, proximity PROXIMITY, the 8 test problems
+(anchors.pipelines.organism_experiment: HEAD_TRACES sampled CoTs of eval seed HEAD_SEED, proximity PROXIMITY, the 8 test problems
 held out) and written to the --out file's folder as `<out stem>_heads.json`. Every condition uses the SAME rollout seeds (common random
 numbers), so a difference against `none` is paired and its noise is only the part the ablation changes.
 
@@ -35,9 +35,9 @@ import numpy as np
 log = logging.getLogger("bench.organism_heads")
 
 N_TRACES = 8
-"""The main job's base CoTs (fixtures.organism.N_TRACES): eval problems 0..7, correct."""
+"""The main job's base CoTs (anchors.pipelines.organism_experiment.N_TRACES): eval problems 0..7, correct."""
 MAX_NEW_TOKENS = 192
-"""The main job's cap (fixtures.organism.MAX_NEW_TOKENS)."""
+"""The main job's cap (anchors.pipelines.organism_experiment.MAX_NEW_TOKENS)."""
 SEED = 0
 N_BOOT = 2000
 
@@ -66,7 +66,7 @@ def discover(loaded, out: Path, top_k: int) -> Path:
     from anchors.disk.heads import write_heads_artifact
     from anchors.organism import write_sampled_traces
     from anchors.pipelines.heads import find_receiver_heads
-    from fixtures.organism import HEAD_SEED, HEAD_TRACES, PROXIMITY
+    from anchors.pipelines.organism_experiment import HEAD_SEED, HEAD_TRACES, PROXIMITY
 
     path = out.with_name(f"{out.stem}_heads.json")
     with tempfile.TemporaryDirectory() as tmp:

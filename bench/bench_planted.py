@@ -20,9 +20,9 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 
 K = 4
-"""The main job's heads per ablation (fixtures/organism.py K)."""
+"""The main job's heads per ablation (anchors/pipelines/organism_experiment.py K)."""
 HEAD_TRACES = 24
-"""Discovery CoTs per trace set (fixtures/organism.py HEAD_TRACES)."""
+"""Discovery CoTs per trace set (anchors/pipelines/organism_experiment.py HEAD_TRACES)."""
 HEAD_SEED = 1
 """The main job's discovery seed; set s uses HEAD_SEED + s."""
 PROXIMITY = 2

@@ -36,8 +36,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 log = logging.getLogger("gpu_realpath")
 PACKAGES = ("torch", "transformers", "huggingface_hub", "pyarrow", "sentence-transformers", "pydantic", "pytest")

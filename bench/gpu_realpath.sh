@@ -31,6 +31,7 @@ case "${1:-}" in
     MODELS=("$@")
     [ ${#MODELS[@]} -gt 0 ] || MODELS=(qwen14b)
     OUT=${OUT:-/tmp/gpu_realpath}
+    export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"   # this checkout's package (the script edits no sys.path)
     WORK=$(mktemp -d /tmp/gpu_realpath.XXXXXX)
     if [ ${#DRY[@]} -eq 0 ] && ls "$CARRY"/whl/*.whl >/dev/null 2>&1; then
       "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$WORK/site" \

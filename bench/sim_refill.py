@@ -26,17 +26,15 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import torch
+
+from anchors.core.prompts import SamplingSettings
+from anchors.disk.jsonio import write_json_atomic
+from anchors.disk.provenance import make_provenance
+from anchors.gpu.generate import RolloutRequest
+from anchors.gpu.scheduler import Scheduler, batch_layout, make_jobs
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))           # this checkout's engine, not an installed copy
-
-import torch  # noqa: E402
-
-from anchors.core.prompts import SamplingSettings  # noqa: E402
-from anchors.disk.jsonio import write_json_atomic  # noqa: E402
-from anchors.disk.provenance import make_provenance  # noqa: E402
-from anchors.gpu.generate import RolloutRequest  # noqa: E402
-from anchors.gpu.scheduler import Scheduler, batch_layout, make_jobs  # noqa: E402
-
 log = logging.getLogger("bench.sim_refill")
 
 LENGTHS = ROOT / "bench" / "data" / "lengths.json"

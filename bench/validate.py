@@ -9,7 +9,7 @@ CPU per experiment (one core, shared 2-core machine, n_boot 1000, 3 draws): prim
 2.5 / 3.7 s at 12 / 25 / 50 / 100 / 200 rollouts; three metrics 4.2 / 6.6 / 8.6 s at 12 / 50 / 200; 39 draws at 12
 rollouts 10.3 s; one stability seed (4 n_boot x 2 bootstrap seeds) 9.8 s. The defaults total about 60,000 CPU s.
 
-Each seed builds the experiment the suite builds (`anchors.pipelines.experiment.sim_experiment` on
+Each seed builds the experiment the suite builds (`anchors.pipelines.experiments.build_experiment` on
 `anchors.core.sim.scenario_spec`) and calls `anchors.claims.decide_all` on it: the claim modules' own
 `decide`, with their confound, degenerate-input and Holm rules; nothing here re-implements a rule. A "pass" is
 outcome == "pass" of the verdict (the primary metric's); "confounded", "skip", "fail" and "underpowered" are not.
@@ -138,11 +138,15 @@ def work(task: dict[str, Any]) -> tuple[int, dict[str, Any], float]:
 def _experiment(task: dict[str, Any]) -> Any:
     """The experiment the suite builds for this task's scenario, rollouts, draws and seed."""
     from anchors.core import sim, sim_nulls
-    from anchors.pipelines.experiment import sim_experiment
+    from anchors.pipelines.experiments import ExperimentSpec, build_experiment
+    from anchors.pipelines.options import suite_options
 
     build = sim_nulls.null_spec if task["scenario"] in sim_nulls.NULLS else sim.scenario_spec
     spec = build(task["scenario"], n_random=task["draws"], n_rollouts=task["rollouts"], seed=task["seed"])
-    exp = sim_experiment(spec, "sim", task["scenario"], task["n_boot"], task["metrics"][0])
+    # n_boot is this script's own --n-boot / --stability-boots, not the suite's (its tests go below the suite's 100)
+    options = suite_options(problem="sim", metric=task["metrics"][0]).model_copy(update={"n_boot": task["n_boot"]})
+    exp = build_experiment(ExperimentSpec(model="sim", embedder="sent", variant=task["scenario"], sim=spec,
+                                          options=options))
     return replace(exp, boot_seed=task["boot_seed"]) if "boot_seed" in task else exp
 
 

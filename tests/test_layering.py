@@ -70,10 +70,10 @@ def test_pure_and_disk_layers_import_without_torch():
 REPO = ROOT.parent
 SUITE_PACKAGES = ("fixtures", "hypotheses")
 """The test suite's own packages: the library and the benchmarks never import them."""
-RAY_AND_DEVICE_SCRIPTS = ("bench/bench_ray.py", "bench/bench_ray_scaling.py", "bench/gpu_realpath.py",
-                          "bench/sim_refill.py")
-"""Scripts that run on a device machine from a copied checkout (in Ray actors too), where the package may not be
-installed: they put the checkout on sys.path themselves (QUARANTINES.md, "Layering exceptions")."""
+RAY_AND_DEVICE_SCRIPTS = ("bench/bench_ray.py", "bench/bench_ray_scaling.py")
+"""Scripts whose Ray actors import their sibling scripts (bench/ is no package) in worker processes that do not
+inherit the driver's script folder: they put bench/ and the checkout on sys.path themselves (QUARANTINES.md,
+"Layering exceptions")."""
 CHECKED = sorted([*ROOT.rglob("*.py"), *(REPO / "bench").rglob("*.py"), *(REPO / "fixtures").rglob("*.py"),
                   *(REPO / "hypotheses").rglob("*.py"), REPO / "conftest.py"])
 """Every Python file of the library, the benchmarks and the suite."""
@@ -125,15 +125,8 @@ def _suite_imports(tree: ast.AST) -> list[str]:
     return found
 
 
-STILL_IMPORTS_FIXTURES = ("bench/bench_organism_heads.py",)
-"""Reads the organism run's head-discovery constants from fixtures/organism.py until that module moves into
-anchors/pipelines/ (issue 21 item 2); strict xfail, so the move makes it pass and the row must go."""
-
-
-@pytest.mark.parametrize("path", [
-    pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="fixtures/organism.py not yet in anchors/pipelines/"))
-    if _relative(p) in STILL_IMPORTS_FIXTURES else p
-    for p in CHECKED if _relative(p).startswith(("anchors/", "bench/"))], ids=_relative)
+@pytest.mark.parametrize("path", [p for p in CHECKED if _relative(p).startswith(("anchors/", "bench/"))],
+                         ids=_relative)
 def test_the_library_and_benchmarks_never_import_the_suite(path):
     found = _suite_imports(ast.parse(path.read_text(encoding="utf-8")))
     assert not found, f"{_relative(path)} imports the test suite: {found}"

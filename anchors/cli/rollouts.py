@@ -15,26 +15,9 @@ from typing import Optional
 import typer
 
 from anchors.errors import InputError
-from anchors.settings import check_folder, option_parser
+from anchors.settings import check_folder, option_parser, parse_sentence_range
 
 log = logging.getLogger(__name__)
-
-
-def parse_sentence_range(text: str | None, n_sentences: int) -> range:
-    """"A:B" (B exclusive, either side optional) -> range within [0, n_sentences); None -> all."""
-    if text is None:
-        return range(n_sentences)
-    start_text, sep, stop_text = text.partition(":")
-    try:
-        start = int(start_text) if start_text.strip() else 0
-        stop = int(stop_text) if sep and stop_text.strip() else (n_sentences if sep else start + 1)
-    except ValueError:
-        raise InputError(f"--sentences {text}", "is not A:B", "e.g. --sentences 0:20") from None
-    if not 0 <= start < stop:
-        raise InputError(f"--sentences {text}", "selects no sentence", "use A:B with 0 <= A < B")
-    if stop > n_sentences:
-        raise InputError(f"--sentences {text}", f"is outside 0:{n_sentences}", f"use A:B within 0:{n_sentences}")
-    return range(start, stop)
 
 
 def _problem_folder(problem: str, none_store) -> Path:

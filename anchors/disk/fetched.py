@@ -14,12 +14,15 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anchors.disk.formats import check_file_text
 from anchors.disk.hub import SOLUTIONS_PATH, DatasetCopy, DatasetRead, Wanted, read_files
 from anchors.disk.jsonio import read_json, write_json_atomic, write_text_atomic
 from anchors.errors import InputError
+
+if TYPE_CHECKING:
+    from anchors.records import JsonObject
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +86,7 @@ def mark_traces(folder: str, rels: list[str], commit: str) -> Path:
     return path
 
 
-def published_rollouts_in(problem_folder: str | Path) -> dict[str, Any] | None:
+def published_rollouts_in(problem_folder: str | Path) -> JsonObject | None:
     """The dataset sidecar's settings when a (store) problem folder holds the published rollouts, else None."""
     path = Path(problem_folder) / PROVENANCE_FILE
     if not path.is_file():
@@ -92,7 +95,7 @@ def published_rollouts_in(problem_folder: str | Path) -> dict[str, Any] | None:
     return settings if settings["rollouts"] else None
 
 
-def _sidecar(path: Path) -> dict[str, Any]:
+def _sidecar(path: Path) -> JsonObject:
     """A dataset sidecar, checked for the keys every reader uses."""
     sidecar = read_json(path, expect=dict)
     try:
@@ -113,7 +116,7 @@ def dataset_root() -> Path:
 
 
 def fetch_problems(copy: DatasetCopy, rels: list[str], *, required: Iterable[str] = (),
-                   rollouts: Iterable[str] = (), settings: dict[str, Any] | None = None
+                   rollouts: Iterable[str] = (), settings: JsonObject | None = None
                    ) -> dict[str, FetchedProblem | None]:
     """Materialise problem folders under `dataset_root()` in one pass over the dataset: each folder's PROBLEM_FILES,
     and for the folders in `rollouts` every chunk_<i>/solutions.json. A folder already fetched from the same commit
@@ -169,7 +172,7 @@ def _cached_fetch(rel: str) -> FetchedProblem:
 
 
 def _write_problem(copy: DatasetCopy, rel: str, files: dict[str, str], read: DatasetRead, rollouts: bool,
-                   settings: dict[str, Any]) -> FetchedProblem:
+                   settings: JsonObject) -> FetchedProblem:
     from anchors.disk.provenance import make_provenance
 
     folder = dataset_root() / rel
@@ -223,7 +226,7 @@ def _sentence_of(name: str) -> int:
     return int(match.group(1)) if match else -1
 
 
-def published_rollouts_provenance(files: dict[str, str]) -> dict[str, Any]:
+def published_rollouts_provenance(files: dict[str, str]) -> JsonObject:
     """The paper's sampling plus the counts of records per kind in the fetched chunk_<i>/solutions.json files:
     error records (the API failures the dataset keeps, e.g. {"error": "'text'"}; excluded from every metric by
     `ERROR_RULE`), in all and per sentence, records without an answer, and the rest."""

@@ -16,7 +16,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from pydantic import BaseModel, ValidationError
 
@@ -32,6 +32,9 @@ from anchors.records import (
     Rollout,
     SentenceImportance,
 )
+
+if TYPE_CHECKING:
+    from anchors.records import JsonObject
 
 log = logging.getLogger(__name__)
 
@@ -366,7 +369,7 @@ def _json_float(value: float) -> float | None:
 
 
 def labeled_rows(sentences: Sequence[str], importance: Sequence[SentenceImportance],
-                 tags: Sequence[list[str]] | None = None) -> list[dict[str, Any]]:
+                 tags: Sequence[list[str]] | None = None) -> list[JsonObject]:
     """chunks_labeled.json objects in the viewer's key order, then our counts. Forced metrics: null (not computed)."""
     rows = []
     for rec in importance:
@@ -387,8 +390,8 @@ def labeled_rows(sentences: Sequence[str], importance: Sequence[SentenceImportan
     return rows
 
 
-def write_chunks_labeled(problem_dir: str | Path, rows: list[dict[str, Any]], provenance: Provenance,
-                         summary: dict[str, Any] | None = None) -> Path:
+def write_chunks_labeled(problem_dir: str | Path, rows: list[JsonObject], provenance: Provenance,
+                         summary: JsonObject | None = None) -> Path:
     """Write chunks_labeled.json (viewer format) and chunks_labeled.provenance.json beside it."""
     problem_dir = Path(problem_dir)
     write_json_atomic(problem_dir / CHUNKS_LABELED_PROVENANCE,

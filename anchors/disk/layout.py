@@ -10,13 +10,16 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from anchors.core.prompts import DEFAULT_PROMPT_MODE, PromptMode, SamplingSettings
 from anchors.errors import InputError
 from anchors.records import Rollout
+
+if TYPE_CHECKING:
+    from anchors.records import JsonObject
 
 SEED_SPACE = 2**53
 """Seeds are drawn from [0, 2^53): exact in JSON (IEEE doubles) and in int64 samplers."""
@@ -57,7 +60,7 @@ class RunSpec(BaseModel):
         return cls(model_id=loaded.model_id, revision=loaded.revision, dtype=loaded.dtype,
                    store_folder=loaded.store_folder, **kwargs)
 
-    def compared(self) -> dict[str, Any]:
+    def compared(self) -> JsonObject:
         """The facts stored rollouts must share with a request to be appended to (provenance settings).
 
         JSON-normalised (tuples become lists), so it compares equal to what a sidecar read back holds.

@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from anchors.disk.jsonio import read_json
 from anchors.errors import InputError
+
+if TYPE_CHECKING:
+    from anchors.records import JsonObject, JsonValue
 
 FOLDER_SETTINGS = "settings.json"
 SOLUTIONS_PROVENANCE = "provenance.json"
@@ -52,12 +55,12 @@ class FolderSettings(BaseModel):
     """Why settings.json could not be read (it is set aside at the next write), else None."""
 
 
-def settings_key(settings: dict[str, Any] | None) -> str | None:
+def settings_key(settings: JsonObject | None) -> str | None:
     """Canonical JSON of a settings dict (equal settings, equal keys); None stays None (unknown)."""
     return None if settings is None else json.dumps(settings, sort_keys=True, separators=(",", ":"))
 
 
-def read_sidecar(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+def read_sidecar(path: Path) -> tuple[JsonObject | None, str | None]:
     """(sidecar, None), or (None, why it is unusable: absent or unreadable)."""
     if not path.exists():
         return None, f"{path.name} is missing"
@@ -70,21 +73,21 @@ def read_sidecar(path: Path) -> tuple[dict[str, Any] | None, str | None]:
     return sidecar, None
 
 
-def _base_settings(sidecar: dict[str, Any]) -> Any:
+def _base_settings(sidecar: JsonObject) -> JsonValue:
     prov = sidecar.get("provenance")
     return prov.get("settings") if isinstance(prov, dict) else None
 
 
-def _entries(sidecar: dict[str, Any]) -> list[dict[str, Any]]:
+def _entries(sidecar: JsonObject) -> list[JsonObject]:
     appends = sidecar.get("appends")
     return [e for e in appends if isinstance(e, dict)] if isinstance(appends, list) else []
 
 
-def _legacy_forced(sidecar: dict[str, Any]) -> bool:
+def _legacy_forced(sidecar: JsonObject) -> bool:
     return sidecar.get("format") != LEDGER_FORMAT and any(e.get("forced") for e in _entries(sidecar))
 
 
-def record_labels(sidecar: dict[str, Any] | None, n: int) -> list[str | None]:
+def record_labels(sidecar: JsonObject | None, n: int) -> list[str | None]:
     """The settings key of each of the `n` stored records, in file order; None where unknown.
 
     Format 2: each entry's range, later entries winning (an entry logged just before a kill claims records that were
@@ -105,7 +108,7 @@ def record_labels(sidecar: dict[str, Any] | None, n: int) -> list[str | None]:
     return labels
 
 
-def legacy_entry(sidecar: dict[str, Any], n: int) -> dict[str, Any]:
+def legacy_entry(sidecar: JsonObject, n: int) -> JsonObject:
     """The entry that carries a format-1 sidecar's `n` records into format 2 (their settings, or unknown)."""
     if _legacy_forced(sidecar):
         return {"records": [0, n], "settings": None, "unknown": "a --force append of format 1 did not record "
@@ -113,13 +116,13 @@ def legacy_entry(sidecar: dict[str, Any], n: int) -> dict[str, Any]:
     return {"records": [0, n], "settings": _base_settings(sidecar), "converted_from_format": 1}
 
 
-def unknown_reason(sidecar: dict[str, Any] | None) -> str:
+def unknown_reason(sidecar: JsonObject | None) -> str:
     """Why a sidecar's unlabelled records are unknown, as its ledger says (e.g. "provenance.json is missing")."""
     reasons = [e["unknown"] for e in _entries(sidecar or {}) if isinstance(e.get("unknown"), str)]
     return reasons[0] if reasons else "no entry of provenance.json names them"
 
 
-def sidecar_settings(sidecar: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def sidecar_settings(sidecar: JsonObject) -> dict[str, JsonObject]:
     """key -> settings of every settings a sidecar gives its records (format 2: its entries'; format 1: its creation
     settings and those of its --force appends)."""
     found = {}
@@ -142,7 +145,7 @@ def folder_settings(condition_dir: Path) -> FolderSettings:
             corrupt = "no 'settings' object"
         except InputError as exc:
             corrupt = exc.problem
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, JsonObject] = {}
     for sidecar_path in sorted(condition_dir.glob(f"problem_*/chunk_*/{SOLUTIONS_PROVENANCE}")):
         sidecar, _ = read_sidecar(sidecar_path)
         found.update(sidecar_settings(sidecar) if sidecar else {})
@@ -153,9 +156,9 @@ def folder_settings(condition_dir: Path) -> FolderSettings:
     return FolderSettings(settings=next(iter(found.values())), source="chunk sidecars", corrupt=corrupt)
 
 
-def _flat(settings: dict[str, Any]) -> dict[str, Any]:
+def _flat(settings: JsonObject) -> JsonObject:
     """Sampling's fields lifted in place, so a difference names `max_new_tokens`, not `sampling`."""
-    out: dict[str, Any] = {}
+    out: JsonObject = {}
     for key, value in settings.items():
         if key == "sampling" and isinstance(value, dict):
             out.update(value)
@@ -164,7 +167,7 @@ def _flat(settings: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def differences(stored: dict[str, Any], asked: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+def differences(stored: JsonObject, asked: JsonObject) -> list[tuple[str, JsonValue, JsonValue]]:
     """(field, stored value, asked value) for each field that differs ("<absent>" where one side lacks it)."""
     a, b = _flat(stored), _flat(asked)
     keys = [*b, *(k for k in a if k not in b)]
@@ -172,12 +175,12 @@ def differences(stored: dict[str, Any], asked: dict[str, Any]) -> list[tuple[str
     return [(k, a.get(k, absent), b.get(k, absent)) for k in keys if a.get(k, absent) != b.get(k, absent)]
 
 
-def describe(diffs: list[tuple[str, Any, Any]], side: int) -> str:
+def describe(diffs: list[tuple[str, JsonValue, JsonValue]], side: int) -> str:
     """"max_new_tokens=8, seed_base=0": one side (1 stored, 2 asked) of `differences`."""
     return ", ".join(f"{d[0]}={d[side]!r}" for d in diffs)
 
 
-def how_to_match(diffs: list[tuple[str, Any, Any]]) -> str:
+def how_to_match(diffs: list[tuple[str, JsonValue, JsonValue]]) -> str:
     """The flags that would make a run agree with the stored side, e.g. "--max-new-tokens 8 --seed 0"."""
     parts = []
     for field, stored, _ in diffs:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import subprocess
-from typing import Any
+from typing import TYPE_CHECKING
 
 from anchors import __version__
 from anchors.disk.versions import runtime_versions
 from anchors.records import Provenance
 from anchors.settings import REPO_ROOT
+
+if TYPE_CHECKING:
+    from anchors.records import JsonObject
 
 
 @functools.lru_cache(maxsize=1)
@@ -25,7 +28,7 @@ def _git_state() -> tuple[str | None, bool | None]:
         return None, None
 
 
-def make_provenance(settings: dict[str, Any] | None = None, model_id: str | None = None,
+def make_provenance(settings: JsonObject | None = None, model_id: str | None = None,
                     revision: str | None = None, packages: tuple[str, ...] = ()) -> Provenance:
     """A `Provenance` for an artifact written now, with the given output-changing settings; its versions are
     `runtime_versions(packages)`."""

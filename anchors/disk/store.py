@@ -44,7 +44,7 @@ import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from anchors.disk.formats import (
     BASE_SOLUTION,
@@ -87,6 +87,9 @@ from anchors.errors import InputError, ProvenanceMismatch, environment_error
 from anchors.records import BaseSolution, Problem, Rollout
 from anchors.settings import check_folder
 
+if TYPE_CHECKING:
+    from anchors.records import JsonObject
+
 log = logging.getLogger(__name__)
 
 class RolloutStore:
@@ -95,7 +98,7 @@ class RolloutStore:
     Reading (`read`, `missing`, `check_problem`) never writes: no folder, lock or rename, so it works on a
     read-only store. Writing (`claim`, `write_problem`, `append`) checks again under the lock it writes under."""
 
-    def __init__(self, root: str | Path, spec: RunSpec, force: bool = False, run_info: dict[str, Any] | None = None):
+    def __init__(self, root: str | Path, spec: RunSpec, force: bool = False, run_info: JsonObject | None = None):
         self.root = Path(root)
         self.spec = spec
         self.force = force
@@ -105,7 +108,7 @@ class RolloutStore:
         self.condition_dir = self.root / spec.store_folder / sampling_folder(spec.sampling) / condition_folder(spec)
         self._folder: FolderSettings | None = None
 
-    def with_condition(self, condition: str = "none", condition_info: dict[str, Any] | None = None,
+    def with_condition(self, condition: str = "none", condition_info: JsonObject | None = None,
                        forced_answer: bool = False) -> "RolloutStore":
         """The same run under another condition (default: the unablated "none" folder, home of base solutions)."""
         spec = self.spec.model_copy(update={"condition": condition, "condition_info": dict(condition_info or {}),
@@ -248,7 +251,7 @@ class RolloutStore:
         return len(new)
 
     def _ledger(self, sidecar: dict | None, why: str | None, stored: list[Rollout], new: list[Rollout],
-                folder: FolderSettings, sent_idx: int) -> dict[str, Any]:
+                folder: FolderSettings, sent_idx: int) -> JsonObject:
         """The sentence's sidecar after this append: one entry naming the records it adds and their settings.
 
         Records stored without a readable sidecar get an entry of unknown settings first, and a format-1 sidecar an

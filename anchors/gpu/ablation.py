@@ -15,17 +15,20 @@ from __future__ import annotations
 
 import contextlib
 from collections import defaultdict
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 import torch
 
 from anchors.errors import InputError
 from anchors.gpu.model import attention_modules, config_counts, o_proj_modules
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
+
 Head = tuple[int, int]
 
 
-def _by_layer(model: Any, heads: Iterable[Head]) -> dict[int, list[int]]:
+def _by_layer(model: PreTrainedModel, heads: Iterable[Head]) -> dict[int, list[int]]:
     """Validate (layer, head) pairs against the model's config and group head indices by layer."""
     counts = config_counts(model.config)
     grouped: dict[int, list[int]] = defaultdict(list)
@@ -48,7 +51,7 @@ def _zero_slices(x: torch.Tensor, heads: list[int], n_heads: int) -> torch.Tenso
 
 
 @contextlib.contextmanager
-def ablate_heads(model: Any, heads: Iterable[Head]) -> Iterator[None]:
+def ablate_heads(model: PreTrainedModel, heads: Iterable[Head]) -> Iterator[None]:
     """Zero-ablate query heads by zeroing their slice of each listed layer's o_proj input, on every forward.
 
     heads: (layer, head) pairs. An empty set registers nothing (logits bit-identical). Hooks are removed on exit,
@@ -70,7 +73,7 @@ def ablate_heads(model: Any, heads: Iterable[Head]) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def ablate_heads_by_weight(model: Any, heads: Iterable[Head]) -> Iterator[None]:
+def ablate_heads_by_weight(model: PreTrainedModel, heads: Iterable[Head]) -> Iterator[None]:
     """Zero-ablate query heads by zeroing their W_O columns in place; the original columns are restored on exit.
 
     Equivalent to `ablate_heads` (o_proj is linear, and Llama/Qwen o_proj has no bias); for inference engines
@@ -96,7 +99,7 @@ def ablate_heads_by_weight(model: Any, heads: Iterable[Head]) -> Iterator[None]:
                 weight[:, h * d:(h + 1) * d] = cols
 
 
-def ablated_weight_state(model: Any, heads: Iterable[Head]) -> dict[str, torch.Tensor]:
+def ablated_weight_state(model: PreTrainedModel, heads: Iterable[Head]) -> dict[str, torch.Tensor]:
     """The o_proj weights with the heads' W_O columns zeroed, as {state-dict key: tensor} copies (model untouched).
 
     For writing an ablated checkpoint for an external engine.
@@ -116,7 +119,7 @@ def ablated_weight_state(model: Any, heads: Iterable[Head]) -> dict[str, torch.T
 
 
 @contextlib.contextmanager
-def ablate_post_o_proj_official(model: Any, heads: Iterable[Head]) -> Iterator[None]:
+def ablate_post_o_proj_official(model: PreTrainedModel, heads: Iterable[Head]) -> Iterator[None]:
     """REPLICATION CONTROL ONLY (pitfall 14): the official ablator's post-o_proj zeroing.
 
     Zeroes coordinates [h*d, (h+1)*d) of each listed layer's self_attn output (residual-stream dimensions that mix

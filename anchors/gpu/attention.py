@@ -16,7 +16,7 @@ import contextlib
 import logging
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import torch
 
@@ -24,13 +24,16 @@ from anchors.core.sentences import locate_sentences, split_sentences, token_span
 from anchors.errors import InputError
 from anchors.gpu.model import attention_modules
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
 log = logging.getLogger(__name__)
 
 DEFAULT_BLOCK_BYTES = 1 << 30
 """Budget for one block of fp32 probabilities [n_heads, rows, cols]; temporaries add about 2x on top."""
 
 
-def trace_sentence_spans(tokenizer: Any, full_cot: str, sentences: list[str] | None = None,
+def trace_sentence_spans(tokenizer: PreTrainedTokenizerBase, full_cot: str, sentences: list[str] | None = None,
                          where: str = "full_cot") -> list[tuple[int, int]]:
     """Token spans [s, e) of the white-box sentences of `full_cot` (§6.2, §2.4), BOS included as the model sees it.
 

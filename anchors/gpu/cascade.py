@@ -19,9 +19,12 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol
 
 import torch
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +107,7 @@ def attention(module: Any, query: torch.Tensor, key: torch.Tensor, value: torch.
 
 
 @contextlib.contextmanager
-def cascade_attention(model: Any) -> Iterator[None]:
+def cascade_attention(model: PreTrainedModel) -> Iterator[None]:
     """Select the cascade attention function on `model` for the duration; restores the previous one."""
     from transformers import AttentionInterface
 
@@ -117,7 +120,8 @@ def cascade_attention(model: Any) -> Iterator[None]:
         model.config._attn_implementation = previous
 
 
-def run_layers(model: Any, input_ids: torch.Tensor, position_ids: torch.Tensor, state: CascadeKV) -> torch.Tensor:
+def run_layers(model: PreTrainedModel, input_ids: torch.Tensor, position_ids: torch.Tensor,
+               state: CascadeKV) -> torch.Tensor:
     """Embedding, decoder layers, final norm and lm_head of the last position. ids/pos [B, T] -> logits [B, V]
     in the model's dtype (the fused decode layers when state.fused, else the model's own layers)."""
     if state.fused and state.mode == "decode":
@@ -136,7 +140,7 @@ def run_layers(model: Any, input_ids: torch.Tensor, position_ids: torch.Tensor, 
     return model.lm_head(hidden)[:, 0]                                         # [B, V]
 
 
-def prefill(model: Any, state: CascadeKV, slot: int, prompt_ids: list[int]) -> torch.Tensor:
+def prefill(model: PreTrainedModel, state: CascadeKV, slot: int, prompt_ids: list[int]) -> torch.Tensor:
     """Run one prompt, store its KV in `slot`, return the next-token logits [V] (model dtype)."""
     n = len(prompt_ids)
     device = state.prefix_len.device
@@ -241,7 +245,7 @@ class DecodeStep:
     """One decode step for all rows (layers + sampling): eager, or CUDA-graph replay, one graph per
     (prefix view, suffix view) key (the paged Triton path always passes (0, 0): one graph)."""
 
-    def __init__(self, model: Any, state: CascadeKV, temperature: float, top_p: float, use_graphs: bool,
+    def __init__(self, model: PreTrainedModel, state: CascadeKV, temperature: float, top_p: float, use_graphs: bool,
                  try_fused: bool = False, sampler: Sampler | None = None):
         from anchors.gpu.sampling import sample_tokens
 

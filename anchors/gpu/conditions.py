@@ -16,7 +16,7 @@ import contextlib
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,6 +24,11 @@ from anchors.core.receiver import select_receiver_heads
 from anchors.disk.heads import read_heads_artifact
 from anchors.errors import InputError
 from anchors.records import HeadsArtifact, Record
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
+
+    from anchors.gpu.model import LoadedModel, ModelFacts
 
 _NAME = re.compile(r"^(?:(none)|receiver-k(\d+)|random-k(\d+)-s(\d+)(-uniform)?)$")
 
@@ -48,7 +53,7 @@ class Condition(Record):
     heads_key: str | None = None
     """Cache key of that heads artifact (hash of model, settings and traces)."""
 
-    def apply(self, model: Any) -> contextlib.AbstractContextManager:
+    def apply(self, model: PreTrainedModel) -> contextlib.AbstractContextManager:
         """Context manager ablating this condition's heads on `model` (a null context for "none")."""
         if not self.heads:
             return contextlib.nullcontext()
@@ -81,7 +86,7 @@ def load_heads_artifact(source: HeadsSource) -> HeadsArtifact:
     return source if isinstance(source, HeadsArtifact) else read_heads_artifact(source)
 
 
-def check_heads_model(artifact: HeadsArtifact, loaded: Any, where: str = "heads file") -> None:
+def check_heads_model(artifact: HeadsArtifact, loaded: LoadedModel | ModelFacts, where: str = "heads file") -> None:
     """Raise InputError unless the artifact was made for this model (LoadedModel or ModelFacts: id, revision,
     head counts)."""
     made = (artifact.model_id, artifact.revision, artifact.n_layers, artifact.n_heads)
@@ -91,7 +96,7 @@ def check_heads_model(artifact: HeadsArtifact, loaded: Any, where: str = "heads 
                          f"{here[0]}@{here[1]} ({here[2]}x{here[3]} heads)", "run `anchors heads` for this model")
 
 
-def condition_for_model(name: str, heads_artifact: HeadsSource | None, loaded: Any) -> Condition:
+def condition_for_model(name: str, heads_artifact: HeadsSource | None, loaded: LoadedModel | ModelFacts) -> Condition:
     """`parse_condition`, checking first that the heads artifact belongs to `loaded` (LoadedModel or ModelFacts)."""
     if heads_artifact is not None and name.strip() != "none":
         art = load_heads_artifact(heads_artifact)

@@ -20,17 +20,22 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from anchors.errors import InputError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 log = logging.getLogger(__name__)
 
 HUB_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_THRESHOLD = 0.8
 EMBEDDER_NAMES = ("sent", "llm")
+"""The embedders, the one definition: sent = all-MiniLM-L6-v2 (the paper's); llm = the studied model's own input
+embeddings (the note's)."""
 
 
 @dataclass
@@ -111,7 +116,8 @@ def sent_embedder(threshold: float = DEFAULT_THRESHOLD, batch_size: int = 256) -
     return Embedder("sent", encode_unique, threshold, source)
 
 
-def llm_embedder(model: Any, tokenizer: Any, threshold: float = DEFAULT_THRESHOLD) -> Embedder:
+def llm_embedder(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
+                 threshold: float = DEFAULT_THRESHOLD) -> Embedder:
     """Mean of the model's input-embedding rows over the sentence's tokens (no special tokens). [n, d_model]."""
     import torch
 
@@ -130,7 +136,7 @@ def llm_embedder(model: Any, tokenizer: Any, threshold: float = DEFAULT_THRESHOL
     return Embedder("llm", encode_unique, threshold, f"input-embeddings:{type(model).__name__}")
 
 
-def get_embedder(name: str, model: Any = None, tokenizer: Any = None,
+def get_embedder(name: str, model: PreTrainedModel | None = None, tokenizer: PreTrainedTokenizerBase | None = None,
                  threshold: float | None = None) -> Embedder:
     """The embedder called `name` ("sent" or "llm"); "llm" needs the model and its tokenizer."""
     threshold = DEFAULT_THRESHOLD if threshold is None else float(threshold)

@@ -29,11 +29,14 @@ head ablation is).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from anchors.gpu.cascade import DenseKV, dense_cascade, dense_masks
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 
 @dataclass
@@ -138,7 +141,7 @@ class PagedState:
         return _dense_attention(self, layer, query, scale)
 
 
-def allocate_state(model: Any, n_slots: int, rows_per_slot: int, n_rows: int, n_pages: int, page_size: int,
+def allocate_state(model: PreTrainedModel, n_slots: int, rows_per_slot: int, n_rows: int, n_pages: int, page_size: int,
                    prefix_pages: int, suffix_pages: int, use_triton: bool = False) -> PagedState:
     """The pool (zeros: a gathered page beyond a sequence's end is masked, never NaN) and empty tables."""
     cfg = model.config

@@ -13,9 +13,12 @@ logits with the model's own layers at the first step (anchors.gpu.cascade.Decode
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 _PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj")
 _MLP = ("gate_proj", "up_proj", "down_proj")
@@ -48,7 +51,7 @@ def _layer_unsupported(i: int, layer: Any, act: str | None) -> str | None:
     return None
 
 
-def fused_unsupported(model: Any) -> str | None:
+def fused_unsupported(model: PreTrainedModel) -> str | None:
     """Why the fused path cannot stand in for this model's decoder layers, or None if it can."""
     from torch.nn.modules import module as nn_module
 
@@ -65,7 +68,8 @@ def fused_unsupported(model: Any) -> str | None:
     return None
 
 
-def decode_logits(model: Any, input_ids: torch.Tensor, position_ids: torch.Tensor, state: Any) -> torch.Tensor:
+def decode_logits(model: PreTrainedModel, input_ids: torch.Tensor, position_ids: torch.Tensor,
+                  state: Any) -> torch.Tensor:
     """One decode step through every layer. input_ids/position_ids [B, 1]; state: anchors.gpu.engine.PagedState
     after prepare_step (Triton path). Writes each layer's k/v into the pool; returns logits [B, V] (model dtype)."""
     from anchors.gpu.kernels.layer_ops import add_rmsnorm, rotary_write, silu_mul

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import torch
 
@@ -30,6 +30,12 @@ from anchors.gpu.runner import PagedRunner
 from anchors.gpu.sampling import sample_tokens
 from anchors.gpu.scheduler import Scheduler, cap_of, make_jobs
 from anchors.records import Rollout
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+    from anchors.gpu.conditions import Condition
+    from anchors.gpu.model import LoadedModel
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +67,7 @@ class RolloutRequest:
     """Per-request cap overriding sampling.max_new_tokens (the benchmark fixes lengths this way)."""
 
 
-def generate_rollouts(loaded: Any, requests: Iterable[RolloutRequest], condition: Any = None,
+def generate_rollouts(loaded: LoadedModel, requests: Iterable[RolloutRequest], condition: Condition | None = None,
                       sampling: SamplingSettings = SamplingSettings(), batch_size: int = 64,
                       progress: bool = True, engine_name: str = "cascade", stop_at_eos: bool = True,
                       use_cuda_graphs: bool | None = None) -> Iterator[tuple[RolloutRequest, Rollout]]:
@@ -90,7 +96,8 @@ def generate_rollouts(loaded: Any, requests: Iterable[RolloutRequest], condition
         bar.close()
 
 
-def build_rollout(tokenizer: Any, request: RolloutRequest, ids: list[int], eos: set[int]) -> Rollout:
+def build_rollout(tokenizer: PreTrainedTokenizerBase, request: RolloutRequest, ids: list[int],
+                  eos: set[int]) -> Rollout:
     """A Rollout record from generated token ids: text, first sentence, answer, correctness."""
     from anchors.core.answers import check_answer, first_boxed
     from anchors.core.sentences import split_sentences
@@ -107,7 +114,7 @@ def build_rollout(tokenizer: Any, request: RolloutRequest, ids: list[int], eos: 
                    answer=answer, is_correct=correct, seed=request.seed, n_tokens=len(ids))
 
 
-def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
+def _eos_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> set[int]:
     ids: set[int] = set()
     for value in (getattr(model.generation_config, "eos_token_id", None), tokenizer.eos_token_id):
         if isinstance(value, int):
@@ -120,7 +127,8 @@ def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
 # ---------------------------------------------------------------------------------------------- reference path
 
 
-def _generate_reference(model: Any, tokenizer: Any, requests: list[RolloutRequest], sampling: SamplingSettings,
+def _generate_reference(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, requests: list[RolloutRequest],
+                        sampling: SamplingSettings,
                         batch_size: int, eos: set[int], use_cuda_graphs: bool | None):
     """One rollout at a time through the model's own forward and cache (HF generate's loop, our sampler)."""
     device = next(model.parameters()).device
@@ -146,7 +154,7 @@ def _cache_of(out: Any) -> Any:
     return out["cache"] if "cache" in out else out["past_key_values"]
 
 
-def reference_logits(model: Any, prompt_ids: list[int], generated: list[int]) -> torch.Tensor:
+def reference_logits(model: PreTrainedModel, prompt_ids: list[int], generated: list[int]) -> torch.Tensor:
     """Next-token logits [len(generated), V] of the plain model over prompt + generated (tests compare to these)."""
     device = next(model.parameters()).device
     ids = torch.tensor([prompt_ids + generated], device=device)
@@ -158,7 +166,8 @@ def reference_logits(model: Any, prompt_ids: list[int], generated: list[int]) ->
 # ---------------------------------------------------------------------------------------------- engines
 
 
-def _generate_cascade(model: Any, tokenizer: Any, requests: list[RolloutRequest], sampling: SamplingSettings,
+def _generate_cascade(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, requests: list[RolloutRequest],
+                      sampling: SamplingSettings,
                       batch_size: int, eos: set[int], use_cuda_graphs: bool | None):
     """Run the requests through the scheduler; on CUDA OOM halve the batch and restart the unfinished prompts."""
     done: set[int] = set()
@@ -179,7 +188,8 @@ def _generate_cascade(model: Any, tokenizer: Any, requests: list[RolloutRequest]
                 torch.cuda.empty_cache()
 
 
-def _run(model: Any, tokenizer: Any, requests: list[RolloutRequest], sampling: SamplingSettings, batch_size: int,
+def _run(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, requests: list[RolloutRequest],
+         sampling: SamplingSettings, batch_size: int,
          eos: set[int], use_cuda_graphs: bool | None):
     """One scheduler over one paged runner for all the requests."""
     jobs = make_jobs(tokenizer, requests)

@@ -19,10 +19,14 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anchors.errors import AnchorsError, InputError
 from anchors.organism import ORGANISMS
+
+if TYPE_CHECKING:
+    from torch.nn import Module
+    from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +71,9 @@ STORE_NAMES: dict[str, str] = {
 class LoadedModel:
     """A loaded causal LM with its tokenizer and the facts every artifact records about it."""
 
-    model: Any
+    model: PreTrainedModel
     """The transformers model (eval mode)."""
-    tokenizer: Any
+    tokenizer: PreTrainedTokenizerBase
     """Its tokenizer; `tokenizer(text)` adds BOS where the family does."""
     name: str
     """The name it was loaded by (registry name, HF id or path)."""
@@ -284,7 +288,8 @@ def load_model(name_or_path: str, device: str = "cpu", dtype: str = "auto", *,
                        **config_counts(model.config))
 
 
-def _from_folder(folder: Path, device: str, dtype: str, attn_implementation: str | None) -> tuple[Any, Any]:
+def _from_folder(folder: Path, device: str, dtype: str,
+                 attn_implementation: str | None) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -305,7 +310,7 @@ def _from_folder(folder: Path, device: str, dtype: str, attn_implementation: str
     return model, tokenizer
 
 
-def config_counts(config: Any) -> dict[str, int]:
+def config_counts(config: PretrainedConfig) -> dict[str, int]:
     """n_layers, n_heads, n_kv_heads, d_head, max_context read from a transformers config."""
     text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
     n_heads = int(text_config.num_attention_heads)
@@ -315,7 +320,7 @@ def config_counts(config: Any) -> dict[str, int]:
             "d_head": int(d_head), "max_context": int(text_config.max_position_embeddings)}
 
 
-def module_at(model: Any, path: str) -> Any:
+def module_at(model: PreTrainedModel, path: str) -> Module:
     """The submodule at an HF module path, e.g. "model.layers.12.self_attn.o_proj"; InputError if absent."""
     try:
         return model.get_submodule(path)
@@ -324,7 +329,7 @@ def module_at(model: Any, path: str) -> Any:
                          "list paths with model.named_modules()") from None
 
 
-def o_proj_modules(model: Any) -> dict[int, tuple[str, Any]]:
+def o_proj_modules(model: PreTrainedModel) -> dict[int, tuple[str, Module]]:
     """layer -> (path, module) of each attention output projection, found by name in named_modules().
 
     The input of o_proj is [batch, pos, n_heads * d_head]: the per-head view used for head ablation.
@@ -332,13 +337,13 @@ def o_proj_modules(model: Any) -> dict[int, tuple[str, Any]]:
     return _per_layer_modules(model, "self_attn.o_proj")
 
 
-def attention_modules(model: Any) -> dict[int, tuple[str, Any]]:
+def attention_modules(model: PreTrainedModel) -> dict[int, tuple[str, Module]]:
     """layer -> (path, module) of each self-attention block, found by name in named_modules()."""
     return _per_layer_modules(model, "self_attn")
 
 
-def _per_layer_modules(model: Any, suffix: str) -> dict[int, tuple[str, Any]]:
-    found: dict[int, tuple[str, Any]] = {}
+def _per_layer_modules(model: PreTrainedModel, suffix: str) -> dict[int, tuple[str, Module]]:
+    found: dict[int, tuple[str, Module]] = {}
     for path, module in model.named_modules():
         parts = path.split(".")
         tail = suffix.split(".")

@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +63,7 @@ class PoolPlan:
     """Table width: pages of the longest rollout."""
 
 
-def kv_bytes_per_token(model: Any) -> int:
+def kv_bytes_per_token(model: PreTrainedModel) -> int:
     """Bytes of keys and values one token takes over all layers."""
     cfg = model.config
     d_head = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
@@ -73,7 +76,8 @@ def free_device_bytes(device: torch.device) -> int:
     return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
 
 
-def plan_pool(model: Any, batch_size: int, n_requests: int, max_group: int, prompt_lens: list[int], max_cap: int,
+def plan_pool(model: PreTrainedModel, batch_size: int, n_requests: int, max_group: int, prompt_lens: list[int],
+              max_cap: int,
               free_bytes: int | None = None) -> PoolPlan:
     """Rows, slots (2 per R rows, see anchors.gpu.scheduler.batch_layout) and pages for this workload.
 

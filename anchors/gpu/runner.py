@@ -10,13 +10,16 @@ next page boundary, which is the thrash that admitting up to the last page would
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from anchors.gpu import cascade, engine
 from anchors.gpu.cascade import prefix_bucket, suffix_bucket
 from anchors.gpu.paged import PageLedger, PoolPlan
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +29,7 @@ WATERMARK_DIVISOR = 4
 class PagedRunner:
     """Pages, slots and rows of one generation on the paged engine."""
 
-    def __init__(self, model: Any, plan: PoolPlan, temperature: float, top_p: float, use_graphs: bool):
+    def __init__(self, model: PreTrainedModel, plan: PoolPlan, temperature: float, top_p: float, use_graphs: bool):
         from anchors.gpu.kernels import triton_usable
 
         self.model, self.plan = model, plan
@@ -129,7 +132,7 @@ class PagedRunner:
                 "pages_in_use": self.plan.pages - 1 - self.ledger.n_free}
 
 
-def teacher_forced_logits(model: Any, prompts: list[list[int]], continuations: list[list[list[int]]],
+def teacher_forced_logits(model: PreTrainedModel, prompts: list[list[int]], continuations: list[list[list[int]]],
                           fused: bool = False) -> torch.Tensor:
     """Engine logits with given tokens fed (eager; tests and the benchmark compare them with the plain model).
 

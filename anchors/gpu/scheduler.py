@@ -21,11 +21,16 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Iterator, Protocol
+from typing import TYPE_CHECKING, Any, Iterator, Protocol
 
 import torch
 
 from anchors.gpu.sampling import sample_tokens
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from anchors.core.prompts import SamplingSettings
 
 log = logging.getLogger("anchors.gpu.generate")   # the engine's summary line keeps its historical logger
 
@@ -77,7 +82,7 @@ class Job:
     """The `RolloutRequest`s that continue this prompt."""
 
 
-def make_jobs(tokenizer: Any, requests: list[Any]) -> list[Job]:
+def make_jobs(tokenizer: PreTrainedTokenizerBase, requests: list[Any]) -> list[Job]:
     """Group requests by prompt, first-seen order: one job per distinct prompt."""
     by_prompt: dict[str, list[Any]] = {}
     for request in requests:
@@ -89,13 +94,13 @@ ORDERS = ("longest_first", "arrival")
 """Accepted `Scheduler` orders."""
 
 
-def longest_first(jobs: list[Job], sampling: Any) -> list[Job]:
+def longest_first(jobs: list[Job], sampling: SamplingSettings) -> list[Job]:
     """Jobs by their longest cap, and each job's requests by cap, both descending (stable: ties keep arrival)."""
     by_cap = [Job(j.prompt_ids, sorted(j.requests, key=lambda r: -cap_of(r, sampling))) for j in jobs]
     return sorted(by_cap, key=lambda j: -cap_of(j.requests[0], sampling))
 
 
-def cap_of(request: Any, sampling: Any) -> int:
+def cap_of(request: Any, sampling: SamplingSettings) -> int:
     """The request's token cap: its own max_new_tokens, else the sampling settings'."""
     return request.max_new_tokens if request.max_new_tokens is not None else sampling.max_new_tokens
 
@@ -134,7 +139,7 @@ _COUNTERS = ("decode_steps", "live_row_steps", "steps_while_pending", "live_row_
 class Scheduler:
     """Which prompt each slot holds and which rollout each row decodes (continuous refill)."""
 
-    def __init__(self, runner: Runner, sampling: Any, eos: set[int], order: str = "longest_first"):
+    def __init__(self, runner: Runner, sampling: SamplingSettings, eos: set[int], order: str = "longest_first"):
         if order not in ORDERS:
             raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
         self.runner, self.sampling, self.eos, self.order = runner, sampling, eos, order

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import re
 import statistics
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 
 from anchors.gpu import cascade
 from anchors.gpu.paged import PoolPlan
 from anchors.gpu.runner import PagedRunner
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 CATEGORIES = (("linear layers (cuBLAS)", r"gemm|gemv|cutlass|nvjet|cublas|sm90_|sm80_|splitK"),
               ("attention: split-K partials", r"_partial_kernel"), ("attention: merge", r"_merge_kernel"),
@@ -25,7 +28,7 @@ CATEGORIES = (("linear layers (cuBLAS)", r"gemm|gemv|cutlass|nvjet|cublas|sm90_|
               ("length sort (LPT order)", r"sort|radix"), ("other", r"."))
 
 
-def steady_state_runner(model: Any, plan: PoolPlan, prompt_lens: list[int], positions: list[int],
+def steady_state_runner(model: PreTrainedModel, plan: PoolPlan, prompt_lens: list[int], positions: list[int],
                         seed: int = 0) -> PagedRunner:
     """A runner with slot g holding a prompt of prompt_lens[g] tokens and row r (slot r % G) at position
     positions[r]; the pool must hold all of it."""

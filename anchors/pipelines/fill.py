@@ -15,7 +15,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anchors.core.prompts import prefix_without_sentence, rollout_prompt
 from anchors.core.sentences import cot_text
@@ -23,6 +23,13 @@ from anchors.disk.formats import ProblemFolder
 from anchors.disk.store import RolloutStore
 from anchors.errors import InputError, Unavailable
 from anchors.records import BaseCoT
+
+if TYPE_CHECKING:
+    from anchors.core.prompts import SamplingSettings
+    from anchors.gpu.conditions import Condition
+    from anchors.gpu.model import LoadedModel
+    from anchors.pipelines.distributed import RayOptions
+    from anchors.pipelines.units import FillJob
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +65,7 @@ def missing(store: RolloutStore, cots: Sequence[BaseCoT], n: int, sentences: ran
     return todo
 
 
-def fill_store(store: RolloutStore, cots: Sequence[BaseCoT], condition: Any, load: Callable[[], Any], n: int,
+def fill_store(store: RolloutStore, cots: Sequence[BaseCoT], condition: Condition, load: Callable[[], Any], n: int,
                sentences: range | None = None, *, no_generate: bool = False, how_to_fill: str = "",
                batch_size: int = 64, progress: bool = False) -> int:
     """Generate what `store` lacks for `cots` under `condition`; returns how many rollouts were added.
@@ -100,7 +107,7 @@ def repair(store: RolloutStore, cots: Sequence[BaseCoT]) -> None:
         store.claim()
 
 
-def check_model(spec: Any, loaded: Any) -> None:
+def check_model(spec: Any, loaded: LoadedModel) -> None:
     """InputError unless `loaded` is the model (id, revision, dtype) the store's RunSpec `spec` is for."""
     if (loaded.model_id, loaded.revision, loaded.dtype) != (spec.model_id, spec.revision, spec.dtype):
         raise InputError(f"model {loaded.name!r}", f"loaded {loaded.model_id}@{loaded.revision} ({loaded.dtype}) but "
@@ -125,7 +132,7 @@ def rollout_requests(store: RolloutStore, cots: Sequence[BaseCoT], todo: Todo) -
     return out
 
 
-def check_context(loaded: Any, requests: list, max_new_tokens: int) -> None:
+def check_context(loaded: LoadedModel, requests: list, max_new_tokens: int) -> None:
     """InputError when a prompt plus `max_new_tokens` does not fit the model's context."""
     for request in {r.prompt: r for r in requests}.values():  # one per distinct prompt (one per sentence)
         n = len(loaded.tokenizer(request.prompt).input_ids)
@@ -135,7 +142,7 @@ def check_context(loaded: Any, requests: list, max_new_tokens: int) -> None:
                              "lower --max-new-tokens or narrow --sentences")
 
 
-def _generate(store: RolloutStore, loaded: Any, requests: list, condition: Any, batch_size: int,
+def _generate(store: RolloutStore, loaded: LoadedModel, requests: list, condition: Condition, batch_size: int,
               progress: bool) -> int:
     """Run the engine; append each sentence's rollouts as soon as its last one finishes (one atomic write per
     sentence; a kill loses only the sentences still in flight, and a re-run makes exactly those).
@@ -148,7 +155,8 @@ def _generate(store: RolloutStore, loaded: Any, requests: list, condition: Any, 
         return sum(store.append(*key, rollouts) for key, rollouts in finished)
 
 
-def sentence_rollouts(loaded: Any, requests: list, condition: Any, sampling: Any, batch_size: int,
+def sentence_rollouts(loaded: LoadedModel, requests: list, condition: Condition, sampling: SamplingSettings,
+                      batch_size: int,
                       progress: bool) -> Iterator[tuple[tuple[str, int], list]]:
     """Run the engine; yield ((problem id, sentence index), its rollouts) as each sentence's last rollout finishes."""
     from anchors.gpu.generate import generate_rollouts
@@ -165,7 +173,8 @@ def sentence_rollouts(loaded: Any, requests: list, condition: Any, sampling: Any
             yield key, done.pop(key)
 
 
-def fill_condition(loaded: Any, store_root: str | Path, condition: Any, cots: Sequence[BaseCoT], sampling: Any,
+def fill_condition(loaded: LoadedModel, store_root: str | Path, condition: Condition, cots: Sequence[BaseCoT],
+                   sampling: SamplingSettings,
                    prompt_mode: str, *, no_generate: bool = False, how_to_fill: str = "",
                    batch_size: int = 64, ray: Any = None) -> dict[str, Path]:
     """`fill_store` for an already loaded model: every sentence of every CoT, `sampling.n_rollouts` each.
@@ -177,16 +186,29 @@ def fill_condition(loaded: Any, store_root: str | Path, condition: Any, cots: Se
                              condition_info=condition.provenance())
     store = RolloutStore(store_root, spec)
     if ray is not None and not no_generate:
-        from anchors.pipelines.distributed import fill_jobs, raise_on_failures
         from anchors.pipelines.units import FillJob
-        from anchors.pipelines.worker import named_loader
 
-        job = FillJob(store, list(cots), condition, sampling.n_rollouts)
-        raise_on_failures(fill_jobs([job], named_loader(loaded.name, loaded.dtype), ray, batch_size))
+        fill_jobs_here([FillJob(store, list(cots), condition, sampling.n_rollouts)], loaded, ray, batch_size)
         return problem_folders(store, cots)
     fill_store(store, cots, condition, lambda: loaded, sampling.n_rollouts, no_generate=no_generate,
                how_to_fill=how_to_fill, batch_size=batch_size)
     return problem_folders(store, cots)
+
+
+def fill_jobs_here(jobs: Sequence[FillJob], loaded: LoadedModel, ray: RayOptions | None = None,
+                   batch_size: int = 64) -> None:
+    """Every job's missing rollouts with an already loaded model: `fill_store` one job after another, or with
+    `ray` all jobs in one distributed run (`distributed.fill_jobs`; each actor loads the model by name once),
+    raising when a unit failed."""
+    if ray is None:
+        for job in jobs:
+            fill_store(job.store, job.cots, job.condition, lambda: loaded, job.n, job.sentences,
+                       batch_size=batch_size)
+        return
+    from anchors.pipelines.distributed import fill_jobs, raise_on_failures
+    from anchors.pipelines.worker import named_loader
+
+    raise_on_failures(fill_jobs(list(jobs), named_loader(loaded.name, loaded.dtype), ray, batch_size))
 
 
 def problem_folders(store: RolloutStore, cots: Sequence[BaseCoT]) -> dict[str, Path]:

@@ -16,7 +16,7 @@ import json
 import logging
 import math
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 
@@ -33,6 +33,10 @@ from anchors.disk.provenance import make_provenance
 from anchors.errors import InputError
 from anchors.records import HEADS_ARTIFACT_KIND, HeadReliability, HeadsArtifact, HeadTrace
 from anchors.settings import cache_dir
+
+if TYPE_CHECKING:
+    from anchors.gpu.model import LoadedModel
+    from anchors.records import JsonObject
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +80,7 @@ def read_trace(folder: Path, sentence_source: str = "split") -> tuple[str, list[
     return found.base_solution.full_cot, found.sentences[:-1]
 
 
-def cache_key(model_facts: dict[str, Any], settings: dict[str, Any], trace_hashes: list[str]) -> str:
+def cache_key(model_facts: JsonObject, settings: JsonObject, trace_hashes: list[str]) -> str:
     """sha256 over exactly what changes the artifact: model, dtype, settings, trace contents, CACHE_VERSION."""
     blob = json.dumps({"v": CACHE_VERSION, "model": model_facts, "settings": settings, "traces": trace_hashes},
                       sort_keys=True)
@@ -87,7 +91,8 @@ def _trace_hash(full_cot: str, sentences: list[str] | None) -> str:
     return hashlib.sha256(json.dumps([full_cot, sentences]).encode()).hexdigest()
 
 
-def trace_kurtosis(loaded: Any, full_cot: str, sentences: list[str] | None, where: str, settings: dict[str, Any],
+def trace_kurtosis(loaded: LoadedModel, full_cot: str, sentences: list[str] | None, where: str, settings: dict[str,
+                   Any],
                    block_bytes: int | None = None) -> tuple[np.ndarray, int, int]:
     """Per-head kurtosis of one trace's vertical scores: ([L, H], n_sentences, n_tokens)."""
     from anchors.gpu.attention import (
@@ -107,7 +112,7 @@ def _nan_to_none(a: np.ndarray) -> list:
     return [[None if math.isnan(v) else float(v) for v in row] for row in a]
 
 
-def make_heads_artifact(loaded: Any, per_trace: np.ndarray, settings: dict[str, Any], traces: list[HeadTrace],
+def make_heads_artifact(loaded: LoadedModel, per_trace: np.ndarray, settings: JsonObject, traces: list[HeadTrace],
                         excluded: list[str], key: str) -> HeadsArtifact:
     """The artifact of a scan: per-trace kurtosis `[n_traces, L, H]` -> top-k heads, reliability, provenance."""
     mk = mean_kurtosis(per_trace)
@@ -138,7 +143,7 @@ def _check_proximity(proximity: int, rows: list[HeadTrace]) -> None:
                          f"use --proximity {max(shortest.n_sentences - 2, 0)} or less, or leave that trace out")
 
 
-def find_receiver_heads(loaded: Any, trace_dirs: Iterable[str | Path], top_k: int = 20,
+def find_receiver_heads(loaded: LoadedModel, trace_dirs: Iterable[str | Path], top_k: int = 20,
                         exclude_problems: Iterable[str] = DEFAULT_EXCLUDE, proximity: int = 4,
                         control_depth: bool = False, score: str = "mean", exclude_layer0: bool = True,
                         sentence_source: str = "split", use_cache: bool = True,

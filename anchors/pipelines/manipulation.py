@@ -9,21 +9,24 @@ conditions) this is 48 forward passes of a 3M-parameter model: well under a seco
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from anchors.core.manipulation import LEVEL, ManipulationCheck, manipulation_check
 
+if TYPE_CHECKING:
+    from anchors.gpu.model import LoadedModel
 
-def _log_probs(loaded: Any, ids: Any) -> Any:
+
+def _log_probs(loaded: LoadedModel, ids: Any) -> Any:
     import torch
 
     with torch.inference_mode():
         return torch.log_softmax(loaded.model(ids).logits[0].double(), -1)  # [T, V], fp64: fp32 KLs of 1e-8 go negative
 
 
-def trace_kls(loaded: Any, trace: Any, conditions: Sequence[Any]) -> dict[str, np.ndarray]:
+def trace_kls(loaded: LoadedModel, trace: Any, conditions: Sequence[Any]) -> dict[str, np.ndarray]:
     """condition -> KL(none || condition) at each position that predicts a sentence token of one base trace, [n]."""
     import torch
 
@@ -44,7 +47,7 @@ def trace_kls(loaded: Any, trace: Any, conditions: Sequence[Any]) -> dict[str, n
     return out
 
 
-def measure_manipulation(loaded: Any, traces: Sequence[Any], conditions: Sequence[Any], n_boot: int = 2000,
+def measure_manipulation(loaded: LoadedModel, traces: Sequence[Any], conditions: Sequence[Any], n_boot: int = 2000,
                          level: float = LEVEL) -> dict[str, ManipulationCheck]:
     """condition name -> its manipulation check, for every ablated condition (those with heads)."""
     ablated = [c for c in conditions if c.heads]

@@ -46,37 +46,20 @@ def plan_rows(exp: Experiment, decide: Callable[[Experiment], dict[str, Any]] | 
 
 def store_experiment_for(store: str | Path, model: str, problem: str, embedder: str = "sent", n_boot: int = 1000,
                          metric: str = "drop") -> Experiment:
-    """The experiment of every condition stored for (model, problem) under `embedder`, as the suite builds it."""
-    from anchors.disk.heads import read_heads_artifact
+    """The experiment of every condition stored for (model, problem) under `embedder`, as the suite builds it
+    (anchors.pipelines.experiments.stored_experiment: reading only, the llm embedder on the CPU)."""
     from anchors.disk.store import stored_conditions
-    from anchors.gpu.embedders import EMBEDDER_NAMES, get_embedder
+    from anchors.gpu.embedders import EMBEDDER_NAMES
     from anchors.gpu.model import store_folder_for
-    from anchors.pipelines.experiment import (
-        SENT_THRESHOLD_NOTE,
-        calibrated_llm_embedder,
-        head_inputs,
-        load_conditions,
-        store_experiment,
-    )
+    from anchors.pipelines.experiments import ExperimentSpec, Session, stored_experiment
+    from anchors.pipelines.options import suite_options
 
     if embedder not in EMBEDDER_NAMES:
         raise InputError(f"--embedder {embedder}", "unknown embedder", f"use one of: {', '.join(EMBEDDER_NAMES)}")
     folder = store_folder_for(model)
-    found = stored_conditions(store, folder, problem)
-    if "none" not in found:
+    if "none" not in stored_conditions(store, folder, problem):
         raise InputError(Path(store) / folder, f"no 'none' rollouts of problem {problem} for {model}",
                          f"fill it first: anchors rollouts --model {model} --problem {problem} --store {store}")
-    data = load_conditions(found, model)
-    sent = get_embedder("sent")
-    if embedder == "sent":
-        emb, note = sent, SENT_THRESHOLD_NOTE
-    else:
-        from anchors.gpu.model import load_model
-
-        emb, note = calibrated_llm_embedder(load_model(model, device="cpu"), sent, [data["none"]])
-    heads_file = Path(store) / folder / "receiver_heads.json"
-    heads = head_inputs(read_heads_artifact(heads_file)) if heads_file.is_file() else {
-        "reliability": None, "trace_kurtosis": None}
-    n = max(len(rows) for rows in data["none"].rollouts.values()) if data["none"].rollouts else 0
-    return store_experiment(model, str(problem), embedder, data, emb, note, heads["reliability"],
-                            {"rollouts_per_sentence": n}, n_boot, metric, trace_kurtosis=heads["trace_kurtosis"])
+    options = suite_options(store=str(store), problem=str(problem), n_boot=n_boot, metric=metric, device="cpu",
+                            no_generate=True)
+    return stored_experiment(ExperimentSpec(model=model, embedder=embedder, options=options), Session())

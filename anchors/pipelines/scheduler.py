@@ -12,7 +12,7 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anchors.disk.store import RolloutStore
 from anchors.pipelines.units import (
@@ -26,6 +26,12 @@ from anchors.pipelines.units import (
     WorkUnit,
     shrink_unit,
 )
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from anchors.pipelines.distributed import RayOptions
+    from anchors.records import JsonObject
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +52,7 @@ class Actor:
     """The work unit it runs now (None while idle)."""
     attempts: int = 0
     """Attempts of the current unit, this one included."""
-    info: dict[str, Any] = field(default_factory=dict)
+    info: JsonObject = field(default_factory=dict)
     """What ready() returned: pid, host, device, model."""
     made: int = 0
     """Rollouts this actor made (all units)."""
@@ -84,7 +90,8 @@ class Actor:
 class UnitScheduler:
     """Runs units on actors until every unit is stored or given up on."""
 
-    def __init__(self, ray: Any, jobs: list[FillJob], actors: list[Actor], cluster: dict[str, Any], options: Any):
+    def __init__(self, ray: ModuleType, jobs: list[FillJob], actors: list[Actor], cluster: JsonObject,
+                 options: RayOptions):
         self.ray, self.jobs, self.actors, self.cluster, self.options = ray, jobs, actors, cluster, options
         self.contexts = [ray.put(JobContext(str(j.store.root), j.store.spec, j.store.force, j.condition, j.cots))
                          for j in jobs]

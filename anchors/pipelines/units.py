@@ -10,12 +10,16 @@ seed (`RolloutStore.seed`), so how the work is cut changes nothing in what is ge
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
 from anchors.disk.store import RolloutStore
 from anchors.records import BaseCoT
+
+if TYPE_CHECKING:
+    from anchors.disk.store import RunSpec
+    from anchors.gpu.conditions import Condition
 
 MIN_UNIT_BATCHES = 16
 """Smallest unit, in engine batches, of the default (guided) plan. Each unit is one engine call and ends in a drain
@@ -71,7 +75,7 @@ class FillJob:
     """The store to fill."""
     cots: list[BaseCoT]
     """The base chains of thought to resample."""
-    condition: Any
+    condition: Condition
     """An `anchors.gpu.conditions.Condition` (its name must be the store spec's condition)."""
     n: int
     """Rollouts per sentence."""
@@ -85,11 +89,11 @@ class JobContext:
 
     root: str
     """The store's root folder."""
-    spec: Any
+    spec: RunSpec
     """The store's `RunSpec`."""
     force: bool
     """Whether `--force` was given (replace stored rollouts made with other settings)."""
-    condition: Any
+    condition: Condition
     """An `anchors.gpu.conditions.Condition`."""
     cots: list[BaseCoT]
     """The base chains of thought to resample."""
@@ -167,7 +171,7 @@ class FillReport(_Frozen):
     """Per actor: units, rollouts, tokens and busy seconds (how evenly the work was spread)."""
 
 
-def model_label(spec: Any) -> str:
+def model_label(spec: RunSpec) -> str:
     """`model_id@revision (dtype)` of a RunSpec."""
     return f"{spec.model_id}@{spec.revision} ({spec.dtype})"
 

@@ -15,7 +15,7 @@ import logging
 import os
 import socket
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 from anchors.disk.store import RolloutStore
 from anchors.pipelines.fill import (
@@ -26,13 +26,18 @@ from anchors.pipelines.fill import (
 )
 from anchors.pipelines.units import JobContext, SentenceDone, UnitFailed, WorkUnit
 
+if TYPE_CHECKING:
+    from anchors.disk.store import RunSpec
+    from anchors.gpu.model import LoadedModel
+    from anchors.records import JsonObject
+
 log = logging.getLogger(__name__)
 
-Loader = Callable[[str], Any]
+Loader = Callable[[str], "LoadedModel"]
 """device ("cuda" or "cpu") -> `LoadedModel`. Called once per actor, inside the actor's process."""
 
 
-def load_named(name: str, dtype: str, device: str) -> Any:
+def load_named(name: str, dtype: str, device: str) -> LoadedModel:
     """`load_model(name)` on `device` in `dtype` (the registry and HF cache of the actor's machine)."""
     from anchors.gpu.model import load_model
 
@@ -47,13 +52,13 @@ def named_loader(name: str, dtype: str) -> Loader:
 class RolloutWorker:
     """Holds one loaded model; makes the rollouts of work units."""
 
-    def __init__(self, load: Loader, device: str, batch_size: int, storage: str, run_info: dict[str, Any],
+    def __init__(self, load: Loader, device: str, batch_size: int, storage: str, run_info: JsonObject,
                  threads: int | None = None):
         self._load, self.device, self.batch_size = load, device, batch_size
         self.storage, self.run_info, self.threads = storage, dict(run_info), threads
-        self._loaded: Any = None
+        self._loaded: LoadedModel | None = None
 
-    def loaded(self) -> Any:
+    def loaded(self) -> LoadedModel:
         """The model, loaded on first use."""
         if self._loaded is None:
             if self.threads:
@@ -63,13 +68,13 @@ class RolloutWorker:
             self._loaded = self._load(self.device)
         return self._loaded
 
-    def ready(self) -> dict[str, Any]:
+    def ready(self) -> JsonObject:
         """Load the model; return what the driver checks and records about this actor."""
         loaded = self.loaded()
         return {"pid": os.getpid(), "host": socket.gethostname(), "device": loaded.device, "name": loaded.name,
                 "model_id": loaded.model_id, "revision": loaded.revision, "dtype": loaded.dtype}
 
-    def check(self, spec: Any, prompts: list[tuple[int, str]]) -> str | None:
+    def check(self, spec: RunSpec, prompts: list[tuple[int, str]]) -> str | None:
         """The first problem with running `spec` here (wrong model, a prompt too long), or None."""
         from types import SimpleNamespace
 

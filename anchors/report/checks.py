@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anchors.core.manipulation import LEVEL
 from anchors.report.tables import number
 
+if TYPE_CHECKING:
+    from anchors.records import JsonObject
 
-def _models(experiments: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+
+def _models(experiments: Sequence[JsonObject]) -> dict[str, JsonObject]:
     """model -> its first digest (the manipulation check does not depend on the embedder), "null" sims left out."""
     out: dict[str, dict[str, Any]] = {}
     for d in experiments:
@@ -24,7 +27,7 @@ def _models(experiments: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def manipulation_sentence(model: str, digest: dict[str, Any]) -> str:
+def manipulation_sentence(model: str, digest: JsonObject) -> str:
     """One sentence for one model: the KL per ablated condition with its CI, and what it means."""
     checks = digest.get("manipulation")
     ablated = [c for c in digest["conditions"] if c != "none"]
@@ -50,7 +53,7 @@ def manipulation_sentence(model: str, digest: dict[str, Any]) -> str:
     return text + f" Every ablation reaches above {level}."
 
 
-def manipulation_html(experiments: Sequence[dict[str, Any]]) -> str:
+def manipulation_html(experiments: Sequence[JsonObject]) -> str:
     """The first screen's manipulation-check section (empty when no model has an ablated condition)."""
     items = []
     for model, d in _models(experiments).items():

@@ -14,12 +14,16 @@ import logging
 import math
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from anchors.core.experiment import Experiment
 from anchors.errors import AnchorsError, Unavailable
+
+if TYPE_CHECKING:
+    from anchors.core.experiment import Arm
+    from anchors.records import JsonObject, JsonValue
 
 log = logging.getLogger(__name__)
 
@@ -33,17 +37,17 @@ GENERATION_KEYS = ("device", "gpu", "gpu_name", "wall_s", "elapsed_s", "hostname
 """Sidecar provenance settings that say where and how long generation ran, shown when a writer records them."""
 
 
-def embedder_threshold(settings: dict[str, Any], source: str) -> float:
+def embedder_threshold(settings: JsonObject, source: str) -> float:
     """The cosine threshold below which a resample counts as dissimilar, from an experiment's settings; every
-    Experiment builder records it (anchors.pipelines.experiment, fixtures/tiny.py, fixtures/organism.py), so a
-    missing one is a builder's bug, never a silent 0.8."""
+    source of the experiment builder records it (anchors.pipelines: experiment.py, tiny_experiment.py,
+    organism_experiment.py), so a missing one is a builder's bug, never a silent 0.8."""
     if "embedder_threshold" not in settings:
         raise ValueError(f"experiment {source}: settings has no 'embedder_threshold' (its builder must record the "
                          f"embedder's threshold)")
     return float(settings["embedder_threshold"])
 
 
-def num(x: Any, digits: int = 4) -> float | None:
+def num(x: object, digits: int = 4) -> float | None:
     """JSON-safe number: NaN and None are null, others rounded."""
     if x is None:
         return None
@@ -56,7 +60,7 @@ def experiment_key(exp: Experiment) -> str:
     return f"{exp.model}|{exp.embedder}|{exp.source}"
 
 
-def digest(exp: Experiment) -> dict[str, Any]:
+def digest(exp: Experiment) -> JsonObject:
     """The digest of one experiment (see the module docstring)."""
     from anchors.report.plots import trace_starts
 
@@ -80,7 +84,7 @@ def digest(exp: Experiment) -> dict[str, Any]:
     }
 
 
-def condition_facts(exp: Experiment, condition: str) -> dict[str, Any]:
+def condition_facts(exp: Experiment, condition: str) -> JsonObject:
     """Accuracy, dissimilar fraction, valid / stored rollouts, mean rollout length, heads, stored provenance."""
     arm = exp.arms[condition]
     lengths = [r.n_tokens for per in (arm.resamples or ()) for r in per if r.n_tokens is not None]
@@ -99,7 +103,7 @@ def condition_facts(exp: Experiment, condition: str) -> dict[str, Any]:
     }
 
 
-def manipulation_facts(exp: Experiment) -> dict[str, Any] | None:
+def manipulation_facts(exp: Experiment) -> JsonObject | None:
     """condition -> the manipulation check (anchors.core.manipulation) as JSON with its sentence; None when the
     experiment carries none."""
     if exp.manipulation is None:
@@ -108,7 +112,7 @@ def manipulation_facts(exp: Experiment) -> dict[str, Any] | None:
             for c, m in exp.manipulation.items()}
 
 
-def split_fingerprint(arm: Any) -> str:
+def split_fingerprint(arm: Arm) -> str:
     """A short hash of which valid rollouts the embedder calls dissimilar ([n_sent, R] mask): two embedders with
     the same fingerprint split the same resamples, so their importances coincide."""
     import hashlib
@@ -117,7 +121,7 @@ def split_fingerprint(arm: Any) -> str:
     return hashlib.sha1(repr(mask.shape).encode() + np.packbits(mask).tobytes()).hexdigest()[:12]
 
 
-def stored_provenance(folders: tuple[str, ...]) -> dict[str, Any]:
+def stored_provenance(folders: tuple[str, ...]) -> JsonObject:
     """What the store's chunk sidecars say about one condition's rollouts: model, revision, commit, versions, seed
     base, heads, and the first and last append time (the span generation took, at least)."""
     from anchors.disk.jsonio import read_json
@@ -149,13 +153,13 @@ def stored_provenance(folders: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
-def category_tables(exp: Experiment, bi: Any) -> dict[str, Any]:
+def category_tables(exp: Experiment, bi: Any) -> JsonObject:
     """Per category (and "all"): mean importance under every condition and the ablations (the random draws
     pooled), and "Difference (none − ablated)" per ablation, each with its two-level bootstrap 95% CI."""
     from anchors.core import stats
 
     groups = {"none": "none", **{c: c for c in exp.arms if c != "none"}, **ablation_groups(exp)}
-    out: dict[str, Any] = {"means": {}, "differences": {}}
+    out: JsonObject = {"means": {}, "differences": {}}
     for category in sorted(set(exp.tags)) + ["all"]:
         cat = None if category == "all" else category
         for name, conds in groups.items():
@@ -166,7 +170,7 @@ def category_tables(exp: Experiment, bi: Any) -> dict[str, Any]:
     return out
 
 
-def ablation_groups(exp: Experiment) -> dict[str, Any]:
+def ablation_groups(exp: Experiment) -> JsonObject:
     """The ablations the note compares with none: each receiver condition, and "random" = the mean over the
     random draws (a single draw is itself)."""
     groups: dict[str, Any] = {c: c for c in exp.arms if c.startswith("receiver")}
@@ -177,11 +181,11 @@ def ablation_groups(exp: Experiment) -> dict[str, Any]:
     return groups
 
 
-def _estimate(r: Any) -> dict[str, Any]:
+def _estimate(r: Any) -> JsonObject:
     return {"estimate": num(r.estimate), "ci_low": num(r.ci_low), "ci_high": num(r.ci_high), "n": int(r.n)}
 
 
-def extremes(exp: Experiment, bi: Any, k: int = EXTREMES_K) -> dict[str, Any]:
+def extremes(exp: Experiment, bi: Any, k: int = EXTREMES_K) -> JsonObject:
     """Per ablation (`ablation_groups`): up to k greatest increases and decreases of point importance from none,
     with the full sentence text, a rank (tied changes share it) and a 95% CI per row (rollout bootstrap, the
     sentence in place). Only sentences that changed are listed (a top-k padded with zero changes says nothing);
@@ -215,7 +219,7 @@ def _tied_beyond(ordered: list[int], k: int, change: np.ndarray) -> int:
 
 
 def _extreme_rows(exp: Experiment, ordered: list[int], k: int, before: np.ndarray, after: np.ndarray,
-                  change: np.ndarray, reps: np.ndarray) -> list[dict[str, Any]]:
+                  change: np.ndarray, reps: np.ndarray) -> list[JsonObject]:
     """The first k of `ordered` as rows; "rank" is 1 + the sentences strictly ahead (ties share a rank)."""
     from anchors.core.stats import percentile_ci
 
@@ -230,7 +234,7 @@ def _extreme_rows(exp: Experiment, ordered: list[int], k: int, before: np.ndarra
     return rows
 
 
-def _json_safe(value: Any) -> Any:
+def _json_safe(value: object) -> JsonValue:
     """Settings as plain JSON (tuples as lists, NaN as null, other objects as text)."""
     if isinstance(value, dict):
         return {str(k): _json_safe(v) for k, v in value.items()}

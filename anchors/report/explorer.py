@@ -14,13 +14,16 @@ from __future__ import annotations
 import json
 import warnings
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from anchors.core.experiment import Experiment
 from anchors.errors import Unavailable
 from anchors.report.digest import embedder_threshold, num
+
+if TYPE_CHECKING:
+    from anchors.records import JsonObject
 
 DATA_ID = "explorer-data"
 """id of the <script type="application/json"> holding the datasets; the browser test removes it to show that
@@ -64,7 +67,7 @@ def _importance(exp: Experiment) -> dict[str, list[list[float | None] | None]]:
     return out
 
 
-def explorer_payload(exp: Experiment) -> dict[str, Any]:
+def explorer_payload(exp: Experiment) -> JsonObject:
     """The explorer's data for one experiment (one embedder): sentences, resamples, importance, similarities."""
     from anchors.report.plots import metric_label, trace_starts
 
@@ -90,7 +93,7 @@ def explorer_payload(exp: Experiment) -> dict[str, Any]:
             "dissimilar": dissimilar}
 
 
-def merge_payloads(payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def merge_payloads(payloads: list[JsonObject]) -> list[JsonObject]:
     """One dataset per (model, source): the shared text, resamples and sentences once, each embedder's importance
     and similarities beside them."""
     datasets: dict[str, dict[str, Any]] = {}
@@ -115,7 +118,7 @@ def _asset(name: str) -> str:
     return resources.files("anchors.report").joinpath("assets", name).read_text(encoding="utf-8")
 
 
-def explorer_section(datasets: list[dict[str, Any]]) -> str:
+def explorer_section(datasets: list[JsonObject]) -> str:
     """The explorer's <section>: controls, the chain of thought, the detail panel, the data and the script."""
     if not datasets:
         return ""

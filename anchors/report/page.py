@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anchors.report.checks import manipulation_html
 from anchors.report.digest import embedder_threshold
@@ -27,12 +27,15 @@ from anchors.report.sections import (
 )
 from anchors.report.summary import same_split_sentence, shared_reason, verdict_matrix
 
+if TYPE_CHECKING:
+    from anchors.records import JsonObject
+
 
 def esc(x: Any) -> str:
     return html.escape(str(x), quote=True)
 
 
-def _models(experiments: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+def _models(experiments: Sequence[JsonObject]) -> dict[str, list[JsonObject]]:
     """model -> its digests (the simulated "null" variant, used by one claim only, left out)."""
     out: dict[str, list[dict[str, Any]]] = {}
     for d in experiments:
@@ -41,7 +44,7 @@ def _models(experiments: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, A
     return out
 
 
-def _stored(digest: dict[str, Any]) -> dict[str, Any]:
+def _stored(digest: JsonObject) -> JsonObject:
     """The stored provenance of a digest's first condition that has one."""
     return next((f["stored"] for f in digest["conditions"].values() if f.get("stored")), {})
 
@@ -50,7 +53,7 @@ def _dl(items: Sequence[tuple[str, str]]) -> str:
     return "<dl>" + "".join(f"<dt>{esc(k)}</dt><dd>{v}</dd>" for k, v in items if v) + "</dl>"
 
 
-def what_was_run(results: dict[str, Any]) -> str:
+def what_was_run(results: JsonObject) -> str:
     """Models, problem, conditions, embedders, metric, rollouts per sentence, random draws, seeds."""
     models = _models(results["experiments"])
     options = results["run"]["options"]
@@ -89,7 +92,7 @@ def threshold_text(t: float) -> str:
     return f"1 − {1 - t:.1e}" if 0 < 1 - t < 1e-6 else f"{t:.4g}"
 
 
-def _heads(digest: dict[str, Any]) -> str:
+def _heads(digest: JsonObject) -> str:
     rel = digest.get("reliability")
     lines = []
     for c, f in digest["conditions"].items():
@@ -101,7 +104,7 @@ def _heads(digest: dict[str, Any]) -> str:
     return "<br>".join(lines)
 
 
-def _generation(stored: dict[str, Any]) -> str:
+def _generation(stored: JsonObject) -> str:
     if not stored:
         return ""
     commit = stored.get("git_commit") or "unknown commit"
@@ -113,7 +116,7 @@ def _generation(stored: dict[str, Any]) -> str:
             f"device {esc(device or 'not recorded')}")
 
 
-def provenance_block(results: dict[str, Any]) -> str:
+def provenance_block(results: JsonObject) -> str:
     """Code commit and dirty flag, versions, model revision, heads with reliability, store, generation, run."""
     prov, run = results["provenance"], results["run"]
     dirty = prov.get("dirty")
@@ -141,8 +144,8 @@ def _asset(name: str) -> str:
     return resources.files("anchors.report").joinpath("assets", name).read_text(encoding="utf-8")
 
 
-def render_page(results: dict[str, Any], attachments: dict[str, list[dict[str, Any]]],
-                explorer: list[dict[str, Any]]) -> str:
+def render_page(results: JsonObject, attachments: dict[str, list[JsonObject]],
+                explorer: list[JsonObject]) -> str:
     """The whole page."""
     rows = results["rows"]
     facts = facts_index(results["experiments"])

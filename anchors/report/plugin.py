@@ -24,11 +24,18 @@ import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from anchors.report.rows import claim_order, column_of, row_from_phase, row_label, verdict_row
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from anchors.core.claims import Verdict
+    from anchors.core.experiment import Experiment
+    from anchors.records import JsonObject
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +73,7 @@ def quantized(png: bytes) -> io.BytesIO:
     return out
 
 
-def figure_attachment(fig: Any) -> dict[str, Any]:
+def figure_attachment(fig: Figure) -> JsonObject:
     """A matplotlib Figure as an embedded PNG (the Agg canvas renders it; nothing touches disk), with its size in
     inches (the page shows it at 96 px per inch, so 10 pt text is 10 pt at 100% zoom) and its title as alt text."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -83,7 +90,7 @@ def figure_attachment(fig: Any) -> dict[str, Any]:
             "alt": titles[0] if titles else "figure"}
 
 
-def attachment(obj: Any) -> dict[str, Any]:
+def attachment(obj: object) -> JsonObject:
     """A figure or a table, as the page embeds it."""
     from anchors.report.tables import Table
 
@@ -100,13 +107,13 @@ class Reporter:
     def __init__(self, item: pytest.Item):
         self._item = item
 
-    def attach(self, verdict: Any, figures: Iterable[Any] = (), context: dict[str, Any] | None = None) -> None:
+    def attach(self, verdict: Verdict, figures: Iterable[Figure] = (), context: JsonObject | None = None) -> None:
         """Record the verdict row (user_properties) and the figures and tables shown in its claim's section."""
         row = verdict_row(verdict, dict(context or {}))
         self._item.user_properties.append((ROW_KEY, json.dumps(row, default=str)))
         self._item.stash.setdefault(_ATTACHED, []).extend(attachment(f) for f in figures)
 
-    def table(self, key: str, spec: dict[str, Any]) -> None:
+    def table(self, key: str, spec: JsonObject) -> None:
         """Add a table to results.json's "tables" and to the page: spec = {"title", "columns", "rows", "note"}; a
         cell is a number, a string, None or {"estimate", "ci_low", "ci_high"}."""
         from anchors.report.tables import Table
@@ -120,7 +127,7 @@ def report(request: pytest.FixtureRequest) -> Reporter:
     return Reporter(request.node)
 
 
-def record_experiment(node: pytest.Item, exp: Any) -> None:
+def record_experiment(node: pytest.Item, exp: Experiment) -> None:
     """Send an experiment's digest and explorer data with this test's report, once per experiment and process."""
     from anchors.report.digest import digest, experiment_key
     from anchors.report.explorer import explorer_payload
@@ -179,11 +186,11 @@ UNDECIDED_DIR = "undecided"
 """Where a run without a verdict writes its page when --report-dir already holds a report with verdicts."""
 
 
-def has_verdicts(rows: Iterable[dict[str, Any]]) -> bool:
+def has_verdicts(rows: Iterable[JsonObject]) -> bool:
     return any(r.get("verdict") in DECIDED_KEYS for r in rows)
 
 
-def output_folder(config: pytest.Config, rows: list[dict[str, Any]]) -> Path:
+def output_folder(config: pytest.Config, rows: list[JsonObject]) -> Path:
     """--report-dir, unless this run decided nothing and the report there has verdicts: then
     <report-dir>/undecided/<marker expression or "run">/, so the report with verdicts is kept (issue 27: an all-skip
     `-m qwen14b` replaced the organism's 2.84 MB report with an 85 KB page). Says so on stderr, with both paths."""
@@ -215,12 +222,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.user_properties.append((PARAMS_KEY, json.dumps(tag, default=str)))
 
 
-def _props(report: pytest.TestReport) -> dict[str, Any]:
+def _props(report: pytest.TestReport) -> JsonObject:
     names = {ROW_KEY: "row", PARAMS_KEY: "params", TRACE_KEY: "trace"}
     return {names[k]: json.loads(v) for k, v in getattr(report, "user_properties", ()) if k in names}
 
 
-def row_from_report(report: pytest.TestReport) -> dict[str, Any] | None:
+def row_from_report(report: pytest.TestReport) -> JsonObject | None:
     """The row for a finished phase, or None when this phase decides nothing."""
     longrepr = report.longrepr
     if report.skipped and isinstance(longrepr, tuple):
@@ -237,10 +244,10 @@ class ReportCollector:
 
     def __init__(self, config: pytest.Config):
         self.config = config
-        self.rows: dict[str, dict[str, Any]] = {}
-        self.attachments: dict[str, list[dict[str, Any]]] = {}
-        self.tables: dict[str, dict[str, Any]] = {}
-        self.experiments: list[dict[str, Any]] = []
+        self.rows: dict[str, JsonObject] = {}
+        self.attachments: dict[str, list[JsonObject]] = {}
+        self.tables: dict[str, JsonObject] = {}
+        self.experiments: list[JsonObject] = []
         self.started = time.time()
         self.folder: Path | None = None
         """Where report.html went (set at session finish, before the terminal summary names it)."""
@@ -258,7 +265,7 @@ class ReportCollector:
         row = row_from_report(report)
         return None if row is None else _STATUS.get(row["verdict"])
 
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if not self.rows:
             return
         from anchors.report.summary import OUTCOMES

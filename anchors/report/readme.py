@@ -10,16 +10,19 @@ differs from a fresh main job's.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anchors.report.rows import claim_order, row_label
 from anchors.report.summary import word
 from anchors.report.tables import number
 
+if TYPE_CHECKING:
+    from anchors.records import JsonObject
+
 START, END = "<!-- verdicts -->", "<!-- /verdicts -->"
 
 
-def _cell(row: dict[str, Any] | None) -> str:
+def _cell(row: JsonObject | None) -> str:
     if row is None:
         return "–"
     text = word(row["verdict"])
@@ -30,7 +33,7 @@ def _cell(row: dict[str, Any] | None) -> str:
     return text
 
 
-def verdict_table(results: dict[str, Any], model: str = "organism") -> str:
+def verdict_table(results: JsonObject, model: str = "organism") -> str:
     """The Markdown table of one model's verdicts: claim x embedder."""
     rows = sorted((r for r in results["rows"] if r.get("model") == model),
                   key=lambda r: (claim_order(r)[0], r.get("case_id") or "", *claim_order(r)[1:]))

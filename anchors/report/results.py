@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from anchors.disk.versions import runtime_versions
 from anchors.report.explorer import merge_payloads
@@ -21,6 +21,9 @@ from anchors.report.figures import ordered_categories, pretty
 from anchors.report.plots import metric_label
 from anchors.report.summary import OUTCOMES, disagreeing_metrics, metric_words, summary_sentences, word
 from anchors.report.tables import Estimate, Table
+
+if TYPE_CHECKING:
+    from anchors.records import JsonObject, JsonValue
 
 SCHEMA_VERSION = 2
 RUN_OPTIONS = ("markexpr", "store", "problem", "rollouts", "random_draws", "metric", "n_boot", "no_generate",
@@ -34,7 +37,7 @@ def _iso(t: float) -> str:
     return dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def run_info(args: Sequence[str], option: Mapping[str, Any], started: float) -> dict[str, Any]:
+def run_info(args: Sequence[str], option: Mapping[str, object], started: float) -> JsonObject:
     """Arguments, options (`option`: the command line's, by destination name), start, end and wall time of this
     pytest run."""
     options = {}
@@ -48,7 +51,7 @@ def run_info(args: Sequence[str], option: Mapping[str, Any], started: float) -> 
             "finished": _iso(now), "wall_s": round(now - started, 1), "packages": versions}
 
 
-def title(rows: Sequence[dict[str, Any]], experiments: Sequence[dict[str, Any]]) -> str:
+def title(rows: Sequence[JsonObject], experiments: Sequence[JsonObject]) -> str:
     """What was tested on which models and problem, e.g. "Receiver-head ablation and thought anchors: claims
     H0–H11 of the research note on organism, problem organism-0..7 (pooled)"."""
     decided = [r for r in rows if r["verdict"] != "skip"] or list(rows)
@@ -63,7 +66,7 @@ def title(rows: Sequence[dict[str, Any]], experiments: Sequence[dict[str, Any]])
             f"{', '.join(models)}, {where}")
 
 
-def _dataset_names(experiments: Sequence[dict[str, Any]]) -> dict[tuple[str, str], str]:
+def _dataset_names(experiments: Sequence[JsonObject]) -> dict[tuple[str, str], str]:
     sources: dict[str, set] = {}
     for d in experiments:
         sources.setdefault(d["model"], set()).add(d["source"])
@@ -71,18 +74,18 @@ def _dataset_names(experiments: Sequence[dict[str, Any]]) -> dict[tuple[str, str
             for d in experiments}
 
 
-def _label(name: str, digest: dict[str, Any]) -> str:
+def _label(name: str, digest: JsonObject) -> str:
     if name == "random":
         n = sum(c.startswith("random") for c in digest["conditions"])
         return f"random (mean of {n} draws)"
     return name
 
 
-def note_tables(experiments: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def note_tables(experiments: Sequence[JsonObject]) -> dict[str, JsonObject]:
     """The note's tables from the digests: per model and ablation, category means under none and the ablation
     with the "Difference (none − ablated)" row, per embedder; and the greatest increases and decreases."""
     names = _dataset_names(experiments)
-    grouped: dict[str, list[dict[str, Any]]] = {}
+    grouped: dict[str, list[JsonObject]] = {}
     for d in sorted(experiments, key=lambda d: d["embedder"]):
         if d.get("categories"):
             grouped.setdefault(names[(d["model"], d["source"])], []).append(d)
@@ -97,7 +100,7 @@ def note_tables(experiments: Sequence[dict[str, Any]]) -> dict[str, dict[str, An
     return out
 
 
-def _means_table(name: str, ablation: str, label: str, digests: list[dict[str, Any]]) -> Table:
+def _means_table(name: str, ablation: str, label: str, digests: list[JsonObject]) -> Table:
     """Rows: categories (and all sentences); columns: per embedder, none, the ablation, and the Difference."""
     means = digests[0]["categories"]["means"]
     categories = ordered_categories([c for c in means["none"] if c != "all"]) + ["all"]
@@ -106,7 +109,7 @@ def _means_table(name: str, ablation: str, label: str, digests: list[dict[str, A
         columns += [f"{d['embedder']} · none", f"{d['embedder']} · {label}", f"{d['embedder']} · Difference (none − ablated)"]
     rows = []
     for c in categories:
-        row: list[Any] = [("all sentences" if c == "all" else pretty(c)) + f" ({means['none'][c]['n']})"]
+        row: list[JsonValue] = [("all sentences" if c == "all" else pretty(c)) + f" ({means['none'][c]['n']})"]
         for d in digests:
             cats = d["categories"]
             row += [_est(cats["means"]["none"].get(c)), _est(cats["means"][ablation].get(c)),
@@ -117,7 +120,7 @@ def _means_table(name: str, ablation: str, label: str, digests: list[dict[str, A
                       f"[95% CI, two-level bootstrap]; n = sentences with an importance under every condition.")
 
 
-def _extremes_table(name: str, ablation: str, label: str, way: str, digests: list[dict[str, Any]]) -> Table:
+def _extremes_table(name: str, ablation: str, label: str, way: str, digests: list[JsonObject]) -> Table:
     """The sentences whose importance changed most, only those that changed, ties ranked alike ("=3")."""
     rows, counts = [], []
     for d in digests:
@@ -142,11 +145,11 @@ def _extremes_table(name: str, ablation: str, label: str, way: str, digests: lis
                       f"'=' marks a tied rank. {shown}. A top-k list selects on noise, so read the CIs.")
 
 
-def _est(value: dict[str, Any] | None) -> Estimate | None:
+def _est(value: JsonObject | None) -> Estimate | None:
     return None if value is None else Estimate(**{k: value.get(k) for k in ("estimate", "ci_low", "ci_high")})
 
 
-def worded(row: dict[str, Any]) -> dict[str, Any]:
+def worded(row: JsonObject) -> JsonObject:
     """The row with the page's words beside its keys: "verdict_word", each metric's "verdict_word", and
     "metrics_disagree" (the metrics whose outcome differs from the row's; the matrix marks them with ≠)."""
     words = metric_words(row)
@@ -155,14 +158,14 @@ def worded(row: dict[str, Any]) -> dict[str, Any]:
     return {**out, "metrics": metrics} if metrics else out
 
 
-def build_results(args: Sequence[str], option: Mapping[str, Any], rows: list[dict[str, Any]],
-                  experiments: list[dict[str, Any]], tables: dict[str, dict[str, Any]],
-                  started: float) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def build_results(args: Sequence[str], option: Mapping[str, object], rows: list[JsonObject],
+                  experiments: list[JsonObject], tables: dict[str, JsonObject],
+                  started: float) -> tuple[JsonObject, list[JsonObject]]:
     """results.json's content, and the explorer's datasets (for the page only). `args`, `option`: the pytest
     run's arguments and options by destination name."""
     from anchors.disk.provenance import make_provenance
 
-    digests: dict[str, dict[str, Any]] = {}
+    digests: dict[str, JsonObject] = {}
     for e in experiments:
         digests.setdefault(e["digest"]["key"], e["digest"])
     ordered = sorted(digests.values(), key=lambda d: (d["model"], d["source"], d["embedder"]))

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from anchors.records import JsonObject
 
 RESEARCH = ("pass", "fail", "confounded", "underpowered", "skip")
 """Outcomes that are research verdicts (never shown with a traceback)."""
@@ -27,7 +30,7 @@ def _num(x: Any) -> float | None:
     return None if math.isnan(x) else x
 
 
-def verdict_row(verdict: Any, context: dict[str, Any]) -> dict[str, Any]:
+def verdict_row(verdict: Any, context: JsonObject) -> JsonObject:
     """One results.json row from a claims.Verdict and the experiment context (model, embedder, ...)."""
     row = {
         "claim": verdict.claim_id,
@@ -60,8 +63,8 @@ def _plain(value: Any) -> Any:
     return _num(value) if isinstance(value, float) else value
 
 
-def row_from_phase(test: str, when: str, outcome: str, props: dict[str, Any], longrepr: str,
-                   wasxfail: str | None) -> dict[str, Any] | None:
+def row_from_phase(test: str, when: str, outcome: str, props: JsonObject, longrepr: str,
+                   wasxfail: str | None) -> JsonObject | None:
     """The row of one finished test phase, or None when this phase decides nothing.
 
     props: the test's tagged claim ("params"), its verdict row ("row", when the test attached one) and its trace
@@ -94,7 +97,7 @@ def skip_reason(longrepr: str) -> str:
     return re.sub(r"^(Skipped|[\w.]*Unavailable): ", "", longrepr)
 
 
-def row_label(r: dict[str, Any]) -> str:
+def row_label(r: JsonObject) -> str:
     """Claim id (with its part's letter: "H0a"), its part (when a module has several claims) and the ablation kind,
     e.g. "H6 · receiver", "H0a · receiver heads reliable"."""
     label = r.get("case_id") or r["claim"]
@@ -105,14 +108,14 @@ def row_label(r: dict[str, Any]) -> str:
     return label
 
 
-def claim_order(r: dict[str, Any]) -> tuple[int, str, str, str]:
+def claim_order(r: JsonObject) -> tuple[int, str, str, str]:
     """H0 < H1 < ... < H12, then part (H0a before H0b: the case id first) and ablation."""
     head = str(r["claim"]).lstrip("H")
     return (int(head) if head.isdigit() else 99, str(r["claim"]), str(r.get("case_id") or "") + str(r.get("part") or ""),
             str(r.get("ablation") or ""))
 
 
-def column_of(r: dict[str, Any]) -> tuple[str, str]:
+def column_of(r: JsonObject) -> tuple[str, str]:
     """The matrix column of a row: (model, embedder)."""
     return (str(r.get("model", "")), str(r.get("embedder") or "-"))
 

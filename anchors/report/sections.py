@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from anchors.report.rows import claim_order, slug
 from anchors.report.summary import card_id, disagreeing_metrics, metric_words, outcome
 from anchors.report.tables import Estimate, Table, estimate_text, number, table_html
+
+if TYPE_CHECKING:
+    from anchors.records import JsonObject, JsonValue
 
 ROLLOUT_FREE_METRICS = ("kurtosis",)
 """Metrics of claims measured without rollouts (H0a reads the heads artifact): their cards get no conditions table,
@@ -21,23 +24,23 @@ whose accuracy and dissimilar fractions they never used."""
 _SYMBOL = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<", "within": "|x| ≤"}
 
 
-def esc(x: Any) -> str:
+def esc(x: object) -> str:
     return html.escape(str(x), quote=True)
 
 
-def facts_index(experiments: Sequence[dict[str, Any]]) -> dict[tuple[str, str], dict[str, dict[str, Any]]]:
+def facts_index(experiments: Sequence[JsonObject]) -> dict[tuple[str, str], dict[str, JsonObject]]:
     """(model, source) -> {embedder: {condition: facts}} from the experiment digests."""
-    out: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    out: dict[tuple[str, str], dict[str, JsonObject]] = {}
     for d in experiments:
         out.setdefault((d["model"], d["source"]), {})[d["embedder"]] = d["conditions"]
     return out
 
 
-def _source(row: dict[str, Any]) -> str:
+def _source(row: JsonObject) -> str:
     return str(row.get("source") or (row.get("provenance") or {}).get("source") or "")
 
 
-def conditions_table(row: dict[str, Any], facts: dict[str, dict[str, Any]]) -> str:
+def conditions_table(row: JsonObject, facts: dict[str, JsonObject]) -> str:
     """Accuracy, dissimilar fraction per embedder, valid rollouts and mean length for the conditions a verdict
     used: the claims layer's `conditions_table` (with CIs) where the row has one, else the experiment digests."""
     conditions = list(row.get("conditions") or [])
@@ -46,14 +49,14 @@ def conditions_table(row: dict[str, Any], facts: dict[str, dict[str, Any]]) -> s
     own = row.get("conditions_table") or {}
     any_facts = next(iter(facts.values()), {})
 
-    def pick(c: str, key: str) -> Any:
+    def pick(c: str, key: str) -> JsonValue:
         if key in own.get(c, {}):
             return own[c][key]
         if key == "accuracy" and c in (row.get("accuracy") or {}):
             return row["accuracy"][c]
         return any_facts.get(c, {}).get(key)
 
-    def cell(value: Any) -> Any:
+    def cell(value: JsonValue) -> JsonValue:
         return Estimate(**{k: value.get(k) for k in ("estimate", "ci_low", "ci_high")}) \
             if isinstance(value, dict) else value
 
@@ -72,7 +75,7 @@ def conditions_table(row: dict[str, Any], facts: dict[str, dict[str, Any]]) -> s
     return table_html(table)
 
 
-def _numbers(row: dict[str, Any]) -> str:
+def _numbers(row: JsonObject) -> str:
     parts = []
     if row.get("estimate") is not None:
         est = estimate_text({"estimate": row["estimate"], "ci_low": row.get("ci_low"), "ci_high": row.get("ci_high")})
@@ -90,7 +93,7 @@ def _numbers(row: dict[str, Any]) -> str:
     return f'<p class="numbers">{" · ".join(parts)}</p>' if parts else ""
 
 
-def _metrics(row: dict[str, Any]) -> str:
+def _metrics(row: JsonObject) -> str:
     """The claim under each importance metric, in the page's words, with a sentence when they disagree."""
     metrics = row.get("metrics") or {}
     if not metrics:
@@ -108,7 +111,7 @@ def _metrics(row: dict[str, Any]) -> str:
                                    columns=["metric", "verdict", "estimate [95% CI]"], rows=rows))
 
 
-def attachments_html(items: Sequence[dict[str, Any]], shown: dict[str, str] | None = None, here: str = "") -> str:
+def attachments_html(items: Sequence[JsonObject], shown: dict[str, str] | None = None, here: str = "") -> str:
     """Figures at their physical size (96 px per figure inch: 10 pt text is 10 pt at 100% zoom) and tables.
 
     shown: PNG -> the card id where the page already shows it (filled here); a figure seen before is a link to
@@ -130,7 +133,7 @@ def attachments_html(items: Sequence[dict[str, Any]], shown: dict[str, str] | No
     return "".join(out)
 
 
-def on_bound_sentence(row: dict[str, Any]) -> str:
+def on_bound_sentence(row: JsonObject) -> str:
     """A sentence when the estimate sits on an end of its own CI: the bootstrap never crossed it, which happens
     when ties (sentences whose importance did not change) decide the statistic; "" otherwise."""
     est, lo, hi = (row.get(k) for k in ("estimate", "ci_low", "ci_high"))
@@ -146,7 +149,7 @@ def on_bound_sentence(row: dict[str, Any]) -> str:
             f"sentences that changed at all.")
 
 
-def verdict_card(row: dict[str, Any], facts: dict[str, dict[str, Any]], attachments: list[dict[str, Any]],
+def verdict_card(row: JsonObject, facts: dict[str, JsonObject], attachments: list[JsonObject],
                  said: str | None = None, shown: dict[str, str] | None = None) -> str:
     """One verdict: outcome, sentence, confounds, numbers, conditions table, figures (or a harness traceback)."""
     o = outcome(row)
@@ -180,9 +183,9 @@ def verdict_card(row: dict[str, Any], facts: dict[str, dict[str, Any]], attachme
     return "".join(out + body + ["</article>"])
 
 
-def claim_groups(rows: Sequence[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+def claim_groups(rows: Sequence[JsonObject]) -> list[tuple[str, list[JsonObject]]]:
     """Rows grouped by claim (and part), in claim order; the section id of each group."""
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, str], list[JsonObject]] = {}
     for r in sorted(rows, key=claim_order):
         groups.setdefault((str(r["claim"]), str(r.get("part") or "")), []).append(r)
     out, used = [], set()
@@ -196,7 +199,7 @@ def claim_groups(rows: Sequence[dict[str, Any]]) -> list[tuple[str, list[dict[st
     return out
 
 
-def claim_section(ident: str, rows: list[dict[str, Any]], facts: dict, attachments: dict[str, list],
+def claim_section(ident: str, rows: list[JsonObject], facts: dict, attachments: dict[str, list],
                   said: str | None = None, shown: dict[str, str] | None = None) -> str:
     """One claim: heading, the note's sentence, the rule and why, then every verdict on it."""
     first = rows[0]
@@ -216,7 +219,7 @@ def claim_section(ident: str, rows: list[dict[str, Any]], facts: dict, attachmen
     return "".join(out) + "</section>"
 
 
-def note_tables_section(tables: dict[str, dict[str, Any]]) -> str:
+def note_tables_section(tables: dict[str, JsonObject]) -> str:
     """The note's tables (category means with the Difference row; greatest increases and decreases), then any
     table a test added with `report.table`."""
     note = {k: v for k, v in tables.items() if k.startswith("note/")}
@@ -236,7 +239,7 @@ def note_tables_section(tables: dict[str, dict[str, Any]]) -> str:
     return "".join(out)
 
 
-def harness_section(rows: Sequence[dict[str, Any]]) -> str:
+def harness_section(rows: Sequence[JsonObject]) -> str:
     broken = [r for r in rows if r["verdict"] in ("error", "xpass")]
     if not broken:
         return ""
@@ -246,7 +249,7 @@ def harness_section(rows: Sequence[dict[str, Any]]) -> str:
             f"Their tracebacks are in their claims' sections.</p><ul>{items}</ul></section>")
 
 
-def labels_section(rows: Sequence[dict[str, Any]]) -> str:
+def labels_section(rows: Sequence[JsonObject]) -> str:
     """Which labeler made the categories, the bootstrap seeds, every confound flag raised."""
     labelers: dict[str, str] = {}
     seeds, flags = set(), set()

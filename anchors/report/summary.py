@@ -12,10 +12,13 @@ import html
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anchors.report.rows import claim_order, column_of, row_label, slug
 from anchors.report.tables import estimate_text
+
+if TYPE_CHECKING:
+    from anchors.records import JsonObject
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,7 @@ def word(verdict: str) -> str:
     return OUTCOMES.get(verdict, OUTCOMES["error"]).word
 
 
-def metric_words(row: dict[str, Any]) -> dict[str, str]:
+def metric_words(row: JsonObject) -> dict[str, str]:
     """metric -> the word of the claim's outcome under that metric; the row's own metric reads the row's outcome
     (which the claims layer may have turned into "underpowered" or "confounded" after the metric's check)."""
     own = row.get("metric")
@@ -64,7 +67,7 @@ def metric_words(row: dict[str, Any]) -> dict[str, str]:
             for m, v in (row.get("metrics") or {}).items()}
 
 
-def disagreeing_metrics(row: dict[str, Any]) -> list[str]:
+def disagreeing_metrics(row: JsonObject) -> list[str]:
     """The metrics under which the claim's outcome differs from the row's (e.g. "not held" by drop, "holds" by kl)."""
     if row["verdict"] in ("error", "xpass", "xfail"):
         return []
@@ -72,16 +75,16 @@ def disagreeing_metrics(row: dict[str, Any]) -> list[str]:
     return [m for m, w in metric_words(row).items() if w != mine]
 
 
-def outcome(row: dict[str, Any]) -> Outcome:
+def outcome(row: JsonObject) -> Outcome:
     return OUTCOMES.get(row["verdict"], OUTCOMES["error"])
 
 
-def card_id(row: dict[str, Any]) -> str:
+def card_id(row: JsonObject) -> str:
     """The id of a row's verdict card in its claim's section."""
     return "v-" + slug(row["test"])
 
 
-def _accuracy_shift(rows: Sequence[dict[str, Any]]) -> str:
+def _accuracy_shift(rows: Sequence[JsonObject]) -> str:
     """"0.84 → 0.12 under receiver-k4" from the rows' accuracy per condition (largest shift first)."""
     shifts = {}
     for r in rows:
@@ -108,7 +111,7 @@ def short_reason(message: str) -> str:
     return f"{head}: {clause}" if rest else clause
 
 
-def column_sentence(column: tuple[str, str], rows: Sequence[dict[str, Any]]) -> str:
+def column_sentence(column: tuple[str, str], rows: Sequence[JsonObject]) -> str:
     """"Of 16 decided claims on organism · sent, 3 hold (...), 5 do not, 2 are confounded by ...; 4 undecided."""
     n = Counter(r["verdict"] for r in rows)
     decided = sum(n[v] for v in DECIDED)
@@ -139,7 +142,7 @@ def column_sentence(column: tuple[str, str], rows: Sequence[dict[str, Any]]) -> 
     return text + (" " + "; ".join(extra) + "." if extra else "")
 
 
-def accuracy_sentence(model: str, conditions: dict[str, dict[str, Any]]) -> str:
+def accuracy_sentence(model: str, conditions: dict[str, JsonObject]) -> str:
     """"On organism, accuracy is 0.84 without ablation, 0.12 under receiver-k4 and 0.61, 0.38, 0.77 under the 3
     random draws."""
     acc = {c: f["accuracy"] for c, f in conditions.items() if f.get("accuracy") is not None}
@@ -159,7 +162,7 @@ def accuracy_sentence(model: str, conditions: dict[str, dict[str, Any]]) -> str:
     return f"{text}, {parts[0]}." if parts else f"{text}."
 
 
-def same_split_sentence(digests: Sequence[dict[str, Any]]) -> str:
+def same_split_sentence(digests: Sequence[JsonObject]) -> str:
     """"llm and sent call the same resamples dissimilar under every condition, ..." when the embedders of one model
     split alike (anchors.report.digest.split_fingerprint), else ""."""
     names = sorted({d.get("embedder", "") for d in digests})
@@ -172,7 +175,7 @@ def same_split_sentence(digests: Sequence[dict[str, Any]]) -> str:
             f"the note's tables and their verdicts coincide: the two columns are one measurement, not two.")
 
 
-def summary_sentences(rows: Sequence[dict[str, Any]], experiments: Sequence[dict[str, Any]]) -> list[str]:
+def summary_sentences(rows: Sequence[JsonObject], experiments: Sequence[JsonObject]) -> list[str]:
     """The summary paragraph, sentence by sentence: accuracy per model, then one sentence per column."""
     out = []
     seen: dict[str, str] = {}  # model -> its first source, in order
@@ -209,7 +212,7 @@ def summary_sentences(rows: Sequence[dict[str, Any]], experiments: Sequence[dict
     return out
 
 
-def shared_reason(rows: Sequence[dict[str, Any]]) -> str | None:
+def shared_reason(rows: Sequence[JsonObject]) -> str | None:
     """The skip reason the summary states once for a run that decided nothing (the most common one), else None:
     cards and the matrix then point to the summary instead of repeating it."""
     if not rows or any(r["verdict"] != "skip" for r in rows):
@@ -217,7 +220,7 @@ def shared_reason(rows: Sequence[dict[str, Any]]) -> str | None:
     return Counter(str(r.get("message", "")) for r in rows).most_common(1)[0][0]
 
 
-def matrix_columns(rows: Sequence[dict[str, Any]]) -> tuple[list[tuple[str, str]], dict[tuple[str, str], str]]:
+def matrix_columns(rows: Sequence[JsonObject]) -> tuple[list[tuple[str, str]], dict[tuple[str, str], str]]:
     """Columns with at least one non-skip row, and the columns left out (every case skipped) with their reason."""
     by_column: dict[tuple[str, str], list] = {}
     for r in rows:
@@ -231,7 +234,7 @@ def matrix_columns(rows: Sequence[dict[str, Any]]) -> tuple[list[tuple[str, str]
     return shown, hidden
 
 
-def cell_html(row: dict[str, Any] | None) -> str:
+def cell_html(row: JsonObject | None) -> str:
     if row is None:
         return '<td class="cell-empty">—</td>'
     o = outcome(row)
@@ -252,7 +255,7 @@ def cell_html(row: dict[str, Any] | None) -> str:
             f'{f" <span class=est>{html.escape(est)}</span>" if est else ""}</a></td>')
 
 
-def verdict_matrix(rows: Sequence[dict[str, Any]]) -> str:
+def verdict_matrix(rows: Sequence[JsonObject]) -> str:
     """Claims (with titles) x (model, embedder): outcome, estimate [95% CI], linked to the verdict's card."""
     columns, hidden = matrix_columns(rows)
     labels: dict[str, dict[str, Any]] = {}
@@ -284,7 +287,7 @@ def verdict_matrix(rows: Sequence[dict[str, Any]]) -> str:
             + (f'<ul class="left-out">{left_out}</ul>' if left_out else "") + legend_html(rows))
 
 
-def legend_html(rows: Sequence[dict[str, Any]]) -> str:
+def legend_html(rows: Sequence[JsonObject]) -> str:
     """Swatches for the outcomes present (and always the research outcomes), with what each means."""
     present = {r["verdict"] for r in rows} | {"pass", "fail"}
     items = "".join(f'<li><span class="swatch" style="background:{o.background};color:{o.text}">{o.word}</span> '

@@ -8,7 +8,10 @@ paragraph quotes the research note).
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from anchors.records import JsonObject
 
 _NOTE = re.compile(r'Note:\s*"(.+?)"(?:\s|$)', re.DOTALL)
 
@@ -19,7 +22,7 @@ def note_sentence(doc: str | None) -> str:
     return " ".join(match.group(1).split()) if match else ""
 
 
-def claim_tag(item: Any) -> dict[str, Any] | None:
+def claim_tag(item: Any) -> JsonObject | None:
     """The claim metadata and parameters of one collected test, or None when it tests no claim."""
     function = getattr(item, "function", None)
     module = getattr(item, "module", None)

@@ -63,7 +63,7 @@ def test_read_only_store_can_be_read_by_every_reader(runs, problem, tmp_path, cl
     capsys.readouterr()
     assert cli(rollouts_args(problem, tmp_path)) == 0  # nothing to generate
     assert "nothing to generate" in capsys.readouterr().out
-    cot = base_cot(load_problem_dir(problem_dir))  # the suite's --no-generate path (fixtures/tiny.py)
+    cot = base_cot(load_problem_dir(problem_dir))  # the suite's --no-generate path (anchors/pipelines/tiny_experiment.py)
     sampling = SamplingSettings(max_new_tokens=MAX_NEW_TOKENS, n_rollouts=N)
     assert fill_condition(runs.tiny, tmp_path, parse_condition("none"), [cot], sampling, "clean",
                           no_generate=True) == {"7": problem_dir}

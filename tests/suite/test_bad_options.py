@@ -135,15 +135,18 @@ def test_a_full_disk_while_building_an_experiment_ends_the_run_in_one_line(monke
     """Generation into the store meets a full disk: the run stops with one line, exit 2 (never a skip per case)."""
     import errno
 
-    from fixtures import experiment, sources
+    from anchors.pipelines import experiments
+    from anchors.pipelines.lab import Lab
+    from anchors.pipelines.options import suite_options
+    from fixtures.experiment import built
 
     def full(*args):
         raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "store" / "chunk_0" / "x.json"))
 
-    monkeypatch.setattr(sources, "build_experiment", full)
-    lab = experiment.Lab(types.SimpleNamespace())
+    monkeypatch.setattr(experiments, "build_experiment", full)
+    lab = Lab(suite_options(store=str(tmp_path / "store")))
     with pytest.raises(pytest.exit.Exception) as info:
-        lab.experiment("tiny", "sent")
+        built(lambda: lab.experiment("tiny", "sent"))
     assert info.value.returncode == 2
     assert str(info.value.msg) == (f"{tmp_path / 'store' / 'chunk_0' / 'x.json'}: no space left on its disk (free "
                                    f"space there, or point --store at another disk)")

@@ -1,0 +1,152 @@
+"""What a model's experiment needs and where it is: the models the suite knows, the store folders and heads
+artifact it reads, and the exact `anchors` commands that make what is missing.
+
+The experiment builder (anchors.pipelines.experiments) names these commands in its `Unavailable` messages; the
+suite's collection-time skips and its all-skipped summary (fixtures/) print them. Reads folders and the Hugging Face
+cache index only: nothing here loads a model or writes.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections import Counter
+from functools import lru_cache
+from pathlib import Path
+
+from anchors.settings import SuiteOptions
+
+REAL_MODELS = ("llama8b", "qwen14b", "qwen3_14b")
+"""Registry names in anchors.gpu.model (GPU-sized; weights from the HF cache, never downloaded)."""
+CPU_MODELS = ("tiny", "sim", "organism")
+"""tiny: random 2-layer model through the engine; sim: anchors.core.sim; organism: the project-trained model."""
+ALL_MODELS = REAL_MODELS + CPU_MODELS
+"""Every model id an experiment can be built for."""
+HEADS_K = 20
+"""Heads per ablation of a real model (the note's 20)."""
+SIM_NO_EMBEDDER = ("the simulated reasoner has one precomputed similarity per resample and no embedder, so only the "
+                   "'sent' case is simulated")
+MAX_REASONS = 4
+"""Distinct skip reasons shown per model in `missing_summary`: the summary must fit one screen."""
+
+
+def heads_path(model: str, options: SuiteOptions) -> Path:
+    """Where a model's receiver-heads artifact lives: beside its rollouts in the store."""
+    from anchors.gpu.model import store_folder_for
+
+    return Path(options.store) / store_folder_for(model) / "receiver_heads.json"
+
+
+def heads_traces(model: str) -> Path:
+    """The head-discovery traces of a model: those `anchors fetch` put in the cache, else the reference demo's
+    (`anchors.disk.fetched.traces_dir`), of the dataset folder the model reads (Qwen3-14B: Qwen-14B's)."""
+    from anchors.disk.fetched import traces_dir
+    from anchors.gpu.model import published_folder, store_folder_for
+
+    return traces_dir(published_folder(model) or store_folder_for(model))
+
+
+def stored_conditions(options: SuiteOptions, model: str) -> dict[str, Path]:
+    """condition -> problem folder in the store for --problem (anchors.disk.store.stored_conditions)."""
+    from anchors.disk.store import stored_conditions as in_store
+    from anchors.gpu.model import store_folder_for
+
+    return in_store(options.store, store_folder_for(model), options.problem)
+
+
+def wanted_conditions(options: SuiteOptions, k: int = HEADS_K) -> list[str]:
+    """Conditions the suite compares: none, receiver heads, and --random-draws seeded random sets."""
+    return ["none", f"receiver-k{k}"] + [f"random-k{k}-s{s}" for s in range(options.random_draws)]
+
+
+def held_out(options: SuiteOptions) -> list[str]:
+    """Problems held out of head discovery: the default (6481) and the problem under test."""
+    from anchors.pipelines.heads import DEFAULT_EXCLUDE
+
+    return list(dict.fromkeys([*DEFAULT_EXCLUDE, options.problem]))
+
+
+def generation_steps(model: str, options: SuiteOptions, conditions: list[str] | None = None) -> list[list[str]]:
+    """The `anchors` commands that make a model's run possible, each only when its output is missing: `anchors
+    fetch` (the problem into the store, the head-discovery traces into the cache), `anchors heads` (when an
+    ablation needs heads), then one `anchors rollouts` per condition with the suite's small-run options."""
+    store, heads = options.store, heads_path(model, options)
+    device = options.device or "cuda"
+    problem = options.problem
+    conditions = conditions or wanted_conditions(options)
+    steps = []
+    if "none" not in stored_conditions(options, model):
+        steps.append(["anchors", "fetch", "--model", model, "--problem", problem, "--store", store])
+    if any(c != "none" for c in conditions) and not heads.is_file():
+        steps.append(["anchors", "heads", "--model", model, "--traces", str(heads_traces(model)),
+                      "--exclude", *held_out(options), "--out", str(heads), "--device", device])
+    small = [*(["--sentences", options.sentences] if options.sentences else []),
+             *(["--max-new-tokens", str(options.max_new_tokens)]
+               if options.max_new_tokens else [])]
+    for condition in conditions:
+        step = ["anchors", "rollouts", "--model", model, "--problem", problem, "--store", store,
+                "--condition", condition, "--n", str(options.rollouts), "--device", device, *small]
+        steps.append(step + (["--heads", str(heads)] if condition != "none" else []))
+    return steps
+
+
+def rollouts_command(model: str, options: SuiteOptions, conditions: list[str] | None = None) -> str:
+    """The exact shell command that fills the store for one model (every condition the suite needs)."""
+    return " && ".join(shlex.join(step) for step in generation_steps(model, options, conditions))
+
+
+@lru_cache(maxsize=None)
+def weights_missing(model: str) -> str | None:
+    """Why a real model cannot run here (no weights in the HF cache), or None. Reads only the cache index."""
+    from anchors.errors import AnchorsError
+    from anchors.gpu.model import MODEL_SPECS, cached_snapshot
+
+    spec = MODEL_SPECS[model]
+    try:
+        cached_snapshot(spec.model_id, spec.revision)
+    except AnchorsError as exc:
+        return str(exc)
+    return None
+
+
+def unavailable_reason(model: str, embedder: str | None, options: SuiteOptions) -> str | None:
+    """Why (model, embedder) cannot be built here, from cheap checks only (folders, the cache index), or None
+    when it may be: the builder itself still raises `Unavailable` for what only building finds out."""
+    if model == "sim" and embedder == "llm":
+        return SIM_NO_EMBEDDER
+    if model not in REAL_MODELS or stored_conditions(options, model):
+        return None
+    command = rollouts_command(model, options)
+    if options.no_generate:
+        return f"no stored rollouts for {model} and --no-generate was given: run `{command}`"
+    missing = weights_missing(model)
+    if missing:
+        return f"no stored rollouts for {model} and no weights ({missing}); then run `{command}`"
+    return None
+
+
+def missing_summary(options: SuiteOptions, model: str, reasons: Counter) -> list[str]:
+    """What is missing for `model` and the commands that fix it (a few lines, no traceback); `reasons`: skip
+    reason -> how many cases skipped with it."""
+    from anchors.gpu.model import MODEL_SPECS
+
+    spec, store, problem = MODEL_SPECS[model], options.store, options.problem
+    weights = weights_missing(model)
+    stored = stored_conditions(options, model)
+    lines = ["missing:",
+             f"  weights: {'absent from the Hugging Face cache (HF_HOME)' if weights else 'present'}",
+             f"  problem {problem} (dataset -> store {store}): {'present' if 'none' in stored else 'absent'}",
+             f"  stored conditions: {', '.join(sorted(stored)) or 'none'}; heads artifact: "
+             f"{'present' if heads_path(model, options).is_file() else 'absent'}",
+             "skip reasons:"]
+    for reason, count in reasons.most_common(MAX_REASONS):
+        lines.append(f"  {count} x {reason[:200]}{'...' if len(reason) > 200 else ''}")
+    if len(reasons) > MAX_REASONS:
+        lines.append(f"  ... and {len(reasons) - MAX_REASONS} more (see the report)")
+    fixes = [f"hf download {spec.model_id} --revision {spec.revision}"] if weights else []
+    steps = generation_steps(model, options)
+    fixes += [shlex.join(step) for step in steps if step[1] == "fetch"]
+    if options.no_generate:  # the suite will not make them: the commands must
+        fixes += [shlex.join(step) for step in steps if step[1] != "fetch"]
+    device = options.device or "cuda"
+    fixes.append(f"pytest hypotheses/ -m {model} --store {store} --problem {problem} --device {device}")
+    return lines + ["fix, in order:"] + [f"  {command}" for command in fixes]
