@@ -157,9 +157,11 @@ def worded(row: dict[str, Any]) -> dict[str, Any]:
 
 def build_results(args: Sequence[str], option: Mapping[str, Any], rows: list[dict[str, Any]],
                   experiments: list[dict[str, Any]], tables: dict[str, dict[str, Any]],
-                  started: float) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+                  started: float, decidability: dict[str, Any] | None = None,
+                  ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """results.json's content, and the explorer's datasets (for the page only). `args`, `option`: the pytest
-    run's arguments and options by destination name."""
+    run's arguments and options by destination name; `decidability`: {"source": validation.json's path, "cases":
+    case id -> anchors.claims.reach.Reach fields} (empty cases: not measured by these rules)."""
     from anchors.disk.provenance import make_provenance
 
     digests: dict[str, dict[str, Any]] = {}
@@ -181,4 +183,6 @@ def build_results(args: Sequence[str], option: Mapping[str, Any], rows: list[dic
         "rows": sorted((worded(r) for r in rows), key=lambda r: r["test"]),
         "vocabulary": {k: {"word": o.word, "meaning": o.meaning} for k, o in OUTCOMES.items()},
     }
+    if decidability is not None:
+        results["decidability"] = decidability
     return results, merge_payloads([e["explorer"] for e in experiments])

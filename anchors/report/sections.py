@@ -196,9 +196,32 @@ def claim_groups(rows: Sequence[dict[str, Any]]) -> list[tuple[str, list[dict[st
     return out
 
 
+def case_key(row: dict[str, Any]) -> str:
+    """The claims layer's case id of a row ("H0a", "H6·receiver"): its case id or claim, and its ablation."""
+    base = str(row.get("case_id") or row["claim"])
+    return f"{base}·{row['ablation']}" if row.get("ablation") else base
+
+
+def reach_html(rows: Sequence[dict[str, Any]], decidability: dict[str, Any] | None) -> str:
+    """Whether each case of a claim section can hold at an affordable budget (anchors.claims.reach, from the
+    measured power of validation.json), one line per case; one line saying it is unknown without a measurement."""
+    if not decidability:
+        return ""
+    cases = decidability.get("cases") or {}
+    if not cases:
+        return (f'<p class="reach"><b>Can it hold?</b> Unknown: {esc(decidability.get("source"))} was not measured '
+                "by these rules and metric (bench/validate.py measures the power that says so).</p>")
+    keys = list(dict.fromkeys(k for k in map(case_key, rows) if k in cases))
+    return "".join(f'<p class="reach"><b>Can {esc(k)} hold?</b> {esc(cases[k]["sentence"][:1].upper())}'
+                   f'{esc(cases[k]["sentence"][1:])} (simulated, {esc(decidability.get("source"))}).</p>'
+                   for k in keys)
+
+
 def claim_section(ident: str, rows: list[dict[str, Any]], facts: dict, attachments: dict[str, list],
-                  said: str | None = None, shown: dict[str, str] | None = None) -> str:
-    """One claim: heading, the note's sentence, the rule and why, then every verdict on it."""
+                  said: str | None = None, shown: dict[str, str] | None = None,
+                  decidability: dict[str, Any] | None = None) -> str:
+    """One claim: heading, the note's sentence, the rule and why, whether each case can hold (`reach_html`), then
+    every verdict on it."""
     first = rows[0]
     heading = (f"{first.get('case_id') or first['claim']} · "
                f"{first.get('title') or first.get('part') or first.get('statistic', '')}")
@@ -210,6 +233,7 @@ def claim_section(ident: str, rows: list[dict[str, Any]], facts: dict, attachmen
     out.append(f'<p class="rule"><b>Rule.</b> {esc(rule)}.'
                + (f" <b>Why.</b> {esc(first['rationale'])}." if first.get("rationale") else "")
                + (" <b>Primary claim</b> (no multiplicity correction)." if first.get("primary") else "") + "</p>")
+    out.append(reach_html(rows, decidability))
     for r in rows:
         out.append(verdict_card(r, facts.get((str(r.get("model")), _source(r)), {}), attachments.get(r["test"], []),
                                 said, shown))
