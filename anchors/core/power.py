@@ -1,6 +1,6 @@
 """Power planner: how many rollouts per sentence (and random draws) would decide each claim at power 0.8.
 
-Plug-in simulation from what was measured: a simulated experiment at n rollouts per sentence draws, for every
+Simulation from what was measured: a simulated experiment at n rollouts per sentence draws, for every
 sentence and condition, n rollouts from that sentence's measured rollouts, and decides them with the caller's
 `decide` (the suite's `anchors.claims.decide_all`), so the power is the rules' own, Holm and confounds
 included. Two corrections keep the plug-in world honest:
@@ -246,8 +246,8 @@ def _note(verdict: Any, needed: int | None, most: int, most_draws: int, uses_ran
                 f"({verdict.message})")
     if needed is None:
         where = f"{most} rollouts" + (f" x {most_draws} draws" if uses_random else "")
-        return (f"power below the target up to {where}, if the measured effect ({verdict.statistic}="
-                f"{_fmt(verdict.estimate)}) is the true one")
+        return (f"power below the target up to {where}, averaged over plausible worlds around the measured "
+                f"effect ({verdict.statistic}={_fmt(verdict.estimate)})")
     return "power averaged over plausible worlds (rollouts and draws resampled), not at the measured effect"
 
 
