@@ -2,6 +2,8 @@
 
     nice -n 19 python bench/validate.py [--seeds 200] [--workers 2]  -> bench/results/validation.json
     python bench/validate.py --table [bench/results/validation.json]   # the README table
+    python bench/validate.py --readme [bench/results/validation.json]  # the README's "can it hold" table
+    bash bench/validate_device.sh   # one <= 9-minute chunk of the whole grid on a many-core machine (exit 75: resume)
     # in chunks of a machine's time limit (resumes from bench/results/validation.partial.json each time):
     PYTHONPATH=$PWD python bench/validate.py --workers 16 --deadline-s 500
 
@@ -64,7 +66,7 @@ log = logging.getLogger("bench.validate")
 
 # bench/ is the script's folder, so first on sys.path when run as `python bench/validate.py`
 from validation_summary import (  # noqa: E402, F401
-    SCENARIOS, TARGET, TRUE_UNDER, markdown_table, planner_step, step_key, summarise)
+    SCENARIOS, TARGET, TRUE_UNDER, markdown_table, merge_partials, planner_step, step_key, summarise)
 
 from anchors.claims import rules_fingerprint  # noqa: E402  (the suite checks validation.json with it)
 
@@ -101,6 +103,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--partial", type=Path, default=None, help="default: <out>.partial.json")
     p.add_argument("--summarise-only", action="store_true",
                    help="write --out from the steps the partial file holds, running nothing")
+    p.add_argument("--merge", type=Path, nargs="+", default=[],
+                   help="other partial files (chunks run on other machines) folded into --partial before running")
     return p.parse_args(argv)
 
 
@@ -232,6 +236,9 @@ def run_step(step: dict[str, Any], done: dict[str, Any], n_boot: int, workers: i
                     running.add(pool.submit(work, queue.pop(0)))
                 if late() and queue:
                     complete, queue = False, []
+                if late():  # seeds handed to the pool but not started yet wait for the next chunk
+                    cancelled = {f for f in running if f.cancel()}
+                    complete, running = complete and not cancelled, running - cancelled
                 if not running:
                     break
                 finished, running = wait(running, return_when=FIRST_COMPLETED)
@@ -255,6 +262,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if (partial["n_boot"], partial.get("rules")) != (args.n_boot, fingerprint) and not args.summarise_only:
         raise SystemExit(f"{partial_path} was made with n_boot={partial['n_boot']} by rules {partial.get('rules')} "
                          f"(now n_boot={args.n_boot}, rules {fingerprint}): remove it to start again")
+    for other in args.merge:
+        try:
+            partial = merge_partials(partial, json.loads(other.read_text()))
+        except ValueError as exc:
+            raise SystemExit(f"--merge {other}: {exc}") from None
+    if args.merge:
+        write_json_atomic(partial_path, partial)
     steps = plan_steps(args)
     deadline = None if args.deadline_s is None else time.monotonic() + args.deadline_s
     for step in steps if not args.summarise_only else ():
@@ -268,13 +282,34 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return summary
 
 
+def write_readme_decidability(path: Path) -> None:
+    """README.md's "can each claim hold" block from the validation.json at `path` (tests/report/test_readme.py
+    fails while the committed block differs from the committed validation.json's)."""
+    from anchors.report.readme import DECIDABILITY, decidability_table, replace_block
+
+    readme = ROOT / "README.md"
+    table = decidability_table(json.loads(path.read_text()))
+    readme.write_text(replace_block(readme.read_text(encoding="utf-8"), table, DECIDABILITY), encoding="utf-8")
+    log.info("README decidability table written from %s", path)
+
+
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if argv is None and sys.argv[1:2] == ["--table"]:  # print the README table of an existing result
         path = Path(sys.argv[2]) if len(sys.argv) > 2 else OUT
         print(markdown_table(json.loads(path.read_text())))
         return
-    run(parse_args(argv))
+    if argv is None and sys.argv[1:2] == ["--readme"]:  # write the README's decidability table of a result
+        write_readme_decidability(Path(sys.argv[2]) if len(sys.argv) > 2 else OUT)
+        return
+    summary = run(parse_args(argv))
+    if not summary["complete"]:
+        log.warning("not every seed is done: rerun the same command to resume (exit status %d)", INCOMPLETE)
+        raise SystemExit(INCOMPLETE)
+
+
+INCOMPLETE = 75
+"""Exit status when the deadline stopped the run before every seed was done (EX_TEMPFAIL: rerun to resume)."""
 
 
 if __name__ == "__main__":

@@ -35,6 +35,31 @@ def step_key(step: dict[str, Any]) -> str:
     return f"{head}{step['scenario']}|n={step['rollouts']}|draws={step['draws']}|{'+'.join(step['metrics'])}{tail}"
 
 
+def merge_partials(into: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+    """Two partial files of bench/validate.py as one (chunks run on several machines): every step's seeds of both,
+    `into`'s where both hold a seed (the same seed of the same step is the same experiment), CPU and wall seconds
+    added. ValueError when they were made with another n_boot or by other rules: their outcomes never mix."""
+    if (into["n_boot"], into.get("rules")) != (other["n_boot"], other.get("rules")):
+        raise ValueError(f"partial files of n_boot={into['n_boot']} rules {into.get('rules')} and n_boot="
+                         f"{other['n_boot']} rules {other.get('rules')} cannot be merged")
+    steps = {k: {**v, "seeds": dict(v["seeds"])} for k, v in into["steps"].items()}
+    for key, theirs in other["steps"].items():
+        ours = steps.setdefault(key, {"seeds": {}})
+        new = {s: o for s, o in theirs["seeds"].items() if s not in ours["seeds"]}
+        share = len(new) / max(len(theirs["seeds"]), 1)  # count only the CPU and wall time of the seeds taken
+        ours["seeds"].update(new)
+        for field in ("cpu_s", "wall_s"):
+            ours[field] = ours.get(field, 0.0) + share * theirs.get(field, 0.0)
+    return {**into, "steps": steps}
+
+
+def is_complete(partial: dict[str, Any], steps: list[dict[str, Any]]) -> bool:
+    """Whether the partial file holds every seed of every step (else a rerun resumes it)."""
+    done = partial["steps"]
+    return all({str(s) for s in step["seeds"]} <= set(done.get(step_key(step), {"seeds": {}})["seeds"])
+               for step in steps)
+
+
 def _stability(steps: dict[str, Any], args: argparse.Namespace, primary: str) -> dict[str, Any]:
     """Per n_boot: the share of verdicts equal to those at --n-boot on the same experiments, and CPU per experiment."""
     rows = [o for s in ("planted", "null") for o in steps.get(
@@ -259,6 +284,7 @@ def summarise(partial: dict[str, Any], steps: list[dict[str, Any]], args: argpar
               for s in steps if step_key(s) in done}
     claims = {c: summarise_case(c, done, args, DEFAULT.primary_metric) for c in cases}
     return {
+        "complete": is_complete(partial, steps),
         "claims": claims,
         "planner_calibration": planner_calibration(claims),
         "truths": sim.planted_truths(),

@@ -87,6 +87,7 @@ def test_harness_calls_decide_all_and_writes_the_schema(tmp_path, counted):
         "agreement_with_n_boot"] == 1.0
     assert 0 <= summary["n_boot_stability"]["60"]["changed_between_two_seeds"] <= 1
 
+    assert summary["complete"] is True
     validate.run(args)  # resumes: every seed is in the partial file, so nothing is decided again
     assert len(counted) == 45
     partial = out.with_suffix(".partial.json")
@@ -94,3 +95,15 @@ def test_harness_calls_decide_all_and_writes_the_schema(tmp_path, counted):
     partial.write_text(json.dumps(stale))
     with pytest.raises(SystemExit, match="by rules other-rules"):  # outcomes of other rules are never mixed in
         validate.run(args)
+
+
+def test_a_chunk_cut_by_its_deadline_says_so_and_exits_75(tmp_path, counted):
+    validate = _validate()
+    argv = ["--seeds", "2", "--rollouts", "12", "--scenarios", "planted", "--more-draws", "0", "--metric-seeds", "0",
+            "--limit-seeds", "0", "--stability-seeds", "0", "--planner-seeds", "0", "--n-boot", "60", "--workers",
+            "1", "--deadline-s", "0", "--out", str(tmp_path / "validation.json")]
+    assert validate.run(validate.parse_args(argv))["complete"] is False and counted == []
+    with pytest.raises(SystemExit) as stop:
+        validate.main(argv)
+    assert stop.value.code == validate.INCOMPLETE == 75
+    assert validate.run(validate.parse_args(argv[:-4] + argv[-2:]))["complete"] is True and len(counted) == 2

@@ -68,3 +68,31 @@ def test_the_planner_step_key_names_its_sims():
     step = s.planner_step(ARGS, "drop")
     assert s.step_key(step) == "planner|planted|n=12|draws=3|drop|sims=10"
     assert s.step_key({**step, "sims": 20}) != s.step_key(step)
+
+
+def _partial(steps: dict, rules: str = "r1") -> dict:
+    return {"n_boot": 1000, "rules": rules, "steps": steps}
+
+
+def test_chunks_run_on_two_machines_merge_into_one_partial_file():
+    s = _summary()
+    a = _partial({"planted|n=12|draws=3|drop": {"seeds": {"1000": {"H1": 1}, "1001": {"H1": 2}}, "cpu_s": 4.0}})
+    b = _partial({"planted|n=12|draws=3|drop": {"seeds": {"1001": {"H1": 9}, "1002": {"H1": 3}}, "cpu_s": 6.0},
+                  "null|n=12|draws=3|drop": {"seeds": {"1000": {"H1": 4}}, "cpu_s": 1.0}})
+    merged = s.merge_partials(a, b)
+    planted = merged["steps"]["planted|n=12|draws=3|drop"]
+    # seed 1001 is in both: the first file's outcome is kept, and only half of b's CPU seconds (1 of its 2 seeds)
+    assert planted["seeds"] == {"1000": {"H1": 1}, "1001": {"H1": 2}, "1002": {"H1": 3}}
+    assert planted["cpu_s"] == 7.0 and merged["steps"]["null|n=12|draws=3|drop"]["seeds"] == {"1000": {"H1": 4}}
+    assert a["steps"]["planted|n=12|draws=3|drop"]["seeds"].keys() == {"1000", "1001"}  # the inputs are untouched
+    with pytest.raises(ValueError, match="cannot be merged"):
+        s.merge_partials(a, _partial({}, rules="r2"))
+
+
+def test_a_partial_is_complete_only_with_every_seed_of_every_step():
+    s = _summary()
+    step = {"scenario": "planted", "rollouts": 12, "draws": 3, "metrics": ("drop",), "seeds": [1000, 1001]}
+    half = _partial({"planted|n=12|draws=3|drop": {"seeds": {"1000": {}}}})
+    full = _partial({"planted|n=12|draws=3|drop": {"seeds": {"1000": {}, "1001": {}}}})
+    assert not s.is_complete(half, [step]) and s.is_complete(full, [step])
+    assert not s.is_complete(full, [step, {**step, "scenario": "null"}])
