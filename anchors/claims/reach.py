@@ -97,8 +97,10 @@ def _sentence(scenario: str | None, holds_at: Budget | None, best: Budget | None
         return holds
     if best is None:
         return f"no budget ≤ {affordable} rollouts was measured; " + holds
-    words = (f"not decidable with one problem at ≤ {affordable} rollouts" if best.rollouts == affordable else
-             f"not decidable with one problem at the measured budgets up to {best.rollouts} rollouts (larger ones "
-             f"not measured)")
-    out = f"{words} (measured power {best.power:.2f} at {best.where(uses_random)})"
+    if best.rollouts < affordable:
+        out = (f"not yet decidable: the largest measured budget, {best.where(uses_random)}, has power "
+               f"{best.power:.2f} (< {target:g}); budgets up to {affordable} rollouts are not measured")
+    else:
+        out = (f"not decidable with one problem at ≤ {affordable} rollouts (measured power {best.power:.2f} at "
+               f"{best.where(uses_random)})")
     return out + (f"; {holds}" if holds else "")

@@ -46,8 +46,8 @@ def test_the_limit_step_is_stated_beside_the_affordable_answer():
 
 def test_a_grid_that_stops_short_of_200_says_so():
     r = reach("H7·receiver", _row({"3": {"12": 0.21}}))
-    assert r.sentence == ("not decidable with one problem at the measured budgets up to 12 rollouts (larger ones not "
-                          "measured) (measured power 0.21 at 12 rollouts)")
+    assert r.sentence == ("not yet decidable: the largest measured budget, 12 rollouts, has power 0.21 (< 0.8); "
+                          "budgets up to 200 rollouts are not measured")
 
 
 @pytest.mark.parametrize("row, words", [(_row({"3": {"12": None}}, true_under=None), "false in every simulated"),
