@@ -189,7 +189,7 @@ def _planner(case: str, steps: dict[str, Any], args: argparse.Namespace, primary
         return {}
     rows = [o[case] for o in done["seeds"].values() if case in o]
     grid = [str(n) for n in args.rollouts]
-    mean = {n: round(sum(r["power"][n] or 0.0 for r in rows) / len(rows), 4) for n in grid} if rows else {}
+    mean = {n: _mean([r["power"][n] for r in rows if r["power"][n] is not None]) for n in grid}
     at_budget = []
     for r in rows:
         budget = str(r["rollouts_needed"]) if r["rollouts_needed"] is not None else grid[-1]
@@ -199,6 +199,11 @@ def _planner(case: str, steps: dict[str, Any], args: argparse.Namespace, primary
     return {"predicted_power": mean, "realised_power": {n: realised.get(n) for n in grid},
             "planned_from_rollouts": min(args.rollouts), "seeds": len(rows), "sims": args.planner_sims,
             "at_planned_budget": at_budget}
+
+
+def _mean(values: list[float]) -> float | None:
+    """The mean rounded to 4 digits; None for no values (a plan the planner could not make is not a 0)."""
+    return round(sum(values) / len(values), 4) if values else None
 
 
 def planner_step(args: argparse.Namespace, primary: str) -> dict[str, Any]:

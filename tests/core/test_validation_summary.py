@@ -96,3 +96,12 @@ def test_a_partial_is_complete_only_with_every_seed_of_every_step():
     full = _partial({"planted|n=12|draws=3|drop": {"seeds": {"1000": {}, "1001": {}}}})
     assert not s.is_complete(half, [step]) and s.is_complete(full, [step])
     assert not s.is_complete(full, [step, {**step, "scenario": "null"}])
+
+
+def test_a_plan_the_planner_could_not_make_is_left_out_not_counted_as_0():
+    s = _summary()
+    seeds = {"1000": {"H1": {"power": {"12": 0.4, "25": 0.6, "50": 0.8}, "rollouts_needed": 50}},
+             "1001": {"H1": {"power": {"12": None, "25": None, "50": None}, "rollouts_needed": None}}}
+    row = s._planner("H1", _steps(s, seeds), ARGS, "drop", {"12": 0.2, "25": 0.6, "50": 0.9})
+    assert row["predicted_power"] == {"12": 0.4, "25": 0.6, "50": 0.8}
+    assert row["at_planned_budget"] == [{"rollouts": 50, "reached": True, "planned": 0.8, "realised": 0.9}]
