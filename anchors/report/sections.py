@@ -196,10 +196,12 @@ def claim_groups(rows: Sequence[dict[str, Any]]) -> list[tuple[str, list[dict[st
     return out
 
 
-def case_key(row: dict[str, Any]) -> str:
-    """The claims layer's case id of a row ("H0a", "H6·receiver"): its case id or claim, and its ablation."""
+def case_key(row: dict[str, Any], cases: Sequence[str] = ()) -> str:
+    """The claims layer's case id of a row ("H0a", "H6·receiver"): its case id or claim, and its ablation where
+    the claim has a case per ablation (one of `cases`, when given; H5 reads both ablations under one id)."""
     base = str(row.get("case_id") or row["claim"])
-    return f"{base}·{row['ablation']}" if row.get("ablation") else base
+    joined = f"{base}·{row['ablation']}" if row.get("ablation") else base
+    return base if cases and joined not in cases and base in cases else joined
 
 
 def reach_html(rows: Sequence[dict[str, Any]], decidability: dict[str, Any] | None) -> str:
@@ -209,12 +211,12 @@ def reach_html(rows: Sequence[dict[str, Any]], decidability: dict[str, Any] | No
         return ""
     cases = decidability.get("cases") or {}
     if not cases:
-        return (f'<p class="reach"><b>Can it hold?</b> Unknown: {esc(decidability.get("source"))} was not measured '
-                "by these rules and metric (bench/validate.py measures the power that says so).</p>")
-    keys = list(dict.fromkeys(k for k in map(case_key, rows) if k in cases))
-    return "".join(f'<p class="reach"><b>Can {esc(k)} hold?</b> {esc(cases[k]["sentence"][:1].upper())}'
-                   f'{esc(cases[k]["sentence"][1:])} (simulated, {esc(decidability.get("source"))}).</p>'
-                   for k in keys)
+        return (f'<p class="reach"><b>Can it hold?</b> Unknown: {esc(decidability.get("source"))} is absent or was '
+                "not measured by these rules and metric (bench/validate.py measures the power that says so).</p>")
+    keys = list(dict.fromkeys(k for k in (case_key(r, list(cases)) for r in rows) if k in cases))
+    return "".join(f'<p class="reach"><b>Can {esc(k)} hold (the simulator, one problem)?</b> '
+                   f'{esc(cases[k]["sentence"][:1].upper())}{esc(cases[k]["sentence"][1:])}. Source: '
+                   f'{esc(decidability.get("source"))}.</p>' for k in keys)
 
 
 def claim_section(ident: str, rows: list[dict[str, Any]], facts: dict, attachments: dict[str, list],
