@@ -5,11 +5,14 @@
     python bench/validate.py --readme [bench/results/validation.json]  # the README's "can it hold" table
     bash bench/validate_device.sh   # one <= 9-minute chunk of the whole grid on a many-core machine (exit 75: resume)
     # in chunks of a machine's time limit (resumes from bench/results/validation.partial.json each time):
-    PYTHONPATH=$PWD python bench/validate.py --workers 16 --deadline-s 500
+    PYTHONPATH=$PWD python bench/validate.py --workers 16 --deadline-s 360
 
-CPU per experiment (one core, shared 2-core machine, n_boot 1000, 3 draws): primary metric only 1.6 / 1.5 / 1.9 /
-2.5 / 3.7 s at 12 / 25 / 50 / 100 / 200 rollouts; three metrics 4.2 / 6.6 / 8.6 s at 12 / 50 / 200; 39 draws at 12
-rollouts 10.3 s; one stability seed (4 n_boot x 2 bootstrap seeds) 9.8 s. The defaults total about 60,000 CPU s.
+CPU per experiment (one core, shared 2-core machine, n_boot 1000, 3 draws; issue-22 rules, 2026-12-07): primary
+metric only 1.3 / 1.5 / 1.7 / 2.5 / 3.5 s at 12 / 25 / 50 / 100 / 200 rollouts; three metrics 8.8 s at 200 (earlier
+rules: 4.2 / 6.6 s at 12 / 50); 39 draws at 12 rollouts 8.4 s; one stability seed (4 n_boot x 2 bootstrap seeds)
+8.1 s; one limit seed (1,000 rollouts, 39 draws) 130 s and 3 GB of memory; one planner seed (--planner-sims 10 over
+5 rollouts) 72 s. The defaults total about 61,000 CPU s (39 draws above 12 rollouts scaled from the 3-draw costs):
+about 64 minutes of 16 cores, or about ten runs of bench/validate_device.sh.
 
 Each seed builds the experiment the suite builds (`anchors.pipelines.experiment.sim_experiment` on
 `anchors.core.sim.scenario_spec`) and calls `anchors.claims.decide_all` on it: the claim modules' own
