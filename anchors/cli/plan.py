@@ -52,7 +52,7 @@ def calibration_line(calibration: dict[str, Any] | None, source: Path) -> str:
             f"{c['seeds']} planted experiments at {c['planned_from_rollouts']} rollouts, {c['sims']} sims per point): "
             f"planned minus realised power at the planned budget, mean {c['mean_error']:+.2f} ({spread}"
             f"10th to 90th percentile {c['p10_error']:+.2f} to {c['p90_error']:+.2f}, mean |error| "
-            f"{c['mean_abs_error']:.2f})")
+            f"{c['mean_abs_error']:.2f}): {'within' if c['within_0.1'] else 'outside'} ±0.1 on average")
 
 
 def _cell(value: float | None) -> str:

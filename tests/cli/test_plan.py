@@ -71,11 +71,13 @@ def test_the_calibration_line_states_the_measured_numbers():
 
     calibration = {"mean_error": 0.034, "sd_error": 0.12, "p10_error": -0.14, "p90_error": 0.18,
                    "mean_abs_error": 0.09, "plans": 370, "cases": 8, "seeds": 48, "sims": 10,
-                   "planned_from_rollouts": 12}
+                   "planned_from_rollouts": 12, "within_0.1": True}
     line = calibration_line(calibration, Path("v.json"))
     assert line == ("planner calibration (v.json: 370 plans of 8 claims true in the simulator, from 48 planted "
                     "experiments at 12 rollouts, 10 sims per point): planned minus realised power at the planned "
-                    "budget, mean +0.03 (SD 0.12, 10th to 90th percentile -0.14 to +0.18, mean |error| 0.09)")
+                    "budget, mean +0.03 (SD 0.12, 10th to 90th percentile -0.14 to +0.18, mean |error| 0.09): "
+                    "within ±0.1 on average")
+    assert calibration_line({**calibration, "mean_error": -0.15, "within_0.1": False}, Path("v.json")).endswith("outside ±0.1 on average")
     assert calibration_line(None, Path("v.json")).startswith("planner calibration unknown: v.json")
 
 
