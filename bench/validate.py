@@ -2,12 +2,17 @@
 
     nice -n 19 python bench/validate.py [--seeds 200] [--workers 2]  -> bench/results/validation.json
     python bench/validate.py --table [bench/results/validation.json]   # the README table
+    python bench/validate.py --readme [bench/results/validation.json]  # the README's "can it hold" table
+    bash bench/validate_device.sh   # one <= 9-minute chunk of the whole grid on a many-core machine (exit 75: resume)
     # in chunks of a machine's time limit (resumes from bench/results/validation.partial.json each time):
-    PYTHONPATH=$PWD python bench/validate.py --workers 16 --deadline-s 500
+    PYTHONPATH=$PWD python bench/validate.py --workers 16 --deadline-s 360
 
-CPU per experiment (one core, shared 2-core machine, n_boot 1000, 3 draws): primary metric only 1.6 / 1.5 / 1.9 /
-2.5 / 3.7 s at 12 / 25 / 50 / 100 / 200 rollouts; three metrics 4.2 / 6.6 / 8.6 s at 12 / 50 / 200; 39 draws at 12
-rollouts 10.3 s; one stability seed (4 n_boot x 2 bootstrap seeds) 9.8 s. The defaults total about 60,000 CPU s.
+CPU per experiment (one core, shared 2-core machine, n_boot 1000, 3 draws; issue-22 rules, 2026-12-07): primary
+metric only 1.3 / 1.5 / 1.7 / 2.5 / 3.5 s at 12 / 25 / 50 / 100 / 200 rollouts; three metrics 8.8 s at 200 (earlier
+rules: 4.2 / 6.6 s at 12 / 50); 39 draws at 12 rollouts 8.4 s; one stability seed (4 n_boot x 2 bootstrap seeds)
+8.1 s; one limit seed (1,000 rollouts, 39 draws) 130 s and 3 GB of memory; one planner seed (--planner-sims 10 over
+5 rollouts) 72 s. The defaults total about 61,000 CPU s (39 draws above 12 rollouts scaled from the 3-draw costs):
+about 64 minutes of 16 cores, or about ten runs of bench/validate_device.sh.
 
 Each seed builds the experiment the suite builds (`anchors.pipelines.experiments.build_experiment` on
 `anchors.core.sim.scenario_spec`) and calls `anchors.claims.decide_all` on it: the claim modules' own
@@ -28,8 +33,12 @@ Steps, each (scenario, rollouts per sentence, random draws, metrics) over every 
   * stability: --stability-seeds planted and null experiments at the fewest rollouts decided at --n-boot and at
     each --stability-boots: the share of verdicts that agree (how low n_boot may go) and the CPU per experiment;
   * planner: on --planner-seeds planted experiments at the fewest rollouts, the power planner
-    (anchors.core.power.plan, --planner-sims planned experiments per point) predicts every case's power at each
-    of --rollouts; the summary sets the mean prediction beside the measured power (the planner's calibration).
+    (anchors.core.power.plan, --planner-sims planned experiments per point, power averaged over plausible worlds,
+    not at the measured effect) plans every case's power at each of --rollouts and names the fewest reaching 0.8;
+    the summary scores each plan at its planned budget (else the largest) against the realised power there (the
+    main step's planted pass rate at that many rollouts): "planner_calibration" holds the mean planned - realised
+    power and its spread (`anchors plan` prints it). 72 CPU s per seed at --planner-sims 10 (2-core machine), so
+    the default 48 seeds are about 3,500 CPU s: about 4 minutes on 16 cores.
 Power of a case is its pass rate in the scenario where its claim is true (`TRUE_UNDER`: H12 claims "no effect", so
 the null), its false-pass rate the pass rate in every other scenario (the worst over rollouts in `false_pass`).
 Partial results (every seed's outcomes) are written to --partial every --save-every-s seconds and after every step;
@@ -59,7 +68,8 @@ ROOT = Path(__file__).resolve().parents[1]
 log = logging.getLogger("bench.validate")
 
 # bench/ is the script's folder, so first on sys.path when run as `python bench/validate.py`
-from validation_summary import SCENARIOS, TARGET, TRUE_UNDER, markdown_table, step_key, summarise  # noqa: E402, F401
+from validation_summary import (  # noqa: E402, F401
+    SCENARIOS, TARGET, TRUE_UNDER, markdown_table, merge_partials, planner_step, step_key, summarise)
 
 from anchors.claims import rules_fingerprint  # noqa: E402  (the suite checks validation.json with it)
 
@@ -83,7 +93,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--stability-seeds", type=int, default=20,
                    help="seeds per scenario (planted, null) decided at every --stability-boots (0: none)")
     p.add_argument("--stability-boots", type=int, nargs="+", default=[300, 600, 2000])
-    p.add_argument("--planner-seeds", type=int, default=10, help="planted seeds the planner plans from (0: none)")
+    p.add_argument("--planner-seeds", type=int, default=48,
+                   help="planted seeds the planner plans from (0: none); 72 CPU s each at --planner-sims 10")
     p.add_argument("--planner-sims", type=int, default=10, help="planned experiments per grid point")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates per CI (the suite's default)")
     p.add_argument("--workers", type=int, default=2)
@@ -95,6 +106,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--partial", type=Path, default=None, help="default: <out>.partial.json")
     p.add_argument("--summarise-only", action="store_true",
                    help="write --out from the steps the partial file holds, running nothing")
+    p.add_argument("--merge", type=Path, nargs="+", default=[],
+                   help="other partial files (chunks run on other machines) folded into --partial before running")
     return p.parse_args(argv)
 
 
@@ -121,9 +134,7 @@ def plan_steps(args: argparse.Namespace) -> list[dict[str, Any]]:
                        seeds=seeds[: args.stability_seeds], boots=tuple(args.stability_boots))
                   for s in ("planted", "null")]
     if args.planner_seeds:
-        steps.append(dict(kind="planner", scenario="planted", rollouts=min(args.rollouts), draws=args.draws,
-                          metrics=primary, seeds=seeds[: args.planner_seeds], grid=tuple(args.rollouts),
-                          sims=args.planner_sims))
+        steps.append({**planner_step(args, primary[0]), "seeds": seeds[: args.planner_seeds]})
     return steps
 
 
@@ -151,13 +162,15 @@ def _experiment(task: dict[str, Any]) -> Any:
 
 
 def plan_seed(task: dict[str, Any]) -> dict[str, Any]:
-    """The planner's predicted power per case at every rollouts of the grid, planned from one experiment."""
+    """What `anchors plan` answers from one experiment: per case the planned power at every rollouts of the grid
+    (at the step's draws) and the planned budget (the fewest rollouts reaching TARGET; None: none does)."""
     from anchors.core.power import plan
     from anchors.pipelines.plan import suite_decide
 
     decide = suite_decide(metrics=tuple(task["metrics"]), primary_metric=task["metrics"][0], power={})
     rows = plan(_experiment(task), decide, TARGET, task["grid"], (task["draws"],), task["sims"], task["seed"])
-    return {r.case: {str(n): r.power.get(f"{n}x{task['draws']}") for n in task["grid"]} for r in rows}
+    return {r.case: {"power": {str(n): r.power.get(f"{n}x{task['draws']}") for n in task["grid"]},
+                     "rollouts_needed": r.rollouts_needed} for r in rows}
 
 
 def stability_seed(task: dict[str, Any]) -> dict[str, Any]:
@@ -230,6 +243,9 @@ def run_step(step: dict[str, Any], done: dict[str, Any], n_boot: int, workers: i
                     running.add(pool.submit(work, queue.pop(0)))
                 if late() and queue:
                     complete, queue = False, []
+                if late():  # seeds handed to the pool but not started yet wait for the next chunk
+                    cancelled = {f for f in running if f.cancel()}
+                    complete, running = complete and not cancelled, running - cancelled
                 if not running:
                     break
                 finished, running = wait(running, return_when=FIRST_COMPLETED)
@@ -253,6 +269,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if (partial["n_boot"], partial.get("rules")) != (args.n_boot, fingerprint) and not args.summarise_only:
         raise SystemExit(f"{partial_path} was made with n_boot={partial['n_boot']} by rules {partial.get('rules')} "
                          f"(now n_boot={args.n_boot}, rules {fingerprint}): remove it to start again")
+    for other in args.merge:
+        try:
+            partial = merge_partials(partial, json.loads(other.read_text()))
+        except ValueError as exc:
+            raise SystemExit(f"--merge {other}: {exc}") from None
+    if args.merge:
+        write_json_atomic(partial_path, partial)
     steps = plan_steps(args)
     deadline = None if args.deadline_s is None else time.monotonic() + args.deadline_s
     for step in steps if not args.summarise_only else ():
@@ -266,13 +289,34 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return summary
 
 
+def write_readme_decidability(path: Path) -> None:
+    """README.md's "can each claim hold" block from the validation.json at `path` (tests/report/test_readme.py
+    fails while the committed block differs from the committed validation.json's)."""
+    from anchors.report.readme import DECIDABILITY, decidability_table, replace_block
+
+    readme = ROOT / "README.md"
+    table = decidability_table(json.loads(path.read_text()))
+    readme.write_text(replace_block(readme.read_text(encoding="utf-8"), table, DECIDABILITY), encoding="utf-8")
+    log.info("README decidability table written from %s", path)
+
+
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if argv is None and sys.argv[1:2] == ["--table"]:  # print the README table of an existing result
         path = Path(sys.argv[2]) if len(sys.argv) > 2 else OUT
         print(markdown_table(json.loads(path.read_text())))
         return
-    run(parse_args(argv))
+    if argv is None and sys.argv[1:2] == ["--readme"]:  # write the README's decidability table of a result
+        write_readme_decidability(Path(sys.argv[2]) if len(sys.argv) > 2 else OUT)
+        return
+    summary = run(parse_args(argv))
+    if not summary["complete"]:
+        log.warning("not every seed is done: rerun the same command to resume (exit status %d)", INCOMPLETE)
+        raise SystemExit(INCOMPLETE)
+
+
+INCOMPLETE = 75
+"""Exit status when the deadline stopped the run before every seed was done (EX_TEMPFAIL: rerun to resume)."""
 
 
 if __name__ == "__main__":

@@ -25,9 +25,39 @@ TARGET = 0.8
 """Power that `rollouts_for_power_0.8` and `draws_for_power_0.8` ask for."""
 FALSE_PASS_TARGET = 0.05
 """Issue 11: a false "pass" in at most 5% of experiments, for every claim under every null."""
+
+
 def step_key(step: dict[str, Any]) -> str:
+    """The step's key in the partial file (the planner's names its planned experiments per point: another
+    --planner-sims is another step)."""
     head = f"{step['kind']}|" if step.get("kind") else ""
-    return f"{head}{step['scenario']}|n={step['rollouts']}|draws={step['draws']}|{'+'.join(step['metrics'])}"
+    tail = f"|sims={step['sims']}" if "sims" in step else ""
+    return f"{head}{step['scenario']}|n={step['rollouts']}|draws={step['draws']}|{'+'.join(step['metrics'])}{tail}"
+
+
+def merge_partials(into: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+    """Two partial files of bench/validate.py as one (chunks run on several machines): every step's seeds of both,
+    `into`'s where both hold a seed (the same seed of the same step is the same experiment), CPU and wall seconds
+    added. ValueError when they were made with another n_boot or by other rules: their outcomes never mix."""
+    if (into["n_boot"], into.get("rules")) != (other["n_boot"], other.get("rules")):
+        raise ValueError(f"partial files of n_boot={into['n_boot']} rules {into.get('rules')} and n_boot="
+                         f"{other['n_boot']} rules {other.get('rules')} cannot be merged")
+    steps = {k: {**v, "seeds": dict(v["seeds"])} for k, v in into["steps"].items()}
+    for key, theirs in other["steps"].items():
+        ours = steps.setdefault(key, {"seeds": {}})
+        new = {s: o for s, o in theirs["seeds"].items() if s not in ours["seeds"]}
+        share = len(new) / max(len(theirs["seeds"]), 1)  # count only the CPU and wall time of the seeds taken
+        ours["seeds"].update(new)
+        for field in ("cpu_s", "wall_s"):
+            ours[field] = ours.get(field, 0.0) + share * theirs.get(field, 0.0)
+    return {**into, "steps": steps}
+
+
+def is_complete(partial: dict[str, Any], steps: list[dict[str, Any]]) -> bool:
+    """Whether the partial file holds every seed of every step (else a rerun resumes it)."""
+    done = partial["steps"]
+    return all({str(s) for s in step["seeds"]} <= set(done.get(step_key(step), {"seeds": {}})["seeds"])
+               for step in steps)
 
 
 def _stability(steps: dict[str, Any], args: argparse.Namespace, primary: str) -> dict[str, Any]:
@@ -128,7 +158,8 @@ def summarise_case(case: str, steps: dict[str, Any], args: argparse.Namespace, p
         "uses_random_draws": uses_random,
         "outcomes": outcomes,
         "by_metric": _by_metric(case, steps, args, true),
-        "planner": _planner(case, steps, args, primary),
+        "planner": _planner(case, steps, args, primary,
+                            {str(n): _power(step("planted", n, args.draws), case) for n in args.rollouts}),
         "limit": _limit(case, steps, args, primary),
     }
 
@@ -147,15 +178,71 @@ def _limit(case: str, steps: dict[str, Any], args: argparse.Namespace, primary: 
             "estimate_mean": round(sum(estimates) / len(estimates), 4) if estimates else None}
 
 
-def _planner(case: str, steps: dict[str, Any], args: argparse.Namespace, primary: str) -> dict[str, Any]:
-    """The planner's mean predicted power per rollouts (planned from planted experiments at the fewest)."""
-    first = min(args.rollouts)
-    done = steps.get(f"planner|planted|n={first}|draws={args.draws}|{primary}")
+def _planner(case: str, steps: dict[str, Any], args: argparse.Namespace, primary: str,
+             realised: dict[str, float | None]) -> dict[str, Any]:
+    """The planner against what happened, for one case planned from --planner-seeds planted experiments at the
+    fewest rollouts: its mean predicted power per rollouts beside the realised power there (the main step's pass
+    rate in the scenario where the claim is true, `realised`), and per seed the planned budget (the fewest rollouts
+    it predicts reach TARGET, else the largest planned) with the predicted and realised power at that budget."""
+    done = steps.get(step_key(planner_step(args, primary)))
     if not args.planner_seeds or not done or not done["seeds"]:
         return {}
     rows = [o[case] for o in done["seeds"].values() if case in o]
-    mean = {str(n): round(sum(r[str(n)] or 0.0 for r in rows) / len(rows), 4) for n in args.rollouts} if rows else {}
-    return {"predicted_power": mean, "planned_from_rollouts": first, "seeds": len(rows), "sims": args.planner_sims}
+    grid = [str(n) for n in args.rollouts]
+    mean = {n: _mean([r["power"][n] for r in rows if r["power"][n] is not None]) for n in grid}
+    at_budget = []
+    for r in rows:
+        budget = str(r["rollouts_needed"]) if r["rollouts_needed"] is not None else grid[-1]
+        if r["power"].get(budget) is not None and realised.get(budget) is not None:
+            at_budget.append({"rollouts": int(budget), "reached": r["rollouts_needed"] is not None,
+                              "planned": r["power"][budget], "realised": realised[budget]})
+    return {"predicted_power": mean, "realised_power": {n: realised.get(n) for n in grid},
+            "planned_from_rollouts": min(args.rollouts), "seeds": len(rows), "sims": args.planner_sims,
+            "at_planned_budget": at_budget}
+
+
+def _mean(values: list[float]) -> float | None:
+    """The mean rounded to 4 digits; None for no values (a plan the planner could not make is not a 0)."""
+    return round(sum(values) / len(values), 4) if values else None
+
+
+def planner_step(args: argparse.Namespace, primary: str) -> dict[str, Any]:
+    """The planner step of bench/validate.py: planted at the fewest rollouts, planned over every --rollouts."""
+    return dict(kind="planner", scenario="planted", rollouts=min(args.rollouts), draws=args.draws,
+                metrics=(primary,), grid=tuple(args.rollouts), sims=args.planner_sims)
+
+
+def planner_calibration(claims: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The planner's calibration over every (case, seed) plan: planned minus realised power at the planned budget,
+    its mean (issue 22 asks |mean| <= 0.1), spread (SD, 10th and 90th percentiles, mean |error|; sd_from_sims is
+    the part of the SD that --planner-sims planned experiments per point alone would give, the root mean binomial
+    variance p (1 - p) / sims), the same mean over the plans that named a budget reaching TARGET, and the count;
+    per case its mean error. Only cases the planted scenario makes true count (the planner plans from planted
+    experiments; a claim false there is planned and realised at about 0, which would flatter the mean). {} when the
+    planner step ran no seed."""
+    pairs = {case: row["planner"]["at_planned_budget"] for case, row in claims.items()
+             if row["true_under"] == "planted" and row.get("planner", {}).get("at_planned_budget")}
+    errors = sorted(p["planned"] - p["realised"] for ps in pairs.values() for p in ps)
+    if not errors:
+        return {}
+    n = len(errors)
+    mean = sum(errors) / n
+    sd = math.sqrt(sum((e - mean) ** 2 for e in errors) / (n - 1)) if n > 1 else None
+    quantile = lambda q: errors[min(n - 1, int(q * n))]  # noqa: E731 - the empirical quantile, no interpolation
+    first = next(iter(claims.values()))["planner"]
+    plans = [p for ps in pairs.values() for p in ps]
+    named = [p["planned"] - p["realised"] for p in plans if p["reached"]]
+    sims_sd = math.sqrt(sum(p["planned"] * (1 - p["planned"]) for p in plans) / n / first["sims"])
+    return {"mean_error": round(mean, 4), "sd_error": None if sd is None else round(sd, 4),
+            "sd_from_sims": round(sims_sd, 4),
+            "mean_error_where_a_budget_was_named": round(sum(named) / len(named), 4) if named else None,
+            "plans_naming_a_budget": len(named),
+            "p10_error": round(quantile(0.1), 4), "p90_error": round(quantile(0.9), 4),
+            "mean_abs_error": round(sum(abs(e) for e in errors) / n, 4), "plans": n, "cases": len(pairs),
+            "seeds": first["seeds"], "sims": first["sims"], "planned_from_rollouts": first["planned_from_rollouts"],
+            "within_0.1": abs(mean) <= 0.1,
+            "by_case": {case: round(sum(p["planned"] - p["realised"] for p in ps) / len(ps), 4)
+                        for case, ps in pairs.items()}}
 
 
 def _by_metric(case: str, steps: dict[str, Any], args: argparse.Namespace, true: str) -> dict[str, Any]:
@@ -200,8 +287,11 @@ def summarise(partial: dict[str, Any], steps: list[dict[str, Any]], args: argpar
                                                     / max(len(done[step_key(s)]["seeds"]), 1), 2),
                             "wall_s": round(done[step_key(s)].get("wall_s", 0.0), 1)}
               for s in steps if step_key(s) in done}
+    claims = {c: summarise_case(c, done, args, DEFAULT.primary_metric) for c in cases}
     return {
-        "claims": {c: summarise_case(c, done, args, DEFAULT.primary_metric) for c in cases},
+        "complete": is_complete(partial, steps),
+        "claims": claims,
+        "planner_calibration": planner_calibration(claims),
         "truths": sim.planted_truths(),
         "n_boot_stability": _stability(done, args, DEFAULT.primary_metric),
         "settings": settings,

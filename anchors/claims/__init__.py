@@ -10,6 +10,6 @@ The pytest suite (hypotheses/test_h*.py) only wires these to fixtures and the re
 """
 
 from anchors.claims.suite import HYPOTHESES, cases, decide_all
-from anchors.claims.validation import VALIDATION, load_power, rules_fingerprint
+from anchors.claims.validation import VALIDATION, load_power, load_reach, rules_fingerprint
 
-__all__ = ["HYPOTHESES", "VALIDATION", "cases", "decide_all", "load_power", "rules_fingerprint"]
+__all__ = ["HYPOTHESES", "VALIDATION", "cases", "decide_all", "load_power", "load_reach", "rules_fingerprint"]

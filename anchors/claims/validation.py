@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from anchors.claims.reach import Reach, reach
 from anchors.core.decision import DEFAULT
 
 log = logging.getLogger(__name__)
@@ -51,13 +52,9 @@ def _without_docstrings(tree: Any) -> Any:
     return tree
 
 
-def load_power(path: str | Path = VALIDATION, metric: str = DEFAULT.primary_metric) -> dict[str, dict[str, float]]:
-    """case id -> {rollouts per sentence: measured power} from the validation results; {} when the file is absent,
-    was measured by other rules (its `rules_fingerprint` is not this code's) or for another primary metric.
-
-    Schema (written by bench/validate.py on the simulator):
-    {"settings": {"rules_fingerprint", "primary_metric", ...}, "claims": {case: {"power": {"12": float, ...}}}}.
-    """
+def load_validation(path: str | Path = VALIDATION, metric: str = DEFAULT.primary_metric) -> dict[str, Any]:
+    """validation.json's content, or {} when the file is absent, was measured by other rules (its
+    `rules_fingerprint` is not this code's) or under another primary metric (each logged once here)."""
     path = Path(path)
     if not path.is_file():
         return {}
@@ -72,5 +69,31 @@ def load_power(path: str | Path = VALIDATION, metric: str = DEFAULT.primary_metr
         log.warning("%s measured power under --metric %s, not %s: measured power unknown", path,
                     settings["primary_metric"], metric)
         return {}
+    return data
+
+
+def load_power(path: str | Path = VALIDATION, metric: str = DEFAULT.primary_metric) -> dict[str, dict[str, float]]:
+    """case id -> {rollouts per sentence: measured power} from the validation results; {} when `load_validation`
+    finds none.
+
+    Schema (written by bench/validate.py on the simulator):
+    {"settings": {"rules_fingerprint", "primary_metric", ...}, "claims": {case: {"power": {"12": float, ...}}}}.
+    """
     return {case: {str(k): float(v) for k, v in (row.get("power") or {}).items() if v is not None}
-            for case, row in data.get("claims", {}).items()}
+            for case, row in load_validation(path, metric).get("claims", {}).items()}
+
+
+def load_reach(path: str | Path = VALIDATION, metric: str = DEFAULT.primary_metric) -> dict[str, Reach]:
+    """case id -> whether it can hold at an affordable budget (`anchors.claims.reach.reach`), from the validation
+    results at their own target power; {} when `load_validation` finds none."""
+    data = load_validation(path, metric)
+    target = data.get("settings", {}).get("target_power", DEFAULT.power_target)
+    return {case: reach(case, row, target) for case, row in data.get("claims", {}).items()}
+
+
+def load_planner_calibration(path: str | Path = VALIDATION,
+                             metric: str = DEFAULT.primary_metric) -> dict[str, Any] | None:
+    """validation.json's "planner_calibration" (bench/validation_summary.planner_calibration: planned versus
+    realised power at the planned budget, mean error and spread), or None when it was not measured by these rules
+    or under this metric, or the planner step ran no seed."""
+    return load_validation(path, metric).get("planner_calibration") or None

@@ -40,6 +40,21 @@ def format_plan(rows: list[dict[str, Any]], rollouts: tuple[int, ...], draws: tu
     return "\n".join(lines)
 
 
+def calibration_line(calibration: dict[str, Any] | None, source: Path) -> str:
+    """One line on how far the planner's power has been from what happened (bench/validate.py's planner step, read
+    from validation.json's "planner_calibration"), or that it is unknown and how to measure it."""
+    if not calibration:
+        return (f"planner calibration unknown: {source} holds no planner step measured by these rules and metric; "
+                "measure it with `python bench/validate.py` (bench/validate_device.sh runs it in chunks)")
+    c = calibration
+    spread = "" if c["sd_error"] is None else f"SD {c['sd_error']:.2f}, "
+    return (f"planner calibration ({source}: {c['plans']} plans of {c['cases']} claims true in the simulator, from "
+            f"{c['seeds']} planted experiments at {c['planned_from_rollouts']} rollouts, {c['sims']} sims per point): "
+            f"planned minus realised power at the planned budget, mean {c['mean_error']:+.2f} ({spread}"
+            f"10th to 90th percentile {c['p10_error']:+.2f} to {c['p90_error']:+.2f}, mean |error| "
+            f"{c['mean_abs_error']:.2f}): {'within' if c['within_0.1'] else 'outside'} ±0.1 on average")
+
+
 def _cell(value: float | None) -> str:
     return f"{'-':>7}" if value is None or math.isnan(value) else f"{value:>7.2f}"
 
@@ -62,9 +77,15 @@ def plan_command(
     n_boot: int = typer.Option(1000, "--n-boot", parser=option_parser("--n-boot"),
                                help="Bootstrap replicates per CI (the suite's default; at least 100)."),
     seed: int = typer.Option(0, "--seed", parser=option_parser("--seed"), help="Seed of the planned experiments."),
+    validation: Path = typer.Option(None, "--validation",
+                                    help="validation.json whose planner calibration is printed (default: "
+                                         "bench/results/validation.json)."),
 ) -> None:
-    """Plan rollouts and random draws per claim: plug-in simulation from the stored rollouts, decided by the
-    suite's own rules (it assumes the measured effects are the true ones)."""
+    """Plan rollouts and random draws per claim: power averaged over plausible worlds resampled from the stored
+    rollouts and draws (not at the measured effect), decided by the suite's own rules; then the planner's measured
+    calibration."""
+    from anchors.claims import VALIDATION
+    from anchors.claims.validation import load_planner_calibration
     from anchors.pipelines.plan import plan_rows, store_experiment_for, suite_decide
 
     grid_n, grid_d = _ints(rollouts, "--rollouts"), _ints(draws, "--draws")
@@ -79,3 +100,5 @@ def plan_command(
                f"{', '.join(exp.arms)}; power of the suite's verdict (metric {exp.metric}) over {sims} planned "
                f"experiments per point (<rollouts>x<draws>), target {target_power:g}")
     typer.echo(format_plan(rows, grid_n, shown_draws))
+    source = validation or VALIDATION
+    typer.echo(calibration_line(load_planner_calibration(source, exp.metric), source))

@@ -152,7 +152,8 @@ def render_page(results: JsonObject, attachments: dict[str, list[JsonObject]],
     groups = claim_groups(rows)
     said = shared_reason(rows)
     shown: dict[str, str] = {}  # each figure once (anchors.report.sections.attachments_html)
-    claims = "".join(claim_section(ident, members, facts, attachments, said, shown) for ident, members in groups)
+    claims = "".join(claim_section(ident, members, facts, attachments, said, shown, results.get("decidability"))
+                     for ident, members in groups)
     nav = "".join(f'<a href="#{ident}" title="{esc(members[0].get("part") or members[0].get("title") or "")}">'
                   f'{esc(members[0].get("case_id") or members[0]["claim"])}</a>' for ident, members in groups)
     summary = "".join(f"<p>{esc(s)}</p>" for s in results["summary"])

@@ -281,6 +281,17 @@ class ReportCollector:
             printed.add(message)
             terminalreporter.write_line(f"{label:<34} {word:<15} {shown}")
 
+    def decidability(self) -> dict[str, Any]:
+        """Whether each claim case can hold at an affordable budget, from the measured power of --validation (or
+        bench/results/validation.json) under --metric: {"source", "cases": case id -> Reach fields}."""
+        from anchors.claims import VALIDATION, load_reach
+        from anchors.core.decision import DEFAULT
+
+        source = getattr(self.config.option, "validation", None) or VALIDATION
+        metric = getattr(self.config.option, "metric", None) or DEFAULT.primary_metric
+        cases = load_reach(source, metric)
+        return {"source": str(source), "cases": {c: r.model_dump(mode="json") for c, r in cases.items()}}
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if not self.rows:
@@ -290,7 +301,7 @@ class ReportCollector:
         from anchors.report.results import build_results
 
         results, explorer = build_results(self.config.args, vars(self.config.option), list(self.rows.values()),
-                                          self.experiments, self.tables, self.started)
+                                          self.experiments, self.tables, self.started, self.decidability())
         folder = self.folder = output_folder(self.config, list(self.rows.values()))
         path = folder / "results.json"
         try:

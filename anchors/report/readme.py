@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from anchors.records import JsonObject
 
 START, END = "<!-- verdicts -->", "<!-- /verdicts -->"
+DECIDABILITY = ("<!-- decidability -->", "<!-- /decidability -->")
+"""The markers of the README's "can each claim hold" table (`decidability_table`, from validation.json)."""
 
 
 def _cell(row: JsonObject | None) -> str:
@@ -49,17 +51,31 @@ def verdict_table(results: JsonObject, model: str = "organism") -> str:
     return head + body
 
 
-def replace_block(readme: str, table: str) -> str:
-    """The README with the text between the verdict markers replaced by `table`; ValueError without markers."""
-    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.DOTALL)
+def decidability_table(validation: dict[str, Any]) -> str:
+    """The Markdown table of a validation.json: per claim case whether it can hold at an affordable budget, in the
+    words of anchors.claims.reach (every number is the file's)."""
+    from anchors.claims.reach import reach
+
+    target = validation["settings"]["target_power"]
+    rows = [reach(case, row, target) for case, row in validation["claims"].items()]
+    return ("| case | can it hold? (the simulator, one problem) |\n| --- | --- |\n"
+            + "".join(f"| {r.case} | {r.sentence} |\n" for r in rows))
+
+
+def replace_block(readme: str, table: str, markers: tuple[str, str] = (START, END)) -> str:
+    """The README with the text between the markers (the verdict table's by default) replaced by `table`;
+    ValueError without markers."""
+    start, end = markers
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
     if not pattern.search(readme):
-        raise ValueError(f"the README has no {START} ... {END} block")
-    return pattern.sub(lambda _: f"{START}\n{table}{END}", readme, count=1)
+        raise ValueError(f"the README has no {start} ... {end} block")
+    return pattern.sub(lambda _: f"{start}\n{table}{end}", readme, count=1)
 
 
-def committed_table(readme: str) -> str:
-    """The table between the README's verdict markers, as committed."""
-    match = re.search(re.escape(START) + r"\n(.*?)" + re.escape(END), readme, re.DOTALL)
+def committed_table(readme: str, markers: tuple[str, str] = (START, END)) -> str:
+    """The table between the README's markers (the verdict table's by default), as committed."""
+    start, end = markers
+    match = re.search(re.escape(start) + r"\n(.*?)" + re.escape(end), readme, re.DOTALL)
     if match is None:
-        raise ValueError(f"the README has no {START} ... {END} block")
+        raise ValueError(f"the README has no {start} ... {end} block")
     return match.group(1)

@@ -160,9 +160,11 @@ def worded(row: JsonObject) -> JsonObject:
 
 def build_results(args: Sequence[str], option: Mapping[str, object], rows: list[JsonObject],
                   experiments: list[JsonObject], tables: dict[str, JsonObject],
-                  started: float) -> tuple[JsonObject, list[JsonObject]]:
+                  started: float, decidability: JsonObject | None = None,
+                  ) -> tuple[JsonObject, list[JsonObject]]:
     """results.json's content, and the explorer's datasets (for the page only). `args`, `option`: the pytest
-    run's arguments and options by destination name."""
+    run's arguments and options by destination name; `decidability`: {"source": validation.json's path, "cases":
+    case id -> anchors.claims.reach.Reach fields} (empty cases: not measured by these rules)."""
     from anchors.disk.provenance import make_provenance
 
     digests: dict[str, JsonObject] = {}
@@ -184,4 +186,6 @@ def build_results(args: Sequence[str], option: Mapping[str, object], rows: list[
         "rows": sorted((worded(r) for r in rows), key=lambda r: r["test"]),
         "vocabulary": {k: {"word": o.word, "meaning": o.meaning} for k, o in OUTCOMES.items()},
     }
+    if decidability is not None:
+        results["decidability"] = decidability
     return results, merge_payloads([e["explorer"] for e in experiments])

@@ -302,6 +302,28 @@ class OutcomeWord(BaseModel):
     """What it means."""
 
 
+class CaseReach(BaseModel):
+    """Whether one claim case can hold at an affordable budget (anchors.claims.reach.Reach)."""
+
+    model_config = _OPEN
+    case: str
+    """The case id ("H0a", "H6·receiver")."""
+    decidable: bool
+    """A measured budget of at most 200 rollouts reaches power 0.8 in a scenario where the claim is true."""
+    sentence: str
+    """The statement in words, with the measured power behind it."""
+
+
+class Decidability(BaseModel):
+    """Whether each claim case can hold, from the measured power of the validation file."""
+
+    model_config = _OPEN
+    source: str
+    """The validation.json read."""
+    cases: dict[str, CaseReach]
+    """case id -> its reach; empty when that file was not measured by these rules and metric."""
+
+
 class ResultsFile(BaseModel):
     """The hypothesis report as data, written beside report.html by anchors/report/plugin.py
     (anchors.report.results). One row per hypothesis test; the experiments' digests; the note's tables and every
@@ -326,6 +348,8 @@ class ResultsFile(BaseModel):
     """The note's tables and every report.table."""
     rows: list[VerdictRow]
     """One per test, sorted by node id."""
+    decidability: Decidability | None = None
+    """Whether each claim case can hold at an affordable budget (anchors.claims.reach)."""
 
 
 def results_schema() -> dict[str, JsonValue]:

@@ -199,9 +199,34 @@ def claim_groups(rows: Sequence[JsonObject]) -> list[tuple[str, list[JsonObject]
     return out
 
 
+def case_key(row: JsonObject, cases: Sequence[str] = ()) -> str:
+    """The claims layer's case id of a row ("H0a", "H6·receiver"): its case id or claim, and its ablation where
+    the claim has a case per ablation (one of `cases`, when given; H5 reads both ablations under one id)."""
+    base = str(row.get("case_id") or row["claim"])
+    joined = f"{base}·{row['ablation']}" if row.get("ablation") else base
+    return base if cases and joined not in cases and base in cases else joined
+
+
+def reach_html(rows: Sequence[JsonObject], decidability: JsonObject | None) -> str:
+    """Whether each case of a claim section can hold at an affordable budget (anchors.claims.reach, from the
+    measured power of validation.json), one line per case; one line saying it is unknown without a measurement."""
+    if not decidability:
+        return ""
+    cases = decidability.get("cases") or {}
+    if not cases:
+        return (f'<p class="reach"><b>Can it hold?</b> Unknown: {esc(decidability.get("source"))} is absent or was '
+                "not measured by these rules and metric (bench/validate.py measures the power that says so).</p>")
+    keys = list(dict.fromkeys(k for k in (case_key(r, list(cases)) for r in rows) if k in cases))
+    return "".join(f'<p class="reach"><b>Can {esc(k)} hold (the simulator, one problem)?</b> '
+                   f'{esc(cases[k]["sentence"][:1].upper())}{esc(cases[k]["sentence"][1:])}. Source: '
+                   f'{esc(decidability.get("source"))}.</p>' for k in keys)
+
+
 def claim_section(ident: str, rows: list[JsonObject], facts: dict, attachments: dict[str, list],
-                  said: str | None = None, shown: dict[str, str] | None = None) -> str:
-    """One claim: heading, the note's sentence, the rule and why, then every verdict on it."""
+                  said: str | None = None, shown: dict[str, str] | None = None,
+                  decidability: JsonObject | None = None) -> str:
+    """One claim: heading, the note's sentence, the rule and why, whether each case can hold (`reach_html`), then
+    every verdict on it."""
     first = rows[0]
     heading = (f"{first.get('case_id') or first['claim']} · "
                f"{first.get('title') or first.get('part') or first.get('statistic', '')}")
@@ -213,6 +238,7 @@ def claim_section(ident: str, rows: list[JsonObject], facts: dict, attachments: 
     out.append(f'<p class="rule"><b>Rule.</b> {esc(rule)}.'
                + (f" <b>Why.</b> {esc(first['rationale'])}." if first.get("rationale") else "")
                + (" <b>Primary claim</b> (no multiplicity correction)." if first.get("primary") else "") + "</p>")
+    out.append(reach_html(rows, decidability))
     for r in rows:
         out.append(verdict_card(r, facts.get((str(r.get("model")), _source(r)), {}), attachments.get(r["test"], []),
                                 said, shown))

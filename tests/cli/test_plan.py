@@ -37,12 +37,14 @@ def test_plan_prints_a_row_per_claim(store, tmp_path):
     from anchors.claims import cases
 
     done = _anchors("plan", "--model", "qwen14b", "--problem", "6481", "--store", str(store), "--sims", "1",
-                    "--rollouts", "6,12", "--draws", "2", "--n-boot", "100", cwd=tmp_path)
+                    "--rollouts", "6,12", "--draws", "2", "--n-boot", "100", "--validation",
+                    str(tmp_path / "absent.json"), cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.strip().splitlines()
     assert lines[0].startswith("qwen14b problem 6481 (sent): 30 sentences x 6 rollouts")
     assert lines[1].split()[:5] == ["case", "measured", "estimate", "rollouts", "draws"] and "6x2" in lines[1]
-    rows = {line.split()[0]: line for line in lines[2:]}
+    assert lines[-1].startswith(f"planner calibration unknown: {tmp_path / 'absent.json'} holds no planner step")
+    rows = {line.split()[0]: line for line in lines[2:-1]}
     assert set(rows) == set(cases("qwen14b"))
     assert "cannot be planned" in rows["H8"]  # the llm embedder needs the model's weights
 
@@ -62,3 +64,33 @@ def test_missing_store_or_problem_exits_2(store, tmp_path):
     done = _anchors("plan", "--model", "qwen14b", "--problem", "999", "--store", str(store), cwd=tmp_path)
     assert done.returncode == 2 and "no 'none' rollouts of problem 999" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_calibration_line_states_the_measured_numbers():
+    from anchors.cli.plan import calibration_line
+
+    calibration = {"mean_error": 0.034, "sd_error": 0.12, "p10_error": -0.14, "p90_error": 0.18,
+                   "mean_abs_error": 0.09, "plans": 370, "cases": 8, "seeds": 48, "sims": 10,
+                   "planned_from_rollouts": 12, "within_0.1": True}
+    line = calibration_line(calibration, Path("v.json"))
+    assert line == ("planner calibration (v.json: 370 plans of 8 claims true in the simulator, from 48 planted "
+                    "experiments at 12 rollouts, 10 sims per point): planned minus realised power at the planned "
+                    "budget, mean +0.03 (SD 0.12, 10th to 90th percentile -0.14 to +0.18, mean |error| 0.09): "
+                    "within ±0.1 on average")
+    assert calibration_line({**calibration, "mean_error": -0.15, "within_0.1": False}, Path("v.json")).endswith("outside ±0.1 on average")
+    assert calibration_line(None, Path("v.json")).startswith("planner calibration unknown: v.json")
+
+
+def test_calibration_is_read_only_from_a_file_of_these_rules(tmp_path):
+    import json
+
+    from anchors.claims import rules_fingerprint
+    from anchors.claims.validation import load_planner_calibration
+
+    path = tmp_path / "validation.json"
+    data = {"settings": {"rules_fingerprint": rules_fingerprint(), "primary_metric": "drop"},
+            "planner_calibration": {"mean_error": 0.0}}
+    path.write_text(json.dumps(data))
+    assert load_planner_calibration(path) == {"mean_error": 0.0}
+    path.write_text(json.dumps({**data, "settings": {**data["settings"], "rules_fingerprint": "older"}}))
+    assert load_planner_calibration(path) is None

@@ -40,14 +40,29 @@ def test_planned_arm_copies_each_sentence_and_keeps_missing_ones_missing():
     assert sum(len(c) for c in planned.cosines) == int(planned.trace.valid.sum())
 
 
+def _shrinkage(exp, world=None):
+    return power.category_shrinkage(world or exp, "none", power.category_spread(exp, "none"))
+
+
 def test_shrinkage_is_near_0_without_real_spread_and_large_with_it():
     """No spread between sentences (sentence_sd 0): rollout noise is all there is, lambda ~ 0. A large spread
     measured with 100 rollouts: most of the observed spread is real, lambda near 1."""
-    flat = power.category_shrinkage(_exp("null", n_rollouts=12, sentence_sd=0.0), "none")
-    spread = power.category_shrinkage(_exp("planted", n_rollouts=100, sentence_sd=1.0), "none")
+    flat = _shrinkage(_exp("null", n_rollouts=12, sentence_sd=0.0))
+    spread = _shrinkage(_exp("planted", n_rollouts=100, sentence_sd=1.0))
     big = ("active_computation", "fact_retrieval", "plan_generation")
     assert np.mean([flat[c] for c in big]) < 0.35
     assert np.mean([spread[c] for c in big]) > 0.8
+
+
+def test_a_posterior_world_is_shrunk_more_than_the_measured_experiment():
+    """A world resamples each sentence's rollouts, which adds rollout noise to the spread between sentences once
+    more; its lambda removes that too, so planned sentences differ as much as the true ones are estimated to."""
+    exp = _exp("planted", n_rollouts=12, sentence_sd=0.4, n_sentences=120)
+    worlds = [power.posterior_world(exp, np.random.default_rng(k)) for k in range(4)]
+    big = ("active_computation", "fact_retrieval", "plan_generation")
+    measured = np.mean([_shrinkage(exp)[c] for c in big])
+    in_worlds = np.mean([_shrinkage(exp, w)[c] for w in worlds for c in big])
+    assert in_worlds < measured
 
 
 def _fake_decide(exp):
@@ -68,8 +83,8 @@ def test_plan_finds_the_rollouts_and_draws_that_reach_the_target():
     assert rows["A"].power == {"12x3": 0.0, "25x3": 0.0, "50x3": 1.0, "12x19": 0.0, "25x19": 0.0, "50x19": 1.0}
     assert rows["B"].uses_random_draws and rows["B"].draws_needed == 19 and rows["B"].rollouts_needed == 25
     assert rows["C"].rollouts_needed is None and "cannot be planned" in rows["C"].note and "no heads" in rows["C"].note
-    planned = power.planned_experiment(exp, 25, 19, {c: power.category_shrinkage(exp, c) for c in exp.arms},
-                                       np.random.default_rng(0))
+    shrink = {c: power.category_shrinkage(exp, c, power.category_spread(exp, c)) for c in exp.arms}
+    planned = power.planned_experiment(exp, 25, 19, shrink, np.random.default_rng(0))
     assert len(planned.randoms) == 19 and len(set(planned.randoms)) == 19
     assert planned.source.startswith("plan:") and planned.settings["rollouts_per_sentence"] == 25
 

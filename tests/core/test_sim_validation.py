@@ -72,15 +72,22 @@ def test_harness_calls_decide_all_and_writes_the_schema(tmp_path, counted):
         assert max(row["false_pass"].values()) <= row["false_pass_upper_95"] <= 1
         assert set(row["by_metric"]) == {"drop", "kl", "kl_laplace"}
         assert set(row["planner"]["predicted_power"]) == {"12"} and row["planner"]["seeds"] == 1
+        if true == "planted":  # realised: the main step's planted power, where the planner plans from
+            assert row["planner"]["realised_power"] == row["power"]
         assert row["limit"]["rollouts"] == 30 and row["limit"]["draws"] == 4 and row["limit"]["seeds"] == 1
     assert false_in_sim("H3") and false_in_sim("H11·random") and not false_in_sim("H2")
     assert summary["claims"]["H5"]["power"] == {"12": None}       # 3 draws: H5 always skips, nothing decided
     assert summary["truths"]["H1_plan_ratio_receiver_none"] == pytest.approx(2.0, abs=0.02)
     assert {"settings", "timing", "provenance"} <= set(summary)
+    calibration = summary["planner_calibration"]  # one plan per case true in planted, scored at 12 rollouts
+    assert calibration["plans"] == calibration["cases"] == sum(
+        1 for row in summary["claims"].values() if row["true_under"] == "planted" and row["power"]["12"] is not None)
+    assert -1 <= calibration["mean_error"] <= 1 and calibration["seeds"] == 1
     assert set(summary["n_boot_stability"]) == {"60", "30"} and summary["n_boot_stability"]["60"][
         "agreement_with_n_boot"] == 1.0
     assert 0 <= summary["n_boot_stability"]["60"]["changed_between_two_seeds"] <= 1
 
+    assert summary["complete"] is True
     validate.run(args)  # resumes: every seed is in the partial file, so nothing is decided again
     assert len(counted) == 45
     partial = out.with_suffix(".partial.json")
@@ -88,3 +95,15 @@ def test_harness_calls_decide_all_and_writes_the_schema(tmp_path, counted):
     partial.write_text(json.dumps(stale))
     with pytest.raises(SystemExit, match="by rules other-rules"):  # outcomes of other rules are never mixed in
         validate.run(args)
+
+
+def test_a_chunk_cut_by_its_deadline_says_so_and_exits_75(tmp_path, counted):
+    validate = _validate()
+    argv = ["--seeds", "2", "--rollouts", "12", "--scenarios", "planted", "--more-draws", "0", "--metric-seeds", "0",
+            "--limit-seeds", "0", "--stability-seeds", "0", "--planner-seeds", "0", "--n-boot", "60", "--workers",
+            "1", "--deadline-s", "0", "--out", str(tmp_path / "validation.json")]
+    assert validate.run(validate.parse_args(argv))["complete"] is False and counted == []
+    with pytest.raises(SystemExit) as stop:
+        validate.main(argv)
+    assert stop.value.code == validate.INCOMPLETE == 75
+    assert validate.run(validate.parse_args(argv[:-4] + argv[-2:]))["complete"] is True and len(counted) == 2

@@ -34,3 +34,23 @@ def test_the_block_is_replaced_and_read_back():
 
 def test_the_committed_readme_has_the_block():
     assert committed_table((REPO_ROOT / "README.md").read_text()).startswith("| claim | llm | sent |")
+
+
+def test_the_committed_decidability_table_is_the_committed_validation_jsons():
+    # Regenerate after bench/validate.py: python bench/validate.py --readme
+    import json
+
+    from anchors.report.readme import DECIDABILITY, decidability_table
+
+    validation = json.loads((REPO_ROOT / "bench" / "results" / "validation.json").read_text())
+    fresh = decidability_table(validation)
+    assert committed_table((REPO_ROOT / "README.md").read_text(), DECIDABILITY) == fresh, fresh
+    assert fresh.count("\n") == 2 + len(validation["claims"])  # a row per claim case
+
+
+def test_other_markers_leave_the_verdict_block_alone():
+    from anchors.report.readme import DECIDABILITY
+
+    readme = f"{START}\nverdicts\n{END}\n{DECIDABILITY[0]}\nold\n{DECIDABILITY[1]}\n"
+    new = replace_block(readme, "new\n", DECIDABILITY)
+    assert committed_table(new) == "verdicts\n" and committed_table(new, DECIDABILITY) == "new\n"
