@@ -40,7 +40,7 @@ def designated(weights: Path) -> tuple[tuple[int, int], ...]:
 
 def one_set(loaded, seed: int, planted: tuple[tuple[int, int], ...]) -> dict:
     """Discovery on one trace set, with the main job's settings (anchors.organism.planted.discovery_recovery)."""
-    from anchors.organism.planted import discovery_recovery
+    from anchors.pipelines.planted import discovery_recovery
 
     return discovery_recovery(loaded, seed, planted, k=K, head_traces=HEAD_TRACES, proximity=PROXIMITY,
                               exclude=TEST_IDS)

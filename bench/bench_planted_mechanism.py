@@ -40,7 +40,8 @@ def main() -> None:
 
     from anchors.disk.provenance import make_provenance
     from anchors.organism import ORGANISMS, load_organism
-    from anchors.organism.planted import mechanism_rates, parse_heads
+    from anchors.organism.planted import parse_heads
+    from anchors.pipelines.planted import mechanism_rates
 
     torch.set_num_threads(1)
     summary = json.loads((ORGANISMS["organism-planted"] / "train_summary.json").read_text())

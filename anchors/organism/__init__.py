@@ -43,11 +43,12 @@ def load_organism(weights: Path | str = ORGANISM_DIR, device: str = "cpu"):
 
 
 def base_trace(seed: int = 0, want_correct: bool | None = None, model=None, tokenizer=None,
-               max_tries: int = 50):
+               max_tries: int = 50, right_plan: bool = False):
     """(Problem, BaseSolution) for eval problem `seed`, sampled from the organism (METHOD §1.4).
 
     want_correct: resample (seeds seed*1000 + k) until the answer's correctness matches; None takes the first
-    well-formed sample. Raises RuntimeError after max_tries samples. Takes ~1 s on one CPU core.
+    well-formed sample. right_plan: also until the plan takes the right order (a correct answer with no
+    self-correction). Raises RuntimeError after max_tries samples. Takes ~1 s on one CPU core.
     """
     from anchors.organism.evaluate import analyse_completion, sample_completions
     from anchors.organism.tasks import prompt_for
@@ -61,10 +62,12 @@ def base_trace(seed: int = 0, want_correct: bool | None = None, model=None, toke
         completion = sample_completions(model, tokenizer, [prompt], seed=seed * 1000 + k)[0]
         row = analyse_completion(completion)
         correct = row["answer"] == problem.gt_answer
-        if row["well_formed"] and (want_correct is None or correct == want_correct):
+        if (row["well_formed"] and (want_correct is None or correct == want_correct)
+                and not (right_plan and row["wrong_plan"] is not False)):
             return problem, BaseSolution(prompt=prompt, solution=completion, full_cot=prompt + completion,
                                          answer=row["answer"], is_correct=correct)
-    raise RuntimeError(f"no well-formed base trace with is_correct={want_correct} in {max_tries} samples")
+    raise RuntimeError(f"no well-formed base trace with is_correct={want_correct}, right_plan={right_plan} in "
+                       f"{max_tries} samples")
 
 
 def write_sampled_traces(model, tokenizer, root: Path, n: int, seed: int) -> int:

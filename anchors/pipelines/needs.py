@@ -17,8 +17,14 @@ from anchors.settings import SuiteOptions
 
 REAL_MODELS = ("llama8b", "qwen14b", "qwen3_14b")
 """Registry names in anchors.gpu.model (GPU-sized; weights from the HF cache, never downloaded)."""
-CPU_MODELS = ("tiny", "sim", "organism")
-"""tiny: random 2-layer model through the engine; sim: anchors.core.sim; organism: the project-trained model."""
+ORGANISM_MODELS = ("organism-planted", "organism-null", "organism")
+"""The project-trained organisms (anchors.organism.ORGANISMS): the planted organism, whose receiver heads are
+designated in training, its null twin, and the first organism (no planted mechanism)."""
+CPU_MODELS = ("tiny", "sim", *ORGANISM_MODELS)
+"""tiny: random 2-layer model through the engine; sim: anchors.core.sim; the organisms."""
+MARKERS = {"organism-planted": "organism", "organism-null": "organism", "organism": "organism_v1"}
+"""Model id -> its pytest marker where the two differ: `-m organism`, the main job, runs the planted organism and
+its null twin side by side; `-m organism_v1` the first organism. Every other model's marker is its id."""
 ALL_MODELS = REAL_MODELS + CPU_MODELS
 """Every model id an experiment can be built for."""
 HEADS_K = 20
@@ -27,6 +33,11 @@ SIM_NO_EMBEDDER = ("the simulated reasoner has one precomputed similarity per re
                    "'sent' case is simulated")
 MAX_REASONS = 4
 """Distinct skip reasons shown per model in `missing_summary`: the summary must fit one screen."""
+
+
+def marker(model: str) -> str:
+    """The pytest marker that selects a model's cases (MARKERS, else the model id)."""
+    return MARKERS.get(model, model)
 
 
 def heads_path(model: str, options: SuiteOptions) -> Path:

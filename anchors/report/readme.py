@@ -1,7 +1,7 @@
 """The README's verdict table, generated from the main job's results.json (never typed by hand).
 
-`verdict_table(results, model)` is one Markdown table: a row per claim (and part and ablation), a column per
-embedder, each cell the outcome in the page's words with the estimate and its 95% CI. `replace_block(readme, table)`
+`verdict_table(results, models)` is one Markdown table: a row per claim (and part and ablation), a column per
+model and embedder, each cell the outcome in the page's words with the estimate and its 95% CI. `replace_block(readme, table)`
 puts it between the README's `<!-- verdicts -->` and `<!-- /verdicts -->` markers. scripts/readme_verdicts.py runs
 both (and takes the first-screen screenshot); tests/suite/test_organism_suite.py fails when the committed table
 differs from a fresh main job's.
@@ -35,18 +35,24 @@ def _cell(row: JsonObject | None) -> str:
     return text
 
 
-def verdict_table(results: JsonObject, model: str = "organism") -> str:
-    """The Markdown table of one model's verdicts: claim x embedder."""
-    rows = sorted((r for r in results["rows"] if r.get("model") == model),
+MAIN_JOB_MODELS = ("organism-planted", "organism-null")
+"""The models of the README's verdict table: the main job's planted organism and its null twin, side by side."""
+
+
+def verdict_table(results: JsonObject, models: tuple[str, ...] = MAIN_JOB_MODELS) -> str:
+    """The Markdown table of the models' verdicts: a row per claim, a column per model and embedder (the model's
+    name without its "organism-" prefix, when more than one model)."""
+    rows = sorted((r for r in results["rows"] if r.get("model") in models),
                   key=lambda r: (claim_order(r)[0], r.get("case_id") or "", *claim_order(r)[1:]))
-    embedders = sorted({str(r.get("embedder") or "-") for r in rows})
-    cells: dict[str, dict[str, dict[str, Any]]] = {}
+    columns = sorted({(models.index(str(r["model"])), str(r.get("embedder") or "-")) for r in rows})
+    names = [(f"{models[m].removeprefix('organism-')} · " if len(models) > 1 else "") + e for m, e in columns]
+    cells: dict[str, dict[tuple[int, str], JsonObject]] = {}
     for r in rows:
         label = row_label({**r, "part": None if r.get("case_id") else r.get("part")})  # the title names the part
         title = f"{label} {r.get('title') or ''}".strip().replace("|", "\\|")  # a "|" would end the cell
-        cells.setdefault(title, {})[str(r.get("embedder") or "-")] = r
-    head = "| claim | " + " | ".join(embedders) + " |\n| --- |" + " --- |" * len(embedders) + "\n"
-    body = "".join(f"| {title} | " + " | ".join(_cell(per.get(e)) for e in embedders) + " |\n"
+        cells.setdefault(title, {})[(models.index(str(r["model"])), str(r.get("embedder") or "-"))] = r
+    head = "| claim | " + " | ".join(names) + " |\n| --- |" + " --- |" * len(names) + "\n"
+    body = "".join(f"| {title} | " + " | ".join(_cell(per.get(c)) for c in columns) + " |\n"
                    for title, per in cells.items())
     return head + body
 

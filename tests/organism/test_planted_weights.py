@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from anchors.organism import ORGANISMS, load_organism
-from anchors.organism.planted import discovery_recovery, mechanism_rates, parse_heads, random_heads
+from anchors.organism.planted import parse_heads, random_heads
+from anchors.pipelines.planted import discovery_recovery, mechanism_rates
 
 pytestmark = pytest.mark.organism
 

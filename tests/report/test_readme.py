@@ -17,7 +17,7 @@ RESULTS = {"rows": [
 
 
 def test_the_table_has_a_row_per_claim_in_the_pages_words():
-    table = verdict_table(RESULTS)
+    table = verdict_table(RESULTS, ("organism",))
     assert table.splitlines() == ["| claim | sent |", "| --- | --- |",
                                   "| H0a reliable | holds: 0.85 (0.6 to 0.9) |",
                                   "| H0b plan \\| computation | not held: 0.035 (-0.45 to 0.51) |",
@@ -26,14 +26,24 @@ def test_the_table_has_a_row_per_claim_in_the_pages_words():
 
 def test_the_block_is_replaced_and_read_back():
     readme = f"intro\n{START}\nold table\n{END}\nrest\n"
-    new = replace_block(readme, verdict_table(RESULTS))
-    assert committed_table(new) == verdict_table(RESULTS) and new.endswith(f"{END}\nrest\n")
+    new = replace_block(readme, verdict_table(RESULTS, ("organism",)))
+    assert committed_table(new) == verdict_table(RESULTS, ("organism",)) and new.endswith(f"{END}\nrest\n")
     with pytest.raises(ValueError, match="no <!-- verdicts -->"):
         replace_block("no markers", "x")
 
 
+def test_two_models_side_by_side():
+    rows = [{**r, "model": "organism-planted"} for r in RESULTS["rows"][:1]]
+    rows += [{**r, "model": "organism-null", "verdict": "pass"} for r in RESULTS["rows"][:1]]
+    table = verdict_table({"rows": rows}, ("organism-planted", "organism-null"))
+    assert table.splitlines()[0] == "| claim | planted · sent | null · sent |"
+    assert table.splitlines()[2] == ("| H0b plan \\| computation | not held: 0.035 (-0.45 to 0.51) "
+                                     "| holds: 0.035 (-0.45 to 0.51) |")
+
+
 def test_the_committed_readme_has_the_block():
-    assert committed_table((REPO_ROOT / "README.md").read_text()).startswith("| claim | llm | sent |")
+    assert committed_table((REPO_ROOT / "README.md").read_text()).startswith(
+        "| claim | planted · llm | planted · sent | null · llm | null · sent |")
 
 
 def test_the_committed_decidability_table_is_the_committed_validation_jsons():

@@ -1,4 +1,5 @@
-"""The README's main job, end to end: `pytest hypotheses/ -m organism` on a fresh store gives every claim a verdict.
+"""The README's main job, end to end: `pytest hypotheses/ -m organism` on a fresh store gives every claim a verdict
+on the planted organism and on its null twin.
 
 The organism's claims may pass, fail, be confounded or underpowered (that is the research result, reported in
 the HTML); what must hold is that the harness ran the whole pipeline: every organism case ends in one of the five
@@ -16,8 +17,9 @@ import sys
 
 from anchors.settings import REPO_ROOT
 
-# H0a..H11 applied to the organism under both embedders (H12 is about Qwen3-14B only): 33 cases today.
+# H0a..H11 applied to each organism under both embedders (H12 is about Qwen3-14B only): 33 cases today.
 MIN_ORGANISM_CASES = 30
+MODELS = ("organism-planted", "organism-null")
 
 
 def test_main_job_decides_every_organism_claim(tmp_path):
@@ -33,8 +35,8 @@ def test_main_job_decides_every_organism_claim(tmp_path):
     assert "error" not in tail, tail
 
     rows = json.loads((report_dir / "results.json").read_text())["rows"]
-    organism = [r for r in rows if r["model"] == "organism"]
-    assert len(organism) >= MIN_ORGANISM_CASES
+    organism = [r for r in rows if r["model"] in MODELS]
+    assert all(sum(r["model"] == m for r in rows) >= MIN_ORGANISM_CASES for m in MODELS)
     assert {r["verdict"] for r in organism} <= {"pass", "fail", "confounded", "underpowered", "skip"}
     for row in organism:
         # A skip is an input check that names its reason (e.g. H5 with fewer than 39 draws), never a crash.
