@@ -129,6 +129,8 @@ OPTION_RANGES: dict[str, OptionRange] = {
     "--equivalence-margin": OptionRange(integer=False, low=0, low_open=True,
                                         why="H12's smallest effect of interest in units of the none scale; 0 "
                                             "would make every effect count"),
+    "--dropdown-margin": OptionRange(integer=False, low=0, low_open=True,
+                                     why="H9's 'close to 0' in the metric's units; at 0 only an exact 0 is near 0"),
 }
 """flag -> its allowed values. The same quantity has the same range everywhere (`anchors rollouts --n` and the
 suite's `--rollouts`; `--random-draws` and `anchors plan --draws`)."""
@@ -212,6 +214,8 @@ class SuiteOptions(BaseModel):
     """--length-band: the same for the mean rollout length, relative to none; >= 0."""
     equivalence_margin: float
     """--equivalence-margin: H12's smallest effect of interest, in units of the none scale; > 0."""
+    dropdown_margin: float
+    """--dropdown-margin: H9's "close to 0", |importance| at most this, in the metric's units; > 0."""
     validation: str | None
     """--validation: measured power per claim (bench/validate.py's JSON); None: bench/results/validation.json."""
     device: str | None
