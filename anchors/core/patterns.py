@@ -16,7 +16,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 from scipy import stats as sps
 
-from anchors.core.bootstrap import BootImportance, Metric, TraceArrays, importance_from_indices, stream_seed
+from anchors.core.bootstrap import (BootImportance, Metric, TraceArrays, importance_from_counts, rollout_kinds,
+                                    stream_seed)
 from anchors.core.stats import StatResult, percentile_ci
 
 
@@ -148,30 +149,42 @@ def excess_longest(small: np.ndarray) -> np.ndarray:
 
 
 def exchanged_importance(traces: Sequence[TraceArrays], n_perm: int, seed: int, metric: Metric,
-                         alpha: float | None = None, chunk: int = 50) -> Iterator[np.ndarray]:
+                         alpha: float | None = None, chunk: int = 250) -> Iterator[np.ndarray]:
     """Chunks [P, C, n] of importance after dealing each sentence's rollouts, pooled over the C conditions, out
     again at random: condition c gets as many as it had (`n_rollouts`), so under "the conditions' rollouts are
     exchangeable" every chunk is a draw of what the data could have been. Sentence i and next(i) are dealt
     independently, as they were sampled, and importance is recomputed from the dealt rollouts, so the dependence
-    of a sentence's importance on next(i) is the data's own. Answer codes are compared across conditions: they
-    must name the same answer in every condition (true of the simulator; see H9's docstring)."""
+    of a sentence's importance on next(i) is the data's own. Dealt as counts of each kind of rollout
+    (`rollout_kinds`, as `rollout_bootstrap` draws them), so the cost does not grow with the rollouts. Answer codes
+    are compared across conditions: they must name the same answer in every condition (true of the simulator;
+    see H9's docstring)."""
     pooled = pool_rollouts(traces)                                      # [n, W_total]
-    counts = np.stack([t.n_rollouts for t in traces])                   # [C, n]
-    starts = np.cumsum(counts, axis=0) - counts                         # [C, n]: first dealt slot of c
-    real = np.arange(pooled.shape[1])[None, :] < counts.sum(0)[:, None]   # [n, W_total]
+    kinds, share = rollout_kinds(pooled, with_code=metric not in ("acc", "drop"))
+    pool = np.where(pooled.n_rollouts[:, None] > 0, np.rint(share * pooled.n_rollouts[:, None]), 0).astype(np.int64)
     rng = np.random.default_rng(seed)
     for done in range(0, n_perm, chunk):
-        keys = np.where(real[None], rng.random((min(chunk, n_perm - done), *real.shape)), np.inf)
-        order = np.argsort(keys, axis=-1)                               # [P, n, W_total]: real slots first
+        left = np.broadcast_to(pool, (min(chunk, n_perm - done), *pool.shape)).copy()  # [P, n, K] not yet dealt
         out = []
-        width = pooled.shape[1]
-        for c, t in enumerate(traces):  # slots past the condition's own count are masked by its n_rollouts
-            slots = np.minimum(starts[c][:, None] + np.arange(width)[None, :], width - 1)  # [n, W_total]
-            idx = np.take_along_axis(order, np.broadcast_to(slots, (order.shape[0], *slots.shape)), axis=-1)
+        for t in traces:
+            counts = _deal(rng, left, t.n_rollouts)
             dealt = TraceArrays(t.n_rollouts, pooled.valid, pooled.correct, pooled.code, pooled.dissimilar,
                                 t.next_idx)
-            out.append(importance_from_indices(dealt, idx, metric, alpha))  # [P, n]
+            out.append(importance_from_counts(dealt, kinds, counts, metric, alpha))  # [P, n]
         yield np.stack(out, axis=1)
+
+
+def _deal(rng: np.random.Generator, left: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Counts [P, n_sent, K] of n[i] rollouts drawn without replacement from `left` [P, n_sent, K] (the rollouts
+    of each kind not yet dealt, updated in place): kind by kind, hypergeometric given what is left."""
+    need = np.broadcast_to(n, left.shape[:2]).astype(np.int64)
+    rest = left.sum(-1)
+    counts = np.zeros_like(left)
+    for j in range(left.shape[-1]):
+        rest = rest - left[..., j]                                      # rollouts of the kinds after j
+        counts[..., j] = rng.hypergeometric(left[..., j], rest, need)
+        need = need - counts[..., j]
+    left -= counts
+    return counts
 
 
 def pool_rollouts(traces: Sequence[TraceArrays]) -> TraceArrays:
