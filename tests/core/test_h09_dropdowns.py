@@ -31,7 +31,8 @@ def _dropdown_exp(seed: int, n_rollouts: int, dropdown: tuple[float, float] | No
 def test_a_perfectly_separated_20_sentence_dropdown_is_established():
     """Reproduction 5 (H9): a perfectly separated 20-sentence dropdown gave p = 0.135 (block permutation's floor)."""
     exp = _dropdown_exp(0, 400, (0.4, 0.6), n_sentences=100, derail=0.9, sentence_sd=0.0)
-    near = patterns.near_zero(np.stack([exp.boot().point[c] for c in ("none", "receiver-k20")]), DEFAULT.dropdown_margin)
+    point = np.stack([exp.boot().point[c] for c in ("none", "receiver-k20")])   # [2, n]
+    near = patterns.near_zero(point, DEFAULT.dropdown_margin)
     assert np.nansum(near[0]) == 0 and np.nansum(near[1][40:59]) == 19, "precondition: perfectly separated"
     verdict = h9.decide(exp, "receiver")
     assert verdict.passed, verdict.message
