@@ -22,13 +22,12 @@ dependence on next(i) is kept as sampled. Issue 22: the earlier null permuted th
 of 10 positions, whose floor (conditions)^-(blocks spanned) gave a perfectly separated 20-sentence dropdown p =
 0.135: the note's own example could never be established. The floor is now 1 / (1 + N_PERM) = 0.001 (0.002 after
 doubling to the family's one-sided convention), whatever the run's length.
-Answer codes are compared across conditions: exact for "drop" (correctness only) and in the simulator; a store
-numbers answers per condition (first seen, first numbered), so there the KL metrics' exchange may take two
-different answers for one, or one for two (drop, the default metric, is exact).
+Answer codes are compared across conditions: a store numbers answers per condition (first seen, first numbered),
+so the pooled rollouts are re-coded by their normalised answers first (`Experiment.traces_with_shared_codes`).
 Decision: the change > 0 with p <= 0.05 after doubling (then Holm); under random ablation a pass must survive
 leaving out any one draw (`anchors.core.decision.every_draw_counts`).
 Power (tests/core/test_h09_dropdowns.py): a planted 20-sentence receiver dropdown (sim.DROPDOWN, the rest as none)
-passes in 6 of 6 seeds (0-5) at 100 rollouts and in 1 of 6 at 50; without the dropdown, 0 of 5 (0-4); the pure null
+passes in 6 of 6 seeds (0-5) at 100 rollouts and in 2 of 6 at 50; without the dropdown, 0 of 5 (0-4); the pure null
 and the in-band accuracy shift at 12 rollouts pass in 0 of 3 seeds under either ablation. So the note's own example
 is decidable with one problem at about 100 rollouts, not at the note's 12.
 """
@@ -65,8 +64,8 @@ def _decide(exp, ablated: tuple[str, ...], settings: RuleSettings) -> Verdict:
                              f"(its rollout-bootstrap replicates are all equal), so no run can be judged")
         return confound_verdict(verdict.model_copy(update=dict(conditions=["none", *ablated], metric=exp.metric)),
                                 exp, ("none",) + ablated, settings)
-    result = patterns.dropdown_exchange(bi, exp.traces(*ablated, "none"), ablated, "none", settings.dropdown_margin,
-                                        MIN_RUN, n_perm=N_PERM, alpha=exp.alpha)
+    result = patterns.dropdown_exchange(bi, exp.traces_with_shared_codes(*ablated, "none"), ablated, "none",
+                                        settings.dropdown_margin, MIN_RUN, n_perm=N_PERM, alpha=exp.alpha)
     return verdict_from(CLAIM, result, exp, ("none",) + ablated, settings)
 
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from scipy import stats as sps
 
 from anchors.core.bootstrap import (BootImportance, Metric, TraceArrays, importance_from_counts, rollout_kinds,
-                                    stream_seed)
+                                    stream_seed, trace_digest)
 from anchors.core.stats import StatResult, percentile_ci
 
 
@@ -156,8 +156,8 @@ def exchanged_importance(traces: Sequence[TraceArrays], n_perm: int, seed: int, 
     independently, as they were sampled, and importance is recomputed from the dealt rollouts, so the dependence
     of a sentence's importance on next(i) is the data's own. Dealt as counts of each kind of rollout
     (`rollout_kinds`, as `rollout_bootstrap` draws them), so the cost does not grow with the rollouts. Answer codes
-    are compared across conditions: they must name the same answer in every condition (true of the simulator;
-    see H9's docstring)."""
+    are compared across conditions: they must name the same answer in every condition
+    (`Experiment.traces_with_shared_codes`)."""
     pooled = pool_rollouts(traces)                                      # [n, W_total]
     kinds, share = rollout_kinds(pooled, with_code=metric not in ("acc", "drop"))
     pool = np.where(pooled.n_rollouts[:, None] > 0, np.rint(share * pooled.n_rollouts[:, None]), 0).astype(np.int64)
@@ -216,7 +216,8 @@ def dropdown_exchange(bi: BootImportance, traces: dict[str, TraceArrays], condit
     position in every permutation too. The p-value's floor is 1 / (1 + n_perm), whatever the run's length: the
     rollouts, not the positions, are what was sampled. p = (1 + #permuted changes >= observed) / (1 + n_perm).
     """
-    names = (*bi.ordered(conditions), ref)                              # digest order: no label decides a stream
+    digests = {c: trace_digest(traces[c]) for c in (*conditions, ref)}  # of the rollouts as dealt (shared codes)
+    names = (*sorted(conditions, key=lambda c: (digests[c], c)), ref)   # digest order: no label decides a stream
     excluded = np.stack([~bi.usable | degenerate(bi, c) | np.isnan(bi.point[c]) for c in names])  # [C, n]
 
     def change(values: np.ndarray) -> np.ndarray:                       # [P, C, n] -> [P]
@@ -226,7 +227,7 @@ def dropdown_exchange(bi: BootImportance, traces: dict[str, TraceArrays], condit
         return excess[:, :-1].mean(axis=1) - excess[:, -1]
 
     observed = float(change(np.stack([bi.point[c] for c in names])[None])[0])
-    stream = stream_seed(seed, "dropdown exchange", *[bi.digests.get(c, c) for c in names], bi.metric, margin)
+    stream = stream_seed(seed, "dropdown exchange", *[digests[c] for c in names], bi.metric, margin)
     null = np.concatenate([change(v) for v in exchanged_importance([traces[c] for c in names], n_perm, stream,
                                                                    bi.metric, alpha)])
     p = float((1 + np.sum(null >= observed - 1e-12)) / (1 + n_perm))

@@ -82,3 +82,22 @@ def test_the_exchange_null_keeps_each_conditions_rollout_count():
     assert dealt.shape == (5, 1, 30)
     assert np.allclose(dealt[:, 0], point[None], equal_nan=True)
     assert one_sided_to_family(1 / (1 + h9.N_PERM)) <= DEFAULT.alpha / FAMILY
+
+
+def test_the_exchange_recodes_answers_numbered_per_condition():
+    """A store numbers answers per condition in the order first met: the same answer can carry another code under
+    receiver than under none. H9's exchange re-codes by answer first, so its verdict does not move."""
+    from dataclasses import replace
+
+    spec = sim.scenario_spec("null", n_random=1, n_rollouts=50, seed=1001)
+    exp = sim_experiment(spec, "test", "null", 200, "kl")
+    arm = exp.arms["receiver-k20"]
+    relabel = np.array([3, 0, 2, 1])                       # receiver's answers numbered in another order
+    code = np.where(arm.trace.code >= 0, relabel[np.maximum(arm.trace.code, 0)], -1)
+    other = replace(exp, arms={**exp.arms, "receiver-k20": replace(arm, trace=replace(arm.trace, code=code))},
+                    _boots={}, _memo={})
+    shared, shared_other = exp.traces_with_shared_codes("receiver-k20", "none"), other.traces_with_shared_codes(
+        "receiver-k20", "none")
+    assert all(np.array_equal(shared[c].code, shared_other[c].code) for c in shared)
+    a, b = h9.decide(exp, "receiver"), h9.decide(other, "receiver")
+    assert (a.outcome, a.estimate, a.p_value) == (b.outcome, b.estimate, b.p_value)
