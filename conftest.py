@@ -48,6 +48,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--equivalence-margin", default=default["equivalence_margin"],
                     help="H12's smallest effect of interest, in the metric's own units (accuracy lost for drop, "
                          "nats for the KLs; > 0), fixed by the researcher, never estimated from the data")
+    group.addoption("--dropdown-margin", default=default["dropdown_margin"],
+                    help="H9's 'close to 0': |importance| at most this, in the metric's own units (accuracy for "
+                         "drop, nats for the KLs; > 0), fixed by the researcher")
     group.addoption("--validation", default=None,
                     help="measured power per claim (default: bench/results/validation.json when present); a fail "
                          "at power < 0.8 is reported 'underpowered'")

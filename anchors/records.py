@@ -212,6 +212,26 @@ class HeadReliability(Record):
     """How it was computed, in words."""
 
 
+class HeadLengthControl(Record):
+    """Receiver scores with the length of the traces taken out (issue 22, item 7: an independent study found
+    receiver-head kurtosis correlating at rho = 0.98 with sentence count), shown beside the raw kurtosis."""
+
+    method: str
+    """How the scores were residualised, in words."""
+    residualised: list[list[float | None]]
+    """[n_layers][n_heads] each head's kurtosis with the length terms removed: the intercept of its kurtosis
+    regressed across traces on sentence count and token count; None where undefined (NaN)."""
+    heads: list[HeadScore]
+    """The top-k heads by residualised score, descending (same exclusions as the raw top-k); `score` holds it."""
+    overlap: int
+    """Heads in both the raw top-k and the residualised top-k (0..k)."""
+    rho_sentences: float | None
+    """Spearman rho across traces between the raw top-k heads' mean kurtosis in a trace and its sentence count;
+    None when undefined (fewer than 3 traces, or no variation)."""
+    n_traces: int
+    """Traces the regressions are over (>= 3 needed, with lengths that vary, else every score is None)."""
+
+
 class HeadsArtifact(Record):
     """A receiver-head discovery result: written by `anchors heads` (pipelines.heads), read by the conditions.
 
@@ -252,6 +272,9 @@ class HeadsArtifact(Record):
     """[n_traces][n_layers][n_heads] kurtosis of each scanned trace (None where undefined), in `traces` order: the
     unit of H0a's CI (a bootstrap of traces). None only in artifacts written before heads CACHE_VERSION 2; H0a then
     skips, saying to re-run `anchors heads`."""
+    length_control: HeadLengthControl | None = None
+    """Receiver scores residualised on sentence count and trace length, with the top-k they give and its overlap
+    with the raw top-k. None only in artifacts written before heads CACHE_VERSION 3."""
     notes: list[str]
     """Plain-language notes on the choices made."""
     cache_key: str

@@ -129,6 +129,8 @@ OPTION_RANGES: dict[str, OptionRange] = {
     "--equivalence-margin": OptionRange(integer=False, low=0, low_open=True,
                                         why="H12's smallest effect of interest in units of the none scale; 0 "
                                             "would make every effect count"),
+    "--dropdown-margin": OptionRange(integer=False, low=0, low_open=True,
+                                     why="H9's 'close to 0' in the metric's units; at 0 only an exact 0 is near 0"),
 }
 """flag -> its allowed values. The same quantity has the same range everywhere (`anchors rollouts --n` and the
 suite's `--rollouts`; `--random-draws` and `anchors plan --draws`)."""
@@ -230,6 +232,8 @@ class SuiteOptions(BaseModel):
     """--length-band: the same for the mean rollout length, relative to none; >= 0."""
     equivalence_margin: float
     """--equivalence-margin: H12's smallest effect of interest, in units of the none scale; > 0."""
+    dropdown_margin: float
+    """--dropdown-margin: H9's "close to 0", |importance| at most this, in the metric's units; > 0."""
     validation: str | None
     """--validation: measured power per claim (bench/validate.py's JSON); None: bench/results/validation.json."""
     device: str | None
@@ -248,5 +252,5 @@ def suite_defaults() -> dict[str, object]:
     return {"store": os.environ.get("ANCHORS_STORE", "store"), "no_generate": False, "rollouts": 12,
             "problem": "6481", "random_draws": 3, "n_boot": 1000, "metric": "drop", "laplace": 1.0,
             "accuracy_band": 0.10, "dissimilar_band": 0.10, "valid_band": 0.10, "length_band": 0.50,
-            "equivalence_margin": 0.10, "validation": None, "device": None, "sentences": None,
+            "equivalence_margin": 0.10, "dropdown_margin": 0.10, "validation": None, "device": None, "sentences": None,
             "max_new_tokens": None, "ray": None}

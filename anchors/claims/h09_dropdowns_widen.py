@@ -4,22 +4,32 @@ Note: "Dropdown Sentences: A behavior of the model after receiver head or random
 group of sentences that have counterfactual importance close to 0 and have their range increase after
 ablation." (example: a run that grows to sentences 105-115 after ablation.)
 
-Statistic: sentences inside runs (>= 3 consecutive sentences) that are close to 0, in EXCESS of what the same
-number of near-0 sentences at random positions gives, ablated (mean over the random draws for random ablation)
-minus none (`anchors.core.patterns.dropdown_permutation`). A sentence is close to 0 by its OWN uncertainty: its
-rollout-bootstrap 95% interval contains 0 (not: its value is exactly 0). Degenerate sentences (every replicate
-equal, e.g. an empty dissimilar set: 0 by construction) are excluded and break runs, so a flat line of zeros is
-never a dropdown; a condition whose every sentence is degenerate skips (zero variance).
-p: a permutation null over positions that keeps positions: within each block of BLOCK = 10 neighbouring
-sentences the conditions' near-0 flags are permuted among the conditions. A sentence's cf importance uses the
-rollouts of next(i) as its reference, so neighbours are dependent by construction; shuffling single positions
-ignores that and passed H9 on 20-40% of null experiments under the kl metric (validation sim, 12 rollouts, 10
-seeds), the block permutation on 4/60 (random) and 3/60 (receiver), the same with blocks of 25 (blocks of 4:
-6/60 and 3/60). The price: one dropdown alone reaches at best p = (conditions)^-(blocks it spans), so under
-receiver ablation (2 conditions) a single run must span 5 blocks (~50 sentences) to decide H9 by itself; at 48
-rollouts on the validation sim (a planted 12-sentence dropdown) H9 passed in 9 of 20 seeds.
-Decision: the change > 0 with p <= 0.05 (then Holm); under random ablation a pass must survive leaving out any
-one draw (`anchors.core.decision.every_draw_counts`).
+Statistic: the longest run of consecutive near-0 sentences, in EXCESS of the longest run that as many near-0
+sentences at random positions give, ablated (mean over the random draws for random ablation) minus none
+(`anchors.core.patterns.dropdown_exchange`): the note's "range increase" of one continuous group, with the number
+of near-0 sentences (which an accuracy shift alone changes) taken out. Close to 0 is a margin in the metric's own
+units that the researcher sets: |importance| <= RuleSettings.dropdown_margin (0.10 by default; its docstring says
+why). Issue 22: "its own 95% interval contains 0" made near 0 a matter of rollouts, not of importance (88 of 109
+sentences with true |importance| > 0.1 counted as near 0 at 12 rollouts). The total of sentences in runs >= 3 (the
+previous statistic) had no power for one planted 20-sentence run: about 40% of the simulator's sentences are within
+0.10 under none, and their many short runs drown it (0 of 6 seeds at 100 rollouts, against 6 of 6 for the longest
+run, with the null dealt by rollout index). Degenerate sentences (every rollout-bootstrap replicate equal, e.g. an
+empty dissimilar set: 0 by construction) are excluded and break runs, so a flat line of zeros is never a dropdown;
+a condition whose every sentence is degenerate skips (zero variance).
+p: a permutation null over ROLLOUTS: each sentence's rollouts, pooled over the compared conditions, are dealt out
+again at random and every importance is recomputed (`anchors.core.patterns.exchanged_importance`), so a sentence's
+dependence on next(i) is kept as sampled. Issue 22: the earlier null permuted the conditions' flags within blocks
+of 10 positions, whose floor (conditions)^-(blocks spanned) gave a perfectly separated 20-sentence dropdown p =
+0.135: the note's own example could never be established. The floor is now 1 / (1 + N_PERM) = 0.001 (0.002 after
+doubling to the family's one-sided convention), whatever the run's length.
+Answer codes are compared across conditions: a store numbers answers per condition (first seen, first numbered),
+so the pooled rollouts are re-coded by their normalised answers first (`Experiment.traces_with_shared_codes`).
+Decision: the change > 0 with p <= 0.05 after doubling (then Holm); under random ablation a pass must survive
+leaving out any one draw (`anchors.core.decision.every_draw_counts`).
+Power (tests/core/test_h09_dropdowns.py): a planted 20-sentence receiver dropdown (sim.DROPDOWN, the rest as none)
+passes in 6 of 6 seeds (0-5) at 100 rollouts and in 2 of 6 at 50; without the dropdown, 0 of 5 (0-4); the pure null
+and the in-band accuracy shift at 12 rollouts pass in 0 of 3 seeds under either ablation. So the note's own example
+is decidable with one problem at about 100 rollouts, not at the note's 12.
 """
 
 from __future__ import annotations
@@ -29,12 +39,12 @@ from anchors.core.claims import Claim, Hypothesis, Verdict
 from anchors.core.decision import DEFAULT, RuleSettings, confound_verdict, every_draw_counts, verdict_from
 
 MIN_RUN = 3
-BLOCK = 10
+N_PERM = 1000
 CLAIM = Claim("H9", title="dropdown runs widen after ablation", statistic="d_excess_run", threshold=0.0,
               direction="gt", decide_on="estimate", digits=1,
-              rule="sentences in runs (>= 3) of near-0 sentences (own 95% interval contains 0), ablated - none: "
-                   "> 0 with permutation p over positions <= 0.05",
-              rationale="'a continuous group ... their range increase after ablation'; 3 is the shortest group")
+              rule="longest run of near-0 sentences (|importance| <= the dropdown margin) beyond what their "
+                   "number gives, ablated - none: > 0 with a rollout-exchange permutation p <= 0.05",
+              rationale="'a continuous group ... their range increase after ablation'; runs >= 3 are shown")
 CASES = {"H9·receiver": {"ablation": "receiver"}, "H9·random": {"ablation": "random"}}
 
 
@@ -46,13 +56,16 @@ def decide(exp, ablation: str, settings: RuleSettings = DEFAULT) -> Verdict:
 
 
 def _decide(exp, ablated: tuple[str, ...], settings: RuleSettings) -> Verdict:
-    result = patterns.dropdown_permutation(exp.boot(), ablated, "none", MIN_RUN, block=BLOCK)
-    flat = [c for c, n in result.details["degenerate"].items() if n and n == result.n]
+    bi = exp.boot()
+    n = int(bi.usable.sum())
+    flat = [c for c in ("none",) + ablated if n and int(patterns.degenerate(bi, c).sum()) == n]
     if flat:  # e.g. importance 0 everywhere at collapsed accuracy: no sentence has an uncertainty to judge by
         verdict = CLAIM.skip(f"zero variance: every analysed sentence is degenerate under {', '.join(flat)} "
                              f"(its rollout-bootstrap replicates are all equal), so no run can be judged")
         return confound_verdict(verdict.model_copy(update=dict(conditions=["none", *ablated], metric=exp.metric)),
                                 exp, ("none",) + ablated, settings)
+    result = patterns.dropdown_exchange(bi, exp.traces_with_shared_codes(*ablated, "none"), ablated, "none",
+                                        settings.dropdown_margin, MIN_RUN, n_perm=N_PERM, alpha=exp.alpha)
     return verdict_from(CLAIM, result, exp, ("none",) + ablated, settings)
 
 

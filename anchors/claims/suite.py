@@ -3,9 +3,10 @@
 Each claim module's pure `decide` runs once per case (`Hypothesis.cases`: case id -> params, e.g. "H6·receiver" ->
 {"ablation": "receiver"}) and per metric (settings.metrics: the note's KL, Laplace-smoothed KL, the accuracy drop).
 Then, per metric, Holm over the non-primary claims of this model x embedder x metric
-(anchors.core.decision.holm_family); the returned verdict of a case is the one under settings.primary_metric,
-carrying every metric's outcome in `metrics` and the measured power (settings.power) that may make a fail
-"underpowered".
+(anchors.core.decision.holm_family), except a per-model claim (`Claim.per_model`, H0a): decided once per model on
+its receiver-head traces, it stands alone, so its verdict does not depend on the embedder. The returned verdict of
+a case is the one under settings.primary_metric, carrying every metric's outcome in `metrics` and the measured
+power (settings.power) that may make a fail "underpowered".
 
 The suite's tests read their verdicts from it (fixtures/experiment.py: `Lab.verdicts`, once per experiment per
 session); `anchors plan` and bench/ call it on simulated experiments; a notebook can too.
@@ -53,9 +54,10 @@ def decide_all(exp: Any, settings: RuleSettings = DEFAULT, partner: Any = None) 
         raise ValueError(f"the primary metric {settings.primary_metric!r} is not among {settings.metrics}")
     exp = exp.with_metric(settings.primary_metric, settings.laplace)
     todo = cases(exp.model)
-    # H5 states the draws it needs with its place in the Holm family (the non-primary cases).
+    per_model = {case for case, hypothesis in todo.items() if hypothesis.claim_of(hypothesis.cases[case]).per_model}
+    # H5 states the draws it needs with its place in the Holm family (the non-primary, per-embedder cases).
     family_size = sum(1 for case, hypothesis in todo.items()
-                      if not hypothesis.claim_of(hypothesis.cases[case]).primary)
+                      if not hypothesis.claim_of(hypothesis.cases[case]).primary and case not in per_model)
     settings = settings.model_copy(update=dict(family_size=family_size))
     order = [settings.primary_metric] + [m for m in settings.metrics if m != settings.primary_metric]
     families: dict[str, dict[str, Verdict]] = {}
@@ -67,7 +69,9 @@ def decide_all(exp: Any, settings: RuleSettings = DEFAULT, partner: Any = None) 
             family[case] = fixed[case] if case in fixed else hypothesis.decide_case(e, case, settings, partner)
             if family[case].metric not in IMPORTANCE_METRICS:
                 fixed[case] = family[case]
-        families[metric] = holm_family(family, settings)
+        # A per-model claim (H0a) is its own family: the same heads get the same verdict under either embedder.
+        adjusted = holm_family({c: v for c, v in family.items() if c not in per_model}, settings)
+        families[metric] = {c: family[c] if c in per_model else adjusted[c] for c in family}
     out = {}
     for case, verdict in families[settings.primary_metric].items():
         summary = {m: _summary(families[m][case]) for m in order}

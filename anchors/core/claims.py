@@ -25,6 +25,8 @@ from anchors.errors import Unavailable
 
 Direction = Literal["ge", "le", "gt", "lt", "within"]
 DecideOn = Literal["ci", "estimate"]
+ANY_EMBEDDER = "any"
+"""The embedder a per-model claim's results.json row names (`Claim.per_model`): its verdict holds under any."""
 Outcome = Literal["pass", "fail", "confounded", "underpowered", "skip"]
 """pass: established; fail: not established; confounded: a condition the claim uses shifted materially against
 `none` (accuracy, dissimilar fraction, valid rollouts or length), so the result cannot be read as the note's effect;
@@ -148,6 +150,10 @@ class Claim(BaseModel):
     """Why this threshold (the number that justified it)."""
     primary: bool = False
     """True for the note's pre-registered primary claims (C1/C2, METHOD.md appendix item 14); others get Holm."""
+    per_model: bool = False
+    """True for a claim about the model alone (H0a: its receiver heads, which no embedder changes): decided once per
+    model on its receiver-head traces, outside the per-embedder Holm families, so both embedders' suites give it
+    the same verdict; its results.json row names the embedder ANY_EMBEDDER."""
     decide_on: DecideOn = "ci"
     """Default decision basis: the whole 95% CI (stronger) or the point estimate (weaker variant)."""
     unit: str = ""

@@ -220,6 +220,29 @@ class Experiment:
         """condition -> TraceArrays, for `anchors.core.bootstrap.bootstrap_conditions`."""
         return {c: self.arms[c].trace for c in conditions}
 
+    def traces_with_shared_codes(self, *conditions: str) -> dict[str, Any]:
+        """condition -> TraceArrays whose answer codes name the same answer under every one of `conditions`: each
+        condition numbers its answers in the order it first met them, so rollouts pooled across conditions (H9's
+        exchange null) must be re-coded. Codes are re-numbered by the sorted normalised answers of the stored
+        resamples (normalised twice, as `anchors.core.metrics.encode_sentence` codes them), so neither the order of
+        the conditions nor their labels matter. Arms without stored resamples keep their codes."""
+        from anchors.core.answers import normalize_answer
+
+        keys = {c: _answer_keys(self.arms[c], normalize_answer) for c in conditions}
+        vocab = {k: i for i, k in enumerate(sorted({k for ks in keys.values() if ks is not None
+                                                    for row in ks for k in row if k is not None}))}
+        out = {}
+        for c in conditions:
+            trace = self.arms[c].trace
+            if keys[c] is None:
+                out[c] = trace
+                continue
+            code = np.full(trace.code.shape, -1, dtype=np.int64)
+            for i, row in enumerate(keys[c]):
+                code[i, :len(row)] = [-1 if k is None else vocab[k] for k in row]
+            out[c] = replace(trace, code=np.where(trace.valid, code, -1))
+        return out
+
     def confounds(self, conditions: tuple[str, ...] | None = None) -> list[str]:
         """Confound flags for the conditions a verdict used (accuracy at floor/ceiling, empty dissimilar set)."""
         flags = []
@@ -269,6 +292,14 @@ def _draw_spread(exp: Experiment, conditions: tuple[str, ...]) -> dict[str, Any]
 
 def _num(x: float) -> float | None:
     return None if math.isnan(x) else round(float(x), 4)
+
+
+def _answer_keys(arm: Arm, normalize: Any) -> list[list[str | None]] | None:
+    """Per sentence, the twice-normalised answer of each stored rollout (None where not valid), aligned with the
+    arm's trace slots; None when the arm keeps no resamples."""
+    if arm.resamples is None:
+        return None
+    return [[normalize(normalize(r.answer)) if r.valid and r.answer else None for r in row] for row in arm.resamples]
 
 
 class Resample(NamedTuple):

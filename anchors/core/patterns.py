@@ -1,21 +1,23 @@
 """Position-level patterns in importance: dropdown runs (H9) and top-k category enrichment (H10, H11).
 
-Pure: numpy + scipy. Both depend on sentence ORDER or identity, so their CIs use the level-1 (rollout)
-bootstrap only (`BootImportance.rollout_boot`): sentences stay in place, their importances are re-estimated.
+Pure: numpy + scipy. Both depend on sentence ORDER or identity, so sentences stay in place: top-k CIs use the
+level-1 (rollout) bootstrap only (`BootImportance.rollout_boot`), and H9's null deals rollouts out again among
+the conditions (`exchanged_importance`), re-estimating importances at fixed positions.
 """
 
 from __future__ import annotations
 
 import warnings
 from functools import lru_cache
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 from scipy import stats as sps
 
-from anchors.core.bootstrap import BootImportance
+from anchors.core.bootstrap import (BootImportance, Metric, TraceArrays, importance_from_counts, rollout_kinds,
+                                    stream_seed, trace_digest)
 from anchors.core.stats import StatResult, percentile_ci
 
 
@@ -106,84 +108,135 @@ def topk_enrichment(bi: BootImportance, cond: str, ref: str, category: str, k: i
                                    test="hypergeometric", seed=bi.seed, n_boot=bi.n_boot, n_undefined=bad))
 
 
-def near_zero(bi: BootImportance, condition: str) -> tuple[np.ndarray, np.ndarray]:
-    """(small [n] float 1/0/NaN, degenerate [n] bool) of one condition.
+def near_zero(values: np.ndarray, margin: float) -> np.ndarray:
+    """values [..., n] -> [..., n] float: 1 where |importance| <= margin (close to 0, in the metric's own units),
+    0 where not, NaN where undefined (NaN breaks a run)."""
+    values = np.asarray(values, dtype=np.float64)
+    return np.where(np.isnan(values), np.nan, (np.abs(values) <= margin).astype(np.float64))
 
-    A sentence is close to 0 by its OWN uncertainty: its rollout-bootstrap 95% interval contains 0. A sentence
-    whose replicates are all equal (an empty dissimilar set gives 0 by construction; every rollout agreeing gives
-    a constant) is degenerate: excluded as NaN, which breaks a run, so a flat line of zeros is never a dropdown.
-    """
+
+def degenerate(bi: BootImportance, condition: str) -> np.ndarray:
+    """[n] bool: analysed sentences whose rollout-bootstrap replicates are all equal (an empty dissimilar set gives
+    0 by construction; every rollout agreeing gives a constant). They are excluded, so a flat line of zeros is
+    never a dropdown."""
     reps = bi.rollout_boot[condition]                                   # [B, n]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        lo, hi = np.nanpercentile(reps, [2.5, 97.5], axis=0)
-        degenerate = ~(np.nanmax(reps, axis=0) > np.nanmin(reps, axis=0))
-    missing = ~bi.usable | np.isnan(bi.point[condition])
-    small = np.where(degenerate | missing, np.nan, ((lo <= 0) & (hi >= 0)).astype(np.float64))
-    return small, degenerate & ~missing
+        flat = ~(np.nanmax(reps, axis=0) > np.nanmin(reps, axis=0))
+    return flat & bi.usable & ~np.isnan(bi.point[condition])
 
 
 @lru_cache(maxsize=32)
-def expected_runs(n: int, min_len: int, n_perm: int = 200, seed: int = 20255) -> np.ndarray:
-    """[n + 1]: expected sentences inside runs (>= min_len) when m of n positions, m = 0..n, are near 0 and placed
-    at random (Monte Carlo over n_perm placements): what the NUMBER of near-0 sentences alone gives."""
+def expected_longest(n: int, n_perm: int = 200, seed: int = 20255) -> np.ndarray:
+    """[n + 1]: expected longest run when m of n positions, m = 0..n, are near 0 and placed at random (Monte Carlo
+    over n_perm placements): the longest run that the NUMBER of near-0 sentences alone gives."""
     rng = np.random.default_rng(seed)
     order = np.argsort(rng.random((n_perm, n)), axis=1)                 # [P, n] random placements
     out = np.zeros(n + 1)
     for m in range(1, n + 1):
         flags = np.ones((n_perm, n))
         np.put_along_axis(flags, order[:, :m], 0.0, axis=1)               # 0 = near 0
-        out[m] = run_lengths(flags, 0.5, min_len)[1].mean()
+        out[m] = run_lengths(flags, 0.5)[0].mean()
     return out
 
 
-def swap_labels(n_cond: int, n: int, n_perm: int, block: int, seed: int) -> np.ndarray:
-    """[n_perm, n] which condition (0..n_cond-1) plays each row's role at each position: one random permutation
-    of the conditions per block of `block` neighbours (random phase), positions kept."""
+def excess_longest(small: np.ndarray) -> np.ndarray:
+    """small [B, n] (1 near 0, 0 not, NaN excluded) -> [B]: the longest run of near-0 sentences minus what as many
+    near-0 sentences at random positions give (`expected_longest`)."""
+    small = np.atleast_2d(small)
+    longest = run_lengths(np.where(small == 1, 0.0, 1.0), 0.5)[0]
+    return longest - expected_longest(small.shape[1])[np.sum(small == 1, axis=1)]
+
+
+def exchanged_importance(traces: Sequence[TraceArrays], n_perm: int, seed: int, metric: Metric,
+                         alpha: float | None = None, chunk: int = 250) -> Iterator[np.ndarray]:
+    """Chunks [P, C, n] of importance after dealing each sentence's rollouts, pooled over the C conditions, out
+    again at random: condition c gets as many as it had (`n_rollouts`), so under "the conditions' rollouts are
+    exchangeable" every chunk is a draw of what the data could have been. Sentence i and next(i) are dealt
+    independently, as they were sampled, and importance is recomputed from the dealt rollouts, so the dependence
+    of a sentence's importance on next(i) is the data's own. Dealt as counts of each kind of rollout
+    (`rollout_kinds`, as `rollout_bootstrap` draws them), so the cost does not grow with the rollouts. Answer codes
+    are compared across conditions: they must name the same answer in every condition
+    (`Experiment.traces_with_shared_codes`)."""
+    pooled = pool_rollouts(traces)                                      # [n, W_total]
+    kinds, share = rollout_kinds(pooled, with_code=metric not in ("acc", "drop"))
+    pool = np.where(pooled.n_rollouts[:, None] > 0, np.rint(share * pooled.n_rollouts[:, None]), 0).astype(np.int64)
     rng = np.random.default_rng(seed)
-    n_blocks = n // block + 2
-    perms = np.argsort(rng.random((n_perm, n_blocks, n_cond)), axis=2)  # [P, blocks, n_cond]
-    phase = rng.integers(0, block, n_perm)
-    block_of = (np.arange(n)[None, :] + phase[:, None]) // block          # [P, n]
-    return perms, block_of
+    for done in range(0, n_perm, chunk):
+        left = np.broadcast_to(pool, (min(chunk, n_perm - done), *pool.shape)).copy()  # [P, n, K] not yet dealt
+        out = []
+        for t in traces:
+            counts = _deal(rng, left, t.n_rollouts)
+            dealt = TraceArrays(t.n_rollouts, pooled.valid, pooled.correct, pooled.code, pooled.dissimilar,
+                                t.next_idx)
+            out.append(importance_from_counts(dealt, kinds, counts, metric, alpha))  # [P, n]
+        yield np.stack(out, axis=1)
 
 
-def dropdown_permutation(bi: BootImportance, conditions: Sequence[str], ref: str, min_len: int = 3,
-                         n_perm: int = 2000, seed: int = 20254, block: int = 10) -> StatResult:
-    """H9: change in EXCESS run size, mean over `conditions` minus `ref`, with a permutation null that keeps
-    positions.
+def _deal(rng: np.random.Generator, left: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Counts [P, n_sent, K] of n[i] rollouts drawn without replacement from `left` [P, n_sent, K] (the rollouts
+    of each kind not yet dealt, updated in place): kind by kind, hypergeometric given what is left."""
+    need = np.broadcast_to(n, left.shape[:2]).astype(np.int64)
+    rest = left.sum(-1)
+    counts = np.zeros_like(left)
+    for j in range(left.shape[-1]):
+        rest = rest - left[..., j]                                      # rollouts of the kinds after j
+        counts[..., j] = rng.hypergeometric(left[..., j], rest, need)
+        need = need - counts[..., j]
+    left -= counts
+    return counts
 
-    Per condition: sentences inside runs (>= min_len) of near-0 sentences (`near_zero`), minus what the same
-    number of near-0 sentences placed at random positions gives (`expected_runs`): the contiguity beyond the
-    count. Null: the conditions are exchangeable, so within each block of `block` neighbouring positions the
-    conditions' flags are permuted among the conditions (positions stay: the dependence of a sentence's cf
-    importance on next(i) and its neighbours is kept, which a shuffle of positions destroys).
-    p = (1 + #permuted changes >= observed) / (1 + n_perm).
+
+def pool_rollouts(traces: Sequence[TraceArrays]) -> TraceArrays:
+    """Each sentence's rollouts of every condition side by side, compacted to the left: [n, sum of widths]."""
+    width = sum(t.shape[1] for t in traces)
+    n = traces[0].shape[0]
+    fields = {"valid": False, "correct": False, "code": -1, "dissimilar": False}
+    out = {f: np.full((n, width), fill, dtype=getattr(traces[0], f).dtype) for f, fill in fields.items()}
+    filled = np.zeros(n, dtype=np.int64)
+    for t in traces:
+        for i in range(n):
+            k = int(t.n_rollouts[i])
+            for f in fields:
+                out[f][i, filled[i]:filled[i] + k] = getattr(t, f)[i, :k]
+        filled += t.n_rollouts
+    return TraceArrays(filled, out["valid"], out["correct"], out["code"], out["dissimilar"], traces[0].next_idx)
+
+
+def dropdown_exchange(bi: BootImportance, traces: dict[str, TraceArrays], conditions: Sequence[str], ref: str,
+                      margin: float, min_len: int = 3, n_perm: int = 1000, seed: int = 20254,
+                      alpha: float | None = None) -> StatResult:
+    """H9: change in the EXCESS longest run of near-0 sentences (|importance| <= margin), mean over `conditions`
+    minus `ref`, with a permutation null in which the conditions' ROLLOUTS are exchangeable (`exchanged_importance`).
+    alpha: the KL smoothing the importance was computed with (None: the metric's default).
+
+    Per condition: `excess_longest` of its near-0 flags, so the contiguity beyond the count is what is compared;
+    details["runs"] lists each condition's runs of >= min_len (what the report shades).
+    Sentences outside the analysed set or degenerate under a condition (`degenerate`) are excluded at their
+    position in every permutation too. The p-value's floor is 1 / (1 + n_perm), whatever the run's length: the
+    rollouts, not the positions, are what was sampled. p = (1 + #permuted changes >= observed) / (1 + n_perm).
     """
-    names = (*conditions, ref)
-    flags = {c: near_zero(bi, c) for c in names}
-    small = np.stack([flags[c][0] for c in names])                       # [C, n]; 1 near 0, 0 not, NaN excluded
-    n_cond, n = small.shape
-    table = expected_runs(n, min_len)
+    digests = {c: trace_digest(traces[c]) for c in (*conditions, ref)}  # of the rollouts as dealt (shared codes)
+    names = (*sorted(conditions, key=lambda c: (digests[c], c)), ref)   # digest order: no label decides a stream
+    excluded = np.stack([~bi.usable | degenerate(bi, c) | np.isnan(bi.point[c]) for c in names])  # [C, n]
 
-    def change(rows: np.ndarray) -> np.ndarray:                          # rows [P, C, n] -> [P]
-        p = rows.shape[0]
-        totals = run_lengths(np.where(rows.reshape(p * n_cond, n) == 1, 0.0, 1.0), 0.5, min_len)[1]
-        counts = np.nansum(rows.reshape(p * n_cond, n) == 1, axis=1).astype(int)
-        excess = (totals - table[counts]).reshape(p, n_cond)
+    def change(values: np.ndarray) -> np.ndarray:                       # [P, C, n] -> [P]
+        small = np.where(excluded[None], np.nan, near_zero(values, margin))
+        p, n_cond, n = small.shape
+        excess = excess_longest(small.reshape(p * n_cond, n)).reshape(p, n_cond)
         return excess[:, :-1].mean(axis=1) - excess[:, -1]
 
-    observed = float(change(small[None])[0])
-    perms, block_of = swap_labels(n_cond, n, n_perm, block, seed)
-    role = np.take_along_axis(perms, block_of[:, :, None], axis=1)       # [P, n, C]: source condition per role
-    rows = small[role.transpose(0, 2, 1), np.arange(n)[None, None, :]]   # [P, C, n]
-    null = change(rows)
+    observed = float(change(np.stack([bi.point[c] for c in names])[None])[0])
+    stream = stream_seed(seed, "dropdown exchange", *[digests[c] for c in names], bi.metric, margin)
+    null = np.concatenate([change(v) for v in exchanged_importance([traces[c] for c in names], n_perm, stream,
+                                                                   bi.metric, alpha)])
     p = float((1 + np.sum(null >= observed - 1e-12)) / (1 + n_perm))
-    runs = {c: dropdown_runs(np.where(flags[c][0] == 1, 0.0, 1.0), 0.5, min_len).runs for c in names}
+    flags = {c: np.where(excluded[k], np.nan, near_zero(bi.point[c], margin)) for k, c in enumerate(names)}
+    runs = {c: dropdown_runs(np.where(flags[c] == 1, 0.0, 1.0), 0.5, min_len).runs for c in names}
     return StatResult(name="d_excess_run", estimate=observed, n=int(bi.usable.sum()), p_value=p,
-                      details=dict(test="conditions permuted within blocks of positions", n_perm=n_perm, seed=seed,
-                                   block=block, null_mean=float(null.mean()), runs=runs, min_len=min_len,
-                                   near_zero={c: int(np.nansum(flags[c][0])) for c in flags},
-                                   degenerate={c: int(flags[c][1].sum()) for c in flags},
-                                   rule="near 0 = the sentence's rollout-bootstrap 95% interval contains 0; "
-                                        "excess = sentences in runs minus the random-placement expectation"))
+                      details=dict(test="rollouts exchanged among the conditions, sentence by sentence",
+                                   n_perm=n_perm, seed=seed, margin=margin, null_mean=float(null.mean()), runs=runs,
+                                   min_len=min_len, near_zero={c: int(np.nansum(flags[c])) for c in names},
+                                   degenerate={c: int(degenerate(bi, c).sum()) for c in names},
+                                   rule=f"near 0 = |importance| <= {margin:g} ({bi.metric} units); excess = "
+                                        "longest run minus the random-placement expectation"))

@@ -9,12 +9,13 @@ sentence c); vertical scores are `[..., n_sent]`; per-head arrays are `[n_layers
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
 
 from anchors.errors import InputError
-from anchors.records import HeadScore
+from anchors.records import HeadLengthControl, HeadScore
 
 SCORE_TYPES = ("mean", "median")
 
@@ -135,3 +136,52 @@ def receiver_sentence_scores(vert: np.ndarray, heads: list[HeadScore]) -> np.nda
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return np.nanmean(rows, axis=0)
+
+
+LENGTH_METHOD = ("per head, least squares across traces of its kurtosis on [1, sentence count, token count]; the "
+                 "residualised score is the intercept: the kurtosis that the trace's length does not explain")
+
+
+def length_residualised(kurt_per_trace: np.ndarray, n_sentences: np.ndarray, n_tokens: np.ndarray) -> np.ndarray:
+    """Each head's kurtosis with the length terms removed: `[n_traces, L, H]` -> `[L, H]`.
+
+    Per head, k[t] = a + b * n_sentences[t] + c * n_tokens[t] by least squares across traces, and the score is a.
+    A head whose kurtosis only grows with length (a spike among n sentences has kurtosis about n) scores about 0;
+    a head whose kurtosis does not depend on length keeps its mean. Sentence and token counts move together, so
+    their split between b and c is not identified, but a is (1 is not in their span); the intercept
+    extrapolates to length 0, so it is as noisy as the lengths are narrow. NaN where a head is NaN in any trace,
+    with fewer than 3 traces, or where the lengths do not vary (length and a constant cannot be told apart).
+    """
+    k = np.asarray(kurt_per_trace, dtype=np.float64)
+    x = np.column_stack([np.ones(len(k)), np.asarray(n_sentences, np.float64), np.asarray(n_tokens, np.float64)])
+    out = np.full(k.shape[1:], np.nan)
+    if len(k) < 3 or np.ptp(x[:, 1]) == 0:
+        return out
+    scale = x.max(axis=0)                                        # columns of comparable size for lstsq
+    flat = k.reshape(len(k), -1)                                 # [T, L*H]
+    ok = np.all(np.isfinite(flat), axis=0)
+    coef = np.linalg.lstsq(x / scale, flat[:, ok], rcond=None)[0]  # [3, heads]
+    out.reshape(-1)[ok] = coef[0] / scale[0]
+    return out
+
+
+def length_control(kurt_per_trace: np.ndarray, n_sentences: np.ndarray, n_tokens: np.ndarray, k: int = 20,
+                   exclude_layer0: bool = True) -> HeadLengthControl:
+    """The residualised scores (`length_residualised`), their top-k, its overlap with the raw top-k
+    (`select_receiver_heads` on the plain mean), and rho across traces between the raw top-k heads' kurtosis and
+    the sentence count (the study's measure of the confound)."""
+    from scipy.stats import spearmanr
+
+    kurt = np.asarray(kurt_per_trace, dtype=np.float64)
+    raw = select_receiver_heads(mean_kurtosis(kurt), k, exclude_layer0)
+    resid = length_residualised(kurt, n_sentences, n_tokens)
+    eligible = int(np.sum(np.isfinite(resid[1:] if exclude_layer0 else resid)))
+    heads = select_receiver_heads(resid, min(k, eligible), exclude_layer0) if eligible else []
+    overlap = len({(h.layer, h.head) for h in raw} & {(h.layer, h.head) for h in heads})
+    per_trace = np.mean([kurt[:, h.layer, h.head] for h in raw], axis=0)   # [T] raw top-k kurtosis per trace
+    rho = math.nan
+    if len(kurt) >= 3 and np.ptp(per_trace) > 0 and np.ptp(n_sentences) > 0:
+        rho = float(spearmanr(per_trace, n_sentences).statistic)
+    return HeadLengthControl(method=LENGTH_METHOD, heads=heads, overlap=overlap, n_traces=len(kurt),
+                             residualised=[[None if math.isnan(v) else float(v) for v in row] for row in resid],
+                             rho_sentences=None if math.isnan(rho) else rho)

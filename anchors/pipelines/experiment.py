@@ -93,15 +93,27 @@ def calibrated_llm_embedder(loaded: Any, sent: Any, nones: list) -> tuple[Any, s
 
 
 def head_inputs(artifact: Any) -> dict[str, Any]:
-    """Experiment fields from a heads artifact (records.HeadsArtifact): the split-half r with its head count, and
-    the per-trace kurtosis [n_traces, n_layers, n_heads] that H0a's trace bootstrap needs (None when absent)."""
+    """Experiment inputs from a heads artifact (records.HeadsArtifact): the split-half r with its head count, the
+    per-trace kurtosis [n_traces, n_layers, n_heads] that H0a's CI needs (None when absent), and the
+    length-controlled scores' summary for the report (`length_summary`)."""
     rel = artifact.reliability
     kurtosis = None
     if artifact.trace_kurtosis is not None:
         kurtosis = np.array([[[math.nan if v is None else v for v in row] for row in layer]
                              for layer in artifact.trace_kurtosis], dtype=np.float64)
     return {"reliability": None if rel.split_half_r is None else (float(rel.split_half_r), int(rel.n_heads)),
-            "trace_kurtosis": kurtosis}
+            "trace_kurtosis": kurtosis, "head_length": length_summary(artifact)}
+
+
+def length_summary(artifact: Any) -> dict[str, Any] | None:
+    """What the report shows of a heads artifact's `length_control` (JSON-ready, for Experiment.settings
+    ["heads_length_control"]): the residualised top-k, its overlap with the raw top-k, rho with sentence count;
+    None for an artifact written before heads CACHE_VERSION 3."""
+    lc = artifact.length_control
+    if lc is None:
+        return None
+    return {"top_k": artifact.top_k, "overlap": lc.overlap, "rho_sentences": lc.rho_sentences,
+            "n_traces": lc.n_traces, "heads": [[h.layer, h.head] for h in lc.heads], "method": lc.method}
 
 
 def sentence_tags(data: Any) -> tuple[list[str], str]:

@@ -22,6 +22,7 @@ import numpy as np
 
 from anchors.core.receiver import (
     head_kurtosis,
+    length_control,
     mean_kurtosis,
     select_receiver_heads,
     split_half_reliability,
@@ -40,9 +41,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 """Bump when anything that changes a heads artifact changes (scan maths, sentence mapping, scoring).
-2: the artifact carries per-trace kurtosis (the unit of the reliability CI)."""
+2: the artifact carries per-trace kurtosis (the unit of the reliability CI); 3: and the length-controlled scores."""
 DEFAULT_EXCLUDE = ("6481",)
 """Problems held out of head discovery: 6481 is the test problem of the research note (appendix item 5)."""
 SENTENCE_SOURCES = ("split", "file")
@@ -114,16 +115,20 @@ def _nan_to_none(a: np.ndarray) -> list:
 
 def make_heads_artifact(loaded: LoadedModel, per_trace: np.ndarray, settings: JsonObject, traces: list[HeadTrace],
                         excluded: list[str], key: str) -> HeadsArtifact:
-    """The artifact of a scan: per-trace kurtosis `[n_traces, L, H]` -> top-k heads, reliability, provenance."""
+    """The artifact of a scan: per-trace kurtosis `[n_traces, L, H]` -> top-k heads, reliability, the scores
+    residualised on each trace's sentence and token counts beside them (`length_control`), provenance."""
     mk = mean_kurtosis(per_trace)
     heads = select_receiver_heads(mk, k=settings["top_k"], exclude_layer0=settings["exclude_layer0"])
     r, n_rel = split_half_reliability(per_trace)
+    lengths = length_control(per_trace, np.array([t.n_sentences for t in traces]),
+                             np.array([t.n_tokens for t in traces]), settings["top_k"], settings["exclude_layer0"])
     exclude = settings["exclude_problems"]
     return HeadsArtifact(
         kind=HEADS_ARTIFACT_KIND, model_id=loaded.model_id, revision=loaded.revision, dtype=loaded.dtype,
         n_layers=loaded.n_layers, n_heads=loaded.n_heads, n_kv_heads=loaded.n_kv_heads, top_k=settings["top_k"],
         heads=heads, mean_kurtosis=_nan_to_none(mk), settings=settings, traces=traces, excluded_traces=excluded,
         trace_kurtosis=[_nan_to_none(k) for k in np.asarray(per_trace, dtype=np.float64)],
+        length_control=lengths,
         reliability=HeadReliability(split_half_r=None if math.isnan(r) else r, n_heads=n_rel, n_traces=len(traces),
                                     method="even vs odd traces, Pearson r over layer>=1 heads (METHOD 6.6)"),
         notes=["layer 0 excluded from selection" if settings["exclude_layer0"] else "layer 0 eligible (HEAD behaviour)",

@@ -73,4 +73,5 @@ def rule_settings(options: SuiteOptions) -> RuleSettings:
     return RuleSettings(primary_metric=options.metric, laplace=options.laplace, accuracy_band=options.accuracy_band,
                         dissimilar_band=options.dissimilar_band, valid_band=options.valid_band,
                         length_band=options.length_band, equivalence_margin=options.equivalence_margin,
+                        dropdown_margin=options.dropdown_margin,
                         power=load_power(path, options.metric))

@@ -101,7 +101,23 @@ def _heads(digest: JsonObject) -> str:
             r = (f"; split-half r = {rel['split_half_r']:.2f} over {rel['n_heads']} heads"
                  if rel and c.startswith("receiver") and rel.get("split_half_r") is not None else "")
             lines.append(f"<b>{esc(c)}</b>: {esc(heads)}{esc(r)}")
+    length = (digest.get("settings") or {}).get("heads_length_control")
+    if length and any(c.startswith("receiver") for c in digest["conditions"]):
+        lines.append(length_sentence(length))
     return "<br>".join(lines)
+
+
+def length_sentence(length: JsonObject) -> str:
+    """The receiver heads with trace length taken out (the heads artifact's length_control), in one sentence."""
+    k, rho = length["top_k"], length.get("rho_sentences")
+    if not length["heads"]:
+        return (f"<b>length-controlled</b>: not computable over {length['n_traces']} traces (it needs >= 3 whose "
+                f"sentence counts differ)")
+    heads = " ".join(f"({h[0]},{h[1]})" for h in length["heads"])
+    said = f"raw top-{k} kurtosis vs sentence count across traces: rho = {rho:.2f}; " if rho is not None else ""
+    return (f"<b>length-controlled</b> (kurtosis residualised on sentence and token counts over "
+            f"{length['n_traces']} traces): {esc(said)}{length['overlap']} of the raw top-{k} stay in the "
+            f"residualised top-{k}: {esc(heads)}")
 
 
 def _generation(stored: JsonObject) -> str:

@@ -217,20 +217,16 @@ def test_h9_flat_zeros_are_not_a_dropdown():
     assert v.outcome == "skip" and "zero variance" in v.skip_reason
 
 
-def test_h9_permutation_null_over_positions():
-    tags = ["active_computation"] * 120
-    rng = np.random.default_rng(5)
-    none = 0.5 + 0.1 * rng.standard_normal(120)
-    clustered = none.copy()
-    clustered[40:80] = 0.0  # a 40-sentence dropdown (4 blocks of 10), noisy around 0
-    scattered = none.copy()
-    scattered[np.arange(0, 120, 3)] = 0.0  # as many near-0 sentences, never 2 in a row
-    for after, outcome in ((clustered, "pass"), (scattered, "fail")):
-        point = {"none": none, **{f"random-k20-s{s}": after for s in range(3)}}
-        exp = inject(experiment({c: {} for c in point}, n_sentences=120), point, tags, rollout_sd=0.05)
+def test_h9_random_dropdown_every_draw_against_none():
+    # A 40-sentence dropdown under every random draw (derail 0 there), the rest as none: H9·random passes; the same
+    # draws without it do not. The rollouts, not hand-made values, go through the exchange null.
+    strong = {c: 0.6 for c in sim.CATEGORIES}
+    draws = {f"random-k20-s{s}": {"derail": strong, "dropdown": (0.3, 0.7)} for s in range(3)}
+    for conditions, outcome in (({"none": {"derail": strong}, **draws}, "pass"),
+                                ({"none": {"derail": strong}, **{c: {"derail": strong} for c in draws}}, "fail")):
+        exp = experiment(conditions, n_sentences=100, n_rollouts=50)
         v = H["H9"].decide(exp, ablation="random")
         assert v.outcome == outcome, v.message
-        assert v.details["near_zero"]["random-k20-s0"] == 40 and v.details["near_zero"]["none"] == 0
 
 
 def test_h11_no_tie_is_broken_by_position():
@@ -271,16 +267,20 @@ def test_h12_non_significance_is_not_equivalence():
 
 
 def test_h0a_ci_counts_traces_not_heads():
-    # 4 traces, 2,000 heads: a Fisher-z CI over heads is +-0.04; the traces say far less.
+    # 4 traces, 2,000 heads, each trace adding its own gain times one pattern over the heads (trace effects are
+    # shared by the heads, as a trace's length is): a Fisher-z CI over heads is +-0.04; the traces say far less.
+    # (Without a shared trace effect the jackknife is as narrow as the heads allow; coverage 0.93-0.95 with or
+    # without one, 300 simulated sets each.)
     rng = np.random.default_rng(7)
-    truth = rng.standard_normal((3, 1000))
-    kurt = truth[None] + 1.2 * rng.standard_normal((4, 3, 1000))  # [traces, layers, heads]
+    truth, pattern = rng.standard_normal((3, 1000)), rng.standard_normal((3, 1000))
+    gain = np.array([0.45, -0.3, 0.06, 0.24])
+    kurt = truth[None] + gain[:, None, None] * pattern[None] + 1.2 * rng.standard_normal((4, 3, 1000))
     r = np.corrcoef(kurt[0::2, 1:].mean(0).ravel(), kurt[1::2, 1:].mean(0).ravel())[0, 1]
     z, se = math.atanh(r), 1 / math.sqrt(2000 - 3)
     assert math.tanh(z - 1.96 * se) >= 0.5  # the old rule (Fisher z over 2,000 heads, CI >= 0.5) passed
     exp = replace(experiment(NO_SHIFT), reliability=(float(r), 2000), trace_kurtosis=kurt)
     v = H["H0"].decide(exp, part="reliability")
-    assert v.n == 4 and v.n_unit == "traces" and v.ci_low < 0.5 and v.outcome == "fail"
+    assert v.n == 4 and v.n_unit == "traces" and v.ci_low < 0.5 and v.outcome == "fail", v.message
     assert v.ci_high - v.ci_low > 4 * 1.96 * se
 
 

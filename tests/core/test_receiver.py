@@ -14,6 +14,8 @@ from hypothesis.extra import numpy as hnp
 
 from anchors.core.receiver import (
     head_kurtosis,
+    length_control,
+    length_residualised,
     mean_kurtosis,
     receiver_sentence_scores,
     select_receiver_heads,
@@ -141,3 +143,39 @@ def test_split_half_reliability():
     a, b = noise[0::2, 1:].mean(0).ravel(), noise[1::2, 1:].mean(0).ravel()
     assert r_noise == pytest.approx(scipy.stats.pearsonr(a, b)[0])
     assert np.isnan(split_half_reliability(noise[:1])[0])
+
+
+def _length_traces(seed: int = 0, n_traces: int = 8):
+    """Per-trace kurtosis [T, 4, 8] of noise heads, with sentence and token counts that vary across traces."""
+    rng = np.random.default_rng(seed)
+    n_sent = rng.integers(80, 250, n_traces)
+    n_tok = 25 * n_sent + rng.integers(-200, 200, n_traces)
+    kurt = rng.gamma(2.0, 1.0, (1, 4, 8)) + 0.3 * rng.standard_normal((n_traces, 4, 8))
+    return kurt, n_sent, n_tok
+
+
+def test_a_pure_length_score_disappears_and_a_real_one_survives_residualising():
+    """Issue 22, item 7: a head whose kurtosis is only the trace's sentence count (a spike among n sentences has
+    kurtosis about n) tops the raw ranking and leaves the residualised one; a head that is high whatever the
+    length keeps its score."""
+    kurt, n_sent, n_tok = _length_traces()
+    kurt[:, 2, 3] = 0.1 * n_sent                                   # pure length: mean about 16
+    kurt[:, 3, 5] = 12.0 + 0.3 * np.random.default_rng(1).standard_normal(len(kurt))  # real: 12, no length
+    raw = select_receiver_heads(mean_kurtosis(kurt), 2)
+    lc = length_control(kurt, n_sent, n_tok, k=2)
+    assert [(h.layer, h.head) for h in raw] == [(2, 3), (3, 5)]
+    assert [(h.layer, h.head) for h in lc.heads][0] == (3, 5) and (2, 3) not in {(h.layer, h.head) for h in lc.heads}
+    assert lc.residualised[2][3] == pytest.approx(0.0, abs=1e-6)
+    assert lc.heads[0].score == pytest.approx(12.0, abs=0.5) and lc.overlap == 1 and lc.n_traces == 8
+
+
+def test_length_control_reports_the_confound_and_refuses_what_it_cannot_separate():
+    base, n_sent, n_tok = _length_traces(2)
+    kurt = base[:1] + (n_sent / 50.0)[:, None, None]               # every head rises with length alike, no noise
+    lc = length_control(kurt, n_sent, n_tok, k=5)
+    assert lc.rho_sentences == pytest.approx(1.0)                  # the study's rho: here by construction
+    assert lc.overlap == 5  # a length effect shared by every head moves no head past another
+    assert np.allclose(np.array(lc.residualised, dtype=float), base[0])  # and is removed exactly
+    same = length_residualised(kurt, np.full(8, 100), np.full(8, 2500))
+    assert np.isnan(same).all()                                    # lengths that do not vary: not separable
+    assert np.isnan(length_residualised(kurt[:2], n_sent[:2], n_tok[:2])).all()  # fewer than 3 traces

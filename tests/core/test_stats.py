@@ -17,11 +17,12 @@ from anchors.core.bootstrap import (
 )
 from anchors.core.metrics import SentenceData, importance_arrays
 from anchors.core.patterns import (
+    degenerate,
     dropdown_runs,
-    expected_runs,
+    excess_longest,
+    expected_longest,
     near_zero,
     run_lengths,
-    swap_labels,
     topk_enrichment,
 )
 
@@ -191,25 +192,26 @@ def test_tied_topk_weights_share_ties():
     assert tied_topk_weights(np.array([[1.0, 2.0, 3.0]]), 2)[0].tolist() == [0.0, 1.0, 1.0]
 
 
-def test_near_zero_uses_each_sentences_own_interval_and_excludes_degenerate_ones():
+def test_near_zero_is_a_margin_and_degenerate_sentences_are_flagged():
     tags = ["x"] * 4
-    point = {"none": np.array([0.5, 0.05, 0.0, 0.3])}
+    point = {"none": np.array([0.5, -0.05, 0.0, np.nan])}
     bi = _hand_bi(point, tags, n_boot=200)
     rng = np.random.default_rng(0)
     bi.rollout_boot["none"][:] += np.array([0.01, 0.1, 0.0, 0.01]) * rng.standard_normal((200, 4))
-    small, degenerate = near_zero(bi, "none")
-    assert small[0] == 0 and small[1] == 1 and np.isnan(small[2]) and small[3] == 0
-    assert degenerate.tolist() == [False, False, True, False]  # 0 by construction, every replicate equal
+    small = near_zero(point["none"], 0.1)
+    assert small[0] == 0 and small[1] == 1 and small[2] == 1 and np.isnan(small[3])
+    assert near_zero(point["none"], 0.01)[1] == 0  # the margin, not the sentence's noise, decides
+    assert degenerate(bi, "none").tolist() == [False, False, True, False]  # 0 by construction: replicates equal
 
 
-def test_expected_runs_and_block_label_swaps():
-    table = expected_runs(10, 3)
-    assert table[0] == 0 and table[10] == 10 and table[2] == 0 and 0 < table[5] < 5
-    perms, block_of = swap_labels(3, 12, 50, 4, seed=1)
-    assert perms.shape[2] == 3 and all(sorted(p) == [0, 1, 2] for row in perms for p in row)
-    # positions stay, and inside a block every position takes its conditions from the same permutation
-    assert (np.diff(block_of, axis=1) >= 0).all() and (np.diff(block_of, axis=1) <= 1).all()
-    assert all(np.bincount(row)[1:-1].max() == 4 for row in block_of)
+def test_expected_longest_and_excess_by_hand():
+    table = expected_longest(10)
+    assert table[0] == 0 and table[10] == 10 and table[1] == 1 and 1 < table[5] < 5
+    # 4 near-0 sentences in a row against 4 scattered ones: the same count, only the first is contiguous
+    together = np.array([[1, 1, 1, 1, 0, 0, 0, 0, 0, 0], [1, 0, 0, 1, 0, 0, 1, 0, 0, 1]], dtype=float)
+    excess = excess_longest(together)
+    assert excess[0] == pytest.approx(4 - table[4]) and excess[1] == pytest.approx(1 - table[4])
+    assert excess_longest(np.array([[1, np.nan, 1, 1, 0, 0, 0, 0, 0, 0]]))[0] == pytest.approx(2 - table[3])
 
 
 def test_holm_by_hand():

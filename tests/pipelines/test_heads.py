@@ -130,6 +130,9 @@ def test_runner_artifact_cache_and_holdout(traces, caplog):
     assert other.cache_key != art.cache_key and len(other.traces) == 5
     r = art.reliability
     print(f"tiny-qwen2 split-half r = {r.split_half_r} over {r.n_heads} heads, {r.n_traces} traces")
+    lengths = art.length_control                                          # issue 22, item 7: beside the raw
+    assert lengths.n_traces == 4 and 0 <= lengths.overlap <= 3
+    assert len(lengths.residualised) == loaded.n_layers and all(h.layer >= 1 for h in lengths.heads)
 
 
 def test_cli_writes_heads_file(traces, tmp_path, capsys):

@@ -109,3 +109,19 @@ def test_identical_columns_get_one_sentence():
                     "identical."]
     rows[0]["estimate"] = 9.0
     assert len(summary_sentences(rows, [])) == 2
+
+
+def test_the_heads_line_shows_the_length_controlled_top_k_beside_the_raw():
+    """Issue 22, item 7: where the receiver heads are shown, their length-controlled top-k and its overlap."""
+    from anchors.report.page import _heads
+
+    length = {"top_k": 2, "overlap": 1, "rho_sentences": 0.98, "n_traces": 8, "heads": [[3, 5], [1, 2]],
+              "method": "intercept"}
+    digest = {"reliability": {"split_half_r": 0.85, "n_heads": 100}, "settings": {"heads_length_control": length},
+              "conditions": {"none": {}, "receiver-k2": {"heads": [[2, 3], [3, 5]]}}}
+    text = _heads(digest)
+    assert "(2,3) (3,5)" in text and "rho = 0.98" in text
+    assert "1 of the raw top-2 stay in the residualised top-2: (3,5) (1,2)" in text
+    short = _heads({**digest, "settings": {"heads_length_control": {**length, "heads": [], "n_traces": 2}}})
+    assert "not computable over 2 traces" in short
+    assert "length-controlled" not in _heads({**digest, "settings": {}})  # an artifact before CACHE_VERSION 3

@@ -31,6 +31,7 @@ BAD = [
     *[(band, v) for band in ("accuracy_band", "dissimilar_band", "valid_band") for v in ("-0.1", "1.5", "nan")],
     *[("length_band", v) for v in ("-1", "inf")],
     *[("equivalence_margin", v) for v in ("0", "-1", "nan")],
+    *[("dropdown_margin", v) for v in ("0", "-1", "nan")],
     *[("max_new_tokens", v) for v in ("0", "-1", "abc")],
     ("metric", "accuracy"),
     ("store", "{afile}"),

@@ -17,7 +17,8 @@ import sys
 
 from anchors.settings import REPO_ROOT
 
-# H0a..H11 applied to each organism under both embedders (H12 is about Qwen3-14B only): 33 cases today.
+# H0b..H11 applied to each organism under both embedders, H0a once per model (H12 is about Qwen3-14B only): 32
+# cases per organism today.
 MIN_ORGANISM_CASES = 30
 MODELS = ("organism-planted", "organism-null")
 
