@@ -15,8 +15,9 @@ from anchors.pipelines.planted import discovery_recovery, mechanism_rates
 
 pytestmark = pytest.mark.organism
 
-N = 150
-"""Evaluation problems per condition: ~80 wrong plans, so a backtrack rate has a standard error of ~0.05."""
+N = 100
+"""Evaluation problems per condition: ~55 wrong plans, so a backtrack rate has a standard error of ~0.06; the
+conditions share sampling seeds, so their differences are paired."""
 RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results"
 
 
