@@ -12,7 +12,7 @@ import pytest
 from anchors.settings import suite_defaults
 
 pytest_plugins = ["fixtures.options", "fixtures.params", "fixtures.experiment", "fixtures.allskip",
-                  "anchors.report.plugin"]
+                  "fixtures.progress", "anchors.report.plugin"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
