@@ -43,7 +43,7 @@ def test_two_models_side_by_side():
 
 def test_the_committed_readme_has_the_block():
     assert committed_table((REPO_ROOT / "README.md").read_text()).startswith(
-        "| claim | planted · llm | planted · sent | null · llm | null · sent |")
+        "| claim | planted · any | planted · llm | planted · sent | planted · sent vs llm | null · any |")
 
 
 def test_the_committed_decidability_table_is_the_committed_validation_jsons():
