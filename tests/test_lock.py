@@ -3,19 +3,17 @@ installing, and this test, which fails where tests run against other versions th
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.helpers.scripts import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _check_lock():
-    spec = importlib.util.spec_from_file_location("check_lock", REPO / "scripts" / "check_lock.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("scripts/check_lock.py", "check_lock")
 
 
 def test_installed_versions_are_the_locked_ones():

@@ -3,11 +3,12 @@ own rules, never a copy), writes the documented validation.json shape, and resum
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+
+from tests.helpers.scripts import load_script
 
 pytestmark = pytest.mark.integration  # the validation harness: 29 decide_all calls, ~60 s here
 
@@ -15,10 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _validate():
-    spec = importlib.util.spec_from_file_location("bench_validate", ROOT / "bench" / "validate.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench/validate.py", "bench_validate")
 
 
 @pytest.fixture

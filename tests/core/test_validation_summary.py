@@ -4,21 +4,16 @@ at the planned budget (the fewest rollouts the planner says reach 0.8, else its 
 from __future__ import annotations
 
 import argparse
-import importlib.util
-from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.unit
+from tests.helpers.scripts import load_script
 
-ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.unit
 
 
 def _summary():
-    spec = importlib.util.spec_from_file_location("bench_validation_summary", ROOT / "bench" / "validation_summary.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench/validation_summary.py", "bench_validation_summary")
 
 
 ARGS = argparse.Namespace(rollouts=[12, 25, 50], draws=3, planner_seeds=2, planner_sims=10)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-import sys
-from pathlib import Path
 
 import pytest
+
+from tests.helpers.scripts import load_script
 import torch
 
 from anchors.core.prompts import SamplingSettings
@@ -43,12 +42,7 @@ def _engine_stats(caplog) -> dict:
 
 def _static_engine():
     """bench/static_engine.py, the benchmark's dense baseline, as a module (bench/ is scripts, not a package)."""
-    path = Path(__file__).resolve().parents[2] / "bench" / "static_engine.py"
-    spec = importlib.util.spec_from_file_location("bench_static_engine", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module                              # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench/static_engine.py", "bench_static_engine")
 
 
 def test_the_paged_engine_gives_the_static_engines_rollouts(loaded):
