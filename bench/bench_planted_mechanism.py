@@ -22,11 +22,13 @@ K = 4
 
 
 def conditions(designated, n_layers: int, n_heads: int, draws: int) -> dict:
-    """none, the designated heads, and `draws` seeded random sets of K heads that avoid them."""
-    from anchors.organism.planted import random_heads
+    """none, the designated heads, and `draws` seeded random sets of K heads drawn as the main job draws its random
+    conditions (anchors.gpu.conditions.draw_random_heads: layer-matched to the designated heads, avoiding them)."""
+    from anchors.gpu.conditions import draw_random_heads
 
     out = {"none": (), "designated": designated}
-    out.update({f"random-{s}": random_heads(n_layers, n_heads, K, seed=s, avoid=designated) for s in range(draws)})
+    out.update({f"random-{s}": tuple(draw_random_heads(list(designated), n_layers, n_heads, K, seed=s))
+                for s in range(draws)})
     return out
 
 

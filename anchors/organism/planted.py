@@ -128,10 +128,3 @@ def ablate(model, heads: tuple[tuple[int, int], ...]) -> list:
     script's closing evaluation on a machine without the project's GPU layer; returns the hook handles."""
     return add_planted_cut(model, heads, {"all": True})
 
-
-def random_heads(n_layers: int, n_heads: int, k: int, seed: int, avoid=()) -> tuple[tuple[int, int], ...]:
-    """k distinct (layer, head) pairs drawn uniformly with a seeded stream from layers 1.. (layer 0 is excluded,
-    as receiver-head discovery excludes it), none of them in `avoid`."""
-    pool = [(layer, head) for layer in range(1, n_layers) for head in range(n_heads) if (layer, head) not in avoid]
-    return tuple(sorted(random.Random(seed).sample(pool, k)))
-

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from anchors.organism import ORGANISMS, load_organism
-from anchors.organism.planted import parse_heads, random_heads
+from anchors.gpu.conditions import draw_random_heads
+from anchors.organism.planted import parse_heads
 from anchors.pipelines.planted import discovery_recovery, mechanism_rates
 
 pytestmark = pytest.mark.organism
@@ -30,8 +31,8 @@ def designated() -> tuple[tuple[int, int], ...]:
 def planted_rates():
     model, tokenizer = load_organism(ORGANISMS["organism-planted"])
     heads = designated()
-    other = random_heads(model.config.num_hidden_layers, model.config.num_attention_heads, len(heads), seed=0,
-                         avoid=heads)
+    other = tuple(draw_random_heads(list(heads), model.config.num_hidden_layers, model.config.num_attention_heads,
+                                    len(heads), seed=0))
     return mechanism_rates(model, tokenizer, {"none": (), "designated": heads, "random": other}, N)
 
 
