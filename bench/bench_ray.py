@@ -26,18 +26,17 @@ import argparse
 import functools
 import json
 import logging
+import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
-BENCH = Path(__file__).resolve().parent
-sys.path[:0] = [str(BENCH), str(BENCH.parent)]
-
 import torch
-from bench_rollouts import versions
+from bench_rollouts import versions  # bench/ is sys.path[0] when this runs as a script
+
+BENCH = Path(__file__).resolve().parent
 
 log = logging.getLogger("bench_ray")
 MODEL_ID, REVISION = "random/deepseek-r1-distill-qwen-14b-shape", "random-seed0"
@@ -56,8 +55,8 @@ class ByteTokenizer:
 
 
 def load_random(tiny: bool, dtype: str, device: str):
-    """The random 14B-shaped model as a LoadedModel (runs in this process and in each Ray actor)."""
-    sys.path[:0] = [str(BENCH), str(BENCH.parent)]                  # in an actor too (this runs there)
+    """The random 14B-shaped model as a LoadedModel (runs in this process and in each Ray actor, which finds
+    bench_rollouts through `worker_runtime_env`)."""
     from bench_rollouts import build_model, shape_config
 
     from anchors.gpu.model import LoadedModel, config_counts
@@ -233,8 +232,18 @@ def start_ray(args, res: dict) -> None:
         return
     start = time.perf_counter()
     ray.init(num_cpus=2, num_gpus=1 if args.device == "cuda" else 0, object_store_memory=1 << 30,
-             include_dashboard=False, logging_level=logging.WARNING)
+             include_dashboard=False, logging_level=logging.WARNING, runtime_env=worker_runtime_env())
     res["ray_init_seconds"] = time.perf_counter() - start
+
+
+def worker_runtime_env() -> dict:
+    """Ray's runtime_env for this script's actors: the library's `worker_env`, and a PYTHONPATH naming bench/ and
+    this checkout (then the driver's own PYTHONPATH), so an actor, which does not start in bench/, imports the
+    sibling scripts (bench/ is no package) and this checkout's anchors as the driver does."""
+    from anchors.pipelines.distributed import worker_env
+
+    paths = [str(BENCH), str(BENCH.parent), *filter(None, [os.environ.get("PYTHONPATH")])]
+    return {"env_vars": {**worker_env(), "PYTHONPATH": os.pathsep.join(paths)}}
 
 
 def _prompts(cot, spec) -> list[str]:

@@ -49,10 +49,7 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-BENCH = Path(__file__).resolve().parent
-sys.path[:0] = [str(BENCH), str(BENCH.parent)]
-
-from bench_ray import load_random, stored, workload
+from bench_ray import load_random, stored, worker_runtime_env, workload  # bench/ is sys.path[0] (run as a script)
 from bench_rollouts import NOTE, IdTokenizer, Results, draw_lengths, note_projection
 from sim_units import makespan
 
@@ -65,6 +62,7 @@ from anchors.pipelines.distributed import (
 from anchors.pipelines.units import MIN_UNIT_BATCHES, FillJob, plan_units
 from anchors.pipelines.worker import RolloutWorker
 
+BENCH = Path(__file__).resolve().parent
 log = logging.getLogger("bench_ray_scaling")
 TARGET = 0.9
 TINY_DIVISORS = (50, 100)
@@ -114,8 +112,8 @@ def plan(sentences: int, tiny: bool, seed: int, dtype: str) -> SimpleNamespace:
 
 
 def load_workload(tiny: bool, dtype: str, sentences: int, seed: int, device: str):
-    """bench_ray.load_random's model with the workload's tokenizer (runs in each actor)."""
-    sys.path[:0] = [str(BENCH), str(BENCH.parent)]                  # in an actor too (this runs there)
+    """bench_ray.load_random's model with the workload's tokenizer (runs in each actor, which finds the sibling
+    scripts through bench_ray.worker_runtime_env)."""
     loaded = load_random(tiny, dtype, device)
     w = plan(sentences, tiny, seed, dtype)
     tokenizer = WorkloadTokenizer(w.prompts, w.prompt_lens, w.new_tokens, loaded.model.config.vocab_size, seed)
@@ -247,10 +245,10 @@ def worker_sees(ray) -> dict:
 
 def device_versions() -> dict:
     """bench_rollouts.versions() in a child process: this driver never opens a CUDA context on an actor's GPU."""
-    code = ("import json, sys; sys.path[:0] = sys.argv[1:]; from bench_rollouts import versions; "
-            "print(json.dumps(versions()))")
-    out = subprocess.run([sys.executable, "-c", code, str(BENCH), str(BENCH.parent)], capture_output=True, text=True,
-                         check=True)
+    code = "import json; from bench_rollouts import versions; print(json.dumps(versions()))"
+    path = os.pathsep.join([str(BENCH), str(BENCH.parent), *filter(None, [os.environ.get("PYTHONPATH")])])
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": path})
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -309,6 +307,10 @@ def main() -> None:
                             f", divided by {TINY_DIVISORS} (prompt, new; tiny)" if args.tiny else "")}}
     results = Results(args.out / name, res)
     start = time.perf_counter()
+    import ray as ray_module
+
+    # joins RAY_ADDRESS where it is set, else starts one here; connect() then keeps this runtime_env
+    ray_module.init(include_dashboard=False, logging_level=logging.WARNING, runtime_env=worker_runtime_env())
     ray = connect(RayOptions())
     res["versions"]["ray"] = ray.__version__
     res["ray_start_seconds"] = time.perf_counter() - start

@@ -70,10 +70,6 @@ def test_pure_and_disk_layers_import_without_torch():
 REPO = ROOT.parent
 SUITE_PACKAGES = ("fixtures", "hypotheses")
 """The test suite's own packages: the library and the benchmarks never import them."""
-RAY_AND_DEVICE_SCRIPTS = ("bench/bench_ray.py", "bench/bench_ray_scaling.py")
-"""Scripts whose Ray actors import their sibling scripts (bench/ is no package) in worker processes that do not
-inherit the driver's script folder: they put bench/ and the checkout on sys.path themselves (QUARANTINES.md,
-"Layering exceptions")."""
 CHECKED = sorted([*ROOT.rglob("*.py"), *(REPO / "bench").rglob("*.py"), *(REPO / "fixtures").rglob("*.py"),
                   *(REPO / "hypotheses").rglob("*.py"), REPO / "conftest.py"])
 """Every Python file of the library, the benchmarks and the suite."""
@@ -103,8 +99,6 @@ def _sys_path_edits(tree: ast.AST) -> list[int]:
 
 @pytest.mark.parametrize("path", CHECKED, ids=_relative)
 def test_nothing_edits_sys_path(path):
-    if _relative(path) in RAY_AND_DEVICE_SCRIPTS:
-        pytest.skip("a device-machine script (QUARANTINES.md, Layering exceptions)")
     lines = _sys_path_edits(ast.parse(path.read_text(encoding="utf-8")))
     assert not lines, f"{_relative(path)} edits sys.path at line(s) {lines}: install the package or run with -m"
 
