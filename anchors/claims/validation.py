@@ -26,30 +26,50 @@ RULE_FILES = ("anchors/claims/*.py", "anchors/core/*.py", "anchors/pipelines/exp
 
 
 def rules_fingerprint(root: Path = ROOT) -> str:
-    """sha256 over the syntax trees of RULE_FILES without docstrings (first 16 hex digits): a comment or docstring
-    edit keeps it, any change to what the code does changes it."""
-    import ast
+    """sha256 over RULE_FILES' code without docstrings, comments and blank lines (`code_text`; first 16 hex digits):
+    a comment or docstring edit keeps it, any change to what the code does changes it. Text, not a syntax tree, so
+    every Python version computes the same fingerprint for the same code (`ast.dump` and `ast.unparse` differ
+    between 3.10, 3.11 and 3.12, so chunks of the validation run on another machine's Python did not merge)."""
     import hashlib
 
     digest = hashlib.sha256()
     for pattern in RULE_FILES:
         for path in sorted(root.glob(pattern)):
-            tree = _without_docstrings(ast.parse(path.read_text(), filename=str(path)))
-            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + ast.dump(tree).encode())
+            code = code_text(path.read_text(encoding="utf-8"), str(path))
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + code.encode())
     return digest.hexdigest()[:16]
 
 
-def _without_docstrings(tree: Any) -> Any:
-    """The tree with every module, class and function docstring (and every bare string statement) removed."""
+def code_text(source: str, filename: str = "<source>") -> str:
+    """`source` without its docstrings (every bare string statement of a body), comments and blank lines, each
+    line's trailing space stripped. Spans come from the syntax tree (docstrings) and the tokenizer (comments),
+    whose positions are the same on every Python version."""
     import ast
+    import io
+    import tokenize
 
-    for node in ast.walk(tree):
+    lines = io.StringIO(source).readlines()                     # split at "\n" only, as the tokenizer counts rows
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+
+    def offset(row: int, byte_col: int) -> int:                 # the tree's columns count UTF-8 bytes
+        return starts[row - 1] + len(lines[row - 1].encode()[:byte_col].decode(errors="ignore"))
+
+    spans = []
+    for node in ast.walk(ast.parse(source, filename=filename)):
         body = getattr(node, "body", None)
-        if isinstance(body, list):
-            kept = [b for b in body if not (isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant)
-                                             and isinstance(b.value.value, str))]
-            node.body = kept or [ast.Pass()]
-    return tree
+        for stmt in body if isinstance(body, list) else ():
+            if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value,
+                                                                                                   str):
+                spans.append((offset(stmt.lineno, stmt.col_offset), offset(stmt.end_lineno, stmt.end_col_offset)))
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type == tokenize.COMMENT:                        # the tokenizer's columns count characters
+            spans.append((starts[tok.start[0] - 1] + tok.start[1], starts[tok.end[0] - 1] + tok.end[1]))
+    text = source
+    for start, end in sorted(spans, reverse=True):
+        text = text[:start] + text[end:]
+    return "\n".join(line.rstrip() for line in text.splitlines() if line.strip())
 
 
 def load_validation(path: str | Path = VALIDATION, metric: str = DEFAULT.primary_metric) -> dict[str, Any]:

@@ -97,6 +97,16 @@ def test_the_rules_fingerprint_ignores_docstrings_but_not_code(tmp_path):
     assert rules_fingerprint(ROOT) == rules_fingerprint()
 
 
+def test_the_rules_fingerprint_reads_code_text_not_a_syntax_tree():
+    """The fingerprint hashes code_text, which is the same on every Python version (ast.dump is not: 3.11 and 3.12
+    gave two fingerprints for one checkout, so a validation chunk run on the device's Python could not merge)."""
+    from anchors.claims.validation import code_text
+
+    source = ('"""Module doc."""\n\nimport x  # why\n\n\ndef f(é="é"):\n    """Doc\n    on two lines."""\n'
+              '    s = f"{x} # not a comment"  # a comment\n    "a bare string"\n    return s\n')
+    assert code_text(source) == 'import x\ndef f(é="é"):\n    s = f"{x} # not a comment"\n    return s'
+
+
 def test_a_notebook_decides_without_pytest():
     """`from anchors.claims import decide_all` in a fresh interpreter: no pytest, no sys.path edit, no test suite."""
     import subprocess
