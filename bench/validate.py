@@ -7,12 +7,13 @@
     # in chunks of a machine's time limit (resumes from bench/results/validation.partial.json each time):
     PYTHONPATH=$PWD python bench/validate.py --workers 16 --deadline-s 360
 
-CPU per experiment (one core, shared 2-core machine, n_boot 1000, 3 draws; issue-22 rules, 2026-12-07): primary
-metric only 1.3 / 1.5 / 1.7 / 2.5 / 3.5 s at 12 / 25 / 50 / 100 / 200 rollouts; three metrics 8.8 s at 200 (earlier
-rules: 4.2 / 6.6 s at 12 / 50); 39 draws at 12 rollouts 8.4 s; one stability seed (4 n_boot x 2 bootstrap seeds)
-8.1 s; one limit seed (1,000 rollouts, 39 draws) 130 s and 3 GB of memory; one planner seed (--planner-sims 10 over
-5 rollouts) 72 s. The defaults total about 61,000 CPU s (39 draws above 12 rollouts scaled from the 3-draw costs):
-about 64 minutes of 16 cores, or about ten runs of bench/validate_device.sh.
+CPU per experiment (n_boot 1000, 3 draws, primary metric; normalize_answer memoised): 1.6 s at 12 rollouts on
+one core of the shared 2-core machine; 4.3 s at 100 and 5.3 to 6.6 s at 200 per worker with 16 workers on the
+device machine's 16-core Xeon (2026-12-07). Three metrics at 200 rollouts: 12.7 s (2-core machine; 30 s before the
+memo). One stability seed (n_boot 1000, 300, 600, 2000, 4000, two bootstrap seeds each) 21 s; one limit seed
+(1,000 rollouts, 39 draws) 130 s and 3 GB of memory; one planner seed (--planner-sims 10 over 5 rollouts) 72 s.
+The primary-metric grid (10 scenarios x 5 rollouts x 200 seeds) is about 22,000 CPU s: it ran as 4 device chunks
+(100 and 200 rollouts) and one run here (12, 25, 50), merged with --merge.
 
 Each seed builds the experiment the suite builds (`anchors.pipelines.experiments.build_experiment` on
 `anchors.core.sim.scenario_spec`) and calls `anchors.claims.decide_all` on it: the claim modules' own
