@@ -70,7 +70,7 @@ log = logging.getLogger("bench.validate")
 
 # bench/ is the script's folder, so first on sys.path when run as `python bench/validate.py`
 from validation_summary import (  # noqa: E402, F401
-    SCENARIOS, TARGET, TRUE_UNDER, markdown_table, merge_partials, planner_step, step_key, summarise)
+    SCENARIOS, TARGET, TRUE_UNDER, markdown_table, merge_partials, metric_table, planner_step, step_key, summarise)
 
 from anchors.claims import rules_fingerprint  # noqa: E402  (the suite checks validation.json with it)
 
@@ -89,6 +89,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--draws-seeds", type=int, default=100, help="seeds of the draws steps (21 conditions each)")
     p.add_argument("--metric-seeds", type=int, default=100, help="seeds of the three-metric steps (0: none)")
     p.add_argument("--metric-rollouts", type=int, nargs="+", default=[12, 50, 200])
+    p.add_argument("--metric-scenarios", nargs="+", default=None, choices=list(SCENARIOS),
+                   help="scenarios of the three-metric steps (default: --scenarios)")
     p.add_argument("--limit-seeds", type=int, default=20, help="planted seeds at --limit-rollouts (0: none)")
     p.add_argument("--limit-rollouts", type=int, default=1000, help="rollouts per sentence of the limit step")
     p.add_argument("--stability-seeds", type=int, default=20,
@@ -129,7 +131,7 @@ def plan_steps(args: argparse.Namespace) -> list[dict[str, Any]]:
     if args.metric_seeds:
         few = seeds[: args.metric_seeds]
         steps += [dict(scenario=s, rollouts=n, draws=args.draws, metrics=tuple(DEFAULT.metrics), seeds=few)
-                  for n in args.metric_rollouts for s in args.scenarios]
+                  for n in args.metric_rollouts for s in args.metric_scenarios or args.scenarios]
     if args.stability_seeds:
         steps += [dict(kind="stability", scenario=s, rollouts=min(args.rollouts), draws=args.draws, metrics=primary,
                        seeds=seeds[: args.stability_seeds], boots=tuple(args.stability_boots))
@@ -305,7 +307,10 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if argv is None and sys.argv[1:2] == ["--table"]:  # print the README table of an existing result
         path = Path(sys.argv[2]) if len(sys.argv) > 2 else OUT
-        print(markdown_table(json.loads(path.read_text())))
+        summary = json.loads(path.read_text())
+        print(markdown_table(summary))
+        if metric_table(summary):
+            print("\n" + metric_table(summary))
         return
     if argv is None and sys.argv[1:2] == ["--readme"]:  # write the README's decidability table of a result
         write_readme_decidability(Path(sys.argv[2]) if len(sys.argv) > 2 else OUT)

@@ -255,7 +255,7 @@ def _by_metric(case: str, steps: dict[str, Any], args: argparse.Namespace, true:
     out = {}
     for metric in DEFAULT.metrics:
         rate = {s: {str(n): _rate(steps.get(f"{s}|n={n}|draws={args.draws}|{joined}"), case, metric)
-                    for n in args.metric_rollouts} for s in SCENARIOS}
+                    for n in args.metric_rollouts} for s in args.metric_scenarios or args.scenarios}
         out[metric] = {"power": rate.get(true),
                        "false_pass": {s: max((v for v in r.values() if v is not None), default=None)
                                       for s, r in rate.items() if s != true}}
@@ -275,7 +275,9 @@ def summarise(partial: dict[str, Any], steps: list[dict[str, Any]], args: argpar
                     for c in o}, key=lambda c: (int("".join(ch for ch in c.split("·")[0] if ch.isdigit())), c))
     settings = {"seeds": args.seeds, "first_seed": args.first_seed, "rollouts": args.rollouts, "draws": args.draws,
                 "more_draws": args.more_draws, "draws_seeds": args.draws_seeds, "metric_seeds": args.metric_seeds,
-                "metric_rollouts": args.metric_rollouts, "planner_seeds": args.planner_seeds,
+                "metric_rollouts": args.metric_rollouts,
+                "metric_scenarios": args.metric_scenarios or list(args.scenarios) if args.metric_seeds else [],
+                "planner_seeds": args.planner_seeds,
                 "planner_sims": args.planner_sims, "limit_seeds": args.limit_seeds,
                 "limit_rollouts": args.limit_rollouts, "n_boot": args.n_boot, "primary_metric": DEFAULT.primary_metric,
                 "rule_settings": DEFAULT.model_dump(exclude={"power"}), "scenarios": list(SCENARIOS),
@@ -319,6 +321,33 @@ def markdown_table(summary: dict[str, Any]) -> str:
             need += f" ({row['draws_for_power_0.8']})"
         limit = _pct(row.get("limit", {}).get("pass_rate"))
         lines.append("| " + " | ".join([case, *power, *false, need, limit]) + " |")
+    return "\n".join(lines)
+
+
+def metric_table(summary: dict[str, Any]) -> str:
+    """The README table of the three-metric steps: per case and metric, the worst false-pass rate over rollouts in
+    each scenario of the step where the claim is false ("true" where it holds, "-" where the step did not run it);
+    "" when the file holds no three-metric step."""
+    settings = summary["settings"]
+    scenarios = settings.get("metric_scenarios") or []
+    if not settings.get("metric_seeds") or not scenarios:
+        return ""
+    metrics = next((list(r["by_metric"]) for r in summary["claims"].values() if r.get("by_metric")), [])
+    head = ["case", "metric", *[f"{s.replace('_', ' ')} @{'/'.join(map(str, settings['metric_rollouts']))}"
+                                for s in scenarios]]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for case, row in summary["claims"].items():
+        holds = {row["true_under"], *row.get("also_true_under", ())}
+        for metric in metrics:
+            rates = row.get("by_metric", {}).get(metric, {})
+            cells = []
+            for s in scenarios:
+                if s in holds:
+                    power = [v for v in (rates.get("power") or {}).values() if v is not None]
+                    cells.append("true" + (f" (power {max(power):.2f})" if power else ""))
+                else:
+                    cells.append(_pct(rates.get("false_pass", {}).get(s)))
+            lines.append("| " + " | ".join([case, metric, *cells]) + " |")
     return "\n".join(lines)
 
 

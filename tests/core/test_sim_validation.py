@@ -105,3 +105,22 @@ def test_a_chunk_cut_by_its_deadline_says_so_and_exits_75(tmp_path, counted):
         validate.main(argv)
     assert stop.value.code == validate.INCOMPLETE == 75
     assert validate.run(validate.parse_args(argv[:-4] + argv[-2:]))["complete"] is True and len(counted) == 2
+
+
+def test_the_three_metric_step_runs_only_its_scenarios_and_has_a_table(tmp_path, counted):
+    validate = _validate()
+    from validation_summary import metric_table
+
+    out = tmp_path / "validation.json"
+    summary = validate.run(validate.parse_args([
+        "--seeds", "1", "--rollouts", "12", "--scenarios", "planted", "null", "--more-draws", "0", "--metric-seeds",
+        "1", "--metric-rollouts", "12", "--metric-scenarios", "null", "--limit-seeds", "0", "--stability-seeds", "0",
+        "--planner-seeds", "0", "--n-boot", "30", "--workers", "1", "--out", str(out)]))
+    assert summary["complete"] is True and summary["settings"]["metric_scenarios"] == ["null"]
+    assert [c[0] for c in counted if len(c[3]) == 3] == ["sim:null"]     # one three-metric experiment: null's
+    h2 = summary["claims"]["H2"]["by_metric"]
+    assert set(h2) == {"drop", "kl", "kl_laplace"} and set(h2["kl"]["false_pass"]) == {"null"}
+    table = metric_table(summary).splitlines()
+    assert table[0] == "| case | metric | null @12 |"
+    assert "| H2 | kl | " + (f"{h2['kl']['false_pass']['null']:.2f}") + " |" in table
+    assert any(line.startswith("| H12 | kl | true") for line in table)             # H12 holds under the null
