@@ -106,6 +106,9 @@ OPTION_RANGES: dict[str, OptionRange] = {
                                 why="rollouts decoded together; out of memory halves it, and 65536 rows exceed any "
                                     "GPU's KV cache"),
     "--ray-actors": OptionRange(integer=True, low=1, high=4096, why="Ray actors, one per GPU"),
+    "--temperature": OptionRange(integer=False, low=0, why="the softmax temperature the rollouts were sampled at"),
+    "--top-p": OptionRange(integer=False, low=0, high=1, low_open=True,
+                           why="the nucleus-sampling mass the rollouts were sampled at"),
     "--top-k": OptionRange(integer=True, low=1,
                            why="receiver heads to keep; the model's head count bounds it once the model is known"),
     "--proximity": OptionRange(integer=True, low=0,
