@@ -136,3 +136,32 @@ def _rollouts(root: Path) -> dict[str, list]:
     for path in sorted(root.rglob("solutions.json")):
         out[str(path.relative_to(root))] = json.loads(path.read_text())
     return out
+
+
+@pytest.mark.parametrize("fault", ["settings.json:done", "problem.json:tmp", "provenance.json:done@2",
+                                   "solutions.json:tmp@2", "solutions.json:done@4"])
+def test_a_killed_import_leaves_each_file_as_it_was_or_complete_and_a_rerun_completes_it(tmp_path, fault):
+    import os
+    import subprocess
+    import sys
+
+    from anchors.disk.faults import FAULT_ENV, FAULT_EXIT
+
+    path = _write(tmp_path / "rows.jsonl", _rows())
+    clean, killed = tmp_path / "clean", tmp_path / "killed"
+    for root in (clean, killed):
+        _store_with_problem(root)
+    _import(clean, path)
+    script = ("import sys; from pathlib import Path; from tests.pipelines.test_import_rollouts import _import; "
+              "_import(Path(sys.argv[1]), Path(sys.argv[2]))")
+    env = {**os.environ, FAULT_ENV: fault, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    done = subprocess.run([sys.executable, "-c", script, str(killed), str(path)], env=env, timeout=120)
+    assert done.returncode == FAULT_EXIT
+    wanted = _rollouts(clean)
+    assert all(records == wanted[name] for name, records in _rollouts(killed).items())  # each file: absent or whole
+    env.pop(FAULT_ENV)  # resumed by a new process, as after a real kill (orphans older than it are removed)
+    subprocess.run([sys.executable, "-c", script, str(killed), str(path)], env=env, timeout=120, check=True)
+    assert _rollouts(killed) == wanted
+    assert not [p for p in killed.rglob("*") if ".tmp" in p.name or "corrupt" in p.name]
+    for condition in ("none", "random-k20-s7"):  # the ledger still reads as one settings
+        load_problem_dir(RolloutStore(killed, SPEC).with_condition(condition, {"imported": True}).problem_dir("7"))
