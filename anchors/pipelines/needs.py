@@ -33,6 +33,11 @@ SIM_NO_EMBEDDER = ("the simulated reasoner has one precomputed similarity per re
                    "'sent' case is simulated")
 MAX_REASONS = 4
 """Distinct skip reasons shown per model in `missing_summary`: the summary must fit one screen."""
+SKIP_LINE_MAX = 160
+"""Characters of a skip reason in the suite: pytest's `SKIPPED [1] hypotheses/<module>.py:<line>: ` adds about 60,
+and a skipped row's terminal line must stay under 240 (issue 29)."""
+SEE_SUMMARY = "fix: see the summary at the end"
+"""Ends a skip reason whose fix is a chain of commands: they are printed once, in `missing_summary`, not per row."""
 
 
 def marker(model: str) -> str:
@@ -119,28 +124,44 @@ def weights_missing(model: str) -> str | None:
     return None
 
 
+def download_command(model: str) -> str:
+    """`hf download <id> --revision <rev>`: puts a registry model's weights in the Hugging Face cache."""
+    from anchors.gpu.model import MODEL_SPECS
+
+    spec = MODEL_SPECS[model]
+    return f"hf download {spec.model_id} --revision {spec.revision}"
+
+
+def skip_line(reason: str, fix: str | None = None) -> str:
+    """A skipped row's reason as the suite prints it: one clause of at most SKIP_LINE_MAX characters; a fix that is
+    a command is left to the end summary (`missing_summary` lists the commands once)."""
+    suffix = f"; {SEE_SUMMARY}" if fix else ""
+    text, room = " ".join(reason.split()), SKIP_LINE_MAX - len(suffix)
+    return (text if len(text) <= room else text[:room - 3] + "...") + suffix
+
+
 def unavailable_reason(model: str, embedder: str | None, options: SuiteOptions) -> str | None:
     """Why (model, embedder) cannot be built here, from cheap checks only (folders, the cache index), or None
-    when it may be: the builder itself still raises `Unavailable` for what only building finds out."""
+    when it may be: the builder itself still raises `Unavailable` for what only building finds out. A short clause
+    (`skip_line`): the commands that fix it are printed once, by `missing_summary`."""
     if model == "sim" and embedder == "llm":
         return SIM_NO_EMBEDDER
     if model not in REAL_MODELS or stored_conditions(options, model):
         return None
     command = rollouts_command(model, options)
     if options.no_generate:
-        return f"no stored rollouts for {model} and --no-generate was given: run `{command}`"
-    missing = weights_missing(model)
-    if missing:
-        return f"no stored rollouts for {model} and no weights ({missing}); then run `{command}`"
+        return skip_line(f"{model}: no stored rollouts for problem {options.problem} and --no-generate was given",
+                         command)
+    if weights_missing(model):
+        return skip_line(f"{model}: no stored rollouts for problem {options.problem} and no weights in the Hugging "
+                         f"Face cache", command)
     return None
 
 
 def missing_summary(options: SuiteOptions, model: str, reasons: Counter) -> list[str]:
     """What is missing for `model` and the commands that fix it (a few lines, no traceback); `reasons`: skip
     reason -> how many cases skipped with it."""
-    from anchors.gpu.model import MODEL_SPECS
-
-    spec, store, problem = MODEL_SPECS[model], options.store, options.problem
+    store, problem = options.store, options.problem
     weights = weights_missing(model)
     stored = stored_conditions(options, model)
     lines = ["missing:",
@@ -153,10 +174,11 @@ def missing_summary(options: SuiteOptions, model: str, reasons: Counter) -> list
         lines.append(f"  {count} x {reason[:200]}{'...' if len(reason) > 200 else ''}")
     if len(reasons) > MAX_REASONS:
         lines.append(f"  ... and {len(reasons) - MAX_REASONS} more (see the report)")
-    fixes = [f"hf download {spec.model_id} --revision {spec.revision}"] if weights else []
-    steps = generation_steps(model, options)
+    fixes = [download_command(model)] if weights else []
+    absent = [c for c in wanted_conditions(options) if c not in stored]
+    steps = generation_steps(model, options, absent) if absent else []
     fixes += [shlex.join(step) for step in steps if step[1] == "fetch"]
-    if options.no_generate:  # the suite will not make them: the commands must
+    if options.no_generate:  # the suite will not make them: the commands must (only those of absent conditions)
         fixes += [shlex.join(step) for step in steps if step[1] != "fetch"]
     device = options.device or "cuda"
     fixes.append(f"pytest hypotheses/ -m {model} --store {store} --problem {problem} --device {device}")

@@ -31,7 +31,8 @@ def test_import_writes_the_folder_settings_the_options_name(tmp_path):
     assert "problem 7 receiver-k20: 2 of 2 lines added" in done.output
     folder = tmp_path / "store/vllm-model/temperature_0.6_top_p_0.95/correct_base_solution_receiver-k20"
     settings = json.loads((folder / "settings.json").read_text())["settings"]
-    assert settings["condition_info"] == {"imported": True} and settings["revision"] == "r1" and settings["dtype"] == "float16"
+    assert settings["condition_info"] == {"imported": True}
+    assert settings["revision"] == "r1" and settings["dtype"] == "float16"
     again = CliRunner().invoke(_app(), args)
     assert "0 of 2 lines added (2 already stored)" in again.output
 
