@@ -134,10 +134,14 @@ def download_command(model: str) -> str:
 
 def skip_line(reason: str, fix: str | None = None) -> str:
     """A skipped row's reason as the suite prints it: one clause of at most SKIP_LINE_MAX characters; a fix that is
-    a command is left to the end summary (`missing_summary` lists the commands once)."""
+    a command is left to the end summary (`missing_summary` lists the commands once). A longer reason loses its
+    middle (usually a path), not its end, where a reason without a command says what to do."""
     suffix = f"; {SEE_SUMMARY}" if fix else ""
     text, room = " ".join(reason.split()), SKIP_LINE_MAX - len(suffix)
-    return (text if len(text) <= room else text[:room - 3] + "...") + suffix
+    if len(text) > room:
+        head = (room - 5) // 2
+        text = f"{text[:head]} ... {text[len(text) - (room - 5 - head):]}"
+    return text + suffix
 
 
 def unavailable_reason(model: str, embedder: str | None, options: SuiteOptions) -> str | None:
