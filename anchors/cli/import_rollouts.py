@@ -12,7 +12,6 @@ settings, compared like any generated run's (anchors.disk.ledger). See anchors.p
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Optional
 
@@ -39,24 +38,15 @@ def import_command(
 ) -> None:
     """Import rollouts from a JSON-lines file into the store (validated first; atomic, locked, with the ledger)."""
     from anchors.core.prompts import PROMPT_MODES, SamplingSettings
-    from anchors.disk.rollout_lines import read_rollout_lines
-    from anchors.disk.store import RunSpec
-    from anchors.gpu.model import MODEL_SPECS, store_folder_for
-    from anchors.pipelines.import_rollouts import import_rollouts
+    from anchors.pipelines.import_rollouts import import_file
 
     if prompt_mode not in PROMPT_MODES:
         raise InputError("--prompt-mode", f"unknown mode {prompt_mode!r}", f"use one of {', '.join(PROMPT_MODES)}")
     if base not in ("correct", "incorrect"):
         raise InputError(f"--base {base}", "unknown base", "use correct or incorrect")
     check_folder("--store", store)
-    rows = read_rollout_lines(file)
-    known = MODEL_SPECS.get(model)
-    spec = RunSpec(model_id=known.model_id if known else model,
-                   revision=revision or (known.revision if known else "unknown"), dtype=dtype,
-                   store_folder=store_folder_for(model), base=base, prompt_mode=prompt_mode,
-                   sampling=SamplingSettings(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens))
-    digest = hashlib.sha256(file.read_bytes()).hexdigest()[:16]
-    counts = import_rollouts(store, spec, rows, str(file), {"import": file.name, "sha256": digest})
+    sampling = SamplingSettings(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens)
+    counts = import_file(store, file, model, revision, dtype, sampling, prompt_mode, base)
     for c in counts:
         typer.echo(f"problem {c.problem_id} {c.condition}: {c.added} of {c.lines} lines added"
                    + (f" ({c.lines - c.added} already stored)" if c.added < c.lines else ""))

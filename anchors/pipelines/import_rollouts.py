@@ -13,14 +13,16 @@ so running the same import again, after a kill or not, completes it and adds not
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from anchors.core.answers import check_answer
-from anchors.core.prompts import prefix_without_sentence, rollout_prompt
+from anchors.core.prompts import (DEFAULT_PROMPT_MODE, PromptMode, SamplingSettings, prefix_without_sentence,
+                                  rollout_prompt)
 from anchors.disk.formats import read_problem_folder
-from anchors.disk.rollout_lines import RolloutLine
+from anchors.disk.rollout_lines import RolloutLine, read_rollout_lines
 from anchors.disk.store import RolloutStore, RunSpec
 from anchors.errors import InputError
 from anchors.pipelines.fill import base_cot
@@ -73,6 +75,24 @@ def import_rollouts(root: str | Path, spec: RunSpec, rows: Sequence[RolloutLine]
                     for i, lines in by_sentence.items())
         counts.append(ImportCount(pid, condition, sum(map(len, by_sentence.values())), added))
     return counts
+
+
+def import_file(root: str | Path, file: str | Path, model: str, revision: str | None = None,
+                dtype: str = "bfloat16", sampling: SamplingSettings | None = None,
+                prompt_mode: PromptMode = DEFAULT_PROMPT_MODE, base: str = "correct") -> list[ImportCount]:
+    """Import a JSON-lines file into the store at `root`, for `model` (a registry name such as qwen14b, whose store
+    folder and id it takes, or any id): the folder's settings are these arguments, compared like a generated run's.
+    The ledger entry of every append names the file and its sha256."""
+    from anchors.gpu.model import MODEL_SPECS, store_folder_for
+
+    known = MODEL_SPECS.get(model)
+    spec = RunSpec(model_id=known.model_id if known else model,
+                   revision=revision or (known.revision if known else "unknown"), dtype=dtype,
+                   store_folder=store_folder_for(model), base=base, prompt_mode=prompt_mode,
+                   sampling=sampling or SamplingSettings())
+    rows = read_rollout_lines(file)
+    digest = hashlib.sha256(Path(file).read_bytes()).hexdigest()[:16]
+    return import_rollouts(root, spec, rows, str(file), {"import": Path(file).name, "sha256": digest})
 
 
 def _grouped(rows: Sequence[RolloutLine]) -> dict[tuple[str, str], dict[int, list[RolloutLine]]]:

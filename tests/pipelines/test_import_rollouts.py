@@ -19,8 +19,8 @@ SPEC = RunSpec(model_id="vllm-model", revision="r1", dtype="bfloat16", store_fol
 SENTENCES = ["Let x be 2.", "Then x + 2 = 4.", "So the answer is 4."]
 
 
-def _store_with_problem(root: Path) -> RolloutStore:
-    store = RolloutStore(root, SPEC)
+def _store_with_problem(root: Path, spec: RunSpec = SPEC) -> RolloutStore:
+    store = RolloutStore(root, spec)
     cot = " ".join(SENTENCES)
     base = BaseSolution(prompt="P<think>\n", solution=f"{cot}</think>\\boxed{{4}}",
                         full_cot=f"P<think>\n{cot}</think>\\boxed{{4}}", answer="4", is_correct=True)
@@ -165,3 +165,18 @@ def test_a_killed_import_leaves_each_file_as_it_was_or_complete_and_a_rerun_comp
     assert not [p for p in killed.rglob("*") if ".tmp" in p.name or "corrupt" in p.name]
     for condition in ("none", "random-k20-s7"):  # the ledger still reads as one settings
         load_problem_dir(RolloutStore(killed, SPEC).with_condition(condition, {"imported": True}).problem_dir("7"))
+
+
+def test_import_file_files_a_registry_model_under_its_store_folder(tmp_path):
+    from anchors.gpu.model import MODEL_SPECS, store_folder_for
+    from anchors.pipelines.import_rollouts import import_file
+
+    qwen = MODEL_SPECS["qwen14b"]
+    spec = SPEC.model_copy(update={"model_id": qwen.model_id, "store_folder": store_folder_for("qwen14b")})
+    store = _store_with_problem(tmp_path / "store", spec)
+    path = _write(tmp_path / "rows.jsonl", [_line(0, "random-k20-s7"), _line(0, "random-k20-uniform")])
+    assert [c.added for c in import_file(tmp_path / "store", path, "qwen14b")] == [1, 1]
+    folder = store.with_condition("random-k20-s7", {"imported": True}).condition_dir
+    assert folder.parent.parent.name == "deepseek-r1-distill-qwen-14b"
+    settings = json.loads((folder / "settings.json").read_text())["settings"]
+    assert (settings["model_id"], settings["revision"]) == (qwen.model_id, qwen.revision)
