@@ -8,8 +8,10 @@ cache index only: nothing here loads a model or writes.
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections import Counter
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
@@ -72,6 +74,15 @@ def stored_conditions(options: SuiteOptions, model: str) -> dict[str, Path]:
 def wanted_conditions(options: SuiteOptions, k: int = HEADS_K) -> list[str]:
     """Conditions the suite compares: none, receiver heads, and --random-draws seeded random sets."""
     return ["none", f"receiver-k{k}"] + [f"random-k{k}-s{s}" for s in range(options.random_draws)]
+
+
+def conditions_at_k(names: Iterable[str], k: int = HEADS_K) -> list[str]:
+    """The stored conditions an experiment at ablation size k reads, in the given order: none, receiver-k<k> and
+    every random draw at k whatever seed it was saved under (`random-k<k>-s<seed>`, `random-k<k>-uniform...`, as
+    anchors.gpu.conditions names them). Conditions at another k are left out: the claims take every `receiver*`
+    and `random*` arm they are given."""
+    draw = re.compile(rf"^random-k{k}-(s\d+|uniform\S*)$")
+    return [c for c in names if c in ("none", f"receiver-k{k}") or draw.match(c)]
 
 
 def held_out(options: SuiteOptions) -> list[str]:

@@ -33,11 +33,11 @@ def test_a_collection_skip_is_one_short_clause_without_the_commands(tmp_path, no
 def test_a_build_skip_keeps_the_command_for_the_cli_and_leaves_it_out_of_the_row(tmp_path):
     options = _options(tmp_path, no_generate=True)
     with pytest.raises(Unavailable) as info:
-        _generate_missing(options, Session(), "qwen14b", {"none": tmp_path})
+        _generate_missing(options, Session(), "qwen14b", {"receiver-k20": tmp_path})
     exc = info.value
     assert exc.fix == rollouts_command("qwen14b", options) and f"run `{exc.fix}`" in str(exc)  # the CLI's one line
     line = skip_line(exc.reason, exc.fix)
-    assert line.startswith("qwen14b: conditions receiver-k20, random-k20-s0") and line.endswith(SEE_SUMMARY)
+    assert line.startswith("qwen14b: no 'none' rollouts for problem 6481") and line.endswith(SEE_SUMMARY)
     assert len(line) <= SKIP_LINE_MAX
     with pytest.raises(Unavailable) as info:
         stored_experiment(ExperimentSpec(model="qwen14b", embedder="sent", options=options), Session())
