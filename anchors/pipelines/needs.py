@@ -85,6 +85,16 @@ def conditions_at_k(names: Iterable[str], k: int = HEADS_K) -> list[str]:
     return [c for c in names if c in ("none", f"receiver-k{k}") or draw.match(c)]
 
 
+def stored_k(names: Iterable[str], default: int = HEADS_K) -> int:
+    """The ablation size to read from stored conditions: `default` when a condition at it is stored (or none is
+    ablated), else the one k that all stored ablations share (a tiny model's receiver-k2), else `default`."""
+    ks = {int(m["k"]) for m in map(_ABLATED.match, names) if m}
+    return default if default in ks or len(ks) != 1 else ks.pop()
+
+
+_ABLATED = re.compile(r"^(receiver|random)-k(?P<k>\d+)(-|$)")
+
+
 def held_out(options: SuiteOptions) -> list[str]:
     """Problems held out of head discovery: the default (6481) and the problem under test."""
     from anchors.pipelines.heads import DEFAULT_EXCLUDE

@@ -19,7 +19,7 @@ from anchors.gpu.embedders import Embedder
 from anchors.gpu.model import MODEL_SPECS, store_folder
 from anchors.pipelines.experiments import ExperimentSpec, Session, build_experiment
 from anchors.pipelines.lab import rule_settings
-from anchors.pipelines.needs import conditions_at_k
+from anchors.pipelines.needs import conditions_at_k, stored_k
 from anchors.pipelines.options import suite_options
 from tests.helpers.simstore import fill_store
 
@@ -84,3 +84,9 @@ def test_conditions_at_k_keep_every_draw_at_that_k_and_nothing_else():
              "random-k200-s1", "random-k20-x"]
     assert conditions_at_k(names) == ["none", "receiver-k20", "random-k20-s7", "random-k20-uniform"]
     assert conditions_at_k(names, 10) == ["none", "receiver-k10", "random-k10-s0"]
+
+
+def test_the_k_read_is_twenty_when_stored_else_the_one_k_the_store_holds():
+    assert stored_k(["none", "receiver-k20", "receiver-k2"]) == 20
+    assert stored_k(["none", "receiver-k2", "random-k2-s0"]) == 2  # a tiny model's store (README examples)
+    assert stored_k(["none", "receiver-k2", "random-k5-s0"]) == 20 and stored_k(["none"]) == 20
