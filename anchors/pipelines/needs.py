@@ -200,7 +200,10 @@ def missing_summary(options: SuiteOptions, model: str, reasons: Counter) -> list
     if len(reasons) > MAX_REASONS:
         lines.append(f"  ... and {len(reasons) - MAX_REASONS} more (see the report)")
     fixes = [download_command(model)] if weights else []
-    absent = [c for c in wanted_conditions(options) if c not in stored]
+    held = conditions_at_k(stored)
+    short = options.random_draws - sum(c.startswith("random") for c in held)  # draws stored under any seed count
+    absent = [c for c in wanted_conditions(options) if c not in held and not c.startswith("random")]
+    absent += [c for c in wanted_conditions(options) if c.startswith("random") and c not in held][:max(short, 0)]
     steps = generation_steps(model, options, absent) if absent else []
     fixes += [shlex.join(step) for step in steps if step[1] == "fetch"]
     if options.no_generate:  # the suite will not make them: the commands must (only those of absent conditions)

@@ -66,3 +66,15 @@ def test_the_summary_asks_only_for_the_conditions_the_store_lacks(tmp_path):
     assert "--condition random-k20-s0" in summary and "--condition random-k20-s1" in summary
     assert "--condition receiver-k20" not in summary and "--condition none" not in summary
     assert "anchors fetch" not in summary
+
+
+def test_the_summary_counts_draws_stored_under_other_seeds(tmp_path):
+    from anchors.gpu.model import store_folder_for
+
+    options = _options(tmp_path, no_generate=True, random_draws=3)
+    sampling = tmp_path / "store" / store_folder_for("qwen14b") / "temperature_0.6_top_p_0.95"
+    for condition in ("", "_random-k20-s7", "_random-k20-s3"):
+        (sampling / f"correct_base_solution{condition}" / "problem_6481").mkdir(parents=True)
+    summary = "\n".join(missing_summary(options, "qwen14b", __import__("collections").Counter()))
+    assert "--condition random-k20-s0" in summary and "--condition receiver-k20" in summary
+    assert "--condition random-k20-s1" not in summary and "--condition random-k20-s2" not in summary
