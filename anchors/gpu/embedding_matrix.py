@@ -16,9 +16,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anchors.errors import InputError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 INDEX = "model.safetensors.index.json"
 """The sharded checkpoint's index: tensor name -> shard file."""
@@ -87,3 +90,23 @@ def read_input_embeddings(folder: str | Path) -> EmbeddingTable:
                              "index")
         weight = handle.get_tensor(name)
     return EmbeddingTable(weight=weight, source=f"{name} in {shard.name}")
+
+
+@dataclass(frozen=True)
+class EmbeddingOnlyModel:
+    """Stands in for a `LoadedModel` where only `model.get_input_embeddings()` and `tokenizer` are read: the `llm`
+    embedder of a run that generates nothing (`--no-generate`)."""
+
+    model: EmbeddingTable
+    """The input-embedding matrix, read alone from its shard."""
+    tokenizer: PreTrainedTokenizerBase
+    """The checkpoint's tokenizer."""
+
+
+def embedding_only_model(folder: str | Path) -> EmbeddingOnlyModel:
+    """The input-embedding matrix and the tokenizer of the checkpoint in `folder`; no other weight is read, so a
+    folder with the config, the tokenizer, the index and the embedding's shard is enough."""
+    from transformers import AutoTokenizer
+
+    table = read_input_embeddings(folder)
+    return EmbeddingOnlyModel(table, AutoTokenizer.from_pretrained(Path(folder), local_files_only=True))
