@@ -71,9 +71,22 @@ def stored_conditions(options: SuiteOptions, model: str) -> dict[str, Path]:
     return in_store(options.store, store_folder_for(model), options.problem)
 
 
-def wanted_conditions(options: SuiteOptions, k: int = HEADS_K) -> list[str]:
-    """Conditions the suite compares: none, receiver heads, and --random-draws seeded random sets."""
-    return ["none", f"receiver-k{k}"] + [f"random-k{k}-s{s}" for s in range(options.random_draws)]
+def wanted_conditions(options: SuiteOptions) -> list[str]:
+    """Conditions the suite compares: none, receiver heads and the random draws, at --ablation-k, with the seeds of
+    --random-seeds (default 0 to --random-draws - 1)."""
+    k, seeds = options.ablation_k, options.random_seeds or range(options.random_draws)
+    return ["none", f"receiver-k{k}"] + [f"random-k{k}-s{s}" for s in seeds]
+
+
+def read_conditions(names: Iterable[str], options: SuiteOptions) -> list[str]:
+    """The stored conditions (`names`) a run reads: those at --ablation-k when any is stored, else at the one k
+    every stored ablation shares (`stored_k`); with --random-seeds, only the draws it names, else every draw held."""
+    names = list(names)
+    held = conditions_at_k(names, stored_k(names, options.ablation_k))
+    if options.random_seeds is None:
+        return held
+    named = set(wanted_conditions(options))
+    return [c for c in held if not c.startswith("random") or c in named]
 
 
 def conditions_at_k(names: Iterable[str], k: int = HEADS_K) -> list[str]:
@@ -200,7 +213,7 @@ def missing_summary(options: SuiteOptions, model: str, reasons: Counter) -> list
     if len(reasons) > MAX_REASONS:
         lines.append(f"  ... and {len(reasons) - MAX_REASONS} more (see the report)")
     fixes = [download_command(model)] if weights else []
-    held = conditions_at_k(stored)
+    held = read_conditions(stored, options)
     short = options.random_draws - sum(c.startswith("random") for c in held)  # draws stored under any seed count
     absent = [c for c in wanted_conditions(options) if c not in held and not c.startswith("random")]
     absent += [c for c in wanted_conditions(options) if c.startswith("random") and c not in held][:max(short, 0)]

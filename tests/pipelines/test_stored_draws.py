@@ -19,7 +19,8 @@ from anchors.gpu.embedders import Embedder
 from anchors.gpu.model import MODEL_SPECS, store_folder
 from anchors.pipelines.experiments import ExperimentSpec, Session, build_experiment
 from anchors.pipelines.lab import rule_settings
-from anchors.pipelines.needs import conditions_at_k, stored_k
+from anchors.errors import InputError
+from anchors.pipelines.needs import conditions_at_k, read_conditions, stored_k, wanted_conditions
 from anchors.pipelines.options import suite_options
 from tests.helpers.simstore import fill_store
 
@@ -90,3 +91,27 @@ def test_the_k_read_is_twenty_when_stored_else_the_one_k_the_store_holds():
     assert stored_k(["none", "receiver-k20", "receiver-k2"]) == 20
     assert stored_k(["none", "receiver-k2", "random-k2-s0"]) == 2  # a tiny model's store (README examples)
     assert stored_k(["none", "receiver-k2", "random-k5-s0"]) == 20 and stored_k(["none"]) == 20
+
+
+def test_random_seeds_and_ablation_k_choose_the_conditions():
+    options = suite_options(random_seeds="7,3,11", ablation_k="10")
+    assert options.random_seeds == (7, 3, 11) and options.random_draws == 3 and options.ablation_k == 10
+    assert wanted_conditions(options) == ["none", "receiver-k10", "random-k10-s7", "random-k10-s3", "random-k10-s11"]
+    assert suite_options(random_seeds="0:39").random_draws == 39
+    assert wanted_conditions(suite_options()) == ["none", "receiver-k20"] + [f"random-k20-s{s}" for s in range(3)]
+    for bad in ("a,b", "3:3", "1,1", "-1,2"):
+        with pytest.raises(InputError, match=f"--random-seeds {bad}"):
+            suite_options(random_seeds=bad)
+    with pytest.raises(InputError, match="--ablation-k 0"):
+        suite_options(ablation_k="0")
+
+
+def test_named_seeds_read_only_their_draws_and_the_default_reads_every_draw_held(tmp_path):
+    stored = ["none", "receiver-k20", "random-k20-s0", "random-k20-s1", "random-k20-s7", "random-k10-s0"]
+    assert read_conditions(stored, suite_options()) == stored[:5]
+    assert read_conditions(stored, suite_options(random_seeds="7,1")) == ["none", "receiver-k20", "random-k20-s1",
+                                                                         "random-k20-s7"]
+    assert read_conditions(stored, suite_options(ablation_k="10")) == ["none", "random-k10-s0"]
+    fill_store(tmp_path / "s", MODEL_ID, FOLDER, "6481", sim.SimSpec.default(n_random=3, n_sentences=20))
+    exp, _ = _verdicts(tmp_path / "s", random_seeds="2,0")
+    assert sorted(exp.arms) == ["none", "random-k20-s0", "random-k20-s2", "receiver-k20"]
