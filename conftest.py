@@ -27,6 +27,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--problem", default=default["problem"], help="MATH problem id (the note used 6481)")
     group.addoption("--random-draws", default=default["random_draws"],
                     help="seeded random-head sets per model, 1-1000 (H5 needs 39)")
+    group.addoption("--random-seeds", default=default["random_seeds"], metavar="S,S,...|A:B",
+                    help="the random draws' seeds, a list or a range A:B (end exclusive); their count replaces "
+                         "--random-draws (default: 0 to --random-draws - 1)")
+    group.addoption("--ablation-k", default=default["ablation_k"],
+                    help="heads per ablation of a real model: receiver-k<k>, random-k<k>-s<seed> (default 20)")
     group.addoption("--n-boot", default=default["n_boot"],
                     help="bootstrap replicates per CI, 100-100000 (1000: CI ends to ~0.01)")
     group.addoption("--metric", default=default["metric"],

@@ -32,7 +32,15 @@ class ProvenanceMismatch(AnchorsError):
 
 class Unavailable(AnchorsError):
     """The data an analysis needs cannot be had here (no rollouts, no weights, no heads). The message names the
-    command that makes it available. The CLI prints it as one line; the hypothesis suite turns it into a skip."""
+    command that makes it available. The CLI prints it as one line; the hypothesis suite turns it into a skip whose
+    line holds `reason` alone, and prints the commands once, in its end summary (anchors.pipelines.needs)."""
+
+    def __init__(self, reason: str, fix: str | None = None):
+        self.reason = reason
+        """What is missing, in one short clause."""
+        self.fix = fix
+        """The shell command that makes it available, or None (then `reason` says what to do)."""
+        super().__init__(reason if fix is None else f"{reason}: run `{fix}`")
 
 
 ENVIRONMENT_ERRNOS = {

@@ -106,6 +106,11 @@ OPTION_RANGES: dict[str, OptionRange] = {
                                 why="rollouts decoded together; out of memory halves it, and 65536 rows exceed any "
                                     "GPU's KV cache"),
     "--ray-actors": OptionRange(integer=True, low=1, high=4096, why="Ray actors, one per GPU"),
+    "--ablation-k": OptionRange(integer=True, low=1, why="heads zeroed per ablation; the model's head count bounds "
+                                "it once the heads artifact is read"),
+    "--temperature": OptionRange(integer=False, low=0, why="the softmax temperature the rollouts were sampled at"),
+    "--top-p": OptionRange(integer=False, low=0, high=1, low_open=True,
+                           why="the nucleus-sampling mass the rollouts were sampled at"),
     "--top-k": OptionRange(integer=True, low=1,
                            why="receiver heads to keep; the model's head count bounds it once the model is known"),
     "--proximity": OptionRange(integer=True, low=0,
@@ -181,6 +186,19 @@ def parse_sentence_range(text: str | None, n_sentences: int) -> range:
     return range(start, stop)
 
 
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """--random-seeds: "7,3,11" (in that order) or "A:B" (A..B-1); each seed >= 0, none twice, 1-1000 of them."""
+    flag = f"--random-seeds {text}"
+    start, sep, stop = text.partition(":")
+    try:
+        seeds = tuple(range(int(start), int(stop))) if sep else tuple(int(s) for s in text.split(","))
+    except ValueError:
+        raise InputError(flag, "is neither a list of seeds nor A:B", "e.g. --random-seeds 7,3,11 or 0:39") from None
+    if not 1 <= len(seeds) <= 1000 or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise InputError(flag, "must name 1-1000 distinct seeds >= 0", "e.g. --random-seeds 7,3,11 or 0:39")
+    return seeds
+
+
 def check_folder(flag: str, path: str | Path, writable: bool = False) -> Path:
     """`path` as a folder option's value: refused in one line when it, or the nearest part of it that exists, is
     not a folder, and (`writable`) when that part cannot be written. Looks only; creates nothing (a store on a
@@ -215,7 +233,11 @@ class SuiteOptions(BaseModel):
     problem: str
     """--problem: the MATH problem id (the note used 6481)."""
     random_draws: int
-    """--random-draws: seeded random-head sets per model, 1-1000 (H5 needs 39)."""
+    """--random-draws: seeded random-head sets per model, 1-1000 (H5 needs 39); with --random-seeds, their count."""
+    random_seeds: tuple[int, ...] | None
+    """--random-seeds: the random draws' seeds ("7,3,11" or a range "0:39", end exclusive); None: 0..draws-1."""
+    ablation_k: int
+    """--ablation-k: heads per ablation of a real model (receiver-k<k>, random-k<k>-s<seed>); the note's 20."""
     n_boot: int
     """--n-boot: bootstrap replicates per CI, 100-100000."""
     metric: Literal[METRICS]
@@ -250,7 +272,8 @@ def suite_defaults() -> dict[str, object]:
     """The suite's option defaults, the one statement of them (conftest.py declares its flags with these). The
     store is env ANCHORS_STORE, else ./store, read when called."""
     return {"store": os.environ.get("ANCHORS_STORE", "store"), "no_generate": False, "rollouts": 12,
-            "problem": "6481", "random_draws": 3, "n_boot": 1000, "metric": "drop", "laplace": 1.0,
+            "problem": "6481", "random_draws": 3, "random_seeds": None, "ablation_k": 20, "n_boot": 1000,
+            "metric": "drop", "laplace": 1.0,
             "accuracy_band": 0.10, "dissimilar_band": 0.10, "valid_band": 0.10, "length_band": 0.50,
             "equivalence_margin": 0.10, "dropdown_margin": 0.10, "validation": None, "device": None, "sentences": None,
             "max_new_tokens": None, "ray": None}

@@ -117,6 +117,10 @@ def fetch_command(
     published_rollouts: bool = typer.Option(False, "--published-rollouts",
                                             help="Also fetch the paper's rollouts and store them as condition none."),
     traces: bool = typer.Option(True, "--traces/--no-traces", help="Also fetch the head-discovery traces."),
+    embedding_only: bool = typer.Option(False, "--embedding-only",
+                                        help="Download only what the llm embedder reads (config, tokenizer, index, "
+                                             "the input embeddings' shard) instead of checking for the whole "
+                                             "weights: enough for `pytest hypotheses/ --no-generate`."),
 ) -> None:
     """Fetch a problem (and the head-discovery traces) from the published dataset, import it into the store, and
     check the weights: everything `pytest hypotheses/ -m MODEL` needs besides the GPU."""
@@ -146,10 +150,32 @@ def fetch_command(
         errors = _import_published_rollouts(none, problem, fetched.folder)
         typer.echo(f"store: the paper's rollouts of {len(errors)} sentences as condition none (provenance: the "
                    f"paper's API sampling); {describe_errors(errors)}; rule: {ERROR_RULE}")
+    if embedding_only:
+        typer.echo(f"embedding-only checkpoint: {fetch_embedding(model)}; next: pytest hypotheses/ -m {model} "
+                   f"--store {store} --problem {problem} --no-generate")
+        return
     missing = _weights(model)
     if missing:
         raise Unavailable(f"weights: {missing}")
     typer.echo(f"weights: {model} found; next: {_next_command(model, problem, store)}")
+
+
+def fetch_embedding(model: str) -> Path:
+    """A registry model's embedding-only checkpoint in the Hugging Face cache (anchors.gpu.embedding_matrix); a hub
+    failure is one line naming --embedding-only."""
+    from anchors.gpu.embedding_matrix import fetch_embedding_checkpoint
+    from anchors.gpu.model import MODEL_SPECS
+
+    spec = MODEL_SPECS.get(model)
+    if spec is None:
+        raise InputError(f"--embedding-only --model {model}", "needs a registry model with a hub checkpoint",
+                         f"use one of {', '.join(MODEL_SPECS)}")
+    try:
+        return fetch_embedding_checkpoint(spec.model_id, spec.revision)
+    except (OSError, ValueError) as exc:  # offline, not found, HTTP errors (huggingface_hub's are OSError/ValueError)
+        raise InputError(f"--embedding-only --model {model}", f"could not download from the hub "
+                         f"({type(exc).__name__}: {' '.join(str(exc).split())[:120]})",
+                         "check the network and HF_HUB_OFFLINE, or download the files with `hf download`") from None
 
 
 def _next_command(model: str, problem: str, store: Path) -> str:

@@ -42,6 +42,7 @@ import errno
 import json
 import logging
 import os
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
@@ -222,11 +223,13 @@ class RolloutStore:
             if not (folder / BASE_SOLUTION).exists():  # last: its presence marks the problem folder complete
                 write_json_atomic(folder / BASE_SOLUTION, base_solution.model_dump(mode="json", exclude_unset=True))
 
-    def append(self, problem_id: str | int, sent_idx: int, rollouts: Sequence[Rollout]) -> int:
+    def append(self, problem_id: str | int, sent_idx: int, rollouts: Sequence[Rollout], by_copies: bool = False) -> int:
         """Atomically add rollouts to one sentence's file; returns how many were new.
 
-        A rollout whose seed already has a valid record is dropped (a concurrent writer made it first). Everything is
-        checked before anything is written or set aside.
+        A rollout whose seed already has a valid record is dropped (a concurrent writer made it first). With
+        `by_copies` (imported rollouts, which carry no seed), a rollout is dropped while the file already holds an
+        equal record as many times as it has been met (`_new_copies`): importing one file twice, or again after a
+        kill, adds nothing twice. Everything is checked before anything is written or set aside.
         """
         path = self.solutions_path(problem_id, sent_idx)
         self._check_root()
@@ -235,7 +238,7 @@ class RolloutStore:
             sidecar, why = read_sidecar(path.parent / SOLUTIONS_PROVENANCE)
             self._check_folder(folder_settings(self.condition_dir))
             self._check_sentence(problem_id, sent_idx, stored, sidecar, why)
-            new = _new_records(stored, rollouts)
+            new = _new_copies(stored, rollouts) if by_copies else _new_records(stored, rollouts)
             if not new:
                 return 0
             folder = self.claim()
@@ -387,4 +390,17 @@ def _new_records(stored: list[Rollout], rollouts: Sequence[Rollout]) -> list[Rol
         if rollout.seed is not None and is_valid(rollout):
             seen.add(rollout.seed)
         new.append(rollout)
+    return new
+
+
+def _new_copies(stored: list[Rollout], rollouts: Sequence[Rollout]) -> list[Rollout]:
+    """The rollouts beyond the copies of them the file already holds (compared by their JSON). Two samples may be
+    the same text, so equal rows are never merged: a file holding X once, given X twice, gains one X."""
+    held = Counter(json.dumps(r.model_dump(mode="json", exclude_unset=True), sort_keys=True) for r in stored)
+    new = []
+    for rollout in rollouts:
+        key = json.dumps(rollout.model_dump(mode="json", exclude_unset=True), sort_keys=True)
+        held[key] -= 1
+        if held[key] < 0:
+            new.append(rollout)
     return new

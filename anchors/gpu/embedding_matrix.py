@@ -16,9 +16,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from anchors.errors import InputError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 INDEX = "model.safetensors.index.json"
 """The sharded checkpoint's index: tensor name -> shard file."""
@@ -87,3 +91,54 @@ def read_input_embeddings(folder: str | Path) -> EmbeddingTable:
                              "index")
         weight = handle.get_tensor(name)
     return EmbeddingTable(weight=weight, source=f"{name} in {shard.name}")
+
+
+@dataclass(frozen=True)
+class EmbeddingOnlyModel:
+    """Stands in for a `LoadedModel` where only `model.get_input_embeddings()` and `tokenizer` are read: the `llm`
+    embedder of a run that generates nothing (`--no-generate`)."""
+
+    model: EmbeddingTable
+    """The input-embedding matrix, read alone from its shard."""
+    tokenizer: PreTrainedTokenizerBase
+    """The checkpoint's tokenizer."""
+
+
+def embedding_only_model(folder: str | Path) -> EmbeddingOnlyModel:
+    """The input-embedding matrix and the tokenizer of the checkpoint in `folder`; no other weight is read, so a
+    folder with the config, the tokenizer, the index and the embedding's shard is enough."""
+    from transformers import AutoTokenizer
+
+    table = read_input_embeddings(folder)
+    return EmbeddingOnlyModel(table, AutoTokenizer.from_pretrained(Path(folder), local_files_only=True))
+
+
+ListFiles = Callable[[str, str], Iterable[str]]
+"""(model id, revision) -> the repository's file names."""
+Download = Callable[[str, str, str], "str | Path"]
+"""(model id, file name, revision) -> the downloaded file's local path (in the cache's snapshot folder)."""
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".h5", ".msgpack", ".ckpt")
+"""Files of a checkpoint that hold weights: only the embedding's shard among them is downloaded."""
+
+
+def fetch_embedding_checkpoint(model_id: str, revision: str, list_files: ListFiles | None = None,
+                               download: Download | None = None) -> Path:
+    """Download into the Hugging Face cache what the `llm` embedder reads and nothing else: every file of the model
+    repository that holds no weights (config, tokenizer files, the safetensors index) and the one shard the index
+    names for the input-embedding tensor. Returns the snapshot folder. `list_files(model_id, revision)` and
+    `download(model_id, filename, revision)` default to huggingface_hub's (tests pass local stand-ins)."""
+    if list_files is None or download is None:
+        from huggingface_hub import hf_hub_download, list_repo_files
+
+        list_files = list_files or (lambda repo, rev: list_repo_files(repo, revision=rev))
+        download = download or (lambda repo, name, rev: hf_hub_download(repo, name, revision=rev))
+    names = list(list_files(model_id, revision))
+    if "config.json" not in names or (INDEX not in names and SINGLE not in names):
+        raise InputError(f"model {model_id}", f"lacks config.json, or both {INDEX} and {SINGLE}",
+                         "only safetensors checkpoints with a config can be read one tensor at a time")
+    folder = Path(download(model_id, "config.json", revision)).parent
+    for name in names:
+        if name != "config.json" and not name.endswith(WEIGHT_SUFFIXES):
+            download(model_id, name, revision)
+    download(model_id, shard_of(folder, embedding_name(folder)).name, revision)
+    return folder

@@ -8,8 +8,10 @@ cache index only: nothing here loads a model or writes.
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections import Counter
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
@@ -33,6 +35,11 @@ SIM_NO_EMBEDDER = ("the simulated reasoner has one precomputed similarity per re
                    "'sent' case is simulated")
 MAX_REASONS = 4
 """Distinct skip reasons shown per model in `missing_summary`: the summary must fit one screen."""
+SKIP_LINE_MAX = 160
+"""Characters of a skip reason in the suite: pytest's `SKIPPED [1] hypotheses/<module>.py:<line>: ` adds about 60,
+and a skipped row's terminal line must stay under 240 (issue 29)."""
+SEE_SUMMARY = "fix: see the summary at the end"
+"""Ends a skip reason whose fix is a chain of commands: they are printed once, in `missing_summary`, not per row."""
 
 
 def marker(model: str) -> str:
@@ -64,9 +71,41 @@ def stored_conditions(options: SuiteOptions, model: str) -> dict[str, Path]:
     return in_store(options.store, store_folder_for(model), options.problem)
 
 
-def wanted_conditions(options: SuiteOptions, k: int = HEADS_K) -> list[str]:
-    """Conditions the suite compares: none, receiver heads, and --random-draws seeded random sets."""
-    return ["none", f"receiver-k{k}"] + [f"random-k{k}-s{s}" for s in range(options.random_draws)]
+def wanted_conditions(options: SuiteOptions) -> list[str]:
+    """Conditions the suite compares: none, receiver heads and the random draws, at --ablation-k, with the seeds of
+    --random-seeds (default 0 to --random-draws - 1)."""
+    k, seeds = options.ablation_k, options.random_seeds or range(options.random_draws)
+    return ["none", f"receiver-k{k}"] + [f"random-k{k}-s{s}" for s in seeds]
+
+
+def read_conditions(names: Iterable[str], options: SuiteOptions) -> list[str]:
+    """The stored conditions (`names`) a run reads: those at --ablation-k when any is stored, else at the one k
+    every stored ablation shares (`stored_k`); with --random-seeds, only the draws it names, else every draw held."""
+    names = list(names)
+    held = conditions_at_k(names, stored_k(names, options.ablation_k))
+    if options.random_seeds is None:
+        return held
+    named = set(wanted_conditions(options))
+    return [c for c in held if not c.startswith("random") or c in named]
+
+
+def conditions_at_k(names: Iterable[str], k: int = HEADS_K) -> list[str]:
+    """The stored conditions an experiment at ablation size k reads, in the given order: none, receiver-k<k> and
+    every random draw at k whatever seed it was saved under (`random-k<k>-s<seed>`, `random-k<k>-uniform...`, as
+    anchors.gpu.conditions names them). Conditions at another k are left out: the claims take every `receiver*`
+    and `random*` arm they are given."""
+    draw = re.compile(rf"^random-k{k}-(s\d+|uniform\S*)$")
+    return [c for c in names if c in ("none", f"receiver-k{k}") or draw.match(c)]
+
+
+def stored_k(names: Iterable[str], default: int = HEADS_K) -> int:
+    """The ablation size to read from stored conditions: `default` when a condition at it is stored (or none is
+    ablated), else the one k that all stored ablations share (a tiny model's receiver-k2), else `default`."""
+    ks = {int(m["k"]) for m in map(_ABLATED.match, names) if m}
+    return default if default in ks or len(ks) != 1 else ks.pop()
+
+
+_ABLATED = re.compile(r"^(receiver|random)-k(?P<k>\d+)(-|$)")
 
 
 def held_out(options: SuiteOptions) -> list[str]:
@@ -119,28 +158,48 @@ def weights_missing(model: str) -> str | None:
     return None
 
 
+def download_command(model: str) -> str:
+    """`hf download <id> --revision <rev>`: puts a registry model's weights in the Hugging Face cache."""
+    from anchors.gpu.model import MODEL_SPECS
+
+    spec = MODEL_SPECS[model]
+    return f"hf download {spec.model_id} --revision {spec.revision}"
+
+
+def skip_line(reason: str, fix: str | None = None) -> str:
+    """A skipped row's reason as the suite prints it: one clause of at most SKIP_LINE_MAX characters; a fix that is
+    a command is left to the end summary (`missing_summary` lists the commands once). A longer reason loses its
+    middle (usually a path), not its end, where a reason without a command says what to do."""
+    suffix = f"; {SEE_SUMMARY}" if fix else ""
+    text, room = " ".join(reason.split()), SKIP_LINE_MAX - len(suffix)
+    if len(text) > room:
+        head = (room - 5) // 2
+        text = f"{text[:head]} ... {text[len(text) - (room - 5 - head):]}"
+    return text + suffix
+
+
 def unavailable_reason(model: str, embedder: str | None, options: SuiteOptions) -> str | None:
     """Why (model, embedder) cannot be built here, from cheap checks only (folders, the cache index), or None
-    when it may be: the builder itself still raises `Unavailable` for what only building finds out."""
+    when it may be: the builder itself still raises `Unavailable` for what only building finds out. A short clause
+    (`skip_line`): the commands that fix it are printed once, by `missing_summary`."""
     if model == "sim" and embedder == "llm":
         return SIM_NO_EMBEDDER
     if model not in REAL_MODELS or stored_conditions(options, model):
         return None
     command = rollouts_command(model, options)
     if options.no_generate:
-        return f"no stored rollouts for {model} and --no-generate was given: run `{command}`"
-    missing = weights_missing(model)
-    if missing:
-        return f"no stored rollouts for {model} and no weights ({missing}); then run `{command}`"
+        return skip_line(f"{model}: no stored rollouts for problem {options.problem} and --no-generate was given",
+                         command)
+    if weights_missing(model):
+        return skip_line(f"{model}: no stored rollouts for problem {options.problem} and no weights in the Hugging "
+                         f"Face cache", command)
     return None
 
 
 def missing_summary(options: SuiteOptions, model: str, reasons: Counter) -> list[str]:
     """What is missing for `model` and the commands that fix it (a few lines, no traceback); `reasons`: skip
     reason -> how many cases skipped with it."""
-    from anchors.gpu.model import MODEL_SPECS
-
-    spec, store, problem = MODEL_SPECS[model], options.store, options.problem
+    store, problem = options.store, options.problem
     weights = weights_missing(model)
     stored = stored_conditions(options, model)
     lines = ["missing:",
@@ -153,10 +212,14 @@ def missing_summary(options: SuiteOptions, model: str, reasons: Counter) -> list
         lines.append(f"  {count} x {reason[:200]}{'...' if len(reason) > 200 else ''}")
     if len(reasons) > MAX_REASONS:
         lines.append(f"  ... and {len(reasons) - MAX_REASONS} more (see the report)")
-    fixes = [f"hf download {spec.model_id} --revision {spec.revision}"] if weights else []
-    steps = generation_steps(model, options)
+    fixes = [download_command(model)] if weights else []
+    held = read_conditions(stored, options)
+    short = options.random_draws - sum(c.startswith("random") for c in held)  # draws stored under any seed count
+    absent = [c for c in wanted_conditions(options) if c not in held and not c.startswith("random")]
+    absent += [c for c in wanted_conditions(options) if c.startswith("random") and c not in held][:max(short, 0)]
+    steps = generation_steps(model, options, absent) if absent else []
     fixes += [shlex.join(step) for step in steps if step[1] == "fetch"]
-    if options.no_generate:  # the suite will not make them: the commands must
+    if options.no_generate:  # the suite will not make them: the commands must (only those of absent conditions)
         fixes += [shlex.join(step) for step in steps if step[1] != "fetch"]
     device = options.device or "cuda"
     fixes.append(f"pytest hypotheses/ -m {model} --store {store} --problem {problem} --device {device}")

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from anchors.errors import InputError
-from anchors.settings import OPTION_RANGES, SuiteOptions, check_folder, check_option, suite_defaults
+from anchors.settings import (OPTION_RANGES, SuiteOptions, check_folder, check_option, parse_seeds,
+                              suite_defaults)
 
 
 def suite_options(**changes: object) -> SuiteOptions:
@@ -31,6 +32,10 @@ def check_suite_options(values: Mapping[str, object]) -> SuiteOptions:
         flag = "--" + name.replace("_", "-")
         if flag in OPTION_RANGES:
             typed[name] = check_option(flag, value)
+    if isinstance(typed["random_seeds"], str):  # from the command line; its count replaces --random-draws
+        typed["random_seeds"] = parse_seeds(typed["random_seeds"])
+    if typed["random_seeds"] is not None:
+        typed["random_draws"] = len(typed["random_seeds"])
     if typed["metric"] not in METRICS:
         raise InputError(f"--metric {typed['metric']}", "unknown metric", f"use --metric {' | '.join(METRICS)}")
     check_folder("--store", str(typed["store"]))

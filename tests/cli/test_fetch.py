@@ -83,3 +83,20 @@ def test_bad_input_is_one_line(env, capsys, args, message):
     assert main(["fetch", *args, "--store", str(env / "store"), "--no-traces"]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_embedding_only_fetch_is_one_line_when_the_hub_fails_or_the_model_is_not_registered(monkeypatch):
+    from anchors.cli.fetch import fetch_embedding
+    from anchors.errors import InputError
+
+    def offline(model_id, revision):
+        from huggingface_hub.errors import OfflineModeIsEnabled
+
+        raise OfflineModeIsEnabled("Cannot reach https://huggingface.co/api/models/x: offline mode is enabled.")
+
+    monkeypatch.setattr("anchors.gpu.embedding_matrix.fetch_embedding_checkpoint", offline)
+    with pytest.raises(InputError, match="--embedding-only --model qwen14b: could not download") as info:
+        fetch_embedding("qwen14b")
+    assert "\n" not in str(info.value) and "OfflineModeIsEnabled" in str(info.value)
+    with pytest.raises(InputError, match="needs a registry model"):
+        fetch_embedding("tiny-qwen2")

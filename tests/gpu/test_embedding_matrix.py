@@ -67,3 +67,30 @@ def test_a_folder_without_weights_says_what_to_download(tmp_path):
     (folder / "model.safetensors").unlink()
     with pytest.raises(InputError, match=INDEX):
         read_input_embeddings(folder)
+
+
+def test_fetch_downloads_the_small_files_and_the_embedding_shard_only(tmp_path):
+    from anchors.gpu.embedding_matrix import fetch_embedding_checkpoint
+
+    loaded, source, keep = _sharded_copy("tiny-qwen2", tmp_path)
+    listed = sorted(p.name for p in source.iterdir()) + ["model-00009-of-00009.safetensors", "pytorch_model.bin"]
+    cache = tmp_path / "cache" / "snapshots" / "abc"
+    fetched = []
+
+    def download(repo, name, revision):
+        assert (repo, revision) == ("org/model", "main")
+        fetched.append(name)
+        cache.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source / name, cache / name)
+        return str(cache / name)
+
+    folder = fetch_embedding_checkpoint("org/model", "main", lambda repo, rev: listed, download)
+    assert folder == cache
+    weights = [n for n in fetched if n.endswith((".safetensors", ".bin"))]
+    assert weights == [keep] and fetched[0] == "config.json" and INDEX in fetched
+    left, right = TEXTS[:-1], TEXTS[1:]
+    from anchors.gpu.embedding_matrix import embedding_only_model
+
+    alone = embedding_only_model(folder)
+    assert np.array_equal(pair_cosines(llm_embedder(alone.model, alone.tokenizer), left, right),
+                          pair_cosines(llm_embedder(loaded.model, loaded.tokenizer), left, right))

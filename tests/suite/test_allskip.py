@@ -88,3 +88,34 @@ def test_allowed_or_already_failing_runs_keep_their_code():
         guard.pytest_runtest_logreport(report)
         guard.pytest_sessionfinish(session, status)
         assert session.exitstatus == status and guard.empty == ["qwen14b"]
+
+
+class _Terminal:
+    def __init__(self):
+        self.lines: list[str] = []
+
+    def write_sep(self, sep, title, **kwargs):
+        self.lines.append(title)
+
+    def write_line(self, line):
+        self.lines.append(line)
+
+
+def test_a_model_with_some_cases_skipped_gets_the_summary_once(monkeypatch):
+    from anchors.pipelines.needs import SEE_SUMMARY
+
+    printed = []
+    monkeypatch.setattr("fixtures.allskip.suite_options", lambda config: None)
+    monkeypatch.setattr("fixtures.allskip.missing_summary",
+                        lambda options, model, reasons: printed.append(model) or ["fix, in order:", "  anchors ..."])
+    guard, session, terminal = AllSkipGuard(_Config()), _Session(), _Terminal()
+    skipped = _Report("hypotheses/test_h03.py::test_H03[qwen14b-llm]", "qwen14b", "setup", "skipped")
+    skipped.longrepr = ("f.py", 1, f"Skipped: qwen14b: no weights in the Hugging Face cache; {SEE_SUMMARY}")
+    for report in (skipped, _Report("hypotheses/test_h01.py::test_H01[qwen14b-sent]", "qwen14b", "call", "passed"),
+                   _Report("hypotheses/test_h01.py::test_H01[llama8b-sent]", "llama8b", "call", "passed")):
+        guard.pytest_runtest_logreport(report)
+    guard.pytest_sessionfinish(session, 0)
+    config = type("C", (), {"pluginmanager": type("P", (), {"get_plugin": lambda self, name: terminal})()})()
+    guard.pytest_unconfigure(config)
+    assert session.exitstatus == 0 and printed == ["qwen14b"]
+    assert terminal.lines[0] == "anchors: 1 of 2 qwen14b cases skipped" and terminal.lines[1] == "fix, in order:"

@@ -26,6 +26,8 @@ HUGE = "99999999999999999999999"
 BAD = [
     *[("rollouts", v) for v in ("0", "-1", "100001", HUGE, "abc", "1.5")],
     *[("random_draws", v) for v in ("0", "-2", "1001", "abc")],
+    *[("random_seeds", v) for v in ("abc", "3:3", "1,1", "-1,2", "0:1001")],
+    *[("ablation_k", v) for v in ("0", "-1", "abc")],
     *[("n_boot", v) for v in ("0", "-5", "99", "100001", "abc")],
     *[("laplace", v) for v in ("0", "-1", "101", "nan", "abc")],
     *[(band, v) for band in ("accuracy_band", "dissimilar_band", "valid_band") for v in ("-0.1", "1.5", "nan")],

@@ -2,8 +2,9 @@
 
 A store is filled with simulated rollouts under qwen14b's folder (tests/helpers/simstore.py), then
 `pytest hypotheses/ -m qwen14b --no-generate` runs in a subprocess with HF_HUB_OFFLINE=1. The sent cases must be
-decided (pass or fail; none errors), the llm cases must skip saying the weights are missing, and report.html and
-results.json must be written. Runs MiniLM on ~1,000 distinct sentences: about 30 s on one CPU core.
+decided (pass or fail; none errors), the llm cases must skip saying the weights are missing (one short line each;
+the `hf download` command once, in the end summary), and report.html and results.json must be written. Runs
+MiniLM on ~1,000 distinct sentences: about 30 s on one CPU core.
 """
 
 from __future__ import annotations
@@ -53,7 +54,16 @@ def test_sent_cases_are_decided_and_llm_cases_name_the_missing_weights(offline_r
     decided = ("pass", "fail", "underpowered", "confounded")     # underpowered: a fail at low measured power
     assert sum(r["verdict"] in decided for r in sent) >= 10, [(r["test"], r["message"]) for r in sent]
     llm = [r for r in rows if r.get("embedder") == "llm"]
-    assert llm and all(r["verdict"] == "skip" and "hf download" in r["message"] for r in llm)
+    assert llm and all(r["verdict"] == "skip" and "not in the Hugging Face cache" in r["message"] for r in llm)
+
+
+def test_skipped_rows_are_one_short_line_and_the_fix_is_printed_once(offline_run):
+    from anchors.pipelines.needs import SEE_SUMMARY
+
+    done, _ = offline_run
+    skipped = [line for line in done.stdout.splitlines() if line.rstrip().endswith(SEE_SUMMARY)]
+    assert skipped and all(len(line) < 240 for line in skipped), skipped
+    assert done.stdout.count(f"hf download {MODEL_SPECS['qwen14b'].model_id}") == 1, done.stdout[-3000:]
 
 
 def test_rows_carry_ci_confounds_and_provenance(offline_run):
