@@ -35,14 +35,14 @@ def _root() -> None:
 
 def _register(app: typer.Typer) -> None:
     """Every command, registered explicitly (name -> function), in the order `anchors --help` lists them."""
-    from anchors.cli import fetch, heads, importance, inventory, plan, rollouts, text
+    from anchors.cli import fetch, heads, import_rollouts, importance, inventory, plan, rollouts, text
 
     for name, command in (("fetch", fetch.fetch_command), ("sentences", text.sentences_command),
                           ("label", text.label_command),
                           ("importance", importance.importance_command),
                           ("reproduce", importance.reproduce_command), ("heads", heads.heads_command),
                           ("rollouts", rollouts.rollouts_command), ("plan", plan.plan_command),
-                          ("inventory", inventory.inventory_command)):
+                          ("inventory", inventory.inventory_command), ("import", import_rollouts.import_command)):
         app.command(name)(command)
 
 

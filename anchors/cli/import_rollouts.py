@@ -1,9 +1,5 @@
 """`anchors import`: rollouts made elsewhere (vLLM, SGLang, an API), one JSON object per line, into the store.
 
-Not yet registered in anchors.cli.app: tests/cli/test_readme.py requires every registered command to have a line in
-the README's cli-examples block, which this change leaves alone. Register it as ("import", import_command) together
-with that example line.
-
 Every line is validated before the store is touched; a bad line is refused by its number (`file:line`), and nothing
 is written. The problem's base CoT must already be in the store under `none` (`anchors fetch`, or its
 problem.json and base_solution.json put there). The options say what made the rollouts: they become the folder's

@@ -42,7 +42,6 @@ import errno
 import json
 import logging
 import os
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
@@ -82,6 +81,7 @@ from anchors.disk.ledger import (
     settings_key,
     unknown_reason,
 )
+from anchors.disk.new_rollouts import new_copies, new_records
 from anchors.disk.provenance import make_provenance
 from anchors.disk.trace import check_trace
 from anchors.errors import InputError, ProvenanceMismatch, environment_error
@@ -228,7 +228,7 @@ class RolloutStore:
 
         A rollout whose seed already has a valid record is dropped (a concurrent writer made it first). With
         `by_copies` (imported rollouts, which carry no seed), a rollout is dropped while the file already holds an
-        equal record as many times as it has been met (`_new_copies`): importing one file twice, or again after a
+        equal record as many times as it has been met (`anchors.disk.new_rollouts.new_copies`): importing one file twice, or again after a
         kill, adds nothing twice. Everything is checked before anything is written or set aside.
         """
         path = self.solutions_path(problem_id, sent_idx)
@@ -238,7 +238,7 @@ class RolloutStore:
             sidecar, why = read_sidecar(path.parent / SOLUTIONS_PROVENANCE)
             self._check_folder(folder_settings(self.condition_dir))
             self._check_sentence(problem_id, sent_idx, stored, sidecar, why)
-            new = _new_copies(stored, rollouts) if by_copies else _new_records(stored, rollouts)
+            new = new_copies(stored, rollouts) if by_copies else new_records(stored, rollouts)
             if not new:
                 return 0
             folder = self.claim()
@@ -378,29 +378,3 @@ def _uncovered(rollouts: Iterable[Rollout], seeds: list[int]) -> list[int]:
     open_idx = [k for k, seed in enumerate(seeds) if seed not in stored_seeds]
     unseeded = sum(1 for r in valid if r.seed is None)
     return open_idx[unseeded:]
-
-
-def _new_records(stored: list[Rollout], rollouts: Sequence[Rollout]) -> list[Rollout]:
-    """The rollouts whose seed has no valid stored record yet (a concurrent writer may have made some first)."""
-    seen = {r.seed for r in stored if r.seed is not None and is_valid(r)}
-    new = []
-    for rollout in rollouts:
-        if rollout.seed is not None and rollout.seed in seen:
-            continue
-        if rollout.seed is not None and is_valid(rollout):
-            seen.add(rollout.seed)
-        new.append(rollout)
-    return new
-
-
-def _new_copies(stored: list[Rollout], rollouts: Sequence[Rollout]) -> list[Rollout]:
-    """The rollouts beyond the copies of them the file already holds (compared by their JSON). Two samples may be
-    the same text, so equal rows are never merged: a file holding X once, given X twice, gains one X."""
-    held = Counter(json.dumps(r.model_dump(mode="json", exclude_unset=True), sort_keys=True) for r in stored)
-    new = []
-    for rollout in rollouts:
-        key = json.dumps(rollout.model_dump(mode="json", exclude_unset=True), sort_keys=True)
-        held[key] -= 1
-        if held[key] < 0:
-            new.append(rollout)
-    return new
