@@ -171,11 +171,17 @@ def skip_line(reason: str, fix: str | None = None) -> str:
     a command is left to the end summary (`missing_summary` lists the commands once). A longer reason loses its
     middle (usually a path), not its end, where a reason without a command says what to do."""
     suffix = f"; {SEE_SUMMARY}" if fix else ""
-    text, room = " ".join(reason.split()), SKIP_LINE_MAX - len(suffix)
-    if len(text) > room:
-        head = (room - 5) // 2
-        text = f"{text[:head]} ... {text[len(text) - (room - 5 - head):]}"
-    return text + suffix
+    return clip_middle(reason, SKIP_LINE_MAX - len(suffix)) + suffix
+
+
+def clip_middle(text: str, room: int) -> str:
+    """`text` with its white space folded, at most `room` characters: a longer one loses its middle (" ... "), so
+    its start (what) and its end (what to do) stay."""
+    text = " ".join(text.split())
+    if len(text) <= room:
+        return text
+    head = (room - 5) // 2
+    return f"{text[:head]} ... {text[len(text) - (room - 5 - head):]}"
 
 
 def unavailable_reason(model: str, embedder: str | None, options: SuiteOptions) -> str | None:

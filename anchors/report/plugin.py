@@ -52,6 +52,8 @@ job's page went from 1.57 MB at 120 dpi and 64 colours to 1.27 MB at 96 and 32."
 PNG_COLORS = 32
 """Palette size of the embedded PNGs (`quantized`): lines, text and CI bands use few colours."""
 
+SKIPPED_LINE_MAX = 240
+"""The longest terminal line of a skipped row (issue 29): a longer reason loses its middle there, not in the report."""
 _ATTACHED = pytest.StashKey[list]()
 _TABLES = pytest.StashKey[dict]()
 _EXPERIMENTS = pytest.StashKey[list]()
@@ -269,6 +271,7 @@ class ReportCollector:
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if not self.rows:
             return
+        from anchors.pipelines.needs import clip_middle
         from anchors.report.summary import OUTCOMES
 
         page = (self.folder / "report.html") if self.folder else report_path(self.config, "report.html")
@@ -280,7 +283,10 @@ class ReportCollector:
             message = " ".join(str(row.get("message", "")).split())
             shown = "(the same reason as above)" if row["verdict"] == "skip" and message in printed else message
             printed.add(message)
-            terminalreporter.write_line(f"{label:<34} {word:<15} {shown}")
+            head = f"{label:<34} {word:<15} "
+            if row["verdict"] == "skip":  # a claim rule's own skip reason can be long: the report has all of it
+                shown = clip_middle(shown, SKIPPED_LINE_MAX - len(head))
+            terminalreporter.write_line(head + shown)
 
     def decidability(self) -> dict[str, Any]:
         """Whether each claim case can hold at an affordable budget, from the measured power of --validation (or

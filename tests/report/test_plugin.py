@@ -167,3 +167,25 @@ def test_a_run_without_a_verdict_keeps_the_report_that_has_verdicts(tmp_path):
     assert "the same reason as above" in done.stdout and f"report: {kept})" in done.stdout
     suite(False)  # and again without a marker: still kept
     assert json.loads((out / "results.json").read_text())["rows"][0]["verdict"] == "pass"  # still the decided one
+
+
+def test_a_skipped_rows_terminal_line_is_at_most_240_characters(tmp_path):
+    """A claim rule's own skip reason can run past 240 characters (the tiny model's lists five conditions' valid
+    rollouts): its terminal line loses the middle; the report keeps every word."""
+    from types import SimpleNamespace
+
+    from anchors.report.plugin import SKIPPED_LINE_MAX, ReportCollector
+
+    long = "H0 skipped: tiny: no sentence has a defined importance under every condition (" + ", ".join(
+        f"random-k1-s{i} 0/32" for i in range(12)) + ")"
+    rows = {f"t{i}": {"test": f"t{i}", "claim": "H0", "case_id": "H0b", "model": m, "embedder": "sent",
+                      "verdict": v, "message": msg}
+            for i, (m, v, msg) in enumerate([("tiny", "skip", long), ("sim", "fail", "not held: " + long)])}
+    lines = []
+    collector = SimpleNamespace(rows=rows, folder=tmp_path)
+    ReportCollector.pytest_terminal_summary(collector, SimpleNamespace(section=lambda title: None,
+                                                                       write_line=lines.append))
+    skipped, failed = (next(line for line in lines if f"[{m} · sent]" in line) for m in ("tiny", "sim"))
+    assert len(long) > SKIPPED_LINE_MAX and len(skipped) == SKIPPED_LINE_MAX and " ... " in skipped
+    assert skipped.endswith("random-k1-s11 0/32)") and "H0 skipped: tiny" in skipped
+    assert failed.endswith(long)                       # only skips are clipped: a verdict's message stays whole
