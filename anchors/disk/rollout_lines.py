@@ -12,11 +12,11 @@ whole file and refuses it at its first bad line, named by its number, before the
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from anchors.disk.jsonio import parse_json
 from anchors.errors import InputError
 
 
@@ -47,13 +47,7 @@ class RolloutLine(BaseModel):
 
 def parse_rollout_line(text: str, where: str) -> RolloutLine:
     """One line as a RolloutLine, or an InputError naming `where` (file:line) and the field at fault."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(where, f"not JSON ({exc.msg} at column {exc.colno})",
-                         "write one JSON object per line (json.dumps(row) + '\\n')") from None
-    if not isinstance(data, dict):
-        raise InputError(where, f"a JSON {type(data).__name__}, not an object", "write one JSON object per line")
+    data = parse_json(text, where, expect=dict)  # malformed, too deep, a huge number: one InputError each
     if "line" in data:
         raise InputError(where, "field 'line': not a field of a rollout line", _FIELDS_HINT)
     try:

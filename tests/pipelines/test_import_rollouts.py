@@ -75,12 +75,13 @@ def test_import_then_read_gives_the_same_rollouts(tmp_path):
 
 
 @pytest.mark.parametrize("bad, says", [
-    ("{not json", "not JSON"),
+    ("{not json", "malformed JSON"),
+    ("[" * 100_000, "nested too deeply"),
     (json.dumps({**_line(0), "sent_idx": "0"}), "field 'sent_idx'"),
     (json.dumps({**_line(0), "answr": "4"}), "field 'answr'"),
     (json.dumps(_line(0, condition="Receiver K20")), "field 'condition'"),
     (json.dumps(_line(0, answer=None)), "fields 'answer' and 'error'"),
-    (json.dumps([1, 2]), "not an object"),
+    (json.dumps([1, 2]), "top level is list, expected dict"),
     (json.dumps(_line(9)), "field 'sent_idx': 9, but problem 7's base CoT has 3 sentences"),
     (json.dumps({**_line(0), "problem_id": "8"}), "problem 8 is not in the store"),
 ])
