@@ -70,9 +70,11 @@ log = logging.getLogger("bench.validate")
 
 # bench/ is the script's folder, so first on sys.path when run as `python bench/validate.py`
 from validation_summary import (  # noqa: E402, F401
-    SCENARIOS, TARGET, TRUE_UNDER, markdown_table, merge_partials, metric_table, planner_step, step_key, summarise)
+    SCENARIOS, TARGET, TRUE_UNDER, markdown_table, merge_partials, metric_table, planner_step, seeds_done, step_key,
+    summarise)
 
 from anchors.claims import rules_fingerprint  # noqa: E402  (the suite checks validation.json with it)
+from anchors.claims.validation import planner_fingerprint  # noqa: E402
 
 OUT = ROOT / "bench" / "results" / "validation.json"
 
@@ -81,6 +83,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=200, help="simulated experiments per step")
     p.add_argument("--first-seed", type=int, default=1000)
+    p.add_argument("--main-seeds", type=int, default=None,
+                   help="seeds of the main steps (default: --seeds; 0: none, for a chunk of the other steps alone)")
     p.add_argument("--rollouts", type=int, nargs="+", default=[12, 25, 50, 100, 200])
     p.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS),
                    help="scenarios of the main and metrics steps (default: all)")
@@ -89,6 +93,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--draws-seeds", type=int, default=100, help="seeds of the draws steps (21 conditions each)")
     p.add_argument("--metric-seeds", type=int, default=100, help="seeds of the three-metric steps (0: none)")
     p.add_argument("--metric-rollouts", type=int, nargs="+", default=[12, 50, 200])
+    p.add_argument("--metric-set", nargs="+", default=None, choices=["drop", "kl", "kl_laplace"],
+                   help="metrics of the three-metric steps (default: all three; `kl kl_laplace` where the primary "
+                        "grid already holds drop's verdicts: a metric's verdict does not depend on the others)")
     p.add_argument("--metric-scenarios", nargs="+", default=None, choices=list(SCENARIOS),
                    help="scenarios of the three-metric steps (default: --scenarios)")
     p.add_argument("--limit-seeds", type=int, default=20, help="planted seeds at --limit-rollouts (0: none)")
@@ -120,8 +127,9 @@ def plan_steps(args: argparse.Namespace) -> list[dict[str, Any]]:
 
     primary = (DEFAULT.primary_metric,)
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-    steps = [dict(scenario=s, rollouts=n, draws=args.draws, metrics=primary, seeds=seeds)
-             for n in args.rollouts for s in args.scenarios]
+    main = seeds[: args.seeds if args.main_seeds is None else args.main_seeds]
+    steps = [dict(scenario=s, rollouts=n, draws=args.draws, metrics=primary, seeds=main)
+             for n in args.rollouts for s in args.scenarios if main]
     if args.limit_seeds:
         steps.append(dict(scenario="planted", rollouts=args.limit_rollouts, draws=max(args.draws, args.more_draws),
                           metrics=primary, seeds=seeds[: args.limit_seeds]))
@@ -130,7 +138,8 @@ def plan_steps(args: argparse.Namespace) -> list[dict[str, Any]]:
                        seeds=seeds[: args.draws_seeds]) for n in args.rollouts for s in ("planted", "null")]
     if args.metric_seeds:
         few = seeds[: args.metric_seeds]
-        steps += [dict(scenario=s, rollouts=n, draws=args.draws, metrics=tuple(DEFAULT.metrics), seeds=few)
+        metrics = tuple(args.metric_set or DEFAULT.metrics)
+        steps += [dict(scenario=s, rollouts=n, draws=args.draws, metrics=metrics, seeds=few)
                   for n in args.metric_rollouts for s in args.metric_scenarios or args.scenarios]
     if args.stability_seeds:
         steps += [dict(kind="stability", scenario=s, rollouts=min(args.rollouts), draws=args.draws, metrics=primary,
@@ -210,10 +219,12 @@ def decide_seed(task: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_step(step: dict[str, Any], done: dict[str, Any], n_boot: int, workers: int,
-             save: Callable[[], None], deadline: float | None = None, save_every: float = 30.0) -> bool:
-    """Decide every seed of one step not yet in `done` (seed -> outcomes), in `workers` processes, saving every
-    `save_every` seconds; past `deadline` (time.monotonic) no further seed starts. Returns False when cut short."""
-    todo = [s for s in step["seeds"] if str(s) not in done["seeds"]]
+             save: Callable[[], None], deadline: float | None = None, save_every: float = 30.0,
+             skip: set[str] = frozenset()) -> bool:
+    """Decide every seed of one step not yet in `done` (seed -> outcomes) nor in `skip` (decided by another step),
+    in `workers` processes, saving every `save_every` seconds; past `deadline` (time.monotonic) no further seed
+    starts. Returns False when cut short."""
+    todo = [s for s in step["seeds"] if str(s) not in done["seeds"] and str(s) not in skip]
     tasks = [{**{k: v for k, v in step.items() if k != "seeds"}, "seed": s, "n_boot": n_boot} for s in todo]
     wall, saved = time.perf_counter(), time.monotonic()
     complete = True
@@ -282,9 +293,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     steps = plan_steps(args)
     deadline = None if args.deadline_s is None else time.monotonic() + args.deadline_s
     for step in steps if not args.summarise_only else ():
+        skip = seeds_done(partial["steps"], step)
         done = partial["steps"].setdefault(step_key(step), {"seeds": {}})
+        if step.get("kind") == "planner" and done.get("planner") != planner_fingerprint():
+            done.clear()  # planned by another planner: its seeds say nothing about this one
+            done.update({"seeds": {}, "planner": planner_fingerprint()})
         if not run_step(step, done, args.n_boot, args.workers, lambda: write_json_atomic(partial_path, partial),
-                        deadline, args.save_every_s):
+                        deadline, args.save_every_s, skip):
             log.warning("deadline reached: %s is partial; rerun the same command to resume", step_key(step))
             break
     summary = summarise(partial, steps, args, fingerprint)

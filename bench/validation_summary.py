@@ -55,9 +55,21 @@ def merge_partials(into: dict[str, Any], other: dict[str, Any]) -> dict[str, Any
 
 def is_complete(partial: dict[str, Any], steps: list[dict[str, Any]]) -> bool:
     """Whether the partial file holds every seed of every step (else a rerun resumes it)."""
-    done = partial["steps"]
-    return all({str(s) for s in step["seeds"]} <= set(done.get(step_key(step), {"seeds": {}})["seeds"])
-               for step in steps)
+    return all({str(s) for s in step["seeds"]} <= seeds_done(partial["steps"], step) for step in steps)
+
+
+def seeds_done(steps: dict[str, Any], step: dict[str, Any]) -> set[str]:
+    """The seeds of `step` already decided: its own, and for a plain step those of any plain step of the same cell
+    (scenario, rollouts, draws) that decided a superset of its metrics (a metric's verdict does not depend on the
+    metrics beside it, so a `kl+kl_laplace` step needs none of the three-metric step's seeds again)."""
+    done = set(steps.get(step_key(step), {"seeds": {}})["seeds"])
+    if step.get("kind"):
+        return done
+    head = f"{step['scenario']}|n={step['rollouts']}|draws={step['draws']}|"
+    for key, other in steps.items():
+        if key.startswith(head) and set(step["metrics"]) <= set(key[len(head):].split("+")):
+            done |= set(other["seeds"])
+    return done
 
 
 def _stability(steps: dict[str, Any], args: argparse.Namespace, primary: str) -> dict[str, Any]:
@@ -246,20 +258,39 @@ def planner_calibration(claims: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def _by_metric(case: str, steps: dict[str, Any], args: argparse.Namespace, true: str) -> dict[str, Any]:
-    """Power and false-pass rates of each metric's own verdict, from the three-metric steps."""
+    """Power and false-pass rates of each metric's own verdict at --metric-rollouts in --metric-scenarios, with the
+    seeds behind each rate. A metric's verdict does not depend on which other metrics were decided beside it (Holm
+    runs per metric), so every step of a cell whose metrics include it counts: the primary grid for `drop`, the
+    three-metric and the --metric-set steps for kl and kl_laplace (`metric_seeds`)."""
     from anchors.core.decision import DEFAULT
 
     if not args.metric_seeds:
         return {}
-    joined = "+".join(DEFAULT.metrics)
     out = {}
     for metric in DEFAULT.metrics:
-        rate = {s: {str(n): _rate(steps.get(f"{s}|n={n}|draws={args.draws}|{joined}"), case, metric)
-                    for n in args.metric_rollouts} for s in args.metric_scenarios or args.scenarios}
+        rate, seeds = {}, {}
+        for s in args.metric_scenarios or args.scenarios:
+            pooled = {str(n): metric_seeds(steps, s, n, args.draws, metric) for n in args.metric_rollouts}
+            rate[s] = {n: _rate({"seeds": rows}, case, metric) for n, rows in pooled.items()}
+            seeds[s] = {n: len(rows) for n, rows in pooled.items()}
         out[metric] = {"power": rate.get(true),
                        "false_pass": {s: max((v for v in r.values() if v is not None), default=None)
-                                      for s, r in rate.items() if s != true}}
+                                      for s, r in rate.items() if s != true},
+                       "false_pass_by_rollouts": {s: r for s, r in rate.items() if s != true},
+                       "seeds": seeds}
     return out
+
+
+def metric_seeds(steps: dict[str, Any], scenario: str, n: int, draws: int, metric: str) -> dict[str, Any]:
+    """seed -> outcomes of every plain step at (scenario, n rollouts, draws) that decided `metric`, pooled (the
+    same seed of the same cell is the same experiment, so a seed found in two steps counts once)."""
+    head = f"{scenario}|n={n}|draws={draws}|"
+    pooled: dict[str, Any] = {}
+    for key, step in steps.items():
+        if key.startswith(head) and metric in key[len(head):].split("+"):
+            for seed, outcomes in step["seeds"].items():
+                pooled.setdefault(seed, outcomes)
+    return pooled
 
 
 def summarise(partial: dict[str, Any], steps: list[dict[str, Any]], args: argparse.Namespace,
@@ -290,10 +321,14 @@ def summarise(partial: dict[str, Any], steps: list[dict[str, Any]], args: argpar
                             "wall_s": round(done[step_key(s)].get("wall_s", 0.0), 1)}
               for s in steps if step_key(s) in done}
     claims = {c: summarise_case(c, done, args, DEFAULT.primary_metric) for c in cases}
+    calibration = planner_calibration(claims)
+    if calibration:
+        calibration["planner_fingerprint"] = done.get(step_key(planner_step(args, DEFAULT.primary_metric)),
+                                                      {}).get("planner")
     return {
         "complete": is_complete(partial, steps),
         "claims": claims,
-        "planner_calibration": planner_calibration(claims),
+        "planner_calibration": calibration,
         "truths": sim.planted_truths(),
         "n_boot_stability": _stability(done, args, DEFAULT.primary_metric),
         "settings": settings,

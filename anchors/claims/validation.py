@@ -23,20 +23,38 @@ VALIDATION = ROOT / "bench" / "results" / "validation.json"
 
 RULE_FILES = ("anchors/claims/*.py", "anchors/core/*.py", "anchors/pipelines/experiment.py")
 """The code a verdict depends on (the decision rules, the statistics, the simulator)."""
+NOT_RULES = ("anchors/core/power.py",)
+"""Files of RULE_FILES that decide no verdict: the power planner. A change to it leaves the validation's verdicts
+valid; its own calibration step is fingerprinted by `planner_fingerprint`."""
+PLANNER_FILES = ("anchors/core/power.py", "anchors/pipelines/plan.py")
+"""The planner's own code (what `anchors plan` runs besides the rules)."""
 
 
 def rules_fingerprint(root: Path = ROOT) -> str:
-    """sha256 over RULE_FILES' code without docstrings, comments and blank lines (`code_text`; first 16 hex digits):
-    a comment or docstring edit keeps it, any change to what the code does changes it. Text, not a syntax tree, so
-    every Python version computes the same fingerprint for the same code (`ast.dump` and `ast.unparse` differ
-    between 3.10, 3.11 and 3.12, so chunks of the validation run on another machine's Python did not merge)."""
+    """sha256 over RULE_FILES' code but NOT_RULES, without docstrings, comments and blank lines (`code_text`;
+    first 16 hex digits): a comment or docstring edit keeps it, any change to what the code does changes it. Text,
+    not a syntax tree, so every Python version computes the same fingerprint for the same code (`ast.dump` and
+    `ast.unparse` differ between 3.10, 3.11 and 3.12, so chunks of the validation run on another machine's Python
+    did not merge)."""
+    return _fingerprint(root, RULE_FILES, NOT_RULES)
+
+
+def planner_fingerprint(root: Path = ROOT) -> str:
+    """The same over PLANNER_FILES: with `rules_fingerprint`, what the planner's calibration was measured by."""
+    return _fingerprint(root, PLANNER_FILES, ())
+
+
+def _fingerprint(root: Path, patterns: tuple[str, ...], exclude: tuple[str, ...]) -> str:
     import hashlib
 
     digest = hashlib.sha256()
-    for pattern in RULE_FILES:
-        for path in sorted(root.glob(pattern)):
-            code = code_text(path.read_text(encoding="utf-8"), str(path))
-            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + code.encode())
+    paths = sorted({p for pattern in patterns for p in root.glob(pattern)}, key=lambda p: p.relative_to(root).as_posix())
+    for path in paths:
+        name = path.relative_to(root).as_posix()
+        if name in exclude:
+            continue
+        code = code_text(path.read_text(encoding="utf-8"), str(path))
+        digest.update(name.encode() + b"\0" + code.encode())
     return digest.hexdigest()[:16]
 
 
@@ -116,4 +134,9 @@ def load_planner_calibration(path: str | Path = VALIDATION,
     """validation.json's "planner_calibration" (bench/validation_summary.planner_calibration: planned versus
     realised power at the planned budget, mean error and spread), or None when it was not measured by these rules
     or under this metric, or the planner step ran no seed."""
-    return load_validation(path, metric).get("planner_calibration") or None
+    calibration = load_validation(path, metric).get("planner_calibration") or None
+    if calibration and calibration.get("planner_fingerprint") != planner_fingerprint():
+        log.warning("%s's planner calibration was measured by planner %s, not this code's %s: calibration unknown",
+                    path, calibration.get("planner_fingerprint"), planner_fingerprint())
+        return None
+    return calibration

@@ -161,3 +161,20 @@ def test_a_case_whose_input_is_unavailable_skips_with_its_parts_claim():
     assert verdict.skip_reason == "no data for y (partner P)"
     assert record.decide_case(SimpleNamespace(metric="kl"), "a", None).claim_id == "H98"
     assert record.applies_to("sim") and not record.applies_to("qwen14b") and record.applies_to(None)
+
+
+def test_the_planner_is_outside_the_rules_fingerprint_and_inside_its_own(tmp_path):
+    """A planner change leaves the validation's verdicts valid (it decides none) but not its calibration."""
+    from anchors.claims.validation import NOT_RULES, PLANNER_FILES, ROOT, RULE_FILES, planner_fingerprint
+
+    for pattern in RULE_FILES + PLANNER_FILES:
+        for path in ROOT.glob(pattern):
+            target = tmp_path / path.relative_to(ROOT)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    rules, planner = rules_fingerprint(tmp_path), planner_fingerprint(tmp_path)
+    assert (rules, planner) == (rules_fingerprint(), planner_fingerprint())
+    power = tmp_path / NOT_RULES[0]
+    power.write_text(power.read_text(encoding="utf-8") + "\nPLANNED = 1\n", encoding="utf-8")
+    assert rules_fingerprint(tmp_path) == rules
+    assert planner_fingerprint(tmp_path) != planner

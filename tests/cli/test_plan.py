@@ -81,16 +81,19 @@ def test_the_calibration_line_states_the_measured_numbers():
     assert calibration_line(None, Path("v.json")).startswith("planner calibration unknown: v.json")
 
 
-def test_calibration_is_read_only_from_a_file_of_these_rules(tmp_path):
+def test_calibration_is_read_only_from_a_file_of_these_rules_and_this_planner(tmp_path):
     import json
 
     from anchors.claims import rules_fingerprint
-    from anchors.claims.validation import load_planner_calibration
+    from anchors.claims.validation import load_planner_calibration, planner_fingerprint
 
     path = tmp_path / "validation.json"
+    calibration = {"mean_error": 0.0, "planner_fingerprint": planner_fingerprint()}
     data = {"settings": {"rules_fingerprint": rules_fingerprint(), "primary_metric": "drop"},
-            "planner_calibration": {"mean_error": 0.0}}
+            "planner_calibration": calibration}
     path.write_text(json.dumps(data))
-    assert load_planner_calibration(path) == {"mean_error": 0.0}
+    assert load_planner_calibration(path) == calibration
     path.write_text(json.dumps({**data, "settings": {**data["settings"], "rules_fingerprint": "older"}}))
+    assert load_planner_calibration(path) is None
+    path.write_text(json.dumps({**data, "planner_calibration": {**calibration, "planner_fingerprint": "older"}}))
     assert load_planner_calibration(path) is None

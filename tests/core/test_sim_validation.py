@@ -124,3 +124,29 @@ def test_the_three_metric_step_runs_only_its_scenarios_and_has_a_table(tmp_path,
     assert table[0] == "| case | metric | null @12 |"
     assert "| H2 | kl | " + (f"{h2['kl']['false_pass']['null']:.2f}") + " |" in table
     assert any(line.startswith("| H12 | kl | true") for line in table)             # H12 holds under the null
+
+
+def test_a_metric_set_step_reuses_seeds_a_wider_step_decided_and_rates_pool_them(tmp_path, counted):
+    """`--metric-set kl kl_laplace` decides no seed that a three-metric step of the same cell already decided (a
+    metric's verdict does not depend on the metrics beside it), and each metric's rate pools every step of the
+    cell that decided it: drop's comes from the main step too."""
+    validate = _validate()
+    from validation_summary import metric_seeds, seeds_done
+
+    out = tmp_path / "validation.json"
+    common = ["--rollouts", "12", "--scenarios", "null", "--more-draws", "0", "--metric-rollouts", "12",
+              "--limit-seeds", "0", "--stability-seeds", "0", "--planner-seeds", "0", "--n-boot", "30",
+              "--workers", "1", "--out", str(out)]
+    validate.run(validate.parse_args(["--seeds", "1", "--metric-seeds", "1", *common]))
+    assert len(counted) == 2                                              # main (drop) and three-metric, seed 1000
+    summary = validate.run(validate.parse_args(["--seeds", "2", "--main-seeds", "1", "--metric-seeds", "2",
+                                                "--metric-set", "kl", "kl_laplace", *common]))
+    assert [(c[0], c[3]) for c in counted[2:]] == [("sim:null", ("kl", "kl_laplace"))]   # seed 1001 only
+    assert summary["complete"] is True
+    steps = json.loads(out.with_suffix(".partial.json").read_text())["steps"]
+    step = {"scenario": "null", "rollouts": 12, "draws": 3, "metrics": ("kl", "kl_laplace"), "seeds": [1000, 1001]}
+    assert seeds_done(steps, step) == {"1000", "1001"}
+    assert set(metric_seeds(steps, "null", 12, 3, "kl")) == {"1000", "1001"}
+    assert set(metric_seeds(steps, "null", 12, 3, "drop")) == {"1000"}     # the main step and the three-metric one
+    seeds = summary["claims"]["H2"]["by_metric"]
+    assert seeds["kl"]["seeds"] == {"null": {"12": 2}} and seeds["drop"]["seeds"] == {"null": {"12": 1}}
