@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 MAX_BYTES = 1_000_000
-"""Issue 27: the organism report was 2.84 MB (27 PNG figures); the target is 1 MB per organism on the page (the main
-job shows two: the planted organism and its null twin, 1.27 MB together at 96 dpi and 32 colours)."""
+"""Issue 27: the organism report was 2.84 MB (27 PNG figures); the target is 1 MB for the whole page, which shows two
+organisms (the planted organism and its null twin: 1.27 MB together at 96 dpi and 32 colours before each picture
+was shown once for the embedders that draw it alike)."""
 KEYS = ("pass", "fail", "skip")
 """Outcome keys of results.json that differ from the page's words ("holds", "not held", "undecided"): the page must
 never show them ("confounded" and "underpowered" are both)."""
@@ -39,9 +40,8 @@ def file_problems(report_dir: Path) -> list[str]:
     problems = []
     size = (report_dir / "report.html").stat().st_size
     results = json.loads((report_dir / "results.json").read_text())
-    budget = MAX_BYTES * max(1, len({r["model"] for r in results["rows"]}))
-    if size > budget:
-        problems.append(f"report.html is {size} bytes, over {budget}")
+    if size > MAX_BYTES:
+        problems.append(f"report.html is {size} bytes, over {MAX_BYTES}")
     by_test = {r["test"]: r for r in results["rows"]}
     for row in results["rows"]:
         twin = by_test.get(row["test"].replace("-llm", "-sent"))
