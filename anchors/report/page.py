@@ -24,7 +24,9 @@ from anchors.report.sections import (
     harness_section,
     labels_section,
     note_tables_section,
+    row_source,
 )
+from anchors.report.shared import alike_splits, pictures
 from anchors.report.summary import same_split_sentence, shared_reason, verdict_matrix
 
 if TYPE_CHECKING:
@@ -167,7 +169,8 @@ def render_page(results: JsonObject, attachments: dict[str, list[JsonObject]],
     facts = facts_index(results["experiments"])
     groups = claim_groups(rows)
     said = shared_reason(rows)
-    shown: dict[str, str] = {}  # each figure once (anchors.report.sections.attachments_html)
+    shown = pictures([(r, row_source(r)) for _, members in groups for r in members], attachments,
+                     alike_splits(results["experiments"]))  # each picture once (anchors.report.shared)
     claims = "".join(claim_section(ident, members, facts, attachments, said, shown, results.get("decidability"))
                      for ident, members in groups)
     nav = "".join(f'<a href="#{ident}" title="{esc(members[0].get("part") or members[0].get("title") or "")}">'

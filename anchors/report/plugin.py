@@ -17,12 +17,13 @@ no traceback; a harness error keeps pytest's traceback.
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import logging
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +52,8 @@ job's page went from 1.57 MB at 120 dpi and 64 colours to 1.27 MB at 96 and 32."
 
 PNG_COLORS = 32
 """Palette size of the embedded PNGs (`quantized`): lines, text and CI bands use few colours."""
+PAD_IN = 0.1
+"""Inches of white kept around a figure's drawn content when the title's margin is cropped (matplotlib's default)."""
 
 SKIPPED_LINE_MAX = 240
 """The longest terminal line of a skipped row (issue 29): a longer reason loses its middle there, not in the report."""
@@ -76,21 +79,39 @@ def quantized(png: bytes) -> io.BytesIO:
     return out
 
 
+@contextlib.contextmanager
+def title_hidden(fig: Figure) -> Iterator[str]:
+    """The figure's title (its first titled axes': a zoom panel keeps its own) hidden while it renders, and given
+    as the caption instead: the page prints it under the picture, and two embedders that split alike then draw the
+    same bytes, which the page shows once (anchors.report.shared). Restored on exit: the Figure is the caller's."""
+    ax = next((ax for ax in fig.axes if ax.get_title()), None)
+    if ax is None:
+        yield "figure"
+        return
+    visible = ax.title.get_visible()
+    ax.title.set_visible(False)
+    try:
+        yield ax.get_title()
+    finally:
+        ax.title.set_visible(visible)
+
+
 def figure_attachment(fig: Figure) -> JsonObject:
     """A matplotlib Figure as an embedded PNG (the Agg canvas renders it; nothing touches disk), with its size in
-    inches (the page shows it at 96 px per inch, so 10 pt text is 10 pt at 100% zoom) and its title as alt text."""
+    inches (the page shows it at 96 px per inch, so 10 pt text is 10 pt at 100% zoom) and its title as alt text and
+    caption, not in the picture (`title_hidden`); the margin the title left is cropped ("tight" bounding box)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image
 
     from anchors.report.figures import style
 
     buf = io.BytesIO()
-    with style():
-        FigureCanvasAgg(fig).print_figure(buf, format="png", dpi=PNG_DPI)
+    with style(), title_hidden(fig) as title:
+        FigureCanvasAgg(fig).print_figure(buf, format="png", dpi=PNG_DPI, bbox_inches="tight", pad_inches=PAD_IN)
     buf = quantized(buf.getvalue())
-    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    width, height = Image.open(buf).size
     return {"kind": "figure", "png": base64.b64encode(buf.getvalue()).decode("ascii"),
-            "width_in": float(fig.get_figwidth()), "height_in": float(fig.get_figheight()),
-            "alt": titles[0] if titles else "figure"}
+            "width_in": width / PNG_DPI, "height_in": height / PNG_DPI, "alt": title}
 
 
 def attachment(obj: object) -> JsonObject:

@@ -8,10 +8,11 @@ its traceback, marked as a harness error.
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from anchors.report.rows import claim_order, slug
+from anchors.report.shared import Picture, Use, caption_html, pointer_html
 from anchors.report.summary import card_id, disagreeing_metrics, metric_words, outcome
 from anchors.report.tables import Estimate, Table, estimate_text, number, table_html
 
@@ -36,7 +37,8 @@ def facts_index(experiments: Sequence[JsonObject]) -> dict[tuple[str, str], dict
     return out
 
 
-def _source(row: JsonObject) -> str:
+def row_source(row: JsonObject) -> str:
+    """The experiment source a row was decided on ("organism", "sim:default", ...), "" when it names none."""
     return str(row.get("source") or (row.get("provenance") or {}).get("source") or "")
 
 
@@ -111,25 +113,31 @@ def _metrics(row: JsonObject) -> str:
                                    columns=["metric", "verdict", "estimate [95% CI]"], rows=rows))
 
 
-def attachments_html(items: Sequence[JsonObject], shown: dict[str, str] | None = None, here: str = "") -> str:
-    """Figures at their physical size (96 px per figure inch: 10 pt text is 10 pt at 100% zoom) and tables.
+def attachments_html(items: Sequence[JsonObject], pictures: Mapping[str, Picture] | None = None,
+                     here: str = "") -> str:
+    """Figures at their physical size (96 px per figure inch: 10 pt text is 10 pt at 100% zoom), captioned with
+    their titles, and tables.
 
-    shown: PNG -> the card id where the page already shows it (filled here); a figure seen before is a link to
-    that card, not a second copy (the organism's 27 figures held 10 repeats)."""
-    shown = {} if shown is None else shown
+    pictures: PNG -> every card that attaches it (anchors.report.shared.pictures); a picture is drawn in its first
+    card only, and any other card gets a line pointing there (the organism's 27 figures held 10 repeats, and its 34
+    after those another 12 pictures the two embedders drew alike)."""
+    pictures = pictures or {}
+    drawn: set[str] = set()
     out = []
     for a in items:
         if a["kind"] == "table":
             out.append(table_html(Table(**a["table"])))
             continue
-        if a["png"] in shown:
-            out.append(f'<p class="same-figure">Figure “{esc(a["alt"])}”: the same figure as in '
-                       f'<a href="#{shown[a["png"]]}">this card</a>.</p>')
+        use = Use(card=here, caption=str(a["alt"]), embedder="", split=("", ""))
+        picture = pictures.get(a["png"]) or Picture(uses=(use,), alike=False)
+        use = next((u for u in picture.uses if u.card == here and u.caption == use.caption), use)
+        if picture.uses[0].card != here or a["png"] in drawn:
+            out.append(pointer_html(picture, use))
             continue
-        shown[a["png"]] = here
+        drawn.add(a["png"])
         w, h = round(a["width_in"] * 96), round(a["height_in"] * 96)
         out.append(f'<figure><img src="data:image/png;base64,{a["png"]}" width="{w}" height="{h}" '
-                   f'alt="{esc(a["alt"])}"><figcaption>{esc(a["alt"])}</figcaption></figure>')
+                   f'alt="{esc(a["alt"])}"><figcaption>{caption_html(picture)}</figcaption></figure>')
     return "".join(out)
 
 
@@ -150,7 +158,7 @@ def on_bound_sentence(row: JsonObject) -> str:
 
 
 def verdict_card(row: JsonObject, facts: dict[str, JsonObject], attachments: list[JsonObject],
-                 said: str | None = None, shown: dict[str, str] | None = None) -> str:
+                 said: str | None = None, pictures: Mapping[str, Picture] | None = None) -> str:
     """One verdict: outcome, sentence, confounds, numbers, conditions table, figures (or a harness traceback)."""
     o = outcome(row)
     where = " · ".join(str(x) for x in (row.get("model"), row.get("embedder"), row.get("ablation")) if x)
@@ -176,7 +184,7 @@ def verdict_card(row: JsonObject, facts: dict[str, JsonObject], attachments: lis
         out.append(f'<p class="bound">{esc(bound)}</p>')
     if row.get("confounds"):
         out.append("<ul class='confounds'>" + "".join(f"<li>⚑ {esc(c)}</li>" for c in row["confounds"]) + "</ul>")
-    body = [_numbers(row), _metrics(row), conditions_table(row, facts), attachments_html(attachments, shown,
+    body = [_numbers(row), _metrics(row), conditions_table(row, facts), attachments_html(attachments, pictures,
                                                                                         card_id(row))]
     if row["verdict"] == "skip":  # collapsed: an undecided card's numbers and figures open on demand
         body = ['<details class="undecided"><summary>numbers, conditions and figures</summary>', *body, "</details>"]
@@ -223,7 +231,7 @@ def reach_html(rows: Sequence[JsonObject], decidability: JsonObject | None) -> s
 
 
 def claim_section(ident: str, rows: list[JsonObject], facts: dict, attachments: dict[str, list],
-                  said: str | None = None, shown: dict[str, str] | None = None,
+                  said: str | None = None, pictures: Mapping[str, Picture] | None = None,
                   decidability: JsonObject | None = None) -> str:
     """One claim: heading, the note's sentence, the rule and why, whether each case can hold (`reach_html`), then
     every verdict on it."""
@@ -240,8 +248,8 @@ def claim_section(ident: str, rows: list[JsonObject], facts: dict, attachments: 
                + (" <b>Primary claim</b> (no multiplicity correction)." if first.get("primary") else "") + "</p>")
     out.append(reach_html(rows, decidability))
     for r in rows:
-        out.append(verdict_card(r, facts.get((str(r.get("model")), _source(r)), {}), attachments.get(r["test"], []),
-                                said, shown))
+        out.append(verdict_card(r, facts.get((str(r.get("model")), row_source(r)), {}),
+                                attachments.get(r["test"], []), said, pictures))
     return "".join(out) + "</section>"
 
 

@@ -1,0 +1,111 @@
+"""Pictures several verdict cards attach: the page shows each once, captioned for every card it stands for.
+
+A figure's title is its caption, not part of its picture (anchors.report.plugin.figure_attachment), so two cards
+share a picture exactly when their PNGs are the same bytes. That happens when two claims draw the same data (H1 and
+H4 both draw the category boxes of none and the receiver heads) and, on the organism, when the two embedders split
+the resamples alike: they then call the same resamples dissimilar, their importances coincide, and the `sent` and
+`llm` figures are one picture under two titles (0.3 MB of the main job's 1.27 MB page were such twins). The first
+card to attach a picture shows it, its caption naming every other title and card; each later card says where it is
+and why it is the same.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from anchors.report.summary import card_id, same_split_sentence
+
+if TYPE_CHECKING:
+    from anchors.records import JsonObject
+
+
+@dataclass(frozen=True)
+class Use:
+    """One verdict card's attachment of a picture."""
+
+    card: str
+    """The card's id on the page (anchors.report.summary.card_id)."""
+    caption: str
+    """The figure's title in that card (e.g. "organism-null / sent: importance by category")."""
+    embedder: str
+    """The card's embedder ("sent", "llm"; "" for a row without one)."""
+    split: tuple[str, str]
+    """The card's (model, source): whose embedders' split says why two embedders' pictures coincide."""
+
+
+@dataclass(frozen=True)
+class Picture:
+    """Every card that attaches one PNG, in page order, and whether its embedders split alike."""
+
+    uses: tuple[Use, ...]
+    """The first shows the picture; the others point to it."""
+    alike: bool
+    """True when the uses span several embedders of one model and source whose splits are the same
+    (anchors.report.summary.same_split_sentence): the reason the embedders' pictures coincide."""
+
+
+def esc(x: object) -> str:
+    return html.escape(str(x), quote=True)
+
+
+def alike_splits(experiments: Sequence[JsonObject]) -> set[tuple[str, str]]:
+    """(model, source) pairs whose embedders call the same resamples dissimilar under every condition."""
+    by_split: dict[tuple[str, str], list[JsonObject]] = {}
+    for d in experiments:
+        by_split.setdefault((str(d["model"]), str(d["source"])), []).append(d)
+    return {key for key, digests in by_split.items() if same_split_sentence(digests)}
+
+
+def pictures(cards: Sequence[tuple[JsonObject, str]], attachments: Mapping[str, Sequence[JsonObject]],
+             alike: set[tuple[str, str]]) -> dict[str, Picture]:
+    """PNG (base64) -> its Picture. cards: (row, source) of every verdict card in page order; attachments: test ->
+    what it attached; alike: `alike_splits` of the run's experiments."""
+    uses: dict[str, list[Use]] = {}
+    for row, source in cards:
+        for a in attachments.get(row["test"], ()):
+            if a["kind"] == "figure":
+                uses.setdefault(a["png"], []).append(Use(card=card_id(row), caption=str(a["alt"]),
+                                                         embedder=str(row.get("embedder") or ""),
+                                                         split=(str(row.get("model")), source)))
+    return {png: Picture(uses=tuple(u), alike=_alike(u, alike)) for png, u in uses.items()}
+
+
+def _alike(uses: Sequence[Use], alike: set[tuple[str, str]]) -> bool:
+    embedders = {u.embedder for u in uses}
+    return len(embedders) > 1 and all(u.split in alike for u in uses)
+
+
+def why(picture: Picture) -> str:
+    """Why the picture stands for several embedders ("llm = sent: ..."), "" when it stands for one."""
+    embedders = list(dict.fromkeys(u.embedder for u in picture.uses))
+    if len(embedders) < 2:
+        return ""
+    same = " = ".join(embedders)
+    if picture.alike:
+        return (f"{same}: the embedders split alike (they call the same resamples dissimilar), so their "
+                f"importances and this picture coincide")
+    return f"{same}: the data the embedders draw here coincide"
+
+
+def caption_html(picture: Picture) -> str:
+    """The shown picture's caption: its first title, then every other title it stands for, with its card."""
+    first = picture.uses[0]
+    others = {u.caption: u for u in picture.uses[1:] if u.caption != first.caption}  # each title once, first card
+    if not others:
+        return esc(first.caption)
+    also = "; ".join(f"“{esc(u.caption)}” (<a href=\"#{u.card}\">its card</a>)" for u in others.values())
+    reason = why(picture)
+    return (f'{esc(first.caption)}. <span class="shared">The same picture is {also}'
+            + (f", since {esc(reason)}" if reason else "") + ".</span>")
+
+
+def pointer_html(picture: Picture, use: Use) -> str:
+    """A later card's line in place of the picture: where the page shows it and, across embedders, why."""
+    first = picture.uses[0]
+    same = "the same figure" if use.caption == first.caption else f"the same picture as “{esc(first.caption)}”"
+    reason = why(picture) if use.embedder != first.embedder else ""
+    return (f'<p class="same-figure">Figure “{esc(use.caption)}”: {same}, shown in <a href="#{first.card}">this '
+            f'card</a>' + (f" ({esc(reason)})" if reason else "") + ".</p>")
