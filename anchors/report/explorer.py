@@ -93,18 +93,30 @@ def explorer_payload(exp: Experiment) -> JsonObject:
             "dissimilar": dissimilar}
 
 
+EMBEDDER_KEYS = ("threshold", "importance", "similarity", "dissimilar")
+"""What each embedder of a dataset has of its own; the rest (text, resamples, sentences) the embedders share."""
+SHAREABLE = ("importance", "similarity", "dissimilar")
+"""An embedder's arrays that, equal to an earlier embedder's, are written as that embedder's name: two embedders
+that split alike have one importance and one dissimilar mask (28 KB of the organism page's 286 KB of data);
+assets/explorer.js puts the array back before anything reads it."""
+
+
 def merge_payloads(payloads: list[JsonObject]) -> list[JsonObject]:
     """One dataset per (model, source): the shared text, resamples and sentences once, each embedder's importance
-    and similarities beside them."""
+    and similarities beside them (an array equal to an earlier embedder's as that embedder's name: SHAREABLE)."""
     datasets: dict[str, dict[str, Any]] = {}
+    arrays: dict[str, list[JsonObject]] = {}  # dataset -> its embedders' own payloads, in order
     for p in payloads:
         ds = datasets.get(p["dataset"])
         if ds is None:
-            own = ("embedder", "threshold", "importance", "similarity", "dissimilar")
-            shared = {k: v for k, v in p.items() if k not in own}
+            shared = {k: v for k, v in p.items() if k not in ("embedder", *EMBEDDER_KEYS)}
             ds = datasets[p["dataset"]] = {**shared, "embedders": {}}
-        ds["embedders"].setdefault(p["embedder"], {k: p[k] for k in ("threshold", "importance", "similarity",
-                                                                     "dissimilar")})
+        if p["embedder"] in ds["embedders"]:
+            continue
+        earlier = arrays.setdefault(p["dataset"], [])
+        ds["embedders"][p["embedder"]] = {k: next((e["embedder"] for e in earlier if e[k] == p[k]), p[k])
+                                          if k in SHAREABLE else p[k] for k in EMBEDDER_KEYS}
+        earlier.append(p)
     sources: dict[str, int] = {}
     for ds in datasets.values():
         sources[ds["model"]] = sources.get(ds["model"], 0) + 1

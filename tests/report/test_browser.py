@@ -6,7 +6,9 @@ protocol: tests/report/chromium.py) and `check_report` looks at what a reader se
 * the matrix has a cell per verdict, and every claim section renders with its verdict cards and decoded figures;
 * clicking a sentence of the explorer (a real mouse click) shows its category and its resamples per condition.
 
-The same check run on the page without the explorer's data must report problems (the test can fail).
+The same check run on the page without the explorer's data must report problems (the test can fail). An explorer
+whose llm arrays are written as "sent" (the embedders split alike: anchors.report.explorer.SHAREABLE) shows the llm
+view exactly as with the arrays written out.
 CI installs Debian's chromium (.ci/run) and sets ANCHORS_REQUIRE_BROWSER=1, so there a missing browser fails
 instead of skipping. About 25 s on 2 cores: the sim suite ~15 s, Chromium ~2 s per page.
 """
@@ -138,3 +140,35 @@ def test_the_organism_checks_fail_on_a_page_that_breaks_them(chromium, sim_repor
     with Browser(chromium, WIDTH, HEIGHT) as browser:
         seen = page_problems(browser, sim_report / "report.html", results)
     assert any(p.startswith("manipulation check has no measurement") for p in seen), seen  # the sim has no model
+
+
+LLM_DETAIL = """(() => { const e = document.getElementById('ex-embedder');
+  e.value = [...e.options].findIndex(o => o.textContent === 'llm'); e.dispatchEvent(new Event('change'));
+  return {cot: document.getElementById('ex-cot').innerHTML, legend: document.getElementById('ex-legend').innerHTML,
+          detail: document.getElementById('ex-detail').innerHTML}; })()"""
+
+
+def test_an_embedder_written_as_an_earlier_ones_name_reads_as_its_own_arrays(chromium, tmp_path):
+    from anchors.core import sim
+    from anchors.pipelines.experiment import sim_experiment
+    from anchors.report.explorer import explorer_payload, explorer_section, merge_payloads
+
+    sent = explorer_payload(sim_experiment(sim.SimSpec.default(n_random=1, n_sentences=12, n_rollouts=4), "7",
+                                           "default", n_boot=50, metric="drop"))
+    llm = {**sent, "embedder": "llm", "threshold": 0.9}  # the same split: every array but the threshold shared
+    merged = merge_payloads([sent, llm])
+    assert merged[0]["embedders"]["llm"]["importance"] == "sent"
+    written = json.loads(json.dumps(merged))
+    written[0]["embedders"]["llm"] = {k: llm[k] for k in ("threshold", "importance", "similarity", "dissimilar")}
+    seen = []
+    with Browser(chromium, WIDTH, HEIGHT) as browser:
+        for datasets in (merged, written):
+            page = tmp_path / f"explorer{len(seen)}.html"
+            page.write_text(f"<!DOCTYPE html><html><body>{explorer_section(datasets)}</body></html>")
+            browser.open(page)
+            browser.click(".ex-s[data-i='3']")
+            time.sleep(0.2)
+            seen.append(browser.js(LLM_DETAIL))
+        assert browser.problems() == []
+    assert "Resamples (similarity under llm, threshold 0.9)" in seen[0]["detail"]
+    assert seen[0] == seen[1]

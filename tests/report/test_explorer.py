@@ -81,3 +81,13 @@ def test_the_section_embeds_the_data_safely(experiment):
     block = html.split(f'id="{DATA_ID}">', 1)[1].split("</script>", 1)[0]
     assert json.loads(block)["datasets"][0]["sentences"][0][0] == "a </script><script>alert(1)</script>"
     assert explorer_section([]) == ""
+
+
+def test_an_embedders_array_equal_to_an_earlier_ones_is_written_as_its_name(experiment):
+    a = explorer_payload(experiment)
+    similarity = {c: [[0.5 for _ in rows] for rows in per] for c, per in a["similarity"].items()}
+    b = {**a, "embedder": "llm", "threshold": 0.9, "similarity": similarity}
+    embedders = merge_payloads([a, b])[0]["embedders"]
+    assert embedders["llm"]["importance"] == "sent" and embedders["llm"]["dissimilar"] == "sent"  # split alike
+    assert embedders["llm"]["similarity"] == similarity and embedders["llm"]["threshold"] == 0.9  # its own cosines
+    assert embedders["sent"] == {k: a[k] for k in ("threshold", "importance", "similarity", "dissimilar")}

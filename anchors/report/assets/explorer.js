@@ -8,6 +8,14 @@
   var holder = document.getElementById("explorer-data");
   if (!holder) { console.error("explorer: the data block #explorer-data is missing"); return; }
   var datasets = JSON.parse(holder.textContent).datasets || [];
+  datasets.forEach(function (d) {  /* an array equal to an earlier embedder's is written as that embedder's name */
+    Object.keys(d.embedders).forEach(function (e) {
+      ["importance", "similarity", "dissimilar"].forEach(function (k) {
+        var v = d.embedders[e][k];
+        if (typeof v === "string") { d.embedders[e][k] = d.embedders[v][k]; }
+      });
+    });
+  });
   var el = function (id) { return document.getElementById(id); };
   var controls = { dataset: el("ex-dataset"), embedder: el("ex-embedder"), condition: el("ex-condition"),
                    shade: el("ex-shade") };
