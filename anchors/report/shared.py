@@ -79,15 +79,12 @@ def _alike(uses: Sequence[Use], alike: set[tuple[str, str]]) -> bool:
 
 
 def why(picture: Picture) -> str:
-    """Why the picture stands for several embedders ("llm = sent: ..."), "" when it stands for one."""
+    """"llm = sent, the embedders split alike (...)" when the picture stands for several embedders that split alike,
+    else "": the pixels alone say the drawn data coincide (H7's cosines are all 1 on both organisms, for one)."""
     embedders = list(dict.fromkeys(u.embedder for u in picture.uses))
-    if len(embedders) < 2:
+    if not picture.alike:
         return ""
-    same = " = ".join(embedders)
-    if picture.alike:
-        return (f"{same}: the embedders split alike (they call the same resamples dissimilar), so their "
-                f"importances and this picture coincide")
-    return f"{same}: the data the embedders draw here coincide"
+    return f"{' = '.join(embedders)}, the embedders split alike (they call the same resamples dissimilar)"
 
 
 def caption_html(picture: Picture) -> str:
@@ -98,14 +95,15 @@ def caption_html(picture: Picture) -> str:
         return esc(first.caption)
     also = "; ".join(f"“{esc(u.caption)}” (<a href=\"#{u.card}\">its card</a>)" for u in others.values())
     reason = why(picture)
-    return (f'{esc(first.caption)}. <span class="shared">The same picture is {also}'
-            + (f", since {esc(reason)}" if reason else "") + ".</span>")
+    return (f'{esc(first.caption)}. <span class="shared">The same picture, pixel for pixel, is also {also}'
+            + (f": {esc(reason)}" if reason else "") + ".</span>")
 
 
 def pointer_html(picture: Picture, use: Use) -> str:
     """A later card's line in place of the picture: where the page shows it and, across embedders, why."""
     first = picture.uses[0]
-    same = "the same figure" if use.caption == first.caption else f"the same picture as “{esc(first.caption)}”"
+    same = ("the same figure as" if use.caption == first.caption else
+            f"the same picture, pixel for pixel, as “{esc(first.caption)}”")
     reason = why(picture) if use.embedder != first.embedder else ""
-    return (f'<p class="same-figure">Figure “{esc(use.caption)}”: {same}, shown in <a href="#{first.card}">this '
-            f'card</a>' + (f" ({esc(reason)})" if reason else "") + ".</p>")
+    return (f'<p class="same-figure">Figure “{esc(use.caption)}”: {same} in <a href="#{first.card}">this card</a>'
+            + (f" ({esc(reason)})" if reason else "") + ".</p>")

@@ -55,17 +55,18 @@ def test_embedders_that_split_alike_get_one_figure_captioned_for_both():
     caption = html.split("<figcaption>", 1)[1].split("</figcaption>", 1)[0]
     assert caption.startswith("m / llm: importance by category. ")
     assert "“m / sent: importance by category” (<a href=\"#v-test_H1-m-sent\">its card</a>)" in caption
-    assert "llm = sent: the embedders split alike" in caption
+    assert caption.endswith("its card</a>): llm = sent, the embedders split alike (they call the same resamples "
+                            "dissimilar).</span>")
     card = html.split('id="v-test_H1-m-sent"', 1)[1].split("</article>", 1)[0]
-    assert ("Figure “m / sent: importance by category”: the same picture as “m / llm: importance by category”, "
-            'shown in <a href="#v-test_H1-m-llm">this card</a> (llm = sent: the embedders split alike') in card
+    assert ("Figure “m / sent: importance by category”: the same picture, pixel for pixel, as “m / llm: importance "
+            'by category” in <a href="#v-test_H1-m-llm">this card</a> (llm = sent, the embedders split alike') in card
 
 
-def test_the_same_picture_under_embedders_that_split_differently_says_only_that_the_data_coincide():
+def test_the_same_picture_under_embedders_that_split_differently_is_shown_once_without_a_reason():
     llm, sent = figure_attachment(_figure("llm")), figure_attachment(_figure("sent"))
     html = _page({"test_H1[m-llm]": [llm], "test_H1[m-sent]": [sent]}, _experiments("xyz"))
     assert html.count("<figure>") == 1 and "split alike" not in html
-    assert "llm = sent: the data the embedders draw here coincide" in html
+    assert "The same picture, pixel for pixel, is also “m / sent: importance by category”" in html
 
 
 def test_embedders_whose_figures_differ_keep_both():
