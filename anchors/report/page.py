@@ -21,6 +21,7 @@ from anchors.report.sections import (
     claim_groups,
     claim_section,
     facts_index,
+    folded,
     harness_section,
     labels_section,
     note_tables_section,
@@ -169,7 +170,7 @@ def render_page(results: JsonObject, attachments: dict[str, list[JsonObject]],
     facts = facts_index(results["experiments"])
     groups = claim_groups(rows)
     said = shared_reason(rows)
-    shown = pictures([(r, row_source(r)) for _, members in groups for r in members], attachments,
+    shown = pictures([(r, row_source(r), folded(r)) for _, members in groups for r in members], attachments,
                      alike_splits(results["experiments"]))  # each picture once (anchors.report.shared)
     claims = "".join(claim_section(ident, members, facts, attachments, said, shown, results.get("decidability"))
                      for ident, members in groups)

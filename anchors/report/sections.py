@@ -157,6 +157,11 @@ def on_bound_sentence(row: JsonObject) -> str:
             f"sentences that changed at all.")
 
 
+def folded(row: JsonObject) -> bool:
+    """An undecided card folds its numbers, conditions and figures away (they open on demand)."""
+    return row["verdict"] == "skip"
+
+
 def verdict_card(row: JsonObject, facts: dict[str, JsonObject], attachments: list[JsonObject],
                  said: str | None = None, pictures: Mapping[str, Picture] | None = None) -> str:
     """One verdict: outcome, sentence, confounds, numbers, conditions table, figures (or a harness traceback)."""
@@ -186,7 +191,7 @@ def verdict_card(row: JsonObject, facts: dict[str, JsonObject], attachments: lis
         out.append("<ul class='confounds'>" + "".join(f"<li>⚑ {esc(c)}</li>" for c in row["confounds"]) + "</ul>")
     body = [_numbers(row), _metrics(row), conditions_table(row, facts), attachments_html(attachments, pictures,
                                                                                         card_id(row))]
-    if row["verdict"] == "skip":  # collapsed: an undecided card's numbers and figures open on demand
+    if folded(row):
         body = ['<details class="undecided"><summary>numbers, conditions and figures</summary>', *body, "</details>"]
     return "".join(out + body + ["</article>"])
 

@@ -5,8 +5,8 @@ share a picture exactly when their PNGs are the same bytes. That happens when tw
 H4 both draw the category boxes of none and the receiver heads) and, on the organism, when the two embedders split
 the resamples alike: they then call the same resamples dissimilar, their importances coincide, and the `sent` and
 `llm` figures are one picture under two titles (0.3 MB of the main job's 1.27 MB page were such twins). The first
-card to attach a picture shows it, its caption naming every other title and card; each later card says where it is
-and why it is the same.
+card to attach a picture shows it (the first whose figures are not folded away, if any), its caption naming every
+other title and card; each other card says where it is and, across embedders that split alike, that they do.
 """
 
 from __future__ import annotations
@@ -34,6 +34,9 @@ class Use:
     """The card's embedder ("sent", "llm"; "" for a row without one)."""
     split: tuple[str, str]
     """The card's (model, source): whose embedders' split says why two embedders' pictures coincide."""
+    folded: bool = False
+    """The card folds its figures away (an undecided verdict: anchors.report.sections.folded); such a card shows a
+    picture only when no unfolded card attaches it."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,7 @@ class Picture:
     """Every card that attaches one PNG, in page order, and whether its embedders split alike."""
 
     uses: tuple[Use, ...]
-    """The first shows the picture; the others point to it."""
+    """The first shows the picture (the first unfolded card, else the first card); the others point to it."""
     alike: bool
     """True when the uses span several embedders of one model and source whose splits are the same
     (anchors.report.summary.same_split_sentence): the reason the embedders' pictures coincide."""
@@ -59,18 +62,19 @@ def alike_splits(experiments: Sequence[JsonObject]) -> set[tuple[str, str]]:
     return {key for key, digests in by_split.items() if same_split_sentence(digests)}
 
 
-def pictures(cards: Sequence[tuple[JsonObject, str]], attachments: Mapping[str, Sequence[JsonObject]],
+def pictures(cards: Sequence[tuple[JsonObject, str, bool]], attachments: Mapping[str, Sequence[JsonObject]],
              alike: set[tuple[str, str]]) -> dict[str, Picture]:
-    """PNG (base64) -> its Picture. cards: (row, source) of every verdict card in page order; attachments: test ->
-    what it attached; alike: `alike_splits` of the run's experiments."""
+    """PNG (base64) -> its Picture. cards: (row, source, folded) of every verdict card in page order; attachments:
+    test -> what it attached; alike: `alike_splits` of the run's experiments."""
     uses: dict[str, list[Use]] = {}
-    for row, source in cards:
+    for row, source, folded in cards:
         for a in attachments.get(row["test"], ()):
             if a["kind"] == "figure":
                 uses.setdefault(a["png"], []).append(Use(card=card_id(row), caption=str(a["alt"]),
                                                          embedder=str(row.get("embedder") or ""),
-                                                         split=(str(row.get("model")), source)))
-    return {png: Picture(uses=tuple(u), alike=_alike(u, alike)) for png, u in uses.items()}
+                                                         split=(str(row.get("model")), source), folded=folded))
+    return {png: Picture(uses=tuple(sorted(u, key=lambda x: x.folded)), alike=_alike(u, alike))
+            for png, u in uses.items()}
 
 
 def _alike(uses: Sequence[Use], alike: set[tuple[str, str]]) -> bool:

@@ -9,7 +9,7 @@ from anchors.core.claims import Claim
 from anchors.report import figures
 from anchors.report.plugin import figure_attachment
 from anchors.report.rows import verdict_row
-from anchors.report.sections import claim_section
+from anchors.report.sections import claim_section, folded
 from anchors.report.shared import alike_splits, pictures
 
 pytestmark = pytest.mark.unit
@@ -35,7 +35,7 @@ def _experiments(llm_split: str) -> list[dict]:
 
 def _page(attachments: dict, experiments: list[dict]) -> str:
     rows = [_row("llm"), _row("sent")]
-    shown = pictures([(r, "s") for r in rows], attachments, alike_splits(experiments))
+    shown = pictures([(r, "s", False) for r in rows], attachments, alike_splits(experiments))
     return claim_section("claim-H1", rows, {}, attachments, None, shown)
 
 
@@ -74,3 +74,14 @@ def test_embedders_whose_figures_differ_keep_both():
     llm, sent = figure_attachment(_figure("llm")), figure_attachment(_figure("sent", other))
     html = _page({"test_H1[m-llm]": [llm], "test_H1[m-sent]": [sent]}, _experiments("abc"))
     assert html.count("<figure>") == 2 and 'class="same-figure"' not in html and 'class="shared"' not in html
+
+
+def test_a_picture_is_drawn_in_a_decided_card_rather_than_in_an_undecided_one_before_it():
+    undecided = {**_row("llm"), "verdict": "skip", "message": "too few sentences"}
+    rows = [undecided, _row("sent")]
+    attachments = {r["test"]: [figure_attachment(_figure(r["embedder"]))] for r in rows}
+    shown = pictures([(r, "s", folded(r)) for r in rows], attachments, alike_splits(_experiments("abc")))
+    html = claim_section("claim-H1", rows, {}, attachments, None, shown)
+    first, second = html.split('id="v-test_H1-m-sent"', 1)
+    assert "<figure>" not in first and 'href="#v-test_H1-m-sent">this card</a>' in first  # points to the decided card
+    assert second.count("<figure>") == 1
