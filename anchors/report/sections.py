@@ -115,8 +115,8 @@ def _metrics(row: JsonObject) -> str:
 
 def attachments_html(items: Sequence[JsonObject], pictures: Mapping[str, Picture] | None = None,
                      here: str = "") -> str:
-    """Figures at their physical size (96 px per figure inch: 10 pt text is 10 pt at 100% zoom), captioned with
-    their titles, and tables.
+    """Figures at their physical size (96 px per figure inch: 10 pt text is 10 pt at 100% zoom) under a caption
+    that is their title, and tables.
 
     pictures: PNG -> every card that attaches it (anchors.report.shared.pictures); a picture is drawn in its first
     card only, and any other card gets a line pointing there (the organism's 27 figures held 10 repeats, and its 34
@@ -136,8 +136,8 @@ def attachments_html(items: Sequence[JsonObject], pictures: Mapping[str, Picture
             continue
         drawn.add(a["png"])
         w, h = round(a["width_in"] * 96), round(a["height_in"] * 96)
-        out.append(f'<figure><img src="data:image/png;base64,{a["png"]}" width="{w}" height="{h}" '
-                   f'alt="{esc(a["alt"])}"><figcaption>{caption_html(picture)}</figcaption></figure>')
+        out.append(f'<figure><figcaption>{caption_html(picture)}</figcaption><img src="data:image/png;base64,'
+                   f'{a["png"]}" width="{w}" height="{h}" alt="{esc(a["alt"])}"></figure>')
     return "".join(out)
 
 

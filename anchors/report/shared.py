@@ -92,14 +92,16 @@ def why(picture: Picture) -> str:
 
 
 def caption_html(picture: Picture) -> str:
-    """The shown picture's caption: its first title, then every other title it stands for, with its card."""
+    """The shown picture's caption (above it): its first title, then every other title it stands for, with its
+    card."""
     first = picture.uses[0]
     others = {u.caption: u for u in picture.uses[1:] if u.caption != first.caption}  # each title once, first card
+    title = f'<span class="figure-title">{esc(first.caption)}</span>'
     if not others:
-        return esc(first.caption)
+        return title
     also = "; ".join(f"“{esc(u.caption)}” (<a href=\"#{u.card}\">its card</a>)" for u in others.values())
     reason = why(picture)
-    return (f'{esc(first.caption)}. <span class="shared">The same picture, pixel for pixel, is also {also}'
+    return (f'{title}. <span class="shared">The same picture, pixel for pixel, is also {also}'
             + (f": {esc(reason)}" if reason else "") + ".</span>")
 
 

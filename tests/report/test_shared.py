@@ -53,7 +53,7 @@ def test_embedders_that_split_alike_get_one_figure_captioned_for_both():
     html = _page({"test_H1[m-llm]": [llm], "test_H1[m-sent]": [sent]}, _experiments("abc"))
     assert html.count("data:image/png;base64") == 1 and html.count("<figure>") == 1
     caption = html.split("<figcaption>", 1)[1].split("</figcaption>", 1)[0]
-    assert caption.startswith("m / llm: importance by category. ")
+    assert caption.startswith('<span class="figure-title">m / llm: importance by category</span>. ')
     assert "“m / sent: importance by category” (<a href=\"#v-test_H1-m-sent\">its card</a>)" in caption
     assert caption.endswith("its card</a>): llm = sent, the embedders split alike (they call the same resamples "
                             "dissimilar).</span>")
