@@ -17,8 +17,9 @@ from typing import Any
 
 MAX_BYTES = 1_000_000
 """Issue 27: the organism report was 2.84 MB (27 PNG figures); the target is 1 MB for the whole page, which shows two
-organisms (the planted organism and its null twin: 1.27 MB together at 96 dpi and 32 colours before each picture
-was shown once for the embedders that draw it alike)."""
+organisms, the planted one and its null twin: 1.27 MB together at 96 dpi and 32 colours, 0.90 MB once a picture
+several cards attach is drawn once (anchors.report.shared: the sent and llm figures of embedders that split alike)
+and such embedders share their explorer arrays."""
 KEYS = ("pass", "fail", "skip")
 """Outcome keys of results.json that differ from the page's words ("holds", "not held", "undecided"): the page must
 never show them ("confounded" and "underpowered" are both)."""
