@@ -8,7 +8,6 @@ flags. Styles are assets/report.css; the explorer's script is assets/explorer.js
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -28,14 +27,12 @@ from anchors.report.sections import (
     row_source,
 )
 from anchors.report.shared import alike_splits, pictures
+from anchors.report.tables import esc
 from anchors.report.summary import same_split_sentence, shared_reason, verdict_matrix
 
 if TYPE_CHECKING:
     from anchors.records import JsonObject
 
-
-def esc(x: Any) -> str:
-    return html.escape(str(x), quote=True)
 
 
 def _models(experiments: Sequence[JsonObject]) -> dict[str, list[JsonObject]]:

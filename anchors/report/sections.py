@@ -7,14 +7,13 @@ its traceback, marked as a harness error.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from anchors.report.rows import claim_order, slug
 from anchors.report.shared import Picture, Use, caption_html, pointer_html
 from anchors.report.summary import card_id, disagreeing_metrics, metric_words, outcome
-from anchors.report.tables import Estimate, Table, estimate_text, number, table_html
+from anchors.report.tables import Estimate, Table, esc, estimate_text, number, table_html
 
 if TYPE_CHECKING:
     from anchors.records import JsonObject, JsonValue
@@ -24,9 +23,6 @@ ROLLOUT_FREE_METRICS = ("kurtosis",)
 whose accuracy and dissimilar fractions they never used."""
 _SYMBOL = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<", "within": "|x| ≤"}
 
-
-def esc(x: object) -> str:
-    return html.escape(str(x), quote=True)
 
 
 def facts_index(experiments: Sequence[JsonObject]) -> dict[tuple[str, str], dict[str, JsonObject]]:

@@ -12,11 +12,11 @@ embedders that split alike, that they do.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from anchors.report.tables import esc
 from anchors.report.summary import card_id, same_split_sentence
 
 if TYPE_CHECKING:
@@ -50,9 +50,6 @@ class Picture:
     """True when the uses span several embedders of one model and source whose splits are the same
     (anchors.report.summary.same_split_sentence): the reason the embedders' pictures coincide."""
 
-
-def esc(x: object) -> str:
-    return html.escape(str(x), quote=True)
 
 
 def alike_splits(experiments: Sequence[JsonObject]) -> set[tuple[str, str]]:

@@ -61,6 +61,11 @@ class Table(BaseModel):
                 raise ValueError(f"table {self.title!r}: row {i} has {len(row)} cells for {len(self.columns)} columns")
 
 
+def esc(x: object) -> str:
+    """x as HTML text or an attribute value (the page's one escape: quotes too)."""
+    return html.escape(str(x), quote=True)
+
+
 def number(x: float | int | None, digits: int = 3) -> str:
     """A number as the page shows it: 3 significant digits, "–" for missing."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
