@@ -33,6 +33,9 @@ SOLUTIONS_PROVENANCE = "provenance.json"
 """A sentence's sidecar, chunk_<i>/provenance.json (`anchors.disk.formats` re-exports the name)."""
 LEDGER_FORMAT = 2
 """Sidecar format whose append entries carry "records" and "settings" (format 1, unmarked, carried neither)."""
+IMPORTED = {"imported": True}
+"""condition_info of imported rollouts (`anchors import`): compared like any setting, so an import and a generation
+(whose condition_info names its heads) never share a folder unnoticed."""
 FLAGS = {"model_id": "--model", "revision": "--model", "dtype": "--dtype", "max_new_tokens": "--max-new-tokens",
          "prompt_mode": "--prompt-mode", "condition": "--condition", "condition_info": "--heads",
          "seed_base": "--seed"}
@@ -178,6 +181,15 @@ def differences(stored: JsonObject, asked: JsonObject) -> list[tuple[str, JsonVa
 def describe(diffs: list[tuple[str, JsonValue, JsonValue]], side: int) -> str:
     """"max_new_tokens=8, seed_base=0": one side (1 stored, 2 asked) of `differences`."""
     return ", ".join(f"{d[0]}={d[side]!r}" for d in diffs)
+
+
+def imported_refusal(diffs: list[tuple[str, JsonValue, JsonValue]]) -> str | None:
+    """What to do when a generation meets a folder of imported rollouts (no flag makes a generation match an
+    import); None when the folder's rollouts were not imported."""
+    if not any(field == "condition_info" and stored == IMPORTED for field, stored, _ in diffs):
+        return None
+    return ("its rollouts were imported (anchors import), and generation never adds to an import: add more with "
+            "`anchors import FILE --store` on this store, or generate into another --store")
 
 
 def how_to_match(diffs: list[tuple[str, JsonValue, JsonValue]]) -> str:

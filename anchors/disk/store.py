@@ -75,6 +75,7 @@ from anchors.disk.ledger import (
     differences,
     folder_settings,
     how_to_match,
+    imported_refusal,
     legacy_entry,
     read_sidecar,
     record_labels,
@@ -300,6 +301,8 @@ class RolloutStore:
                 f"{where}: its sentences were made with {len(folder.mixed)} different settings (a store made before "
                 f"settings were fixed per folder); pass another --store (--force adds to it, recorded)")
         diffs = [] if folder.settings is None else differences(folder.settings, self.spec.compared())
+        if diffs and (refusal := imported_refusal(diffs)):
+            raise ProvenanceMismatch(f"{where}: {refusal}")
         if diffs:
             raise ProvenanceMismatch(
                 f"{where}: its rollouts were made with {describe(diffs, 1)}, this run asks {describe(diffs, 2)}; "

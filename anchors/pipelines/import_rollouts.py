@@ -22,15 +22,12 @@ from anchors.core.answers import check_answer
 from anchors.core.prompts import (DEFAULT_PROMPT_MODE, PromptMode, SamplingSettings, prefix_without_sentence,
                                   rollout_prompt)
 from anchors.disk.formats import read_problem_folder
+from anchors.disk.ledger import IMPORTED
 from anchors.disk.rollout_lines import RolloutLine, read_rollout_lines
 from anchors.disk.store import RolloutStore, RunSpec
 from anchors.errors import InputError
 from anchors.pipelines.fill import base_cot
 from anchors.records import BaseCoT, JsonObject, Rollout
-
-IMPORTED = {"imported": True}
-"""condition_info of imported rollouts: compared like any setting, so an import and a generation (whose
-condition_info names its heads) never share a folder unnoticed."""
 
 
 @dataclass(frozen=True)

@@ -181,3 +181,17 @@ def test_import_file_files_a_registry_model_under_its_store_folder(tmp_path):
     assert folder.parent.parent.name == "deepseek-r1-distill-qwen-14b"
     settings = json.loads((folder / "settings.json").read_text())["settings"]
     assert (settings["model_id"], settings["revision"]) == (qwen.model_id, qwen.revision)
+
+
+def test_a_generation_into_an_imported_folder_is_told_to_import_or_use_another_store(tmp_path):
+    """No flag makes a generation match an import, so the refusal names `anchors import` and --store, not --heads."""
+    store = _store_with_problem(tmp_path / "store")
+    _import(tmp_path / "store", _write(tmp_path / "a.jsonl", [_line(0, "receiver-k20")]))
+    before = _snapshot(tmp_path / "store")
+    generation = store.with_condition("receiver-k20", {"heads": [[0, 1]], "heads_sha256": "abc"})
+    with pytest.raises(ProvenanceMismatch) as refused:
+        generation.missing("7", 0, 3)
+    message = str(refused.value)
+    assert "its rollouts were imported" in message and "anchors import FILE --store" in message
+    assert "another --store" in message and "--heads" not in message
+    assert _snapshot(tmp_path / "store") == before
