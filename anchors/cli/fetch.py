@@ -109,8 +109,9 @@ def fetch_command(
     base: str = typer.Option("correct", "--base", help="correct or incorrect base solution."),
     store: Optional[Path] = typer.Option(None, "--store", help="Rollout store to import into (default: env "
                                          "ANCHORS_STORE, else ./store)."),
-    dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset id or a local folder of its parquet "
-                                          "shards (default: env ANCHORS_DATASET, else uzaymacar/math-rollouts)."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset id, a local folder of its parquet "
+                                          "shards, or a tree of the paper's files such as the published demo "
+                                          "(default: env ANCHORS_DATASET, else uzaymacar/math-rollouts)."),
     revision: Optional[str] = typer.Option(None, "--revision", help="Dataset revision to pin (default: main)."),
     source: Optional[str] = typer.Option(None, "--source", help="Registry model whose published traces to use "
                                          "(for a model the dataset lacks, e.g. --source qwen14b)."),
@@ -131,6 +132,7 @@ def fetch_command(
                                                published_rollouts, traces)
     read = fetched.read
     cost = ("already fetched from this commit" if fetched.cached else
+            f"read {read.bytes_read:,} bytes of {read.files} files" if copy.tree is not None else
             f"read {read.bytes_read:,} of {read.bytes_total:,} bytes, {read.row_groups_content_read} of "
             f"{read.row_groups} row groups")
     typer.echo(f"problem {problem}: {len(fetched.files)} files from {copy.describe()} ({copy.where}; {cost}) -> "

@@ -9,7 +9,8 @@ shards) is measured and recorded with the files.
 Where the shards are read from, the first that applies:
 
 1. a local copy: `dataset=DIR` or `ANCHORS_DATASET` (a folder of parquet shards, such as
-   `hf download uzaymacar/math-rollouts --repo-type dataset --local-dir DIR`);
+   `hf download uzaymacar/math-rollouts --repo-type dataset --local-dir DIR`, or a tree of the paper's files, such as
+   the published demo: `anchors.disk.paper_tree`);
 2. the Hugging Face cache (`HF_HOME`) when it holds the snapshot of the revision (always, with `HF_HUB_OFFLINE`);
 3. the hub, by ranged reads of the shards at the resolved commit (nothing else is downloaded).
 
@@ -86,6 +87,8 @@ class DatasetCopy:
     """(shard name, size in bytes), in name order."""
     opener: Callable[[str], BinaryIO]
     """Opens a shard by name for reading (ranged reads on the hub)."""
+    tree: Path | None = None
+    """A local tree of the paper's files read instead of shards (`anchors.disk.paper_tree`); None for a table."""
 
     def describe(self) -> str:
         """"uzaymacar/math-rollouts@<commit>" (or the local copy's tag)."""
@@ -125,6 +128,10 @@ def _shards_in(folder: Path) -> list[Path]:
 def _local_copy(folder: Path) -> DatasetCopy:
     shards = _shards_in(folder)
     if not shards:
+        from anchors.disk.paper_tree import is_paper_tree, tree_copy
+
+        if is_paper_tree(folder):
+            return tree_copy(folder)
         raise InputError(folder, "no *.parquet shards in or under this folder",
                          f"point {DATASET_ENV}/--dataset at a copy of {DATASET_REPO}")
     digest = hashlib.sha256("".join(f"{p.relative_to(folder)}:{p.stat().st_size}\n" for p in shards).encode())
@@ -246,9 +253,15 @@ def _root_of(path: str) -> str | None:
 
 
 def read_files(copy: DatasetCopy, wanted: Wanted) -> tuple[dict[str, str], DatasetRead]:
-    """relative path -> content of every wanted file, in one pass over the shards, and what the pass read."""
+    """relative path -> content of every wanted file, in one pass over the shards (or from a tree of the paper's
+    files: `anchors.disk.paper_tree`), and what the pass read."""
     import pyarrow as pa
     import pyarrow.parquet as pq
+
+    if copy.tree is not None:
+        from anchors.disk.paper_tree import read_tree
+
+        return read_tree(copy, wanted)
 
     found: dict[str, str] = {}
     counts = {"opened": 0, "groups": 0, "path": 0, "content": 0, "bytes": 0}

@@ -36,18 +36,18 @@ def test_readme_examples_run(tmp_path):
     if not reference_dir().is_dir():
         pytest.skip(f"reference data absent at {reference_dir()} (set ANCHORS_REFERENCE_DIR)")
     from anchors.settings import cache_dir
-    from tests.helpers.dataset_copy import write_local_copy
 
-    # `anchors fetch` reads a local copy of the dataset in its real row schema, and fetches into a private cache
-    # (the built tiny models are shared): no network, and nothing fetched shadows the reference data afterwards.
+    # Offline and with no ANCHORS_DATASET: `anchors fetch` reads the demo folder the block names. It fetches into a
+    # private cache (the built tiny models are shared), so nothing fetched shadows the reference data afterwards.
     (cache_dir() / "models").mkdir(parents=True, exist_ok=True)
     (tmp_path / "cache").mkdir()
     (tmp_path / "cache" / "models").symlink_to(cache_dir() / "models")
     work = tmp_path / "work"
     work.mkdir()
     env = dict(os.environ, ANCHORS_REFERENCE_DIR=str(reference_dir()), HF_HUB_OFFLINE="1",
-               ANCHORS_DATASET=str(write_local_copy(tmp_path / "dataset")), ANCHORS_CACHE=str(tmp_path / "cache"),
+               ANCHORS_CACHE=str(tmp_path / "cache"),
                PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    env.pop("ANCHORS_DATASET", None)
     setup = [line for line in readme_examples() if not line.startswith("anchors ")]
     for line in (line for line in readme_examples() if line.startswith("anchors ")):
         script = "set -e\n" + "\n".join(setup) + "\n" + line.replace("anchors ", f"{sys.executable} -m anchors ", 1)

@@ -191,3 +191,46 @@ def test_head_traces_come_from_the_cache_only_once_fetched(hf_cache, monkeypatch
     assert traces_dir(QWEN) == dataset_root() / QWEN
     monkeypatch.setenv("ANCHORS_REFERENCE_DIR", "/nonexistent")
     assert traces_dir("deepseek-r1-distill-llama-8b") == dataset_root() / "deepseek-r1-distill-llama-8b"
+
+
+def _tree(root: Path, demo_layout: bool) -> Path:
+    """The reference files as a tree of files: the paper's layout, or the demo's (no temperature_* folder)."""
+    for rel, text in reference_files().items():
+        parts = [p for p in rel.split("/") if not (demo_layout and p.startswith("temperature_"))]
+        path = root.joinpath(*parts)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return root
+
+
+@pytest.mark.parametrize("demo_layout", [False, True])
+def test_a_tree_of_the_papers_files_is_read_as_the_dataset(tmp_path, demo_layout):
+    """The same files as from the table (problem files and published rollouts), from the tree itself, offline."""
+    copy = hub.open_dataset(_tree(tmp_path / "tree", demo_layout))
+    assert copy.where == "local-tree" and copy.commit.startswith("tree-") and copy.shards == ()
+    files = reference_files()
+    rel = problem_rel(QWEN, 330)
+    fetched = fetch_problems(copy, [rel], required=[rel], rollouts=[rel])[rel]
+    assert "chunk_0/solutions.json" in fetched.files and "problem.json" in fetched.files
+    for name in fetched.files:
+        assert (fetched.folder / name).read_text(encoding="utf-8") == files[f"{rel}/{name}"]
+    assert fetched.read.files == len(fetched.files) and fetched.read.bytes_read > 0
+    settings = json.loads((fetched.folder / PROVENANCE_FILE).read_text())["provenance"]["settings"]
+    assert settings["commit"] == copy.commit
+
+
+def test_the_published_demo_folder_is_a_dataset(tmp_path):
+    from anchors.settings import demo_dir
+
+    if not demo_dir().is_dir():
+        pytest.skip(f"reference data absent at {demo_dir()}")
+    copy = hub.open_dataset(demo_dir())
+    rel = problem_rel(QWEN, 330)
+    fetched = fetch_problems(copy, [rel], required=[rel])[rel]
+    assert fetched.files == ("base_solution.json", "chunks_labeled.json", "problem.json")
+
+
+def test_a_folder_with_neither_shards_nor_problem_folders_is_one_clear_error(tmp_path):
+    (tmp_path / "empty" / "notes").mkdir(parents=True)
+    with pytest.raises(InputError, match="no \\*.parquet shards"):
+        hub.open_dataset(tmp_path / "empty")
