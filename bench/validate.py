@@ -11,7 +11,9 @@ CPU per experiment (n_boot 1000, 3 draws, primary metric; normalize_answer memoi
 one core of the shared 2-core machine; 4.3 s at 100 and 5.3 to 6.6 s at 200 per worker with 16 workers on the
 device machine's 16-core Xeon (2026-12-07). Three metrics at 200 rollouts: 12.7 s (2-core machine; 30 s before the
 memo). One stability seed (n_boot 1000, 300, 600, 2000, 4000, two bootstrap seeds each) 21 s; one limit seed
-(1,000 rollouts, 39 draws) 130 s and 3 GB of memory; one planner seed (--planner-sims 10 over 5 rollouts) 72 s.
+(1,000 rollouts, 39 draws) 437 s and 3.4 GB of memory, measured on 7 seeds (3 draws: 12.5 s, 0.9 GB); one planner seed (--planner-sims 10
+over 5 rollouts) 72 s. kl and kl_laplace alone (--metric-set): 5.0 s at 12 rollouts, 6.8 at 50, 9.8 at 200 here;
+10-11 s at 50 and 14-18 s at 200 per worker on the device machine under 15-16 workers.
 The primary-metric grid (10 scenarios x 5 rollouts x 200 seeds) is about 22,000 CPU s: it ran as 4 device chunks
 (100 and 200 rollouts) and one run here (12, 25, 50), merged with --merge.
 
@@ -29,8 +31,11 @@ Steps, each (scenario, rollouts per sentence, random draws, metrics) over every 
     is gone, a claim the simulator makes true passes and one it makes false does not (the strict-xfail evidence);
   * draws: planted and null at --more-draws random draws (H5's rank p needs >= 39) on --draws-seeds seeds, the
     primary metric only;
-  * metrics: every scenario at --metric-rollouts with all three metrics, on --metric-seeds seeds, for the
-    side-by-side comparison that justifies the primary metric;
+  * metrics: every scenario at --metric-rollouts with all three metrics (or --metric-set: `kl kl_laplace` where
+    the main steps hold drop's verdicts, since a metric's verdict does not depend on the metrics decided beside it),
+    on --metric-seeds seeds, for the side-by-side comparison that justifies the primary metric; a seed that a
+    step of the same cell with more metrics already decided is not decided again, and each metric's rates pool
+    every step of the cell that decided it (the main step's for drop);
   * stability: --stability-seeds planted and null experiments at the fewest rollouts decided at --n-boot and at
     each --stability-boots: the share of verdicts that agree (how low n_boot may go) and the CPU per experiment;
   * planner: on --planner-seeds planted experiments at the fewest rollouts, the power planner
@@ -308,14 +313,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def write_readme_decidability(path: Path) -> None:
-    """README.md's "can each claim hold" block from the validation.json at `path` (tests/report/test_readme.py
-    fails while the committed block differs from the committed validation.json's)."""
-    from anchors.report.readme import DECIDABILITY, decidability_table, replace_block
+    """README.md's "can each claim hold" and per-metric blocks from the validation.json at `path`
+    (tests/report/test_readme.py fails while a committed block differs from the committed validation.json's)."""
+    from anchors.report.readme import DECIDABILITY, METRICS, decidability_table, metric_table, replace_block
 
     readme = ROOT / "README.md"
-    table = decidability_table(json.loads(path.read_text()))
-    readme.write_text(replace_block(readme.read_text(encoding="utf-8"), table, DECIDABILITY), encoding="utf-8")
-    log.info("README decidability table written from %s", path)
+    validation = json.loads(path.read_text())
+    text = replace_block(readme.read_text(encoding="utf-8"), decidability_table(validation), DECIDABILITY)
+    text = replace_block(text, metric_table(validation), METRICS)
+    readme.write_text(text, encoding="utf-8")
+    log.info("README decidability and per-metric tables written from %s", path)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -4,8 +4,9 @@
 #   bash bench/validate_device.sh [EXTRA bench/validate.py FLAGS]      # from the repository root
 #
 # Resumes from bench/results/validation.partial.json, uses every core, stops starting seeds after $DEADLINE_S
-# seconds (default 360: the seeds in flight then end inside 9 minutes; the longest, a 1,000-rollout limit seed, is
-# 130 CPU s), and writes validation.json from what is done. A chunk still running at 520 s is stopped: the partial
+# seconds (default 360: most seeds in flight then end inside 9 minutes; a 1,000-rollout limit seed at 39 draws took
+# 437 CPU s on the 2-core machine, so one started late is cut off at 520 s and reruns in the next chunk), and
+# writes validation.json from what is done. A chunk still running at 520 s is stopped: the partial
 # file, saved every 30 s, keeps its finished seeds, and the next chunk goes on from there. Where $OUT is set (a device machine's output folder)
 # both files are also copied there: copy validation.partial.json back into bench/results/ before the next call.
 # Exit status 0: every seed is done and validation.json is the full grid; 75: rerun to resume; anything else: an

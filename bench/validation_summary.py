@@ -172,18 +172,24 @@ def summarise_case(case: str, steps: dict[str, Any], args: argparse.Namespace, p
         "by_metric": _by_metric(case, steps, args, true),
         "planner": _planner(case, steps, args, primary,
                             {str(n): _power(step("planted", n, args.draws), case) for n in args.rollouts}),
-        "limit": _limit(case, steps, args, primary),
+        "limit": _limit(case, steps, args, primary, true),
     }
 
 
-def _limit(case: str, steps: dict[str, Any], args: argparse.Namespace, primary: str) -> dict[str, Any]:
+def _limit(case: str, steps: dict[str, Any], args: argparse.Namespace, primary: str,
+           true: str | None) -> dict[str, Any]:
     """Pass rate and mean estimate of the planted scenario at --limit-rollouts: whether the claim is true in the
-    simulator and decidable by its rule once rollout noise is gone (only the CoT's sentences limit it then)."""
+    simulator and decidable by its rule once rollout noise is gone (only the CoT's sentences limit it then). {} for
+    a case the planted scenario does not make true (its pass rate there is no power), and a None pass rate where
+    the rule skipped every seed (it decided nothing)."""
     draws = max(args.draws, args.more_draws)
     done = steps.get(f"planted|n={args.limit_rollouts}|draws={draws}|{primary}")
-    if not args.limit_seeds or not done or not done["seeds"]:
+    if not args.limit_seeds or not done or not done["seeds"] or true != "planted":
         return {}
     rows = [o[case] for o in done["seeds"].values() if case in o]
+    if all(r["outcome"] == "skip" for r in rows):
+        return {"rollouts": args.limit_rollouts, "draws": draws, "seeds": len(rows), "pass_rate": None,
+                "estimate_mean": None}
     estimates = [r["estimate"] for r in rows if r.get("estimate") is not None]
     return {"rollouts": args.limit_rollouts, "draws": draws, "seeds": len(rows),
             "pass_rate": round(sum(r["outcome"] == "pass" for r in rows) / len(rows), 4) if rows else None,
@@ -271,7 +277,8 @@ def _by_metric(case: str, steps: dict[str, Any], args: argparse.Namespace, true:
         rate, seeds = {}, {}
         for s in args.metric_scenarios or args.scenarios:
             pooled = {str(n): metric_seeds(steps, s, n, args.draws, metric) for n in args.metric_rollouts}
-            rate[s] = {n: _rate({"seeds": rows}, case, metric) for n, rows in pooled.items()}
+            rate[s] = {n: None if _all_skip(rows, case, metric) else _rate({"seeds": rows}, case, metric)
+                       for n, rows in pooled.items()}
             seeds[s] = {n: len(rows) for n, rows in pooled.items()}
         out[metric] = {"power": rate.get(true),
                        "false_pass": {s: max((v for v in r.values() if v is not None), default=None)
@@ -279,6 +286,11 @@ def _by_metric(case: str, steps: dict[str, Any], args: argparse.Namespace, true:
                        "false_pass_by_rollouts": {s: r for s, r in rate.items() if s != true},
                        "seeds": seeds}
     return out
+
+
+def _all_skip(rows: dict[str, Any], case: str, metric: str) -> bool:
+    """Whether the rule skipped the case under `metric` in every seed (a rate of 0 would then read as no power)."""
+    return all(o[case].get(metric) == "skip" for o in rows.values() if case in o)
 
 
 def metric_seeds(steps: dict[str, Any], scenario: str, n: int, draws: int, metric: str) -> dict[str, Any]:
@@ -306,7 +318,7 @@ def summarise(partial: dict[str, Any], steps: list[dict[str, Any]], args: argpar
                     for c in o}, key=lambda c: (int("".join(ch for ch in c.split("·")[0] if ch.isdigit())), c))
     settings = {"seeds": args.seeds, "first_seed": args.first_seed, "rollouts": args.rollouts, "draws": args.draws,
                 "more_draws": args.more_draws, "draws_seeds": args.draws_seeds, "metric_seeds": args.metric_seeds,
-                "metric_rollouts": args.metric_rollouts,
+                "metric_rollouts": args.metric_rollouts, "metric_set": list(args.metric_set or DEFAULT.metrics),
                 "metric_scenarios": args.metric_scenarios or list(args.scenarios) if args.metric_seeds else [],
                 "planner_seeds": args.planner_seeds,
                 "planner_sims": args.planner_sims, "limit_seeds": args.limit_seeds,

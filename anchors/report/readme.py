@@ -68,6 +68,53 @@ def decidability_table(validation: dict[str, Any]) -> str:
             + "".join(f"| {r.case} | {r.sentence} |\n" for r in rows))
 
 
+METRICS = ("<!-- metric-validation -->", "<!-- /metric-validation -->")
+"""The markers of the README's per-metric power and false-pass table (`metric_table`, from validation.json)."""
+
+
+def metric_table(validation: dict[str, Any]) -> str:
+    """The Markdown table of a validation.json's per-metric rates: per claim case and metric, the power at the
+    largest rollouts measured where the simulator makes the claim true, and the worst false-pass rate over every
+    scenario where it is false and every rollout count, with where it occurred and the fewest seeds behind any of
+    those rates (every number is the file's); "" when the file holds no per-metric rates."""
+    rows = [(case, row) for case, row in validation["claims"].items() if row.get("by_metric")]
+    if not rows:
+        return ""
+    metrics = list(rows[0][1]["by_metric"])
+    head = ["case", *[f"{m}: {what}" for m in metrics for what in ("power", "worst false pass")]]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for case, row in rows:
+        cells = [case]
+        holds = {row.get("true_under"), *row.get("also_true_under", ())}  # scenarios where the claim is true
+        for metric in metrics:
+            rates = row["by_metric"][metric]
+            cells += [_top_power(rates.get("power")), _worst(rates, holds)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _top_power(power: dict[str, float | None] | None) -> str:
+    """"0.83 @200": the power at the most rollouts measured; "–" where the claim is true in no scenario run."""
+    measured = {int(n): v for n, v in (power or {}).items() if v is not None}
+    if not measured:
+        return "–"
+    n = max(measured)
+    return f"{measured[n]:.2f} @{n}"
+
+
+def _worst(rates: dict[str, Any], holds: set[str | None]) -> str:
+    """"0.03 (draws differ @200; ≥100 seeds)": the worst false-pass rate over the scenarios not in `holds`, where,
+    and the fewest seeds behind any of those rates."""
+    false = {s: by_n for s, by_n in (rates.get("false_pass_by_rollouts") or {}).items() if s not in holds}
+    cells = [(v, s, int(n)) for s, by_n in false.items() for n, v in by_n.items() if v is not None]
+    if not cells:
+        return "–"
+    worst, scenario, n = max(cells, key=lambda c: (c[0], -c[2]))
+    seeds = min(k for s, by_n in (rates.get("seeds") or {}).items() if s in false for k in by_n.values() if k)
+    where = f"{scenario.replace('_', ' ')} @{n}; " if worst > 0 else ""
+    return f"{worst:.2f} ({where}≥{seeds} seeds)"
+
+
 def replace_block(readme: str, table: str, markers: tuple[str, str] = (START, END)) -> str:
     """The README with the text between the markers (the verdict table's by default) replaced by `table`;
     ValueError without markers."""

@@ -72,9 +72,14 @@ def test_harness_calls_decide_all_and_writes_the_schema(tmp_path, counted):
         assert set(row["planner"]["predicted_power"]) == {"12"} and row["planner"]["seeds"] == 1
         if true == "planted":  # realised: the main step's planted power, where the planner plans from
             assert row["planner"]["realised_power"] == row["power"]
-        assert row["limit"]["rollouts"] == 30 and row["limit"]["draws"] == 4 and row["limit"]["seeds"] == 1
+        if true == "planted":  # the limit step is planted: its pass rate is power only for claims true there
+            assert row["limit"]["rollouts"] == 30 and row["limit"]["draws"] == 4 and row["limit"]["seeds"] == 1
+        else:
+            assert row["limit"] == {}
     assert false_in_sim("H3") and false_in_sim("H11·random") and not false_in_sim("H2")
     assert summary["claims"]["H5"]["power"] == {"12": None}       # 3 draws: H5 always skips, nothing decided
+    assert summary["claims"]["H5"]["by_metric"]["kl"]["power"] == {"12": None}     # the same under every metric
+    assert summary["claims"]["H0a"]["limit"]["pass_rate"] is None  # skipped at the limit too: no power of 0
     assert summary["truths"]["H1_plan_ratio_receiver_none"] == pytest.approx(2.0, abs=0.02)
     assert {"settings", "timing", "provenance"} <= set(summary)
     calibration = summary["planner_calibration"]  # one plan per case true in planted, scored at 12 rollouts

@@ -64,3 +64,32 @@ def test_other_markers_leave_the_verdict_block_alone():
     readme = f"{START}\nverdicts\n{END}\n{DECIDABILITY[0]}\nold\n{DECIDABILITY[1]}\n"
     new = replace_block(readme, "new\n", DECIDABILITY)
     assert committed_table(new) == "verdicts\n" and committed_table(new, DECIDABILITY) == "new\n"
+
+
+def test_the_committed_metric_table_is_the_committed_validation_jsons():
+    # Regenerate after bench/validate.py: python bench/validate.py --readme
+    import json
+
+    from anchors.report.readme import METRICS, metric_table
+
+    validation = json.loads((REPO_ROOT / "bench" / "results" / "validation.json").read_text())
+    fresh = metric_table(validation)
+    assert committed_table((REPO_ROOT / "README.md").read_text(), METRICS) == fresh, fresh
+    assert fresh.count("\n") == 2 + len(validation["claims"])
+
+
+def test_the_metric_table_reads_only_scenarios_where_the_claim_is_false():
+    from anchors.report.readme import metric_table
+
+    rates = {"power": {"12": 0.5, "200": 0.83},
+             "false_pass_by_rollouts": {"null": {"12": 0.0, "200": 0.01}, "shifted": {"12": 0.2, "200": 0.3},
+                                        "draws": {"12": 0.03, "200": None}},
+             "seeds": {"null": {"12": 200, "200": 100}, "shifted": {"12": 5, "200": 5}, "draws": {"12": 150}}}
+    row = {"true_under": "planted", "also_true_under": ["shifted"], "by_metric": {"kl": rates}}
+    table = metric_table({"claims": {"H7": row, "H3": {"true_under": None, "by_metric": {"kl": {
+        "power": None, "false_pass_by_rollouts": {"null": {"12": 0.0}}, "seeds": {"null": {"12": 200}}}}}}})
+    lines = table.splitlines()
+    assert lines[0] == "| case | kl: power | kl: worst false pass |"
+    assert lines[2] == "| H7 | 0.83 @200 | 0.03 (draws @12; ≥100 seeds) |"   # "shifted" makes H7 true: not a false pass
+    assert lines[3] == "| H3 | – | 0.00 (≥200 seeds) |"
+    assert metric_table({"claims": {"H1": {"by_metric": {}}}}) == ""
