@@ -65,9 +65,8 @@ def seeds_done(steps: dict[str, Any], step: dict[str, Any]) -> set[str]:
     done = set(steps.get(step_key(step), {"seeds": {}})["seeds"])
     if step.get("kind"):
         return done
-    head = f"{step['scenario']}|n={step['rollouts']}|draws={step['draws']}|"
-    for key, other in steps.items():
-        if key.startswith(head) and set(step["metrics"]) <= set(key[len(head):].split("+")):
+    for metrics, other in cell_steps(steps, step["scenario"], step["rollouts"], step["draws"]):
+        if set(step["metrics"]) <= metrics:
             done |= set(other["seeds"])
     return done
 
@@ -100,12 +99,13 @@ def _rate(step: dict[str, Any] | None, case: str, field: str, value: str = "pass
     return round(sum(r.get(field) == value for r in rows) / len(rows), 4) if rows else None
 
 
-def _power(step: dict[str, Any] | None, case: str) -> float | None:
-    """Pass rate where the claim is true; None where every experiment skipped it (the rule never decided: e.g. H5
-    with 3 draws, H0a and H8 on the simulator), since a power of 0 would then read as a weak rule."""
-    if step and all(o[case].get("outcome") == "skip" for o in step["seeds"].values() if case in o):
+def _power(step: dict[str, Any] | None, case: str, field: str = "outcome") -> float | None:
+    """Pass rate of `field` (the outcome, or one metric's verdict); None where every experiment skipped it (the rule
+    never decided: e.g. H5 with 3 draws, H0a and H8 on the simulator), since a rate of 0 would then read as a weak
+    rule."""
+    if step and all(o[case].get(field) == "skip" for o in step["seeds"].values() if case in o):
         return None
-    return _rate(step, case, "outcome")
+    return _rate(step, case, field)
 
 
 def _wilson_upper(rate: float, n: int, z: float = 1.96) -> float:
@@ -187,12 +187,9 @@ def _limit(case: str, steps: dict[str, Any], args: argparse.Namespace, primary: 
     if not args.limit_seeds or not done or not done["seeds"] or true != "planted":
         return {}
     rows = [o[case] for o in done["seeds"].values() if case in o]
-    if all(r["outcome"] == "skip" for r in rows):
-        return {"rollouts": args.limit_rollouts, "draws": draws, "seeds": len(rows), "pass_rate": None,
-                "estimate_mean": None}
     estimates = [r["estimate"] for r in rows if r.get("estimate") is not None]
     return {"rollouts": args.limit_rollouts, "draws": draws, "seeds": len(rows),
-            "pass_rate": round(sum(r["outcome"] == "pass" for r in rows) / len(rows), 4) if rows else None,
+            "pass_rate": _power(done, case),
             "estimate_mean": round(sum(estimates) / len(estimates), 4) if estimates else None}
 
 
@@ -277,8 +274,7 @@ def _by_metric(case: str, steps: dict[str, Any], args: argparse.Namespace, true:
         rate, seeds = {}, {}
         for s in args.metric_scenarios or args.scenarios:
             pooled = {str(n): metric_seeds(steps, s, n, args.draws, metric) for n in args.metric_rollouts}
-            rate[s] = {n: None if _all_skip(rows, case, metric) else _rate({"seeds": rows}, case, metric)
-                       for n, rows in pooled.items()}
+            rate[s] = {n: _power({"seeds": rows}, case, metric) for n, rows in pooled.items()}
             seeds[s] = {n: len(rows) for n, rows in pooled.items()}
         out[metric] = {"power": rate.get(true),
                        "false_pass": {s: max((v for v in r.values() if v is not None), default=None)
@@ -288,21 +284,21 @@ def _by_metric(case: str, steps: dict[str, Any], args: argparse.Namespace, true:
     return out
 
 
-def _all_skip(rows: dict[str, Any], case: str, metric: str) -> bool:
-    """Whether the rule skipped the case under `metric` in every seed (a rate of 0 would then read as no power)."""
-    return all(o[case].get(metric) == "skip" for o in rows.values() if case in o)
-
-
 def metric_seeds(steps: dict[str, Any], scenario: str, n: int, draws: int, metric: str) -> dict[str, Any]:
     """seed -> outcomes of every plain step at (scenario, n rollouts, draws) that decided `metric`, pooled (the
     same seed of the same cell is the same experiment, so a seed found in two steps counts once)."""
-    head = f"{scenario}|n={n}|draws={draws}|"
     pooled: dict[str, Any] = {}
-    for key, step in steps.items():
-        if key.startswith(head) and metric in key[len(head):].split("+"):
+    for metrics, step in cell_steps(steps, scenario, n, draws):
+        if metric in metrics:
             for seed, outcomes in step["seeds"].items():
                 pooled.setdefault(seed, outcomes)
     return pooled
+
+
+def cell_steps(steps: dict[str, Any], scenario: str, n: int, draws: int) -> list[tuple[set[str], dict[str, Any]]]:
+    """(its metrics, the step) for every plain step (no kind) of one cell: scenario, n rollouts, draws."""
+    head = f"{scenario}|n={n}|draws={draws}|"
+    return [(set(key[len(head):].split("+")), step) for key, step in steps.items() if key.startswith(head)]
 
 
 def summarise(partial: dict[str, Any], steps: list[dict[str, Any]], args: argparse.Namespace,

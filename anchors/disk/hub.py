@@ -134,8 +134,13 @@ def _local_copy(folder: Path) -> DatasetCopy:
             return tree_copy(folder)
         raise InputError(folder, "no *.parquet shards in or under this folder",
                          f"point {DATASET_ENV}/--dataset at a copy of {DATASET_REPO}")
-    digest = hashlib.sha256("".join(f"{p.relative_to(folder)}:{p.stat().st_size}\n" for p in shards).encode())
-    return _folder_copy(folder, DATASET_REPO, "local", "local-" + digest.hexdigest()[:12], "local")
+    return _folder_copy(folder, DATASET_REPO, "local", "local-" + files_digest(folder, shards), "local")
+
+
+def files_digest(folder: Path, paths: Iterable[Path]) -> str:
+    """12 hex digits of sha256 over the files' names (relative to `folder`) and sizes: a local copy's commit tag."""
+    text = "".join(f"{p.relative_to(folder)}:{p.stat().st_size}\n" for p in paths)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def _folder_copy(folder: Path, repo: str, revision: str, commit: str, where: str) -> DatasetCopy:

@@ -10,11 +10,10 @@ local copy (`DatasetCopy.where` "local-tree", commit `tree-<digest of the tree's
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import BinaryIO
 
-from anchors.disk.hub import DATASET_REPO, SOLUTIONS_PATH, DatasetCopy, DatasetRead, Wanted
+from anchors.disk.hub import DATASET_REPO, SOLUTIONS_PATH, DatasetCopy, DatasetRead, Wanted, files_digest
 from anchors.errors import InputError
 
 WHERE = "local-tree"
@@ -32,8 +31,7 @@ def tree_copy(folder: Path) -> DatasetCopy:
     if not files:
         raise InputError(folder, "neither parquet shards nor the paper's problem folders in or under this folder",
                          "point --dataset at a copy of the dataset or at a tree of problem_<id> folders")
-    digest = hashlib.sha256("".join(f"{p.relative_to(folder)}:{p.stat().st_size}\n" for p in files).encode())
-    return DatasetCopy(DATASET_REPO, "local", "tree-" + digest.hexdigest()[:12], WHERE, (), _no_shards,
+    return DatasetCopy(DATASET_REPO, "local", "tree-" + files_digest(folder, files), WHERE, (), _no_shards,
                        tree=folder)
 
 
