@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     from anchors.records import JsonObject
 
 
-
 def _models(experiments: Sequence[JsonObject]) -> dict[str, list[JsonObject]]:
     """model -> its digests (the simulated "null" variant, used by one claim only, left out)."""
     out: dict[str, list[dict[str, Any]]] = {}

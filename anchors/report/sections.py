@@ -24,7 +24,6 @@ whose accuracy and dissimilar fractions they never used."""
 _SYMBOL = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<", "within": "|x| ≤"}
 
 
-
 def facts_index(experiments: Sequence[JsonObject]) -> dict[tuple[str, str], dict[str, JsonObject]]:
     """(model, source) -> {embedder: {condition: facts}} from the experiment digests."""
     out: dict[tuple[str, str], dict[str, JsonObject]] = {}

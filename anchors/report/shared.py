@@ -51,7 +51,6 @@ class Picture:
     (anchors.report.summary.same_split_sentence): the reason the embedders' pictures coincide."""
 
 
-
 def alike_splits(experiments: Sequence[JsonObject]) -> set[tuple[str, str]]:
     """(model, source) pairs whose embedders call the same resamples dissimilar under every condition."""
     by_split: dict[tuple[str, str], list[JsonObject]] = {}
