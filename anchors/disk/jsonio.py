@@ -94,7 +94,7 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     flag nearest the path)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=TMP_SUFFIX, dir=path.parent)
     try:
         _write_all(fd, text.encode("utf-8"))
         os.fchmod(fd, 0o666 & ~_umask())
@@ -139,18 +139,23 @@ def fsync_dir(folder: Path) -> None:
 
 
 TMP_SUFFIX = ".tmp"
-"""Suffix of `write_text_atomic`'s temporary files, `.<name>.<random>.tmp` beside the file."""
+"""Suffix of `write_text_atomic`'s temporary files, `.<name>.<writer pid>-<random>.tmp` beside the file."""
 
 
 def remove_orphans(folder: Path) -> int:
-    """Delete temporary files of atomic writes (`.<name>.json.<random>.tmp`) in `folder` that are older than this
-    process: left by a writer killed inside `write_text_atomic`. Call it only under the folder's write lock, so no
-    live writer is inside a write there. Returns how many were removed."""
+    """Delete temporary files of atomic writes (`.<name>.json.<pid>-<random>.tmp`) in `folder` left by a writer
+    killed inside `write_text_atomic`: those whose writer process is gone, and (for names without a pid, and a pid
+    reused since) those older than this process. Call it only under the folder's write lock, so no live writer is
+    inside a write there. Returns how many were removed.
+
+    The writer's pid decides where it can: a process start read from /proc is exact only to a clock tick (10 ms),
+    and a resumed run can start within that of its killed predecessor's last write, so the age test alone once
+    kept such an orphan (a CI run of tests/pipelines/test_import_rollouts.py)."""
     started = process_started()
     removed = 0
     for tmp in folder.glob(f".*.json.*{TMP_SUFFIX}"):
         try:
-            if tmp.stat().st_mtime < started:
+            if not _writer_alive(tmp) or tmp.stat().st_mtime < started:
                 tmp.unlink()
                 removed += 1
         except FileNotFoundError:  # another resuming process removed it first
@@ -158,6 +163,20 @@ def remove_orphans(folder: Path) -> int:
     if removed:
         log.info("removed %d orphan temporary file(s) of a killed write in %s", removed, folder)
     return removed
+
+
+def _writer_alive(tmp: Path) -> bool:
+    """Whether the process named in a temporary file's name still runs (True when the name holds no pid)."""
+    pid = tmp.name[: -len(TMP_SUFFIX)].rsplit(".", 1)[-1].split("-", 1)[0]
+    if not pid.isdigit() or int(pid) == os.getpid():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
 
 
 def process_started() -> float:

@@ -72,6 +72,27 @@ def test_orphans_older_than_the_process_are_removed_and_newer_ones_kept(tmp_path
     assert not old.exists() and new.exists() and other.exists(), "only our own old temporary files go"
 
 
+def test_an_orphan_newer_than_the_process_is_removed_when_its_writer_is_gone(tmp_path):
+    """A CI run kept `.solutions.json.<random>.tmp` of a writer killed a few ms before the resuming process
+    started: the process start read from /proc is exact only to a 10 ms tick. The writer's pid now decides."""
+    import subprocess
+    import sys
+
+    from anchors.disk.jsonio import remove_orphans, write_json_atomic
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    dead, ours, alive = (tmp_path / f".solutions.json.{gone.stdout.strip()}-ab12.tmp",
+                         tmp_path / f".solutions.json.{os.getpid()}-cd34.tmp",
+                         tmp_path / f".solutions.json.{os.getppid()}-ef56.tmp")
+    for path in (dead, ours, alive):
+        path.write_text("partial")  # all newer than this process
+    assert remove_orphans(tmp_path) == 1
+    assert not dead.exists() and ours.exists() and alive.exists()
+    write_json_atomic(tmp_path / "a.json", {})  # the writer's own names carry its pid
+    assert remove_orphans(tmp_path) == 0
+
+
 @pytest.mark.parametrize("text, problem", [
     ("[" * 50_000 + "]" * 50_000, "nested too deeply"),
     ("[" + "7" * 5000 + "]", "4300 digits"),
