@@ -19,7 +19,7 @@ from typing import Any, Iterator
 
 import torch
 
-from anchors.gpu.cascade import (DecodeStep, DenseKV, cascade_attention, dense_cascade, dense_masks, matmul_part,
+from anchors.gpu.cascade import (DecodeStep, DenseKV, cascade_attention, dense_cascade, dense_masks,
                                  prefill, prefix_bucket, suffix_bucket)
 from anchors.gpu.sampling import sample_tokens_torch
 
@@ -104,7 +104,7 @@ class KVState:
                      suffix=(self.suffix_k[layer][:, :, : self.s_view], self.suffix_v[layer][:, :, : self.s_view]),
                      masks=(self.masks["prefix"], self.masks["suffix"]), place_row=self.place_row,
                      row_place=self.row_place)
-        part = _fused_part if FUSED_KERNEL and query.is_cuda else matmul_part
+        part = _fused_part if FUSED_KERNEL and query.is_cuda else None
         return dense_cascade(query, kv, self.rows_per_slot, scale, part)
 
 
@@ -163,7 +163,7 @@ def grow_suffix(state: KVState, new_alloc: int) -> None:
 
 def _fused_part(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor,
                 scale: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Same contract as _matmul_part, through PyTorch's memory-efficient attention kernel (CUDA).
+    """Same contract as anchors.gpu.cascade.matmul_part, through PyTorch's memory-efficient attention kernel (CUDA).
 
     Why: it keeps scores in float32 inside the kernel (a bf16 score matmul loses ~0.4% per score, which the
     softmax amplifies) and never writes the [L, S] score matrix to memory. It returns the log-sum-exp we merge on.
