@@ -107,6 +107,9 @@ class PagedState:
                 torch.argsort(suffix_len, descending=True))
             return
         st["prefix_mask"], st["suffix_mask"] = dense_masks(self.prefix_len, self.pos, self.p_view, self.s_view)
+        n_kv = self.k[0].shape[1]
+        st["prefix_idx"] = gather_index(self.prefix_table, self.p_view, n_kv, page)
+        st["suffix_idx"] = gather_index(self.suffix_table, self.s_view, n_kv, page)
 
     def begin_prefill(self, slot: int, n_tokens: int) -> None:
         pos = torch.arange(n_tokens, device=self.pos.device)
@@ -164,18 +167,30 @@ def allocate_state(model: PreTrainedModel, n_slots: int, rows_per_slot: int, n_r
         row_place=torch.arange(n_rows, **idx).clamp(max=places - 1), use_triton=use_triton)
 
 
-def _gather(pool: torch.Tensor, table: torch.Tensor, view: int) -> torch.Tensor:
-    """Pages of each table row as a dense view: [N, n_kv, view, d] (pool [n_pages, n_kv, page, d])."""
-    n_pages = -(-view // pool.shape[2])
-    pages = pool[table[:, :n_pages].long()]                                    # [N, np, n_kv, page, d]
-    return pages.transpose(1, 2).reshape(table.shape[0], pool.shape[1], -1, pool.shape[3])[:, :, :view]
+def gather_index(table: torch.Tensor, view: int, n_kv: int, page: int) -> torch.Tensor:
+    """Flat row indices into a pool viewed as [n_pages * n_kv * page, d] that read each table row's first `view`
+    positions as a dense [N, n_kv, view, d] block: one per step, shared by every layer's keys and values."""
+    n_pages = -(-view // page)
+    pages = table[:, :n_pages].long()                                           # [N, np]
+    heads = torch.arange(n_kv, device=table.device)
+    offsets = torch.arange(page, device=table.device)
+    idx = (pages[:, None, :, None] * n_kv + heads[None, :, None, None]) * page + offsets   # [N, n_kv, np, page]
+    return idx.reshape(table.shape[0], n_kv, n_pages * page)[:, :, :view].reshape(-1)
+
+
+def _gather(pool: torch.Tensor, idx: torch.Tensor, view: int) -> torch.Tensor:
+    """Pages of each table row as a dense view [N, n_kv, view, d] (pool [n_pages, n_kv, page, d]; `idx` from
+    `gather_index`): one index_select, no transposed copy."""
+    d = pool.shape[3]
+    return pool.view(-1, d).index_select(0, idx).view(-1, pool.shape[1], view, d)
 
 
 def _dense_attention(state: PagedState, layer: int, query: torch.Tensor, scale: float) -> torch.Tensor:
     """The torch path: the dense cascade arithmetic on gathered pages (the baseline's, same view lengths)."""
     pools = (state.k[layer], state.v[layer])
-    kv = DenseKV(prefix=tuple(_gather(p, state.prefix_table, state.p_view) for p in pools),
-                 suffix=tuple(_gather(p, state.suffix_table, state.s_view) for p in pools),
-                 masks=(state.step["prefix_mask"], state.step["suffix_mask"]),
+    st = state.step
+    kv = DenseKV(prefix=tuple(_gather(p, st["prefix_idx"], state.p_view) for p in pools),
+                 suffix=tuple(_gather(p, st["suffix_idx"], state.s_view) for p in pools),
+                 masks=(st["prefix_mask"], st["suffix_mask"]),
                  place_row=state.place_row, row_place=state.row_place)
     return dense_cascade(query, kv, state.rows_per_slot, scale)
