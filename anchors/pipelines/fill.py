@@ -176,10 +176,12 @@ def sentence_rollouts(loaded: LoadedModel, requests: list, condition: Condition,
 def fill_condition(loaded: LoadedModel, store_root: str | Path, condition: Condition, cots: Sequence[BaseCoT],
                    sampling: SamplingSettings,
                    prompt_mode: str, *, no_generate: bool = False, how_to_fill: str = "",
-                   batch_size: int = 64, ray: Any = None) -> dict[str, Path]:
-    """`fill_store` for an already loaded model: every sentence of every CoT, `sampling.n_rollouts` each.
-    With `ray` (`distributed.RayOptions`) the missing rollouts are made by Ray actors loading the model by name.
-    Returns problem id -> its folder under the condition."""
+                   batch_size: int = 64, ray: Any = None, n: int | None = None,
+                   sentences: range | None = None) -> dict[str, Path]:
+    """`fill_store` for an already loaded model: every sentence of every CoT (or `sentences` of each),
+    `sampling.n_rollouts` each (or `n`: a sentence given more rollouts than the design's keeps the same seeds for
+    its first ones). With `ray` (`distributed.RayOptions`) the missing rollouts are made by Ray actors loading the
+    model by name. Returns problem id -> its folder under the condition."""
     from anchors.disk.store import RunSpec
 
     spec = RunSpec.for_model(loaded, sampling=sampling, condition=condition.name, prompt_mode=prompt_mode,
@@ -188,9 +190,10 @@ def fill_condition(loaded: LoadedModel, store_root: str | Path, condition: Condi
     if ray is not None and not no_generate:
         from anchors.pipelines.units import FillJob
 
-        fill_jobs_here([FillJob(store, list(cots), condition, sampling.n_rollouts)], loaded, ray, batch_size)
+        fill_jobs_here([FillJob(store, list(cots), condition, n or sampling.n_rollouts, sentences)], loaded, ray,
+                       batch_size)
         return problem_folders(store, cots)
-    fill_store(store, cots, condition, lambda: loaded, sampling.n_rollouts, no_generate=no_generate,
+    fill_store(store, cots, condition, lambda: loaded, n or sampling.n_rollouts, sentences, no_generate=no_generate,
                how_to_fill=how_to_fill, batch_size=batch_size)
     return problem_folders(store, cots)
 

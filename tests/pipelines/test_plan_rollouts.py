@@ -1,0 +1,59 @@
+"""The main job's extra rollouts on the plan (anchors.pipelines.organism_experiment.PLAN_ROLLOUTS): only the plan
+and the sentence after it get more, the rollouts they already had are kept (same seeds, same text), and a base
+CoT whose second sentence is not the plan is refused with one line. Trace sets never share a problem."""
+
+from __future__ import annotations
+
+import pytest
+
+from anchors.errors import InputError
+from anchors.pipelines.organism_experiment import N_TRACES, plan_sentences, trace_seeds
+
+
+@pytest.fixture(scope="module")
+def planted():
+    from anchors.gpu.model import load_model
+
+    return load_model("organism-planted", "cpu", "float32")
+
+
+def _cot(loaded, seed: int):
+    from anchors.core.sentences import cot_text, split_sentences
+    from anchors.organism import base_trace
+    from anchors.records import BaseCoT
+
+    problem, base = base_trace(seed, want_correct=True, model=loaded.model, tokenizer=loaded.tokenizer,
+                               right_plan=True)
+    return BaseCoT(problem_id=f"organism-{seed}", problem=problem, base_solution=base,
+                   sentences=split_sentences(base.full_cot), source_text=cot_text(base.full_cot))
+
+
+def test_plan_sentences_get_more_rollouts_and_keep_the_ones_they_had(tmp_path, planted):
+    from anchors.core.prompts import SamplingSettings
+    from anchors.disk.formats import load_problem_dir
+    from anchors.gpu.conditions import parse_condition
+    from anchors.pipelines.fill import fill_condition
+
+    cot = _cot(planted, 0)
+    sampling = SamplingSettings(max_new_tokens=192, n_rollouts=2)
+    none = parse_condition("none")
+    folder = fill_condition(planted, tmp_path, none, [cot], sampling, "clean")[cot.problem_id]
+    before = load_problem_dir(folder).rollouts
+    fill_condition(planted, tmp_path, none, [cot], sampling, "clean", n=4, sentences=plan_sentences([cot]))
+    after = load_problem_dir(folder).rollouts
+    assert {i: len(r) for i, r in after.items()} == {i: 4 if i in (1, 2) else 2 for i in range(len(cot.sentences))}
+    for i, rollouts in before.items():
+        assert [(r.seed, r.rollout) for r in after[i][:2]] == [(r.seed, r.rollout) for r in rollouts]
+
+
+def test_a_base_cot_without_the_plan_second_is_refused(planted):
+    cot = _cot(planted, 1)
+    shifted = cot.model_copy(update={"sentences": cot.sentences[1:]})
+    with pytest.raises(InputError, match="organism-1.*second sentence is not the plan"):
+        plan_sentences([cot, shifted])
+    assert plan_sentences([cot]) == range(1, 3)
+
+
+def test_trace_sets_are_disjoint_and_set_0_is_the_main_jobs():
+    assert trace_seeds(0) == range(N_TRACES)
+    assert set(trace_seeds(1)).isdisjoint(trace_seeds(0)) and len(trace_seeds(3)) == N_TRACES
