@@ -207,7 +207,9 @@ def write(out: Path, res: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=BENCH / "results" / "nogenerate_14b_cpu.json")
-    parser.add_argument("--problem", default="330", help="a problem of the demo's qwen14b correct base solutions")
+    parser.add_argument("--problem", default="4682",
+                        help="a problem of the demo's qwen14b correct base solutions (4682: the one whose trace has "
+                             "the >= 3 final-answer sentences H8 needs, so one llm row can be decided)")
     parser.add_argument("--keep", type=Path, default=None, help="also copy the run's log and results.json here")
     args = parser.parse_args()
     from anchors.disk.provenance import make_provenance
