@@ -61,7 +61,7 @@ def write_folder(folder: Path) -> dict:
     from anchors.gpu.tiny import ensure_tiny_model
 
     config = _checkpoint_models()["qwen14b"]["config"]
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)  # also an HF cache snapshot folder made beforehand
     (folder / "config.json").write_text(json.dumps(config))
     for name in ("tokenizer.json", "tokenizer_config.json"):
         (folder / name).write_bytes((ensure_tiny_model("tiny-qwen2") / name).read_bytes())
