@@ -1,13 +1,14 @@
 """Do the note's primary claims hold on the planted organism, and not on its null twin, over independent trace sets?
 
     python bench/bench_planted_claims.py --sets 0 1 2 3 4 [--organisms planted null] [--store DIR] [--out-dir DIR]
+           [--traces-per-set 8] [--plan-rollouts N]
     python bench/bench_planted_claims.py --summarise DIR [--out bench/results/planted_claims.json]
 
 Issue 23 asks for the detection rate (H1 or H2, the primary claims, hold unconfounded on the planted organism) and
 the false-detection rate (they hold on the null twin) over at least 5 independently sampled sets of base traces.
 Each run is the main job's experiment (anchors.pipelines.organism_experiment, every setting the main job's: 8
-pooled right-plan correct CoTs, --rollouts 12, PLAN_ROLLOUTS on the plan and the sentence after it, k = 4, 3
-random draws, metric drop) on trace set s (`trace_seeds(s)`; set 0 is the main job's own), decided under both
+pooled right-plan correct CoTs, --rollouts 12, k = 4, 3 random draws, metric drop) on trace set s (`Design`; set 0
+is the main job's own), or with --traces-per-set and --plan-rollouts another design, decided under both
 embedders by the suite's rules (anchors.claims.decide_all with anchors.pipelines.lab.rule_settings). Receiver-head
 discovery is the main job's one discovery, shared by every set (its own recovery over 5 discovery sets is
 bench/results/planted_discovery.json).
@@ -43,8 +44,8 @@ def verdict_row(v) -> dict:
             "p": _num(v.p_value), "confounds": list(v.confounds)}
 
 
-def one_run(organism: str, trace_set: int, store: Path) -> dict:
-    """The main job's experiment on one trace set, decided under both embedders."""
+def one_run(organism: str, design, store: Path) -> dict:
+    """The organism experiment of one `Design`, decided under both embedders."""
     from anchors.claims import decide_all
     from anchors.pipelines.experiments import Session
     from anchors.pipelines.lab import rule_settings
@@ -54,11 +55,13 @@ def one_run(organism: str, trace_set: int, store: Path) -> dict:
     options = SuiteOptions(**{**suite_defaults(), "store": str(store)})
     session = Session()
     started = time.perf_counter()
-    exps = {e: organism_experiment(options, session, e, MODELS[organism], trace_set) for e in ("sent", "llm")}
+    exps = {e: organism_experiment(options, session, e, MODELS[organism], design) for e in ("sent", "llm")}
     rules = rule_settings(options)
-    out = {"organism": organism, "model": MODELS[organism], "trace_set": trace_set, "problem": exps["sent"].problem,
-           "heads": exps["sent"].settings["heads"], "accuracy": {c: _num(a.accuracy) for c, a in
-                                                                 exps["sent"].arms.items()}, "verdicts": {}}
+    sent = exps["sent"]
+    out = {"organism": organism, "model": MODELS[organism], "trace_set": design.trace_set,
+           "design": {"n_traces": design.n_traces, "plan_rollouts": design.plan_rollouts}, "problem": sent.problem,
+           "heads": sent.settings["heads"], "accuracy": {c: _num(a.accuracy) for c, a in sent.arms.items()},
+           "verdicts": {}}
     for embedder, exp in exps.items():
         partner = exps["llm" if embedder == "sent" else "sent"]
         verdicts = decide_all(exp, rules, partner)
@@ -95,6 +98,8 @@ def main() -> None:
     p.add_argument("--out-dir", type=Path, default=Path("/tmp/planted_claims"), help="one JSON per run")
     p.add_argument("--summarise", type=Path, default=None, help="read the runs in this folder and write --out")
     p.add_argument("--out", type=Path, default=BENCH / "results" / "planted_claims.json")
+    p.add_argument("--traces-per-set", type=int, default=None, help="base CoTs per set (default: the main job's)")
+    p.add_argument("--plan-rollouts", type=int, default=None, help="extra rollouts on the plan and the next sentence")
     args = p.parse_args()
     from anchors.disk.provenance import make_provenance
 
@@ -104,11 +109,15 @@ def main() -> None:
         args.out.write_text(json.dumps(res, indent=1))
         print(json.dumps(res["rates"]))
         return
+    from anchors.pipelines.organism_experiment import N_TRACES, Design
+
     args.out_dir.mkdir(parents=True, exist_ok=True)
     for s in args.sets:
         for organism in args.organisms:
-            row = one_run(organism, s, args.store)
-            row["provenance"] = make_provenance({"organism": organism, "trace_set": s}).model_dump(mode="json")
+            design = Design(n_traces=args.traces_per_set or N_TRACES, trace_set=s, plan_rollouts=args.plan_rollouts)
+            row = one_run(organism, design, args.store)
+            row["provenance"] = make_provenance({"organism": organism, "trace_set": s, "n_traces": design.n_traces,
+                                                 "plan_rollouts": design.plan_rollouts}).model_dump(mode="json")
             (args.out_dir / f"{organism}_set{s}.json").write_text(json.dumps(row, indent=1))
             print(organism, s, row["primary_holds"], row["accuracy"], row["seconds"], flush=True)
 

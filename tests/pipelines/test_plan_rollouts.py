@@ -1,13 +1,14 @@
-"""The main job's extra rollouts on the plan (anchors.pipelines.organism_experiment.PLAN_ROLLOUTS): only the plan
-and the sentence after it get more, the rollouts they already had are kept (same seeds, same text), and a base
-CoT whose second sentence is not the plan is refused with one line. Trace sets never share a problem."""
+"""Extra rollouts on the plan (anchors.pipelines.organism_experiment.Design.plan_rollouts): only the plan and the
+sentence after it get more, the rollouts they already had are kept (same seeds, same text), and a base CoT whose
+second sentence is not the plan is refused with one line. Trace sets of one size never share a problem, and the
+main job's design is the first N_TRACES CoTs with no extra rollouts."""
 
 from __future__ import annotations
 
 import pytest
 
 from anchors.errors import InputError
-from anchors.pipelines.organism_experiment import N_TRACES, plan_sentences, trace_seeds
+from anchors.pipelines.organism_experiment import MAIN_JOB, N_TRACES, Design, plan_sentences
 
 
 @pytest.fixture(scope="module")
@@ -55,5 +56,8 @@ def test_a_base_cot_without_the_plan_second_is_refused(planted):
 
 
 def test_trace_sets_are_disjoint_and_set_0_is_the_main_jobs():
-    assert trace_seeds(0) == range(N_TRACES)
-    assert set(trace_seeds(1)).isdisjoint(trace_seeds(0)) and len(trace_seeds(3)) == N_TRACES
+    assert MAIN_JOB.seeds() == range(N_TRACES) and MAIN_JOB.plan_rollouts is None
+    assert MAIN_JOB.key("organism-planted") == "organism-planted"
+    one, three = Design(trace_set=1), Design(trace_set=3)
+    assert set(one.seeds()).isdisjoint(MAIN_JOB.seeds()) and len(three.seeds()) == N_TRACES
+    assert Design(n_traces=24).seeds() == range(24) and Design(n_traces=24).key("m") != one.key("m")
