@@ -75,7 +75,8 @@ def one_run(organism: str, design, store: Path) -> dict:
 def summarise(folder: Path) -> dict:
     """Detection (planted) and false-detection (null) rates of the primary claims over every run in `folder`:
     a run detects when H1 or H2 passes (a pass is never confounded: a confounded claim ends "confounded") under
-    either embedder."""
+    either embedder. Beside them, per organism: how often H1's ratio CI lay wholly above 1 (ablation raised
+    plan-generation importance) and above 2 (more than doubled), the ratios, and receiver-k4's accuracy shift."""
     runs = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
     out = {"runs": runs, "rates": {}}
     for organism in MODELS:
@@ -84,10 +85,32 @@ def summarise(folder: Path) -> dict:
             continue
         hits = [r for r in mine if any(r["primary_holds"].values())]
         per_claim = {c: sum(any(c in h for h in r["primary_holds"].values()) for r in mine) for c in PRIMARY}
+        raises = [r for r in mine if _above_one(r["verdicts"]["sent"].get("H1", {}))]
         out["rates"][organism] = {"runs": len(mine), "sets": sorted(r["trace_set"] for r in mine),
                                   "primary_holds": len(hits), "rate": round(len(hits) / len(mine), 3),
-                                  "by_claim": per_claim}
+                                  "by_claim": per_claim, "h1_ratio_ci_above_1": len(raises),
+                                  "h1_ratio_ci_above_2": sum(_above(r["verdicts"]["sent"].get("H1", {}), 2.0)
+                                                             for r in mine),
+                                  "h1_ratios": [r["verdicts"]["sent"].get("H1", {}).get("estimate") for r in mine],
+                                  "receiver_accuracy_shift": [_shift(r["accuracy"]) for r in mine]}
     return out
+
+
+def _shift(accuracy: dict) -> float:
+    """receiver-k4's accuracy less none's."""
+    return round(accuracy["receiver-k4"] - accuracy["none"], 4)
+
+
+def _above(row: dict, level: float) -> bool:
+    """Whether a verdict row's CI lies wholly above `level`."""
+    low = (row.get("ci") or [None])[0]
+    return low is not None and low > level
+
+
+def _above_one(row: dict) -> bool:
+    """H1's ratio CI wholly above 1: receiver ablation raised plan-generation importance (the direction of the note's
+    claim, whatever its size; H1 as stated asks for doubling)."""
+    return _above(row, 1.0)
 
 
 def main() -> None:
