@@ -23,6 +23,15 @@ included. Two corrections keep the plug-in world honest:
   too). The power is the pass rate averaged over those worlds: power averaged over the posterior, not at the
   point estimate.
 
+Known bias, measured (bench/planner_diagnosis.py, bench/results/planner_diagnosis.json, 6 planted seeds planned from
+12 to 200 rollouts): the shrinkage matches each condition's between-sentence spread of LEVELS, but each condition
+keeps its own measured rollout noise, independently of the others, so the per-sentence DIFFERENCE receiver - none
+that the ablation claims read varies 1.74 times as much across sentences in a planned 200-rollout experiment as in
+one simulated at 200 rollouts (1.66 for the plug-in world). The planned CIs of paired claims are too wide, which is
+most of validation.json's pessimism (mean planned - realised power -0.23; H6·receiver -0.44). The fix is to shrink
+the paired differences, not only the levels (the draws of random ablation have the same frozen noise between
+them); until then `anchors plan` prints that calibration beside its answer.
+
 Pure: numpy and records, no torch, no disk.
 """
 
