@@ -21,13 +21,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
 BENCH = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH))
 
 FROM, TO = 12, 200
 """Measured and planned rollouts per sentence (the calibration step's)."""
@@ -42,7 +40,7 @@ def paired_differences(exp, condition: str = "receiver-k20") -> np.ndarray:
 
 def one_seed(seed: int, worlds: int) -> dict:
     """The three variances (and means) for one planted seed."""
-    from validate import _experiment
+    from validate import _experiment  # bench/, this script's folder, is on sys.path when it is run
 
     from anchors.core import power
 
