@@ -28,9 +28,12 @@ Known bias, measured (bench/planner_diagnosis.py, bench/results/planner_diagnosi
 keeps its own measured rollout noise, independently of the others, so the per-sentence DIFFERENCE receiver - none
 that the ablation claims read varies 1.74 times as much across sentences in a planned 200-rollout experiment as in
 one simulated at 200 rollouts (1.66 for the plug-in world). The planned CIs of paired claims are too wide, which is
-most of validation.json's pessimism (mean planned - realised power -0.23; H6·receiver -0.44). The fix is to shrink
-the paired differences, not only the levels (the draws of random ablation have the same frozen noise between
-them); until then `anchors plan` prints that calibration beside its answer.
+most of validation.json's pessimism (mean planned - realised power -0.23; H6·receiver -0.44). Choosing each
+ablated condition's lambda so that the planned differences spread as the true ones are estimated to (tried
+2026-12-08) brought the 1.74 down only to 1.60 over the same seeds: `none`'s own frozen noise stays in every
+difference whatever the ablated condition's lambda. The planned conditions of one sentence need to share their
+noise (one latent per sentence), and the draws of random ablation have the same frozen noise between them; until
+then `anchors plan` prints that calibration beside its answer.
 
 Pure: numpy and records, no torch, no disk.
 """
