@@ -182,8 +182,9 @@ def cpu_flash_part(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torc
                    scale: float) -> tuple[torch.Tensor, torch.Tensor]:
     """`matmul_part`'s contract through PyTorch's fused CPU flash-attention kernel, which returns the log-sum-exp
     beside the output: no [N, n_kv, L, S] score tensor is written and exponentiated apart. Same results to float32
-    rounding (max |difference| 6e-7 on the organism's shapes); 6x faster for the prefix part there (12.5 against 2.0 ms per call, one thread, a loaded machine),
-    where `matmul_part` took 70% of a profiled organism fill (2026-12-08)."""
+    rounding (max |difference| 6e-7 on the organism's shapes); 6x faster for the prefix part there (12.5 against
+    2.0 ms per call, one thread, a loaded machine), where `matmul_part` took 70% of a profiled organism fill
+    (2026-12-08)."""
     out, lse = _CPU_FLASH(q, k, v, 0.0, False, attn_mask=mask, scale=scale)
     return out.float(), lse
 
