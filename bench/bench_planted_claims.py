@@ -85,7 +85,8 @@ def summarise(folder: Path) -> dict:
             continue
         hits = [r for r in mine if any(r["primary_holds"].values())]
         per_claim = {c: sum(any(c in h for h in r["primary_holds"].values()) for r in mine) for c in PRIMARY}
-        raises = [r for r in mine if _above_one(r["verdicts"]["sent"].get("H1", {}))]
+        # H1's ratio CI wholly above 1: receiver ablation raised plan-generation importance, whatever its size
+        raises = [r for r in mine if _above(r["verdicts"]["sent"].get("H1", {}), 1.0)]
         out["rates"][organism] = {"runs": len(mine), "sets": sorted(r["trace_set"] for r in mine),
                                   "primary_holds": len(hits), "rate": round(len(hits) / len(mine), 3),
                                   "by_claim": per_claim, "h1_ratio_ci_above_1": len(raises),
@@ -105,12 +106,6 @@ def _above(row: dict, level: float) -> bool:
     """Whether a verdict row's CI lies wholly above `level`."""
     low = (row.get("ci") or [None])[0]
     return low is not None and low > level
-
-
-def _above_one(row: dict) -> bool:
-    """H1's ratio CI wholly above 1: receiver ablation raised plan-generation importance (the direction of the note's
-    claim, whatever its size; H1 as stated asks for doubling)."""
-    return _above(row, 1.0)
 
 
 def main() -> None:

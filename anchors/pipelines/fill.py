@@ -187,13 +187,13 @@ def fill_condition(loaded: LoadedModel, store_root: str | Path, condition: Condi
     spec = RunSpec.for_model(loaded, sampling=sampling, condition=condition.name, prompt_mode=prompt_mode,
                              condition_info=condition.provenance())
     store = RolloutStore(store_root, spec)
+    n = n or sampling.n_rollouts
     if ray is not None and not no_generate:
         from anchors.pipelines.units import FillJob
 
-        fill_jobs_here([FillJob(store, list(cots), condition, n or sampling.n_rollouts, sentences)], loaded, ray,
-                       batch_size)
+        fill_jobs_here([FillJob(store, list(cots), condition, n, sentences)], loaded, ray, batch_size)
         return problem_folders(store, cots)
-    fill_store(store, cots, condition, lambda: loaded, n or sampling.n_rollouts, sentences, no_generate=no_generate,
+    fill_store(store, cots, condition, lambda: loaded, n, sentences, no_generate=no_generate,
                how_to_fill=how_to_fill, batch_size=batch_size)
     return problem_folders(store, cots)
 

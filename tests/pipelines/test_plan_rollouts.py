@@ -18,15 +18,14 @@ def planted():
     return load_model("organism-planted", "cpu", "float32")
 
 
-def _cot(loaded, seed: int):
-    from anchors.core.sentences import cot_text, split_sentences
-    from anchors.organism import base_trace
-    from anchors.records import BaseCoT
+def _cot(loaded, seed: int, root):
+    """The main job's base CoT of eval problem `seed` (sampled: nothing is stored under `root`)."""
+    from anchors.core.prompts import SamplingSettings
+    from anchors.disk.store import RolloutStore, RunSpec
+    from anchors.pipelines.organism_experiment import base_traces
 
-    problem, base = base_trace(seed, want_correct=True, model=loaded.model, tokenizer=loaded.tokenizer,
-                               right_plan=True)
-    return BaseCoT(problem_id=f"organism-{seed}", problem=problem, base_solution=base,
-                   sentences=split_sentences(base.full_cot), source_text=cot_text(base.full_cot))
+    store = RolloutStore(root, RunSpec.for_model(loaded, sampling=SamplingSettings(), prompt_mode="clean"))
+    return base_traces(loaded, store, False, Design(n_traces=1, trace_set=seed))[0]
 
 
 def test_plan_sentences_get_more_rollouts_and_keep_the_ones_they_had(tmp_path, planted):
@@ -35,7 +34,7 @@ def test_plan_sentences_get_more_rollouts_and_keep_the_ones_they_had(tmp_path, p
     from anchors.gpu.conditions import parse_condition
     from anchors.pipelines.fill import fill_condition
 
-    cot = _cot(planted, 0)
+    cot = _cot(planted, 0, tmp_path)
     sampling = SamplingSettings(max_new_tokens=192, n_rollouts=2)
     none = parse_condition("none")
     folder = fill_condition(planted, tmp_path, none, [cot], sampling, "clean")[cot.problem_id]
@@ -47,8 +46,8 @@ def test_plan_sentences_get_more_rollouts_and_keep_the_ones_they_had(tmp_path, p
         assert [(r.seed, r.rollout) for r in after[i][:2]] == [(r.seed, r.rollout) for r in rollouts]
 
 
-def test_a_base_cot_without_the_plan_second_is_refused(planted):
-    cot = _cot(planted, 1)
+def test_a_base_cot_without_the_plan_second_is_refused(tmp_path, planted):
+    cot = _cot(planted, 1, tmp_path)
     shifted = cot.model_copy(update={"sentences": cot.sentences[1:]})
     with pytest.raises(InputError, match="organism-1.*second sentence is not the plan"):
         plan_sentences([cot, shifted])
