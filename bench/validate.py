@@ -11,8 +11,8 @@ CPU per experiment (n_boot 1000, 3 draws, primary metric; normalize_answer memoi
 one core of the shared 2-core machine; 4.3 s at 100 and 5.3 to 6.6 s at 200 per worker with 16 workers on the
 device machine's 16-core Xeon (2026-12-07). Three metrics at 200 rollouts: 12.7 s (2-core machine; 30 s before the
 memo). One stability seed (n_boot 1000, 300, 600, 2000, 4000, two bootstrap seeds each) 21 s; one limit seed
-(1,000 rollouts, 39 draws) 437 s and 3.4 GB of memory, measured on 7 seeds (3 draws: 12.5 s, 0.9 GB); one planner seed (--planner-sims 10
-over 5 rollouts) 72 s. kl and kl_laplace alone (--metric-set): 5.0 s at 12 rollouts, 6.8 at 50, 9.8 at 200 here;
+(1,000 rollouts, 39 draws) 437 s and 3.4 GB of memory, measured on 7 seeds (3 draws: 12.5 s, 0.9 GB); one planner
+seed (--planner-sims 10 over 5 rollouts) 72 s. kl and kl_laplace alone (--metric-set): 5.0 s at 12 rollouts, 6.8 at 50, 9.8 at 200 here;
 10-11 s at 50 and 14-18 s at 200 per worker on the device machine under 15-16 workers.
 The primary-metric grid (10 scenarios x 5 rollouts x 200 seeds) is about 22,000 CPU s: it ran as 4 device chunks
 (100 and 200 rollouts) and one run here (12, 25, 50), merged with --merge.
